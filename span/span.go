@@ -1,0 +1,101 @@
+package span
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/tidemark/tidemark/heartbeatpb"
+)
+
+// tablePrefix starts every table key.
+const tablePrefix = 't'
+
+// tableKeyLen is the length of a table's start key: the prefix and 8 bytes of table ID.
+const tableKeyLen = 9
+
+// TableStartKey returns t<id>, the first key of a table.
+func TableStartKey(id int64) []byte {
+	k := make([]byte, tableKeyLen)
+	k[0] = tablePrefix
+	binary.BigEndian.PutUint64(k[1:], uint64(id))
+	return k
+}
+
+// TableSpan returns the whole key range of a table.
+func TableSpan(id int64) heartbeatpb.TableSpan {
+	return heartbeatpb.TableSpan{TableId: id, StartKey: TableStartKey(id), EndKey: TableStartKey(id + 1)}
+}
+
+// Key is a span in a comparable form, for use as a map key.
+type Key struct {
+	Table      int64
+	Start, End string
+}
+
+// KeyOf returns the comparable form of s.
+func KeyOf(s heartbeatpb.TableSpan) Key {
+	return Key{Table: s.TableId, Start: string(s.StartKey), End: string(s.EndKey)}
+}
+
+// Span turns k back into a TableSpan.
+func (k Key) Span() heartbeatpb.TableSpan {
+	return heartbeatpb.TableSpan{TableId: k.Table, StartKey: []byte(k.Start), EndKey: []byte(k.End)}
+}
+
+// String prints the span for logs: table ID and hex keys.
+func (k Key) String() string {
+	return fmt.Sprintf("%d[%x,%x)", k.Table, k.Start, k.End)
+}
+
+// String prints s for logs.
+func String(s heartbeatpb.TableSpan) string { return KeyOf(s).String() }
+
+// Validate reports why s is not a well-formed span of its table, or nil.
+func Validate(s heartbeatpb.TableSpan) error {
+	if s.TableId < 0 || s.TableId == 1<<63-1 {
+		return fmt.Errorf("span: table id %d out of range", s.TableId)
+	}
+	t := TableSpan(s.TableId)
+	if bytes.Compare(s.StartKey, s.EndKey) >= 0 {
+		return fmt.Errorf("span: %s: start key not below end key", String(s))
+	}
+	if bytes.Compare(s.StartKey, t.StartKey) < 0 || bytes.Compare(s.EndKey, t.EndKey) > 0 {
+		return fmt.Errorf("span: %s: outside table %d", String(s), s.TableId)
+	}
+	return nil
+}
+
+// Compare orders spans by table, then start key, then end key.
+func Compare(a, b heartbeatpb.TableSpan) int {
+	if a.TableId != b.TableId {
+		if a.TableId < b.TableId {
+			return -1
+		}
+		return 1
+	}
+	if c := bytes.Compare(a.StartKey, b.StartKey); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.EndKey, b.EndKey)
+}
+
+// Equal reports whether a and b are the same range of the same table.
+func Equal(a, b heartbeatpb.TableSpan) bool { return Compare(a, b) == 0 }
+
+// Overlap reports whether a and b share at least one key.
+func Overlap(a, b heartbeatpb.TableSpan) bool {
+	return a.TableId == b.TableId &&
+		bytes.Compare(a.StartKey, b.EndKey) < 0 && bytes.Compare(b.StartKey, a.EndKey) < 0
+}
+
+// Contains reports whether outer holds every key of inner.
+func Contains(outer, inner heartbeatpb.TableSpan) bool {
+	return outer.TableId == inner.TableId &&
+		bytes.Compare(outer.StartKey, inner.StartKey) <= 0 && bytes.Compare(inner.EndKey, outer.EndKey) <= 0
+}
+
+// Adjacent reports whether a ends exactly where b starts, in the same table.
+func Adjacent(a, b heartbeatpb.TableSpan) bool {
+	return a.TableId == b.TableId && bytes.Equal(a.EndKey, b.StartKey)
+}
