@@ -1,0 +1,15 @@
+// Package dispatcher owns the worker for one span in one mode: the Dispatcher and Factory
+// interfaces the dispatcher manager drives, the built-in simulated dispatcher, and the sinks it
+// writes to.
+//
+// In: a DispatcherConfig (ID, span, start ts, mode) and the table's TableConfig when a dispatcher
+// is created; the caller's clock on every Poll and Stop.
+// Out: a checkpoint ts and a load figure from Poll, a final checkpoint from Stop, and one sink
+// Record per processed ts range (from, to] of a span. ReadRecords parses a sink file back so that
+// checkers (package sinkcheck) can verify, across every node's sink file, that each key point's
+// ranges join without holes (invariant I2) and that no key was processed twice at one ts by two
+// dispatchers (evidence against I1).
+//
+// A simulated dispatcher has no goroutine of its own: it only works when polled, so a node with a
+// million spans costs a million small structs, not a million goroutines.
+package dispatcher

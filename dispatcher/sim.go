@@ -1,0 +1,204 @@
+package dispatcher
+
+import (
+	"fmt"
+	"math/big"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
+	"github.com/tidemark/tidemark/ts"
+)
+
+// Defaults of the simulated dispatcher.
+const (
+	DefaultLag      = 200 * time.Millisecond
+	DefaultInterval = 500 * time.Millisecond
+)
+
+// SimConfig is what a simulated dispatcher needs besides its DispatcherConfig.
+type SimConfig struct {
+	Node, Changefeed string
+	Sink             Sink
+	// Lag: the checkpoint trails the clock by this much; default DefaultLag.
+	Lag time.Duration
+	// Interval: the least time between two advances; default DefaultInterval.
+	Interval time.Duration
+	Logger   *zap.Logger
+}
+
+// simState is the lifecycle of a simulated dispatcher; it only moves forward.
+type simState int
+
+const (
+	simWorking simState = iota
+	simStopped
+	simClosed
+)
+
+// Sim is the built-in simulated dispatcher: it pretends to replicate its span by advancing its
+// checkpoint behind the clock and appending every processed ts range to a sink.
+type Sim struct {
+	cfg         SimConfig
+	dc          heartbeatpb.DispatcherConfig
+	load        uint64
+	checkpoint  uint64
+	lastAdvance time.Time // zero until the first advance, so the first Poll advances at once
+	state       simState
+	log         *zap.Logger
+}
+
+// NewSim creates a simulated dispatcher for dc, a span of table.
+func NewSim(cfg SimConfig, dc heartbeatpb.DispatcherConfig, table heartbeatpb.TableConfig) (*Sim, error) {
+	if err := span.Validate(dc.Span); err != nil {
+		return nil, fmt.Errorf("%w: dispatcher %s: %v", ErrInvalid, FormatID(dc.Id), err)
+	}
+	if dc.Span.TableId != table.TableId {
+		return nil, fmt.Errorf("%w: dispatcher %s: span of table %d, table config of %d",
+			ErrInvalid, FormatID(dc.Id), dc.Span.TableId, table.TableId)
+	}
+	if _, ok := heartbeatpb.Mode_name[int32(dc.Mode)]; !ok {
+		return nil, fmt.Errorf("%w: dispatcher %s: unknown mode %d", ErrInvalid, FormatID(dc.Id), dc.Mode)
+	}
+	if cfg.Sink == nil {
+		return nil, fmt.Errorf("%w: dispatcher %s: no sink", ErrInvalid, FormatID(dc.Id))
+	}
+	if cfg.Lag < 0 || cfg.Interval < 0 {
+		return nil, fmt.Errorf("%w: dispatcher %s: negative lag or interval", ErrInvalid, FormatID(dc.Id))
+	}
+	if cfg.Lag == 0 {
+		cfg.Lag = DefaultLag
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Sim{
+		cfg:        cfg,
+		dc:         dc,
+		load:       ScaleLoad(table.Load, dc.Span),
+		checkpoint: dc.StartTs,
+		log: cfg.Logger.With(zap.String("changefeed", cfg.Changefeed), zap.String("node", cfg.Node),
+			zap.String("dispatcher", FormatID(dc.Id)), zap.Stringer("span", span.KeyOf(dc.Span))),
+	}, nil
+}
+
+// ID returns the dispatcher's ID.
+func (d *Sim) ID() heartbeatpb.DispatcherID { return d.dc.Id }
+
+// Span returns the dispatcher's span.
+func (d *Sim) Span() heartbeatpb.TableSpan { return d.dc.Span }
+
+// Mode returns the dispatcher's mode.
+func (d *Sim) Mode() heartbeatpb.Mode { return d.dc.Mode }
+
+// Poll advances the checkpoint to now minus the lag when the interval has passed since the last
+// advance, recording the newly processed range in the sink first. It never moves the checkpoint
+// back, and a stopped or closed dispatcher does nothing.
+func (d *Sim) Poll(now time.Time) (checkpointTs, load uint64) {
+	if d.state != simWorking {
+		return d.checkpoint, 0
+	}
+	if !d.lastAdvance.IsZero() && now.Sub(d.lastAdvance) < d.cfg.Interval {
+		return d.checkpoint, d.load
+	}
+	target := ts.FromTime(now.Add(-d.cfg.Lag))
+	if target <= d.checkpoint {
+		return d.checkpoint, d.load
+	}
+	rec := NewRecord(d.cfg.Node, d.cfg.Changefeed, d.dc.Id, d.dc.Span, d.dc.Mode, d.checkpoint, target)
+	if err := d.cfg.Sink.Append(rec); err != nil {
+		// The range is not recorded, so the checkpoint must not claim it; the next Poll retries.
+		d.log.Warn("sink append failed; checkpoint held", zap.Uint64("checkpoint", d.checkpoint), zap.Error(err))
+		return d.checkpoint, d.load
+	}
+	d.checkpoint = target
+	d.lastAdvance = now
+	return d.checkpoint, d.load
+}
+
+// Stop ends processing at the current checkpoint, which becomes final.
+func (d *Sim) Stop(now time.Time) (uint64, error) {
+	if d.state == simWorking {
+		d.state = simStopped
+		d.log.Debug("dispatcher stopped", zap.Uint64("final", d.checkpoint))
+	}
+	return d.checkpoint, nil
+}
+
+// Close releases the dispatcher; the shared sink stays open (the factory owns it).
+func (d *Sim) Close() error {
+	d.state = simClosed
+	return nil
+}
+
+// ScaleLoad returns the share of tableLoad that s carries: the load scaled by the key width of s
+// relative to the whole table's, so split pieces report less and merged ones more.
+func ScaleLoad(tableLoad uint64, s heartbeatpb.TableSpan) uint64 {
+	if tableLoad == 0 {
+		return 0
+	}
+	t := span.TableSpan(s.TableId)
+	width := 24
+	for _, k := range [][]byte{s.StartKey, s.EndKey, t.StartKey, t.EndKey} {
+		width = max(width, len(k))
+	}
+	num := new(big.Int).Sub(keyInt(s.EndKey, width), keyInt(s.StartKey, width))
+	den := new(big.Int).Sub(keyInt(t.EndKey, width), keyInt(t.StartKey, width))
+	if den.Sign() <= 0 || num.Sign() <= 0 {
+		return 0
+	}
+	num.Mul(num, new(big.Int).SetUint64(tableLoad))
+	num.Quo(num, den)
+	return num.Uint64()
+}
+
+// keyInt reads k right-padded with zeros to width bytes as a big-endian number, so that keys of
+// different lengths compare and subtract the way they sort.
+func keyInt(k []byte, width int) *big.Int {
+	b := make([]byte, width)
+	copy(b, k)
+	return new(big.Int).SetBytes(b)
+}
+
+// SimFactoryConfig configures a SimFactory for one node and changefeed.
+type SimFactoryConfig struct {
+	Node, Changefeed string
+	Sink             Sink
+	Lag, Interval    time.Duration
+	Logger           *zap.Logger
+}
+
+// SimFactory creates simulated dispatchers that all write to one sink, which it owns.
+type SimFactory struct {
+	cfg SimConfig
+}
+
+// NewSimFactory checks cfg and returns the factory.
+func NewSimFactory(cfg SimFactoryConfig) (*SimFactory, error) {
+	if cfg.Sink == nil {
+		return nil, fmt.Errorf("%w: sim factory: no sink", ErrInvalid)
+	}
+	if cfg.Lag < 0 || cfg.Interval < 0 {
+		return nil, fmt.Errorf("%w: sim factory: negative lag or interval", ErrInvalid)
+	}
+	return &SimFactory{cfg: SimConfig{
+		Node: cfg.Node, Changefeed: cfg.Changefeed, Sink: cfg.Sink,
+		Lag: cfg.Lag, Interval: cfg.Interval, Logger: cfg.Logger,
+	}}, nil
+}
+
+// New creates a simulated dispatcher.
+func (f *SimFactory) New(dc heartbeatpb.DispatcherConfig, table heartbeatpb.TableConfig) (Dispatcher, error) {
+	return NewSim(f.cfg, dc, table)
+}
+
+// Flush flushes the sink.
+func (f *SimFactory) Flush() error { return f.cfg.Sink.Flush() }
+
+// Close closes the sink.
+func (f *SimFactory) Close() error { return f.cfg.Sink.Close() }

@@ -1,0 +1,190 @@
+package dispatcher
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
+	"github.com/tidemark/tidemark/ts"
+)
+
+var t0 = time.UnixMilli(1_700_000_000_000)
+
+func newTestSim(t *testing.T, sink Sink, startTs uint64) *Sim {
+	t.Helper()
+	d, err := NewSim(SimConfig{Node: "n1", Changefeed: "cf1", Sink: sink},
+		heartbeatpb.DispatcherConfig{Id: heartbeatpb.DispatcherID{Hi: 5, Lo: 1}, Span: span.TableSpan(1), StartTs: startTs},
+		heartbeatpb.TableConfig{TableId: 1, Load: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestSimPoll(t *testing.T) {
+	start := ts.FromTime(t0)
+	type step struct {
+		at     time.Duration // since t0
+		stop   bool
+		wantCp uint64
+		append bool // a new record (prev, wantCp] must appear
+	}
+	cases := []struct {
+		name    string
+		startTs uint64
+		steps   []step
+	}{
+		{"advances behind the clock by the lag", start, []step{
+			{at: 1000 * time.Millisecond, wantCp: ts.FromTime(t0.Add(800 * time.Millisecond)), append: true},
+		}},
+		{"waits for the interval", start, []step{
+			{at: time.Second, wantCp: ts.FromTime(t0.Add(800 * time.Millisecond)), append: true},
+			{at: 1400 * time.Millisecond, wantCp: ts.FromTime(t0.Add(800 * time.Millisecond))},
+			{at: 1500 * time.Millisecond, wantCp: ts.FromTime(t0.Add(1300 * time.Millisecond)), append: true},
+		}},
+		{"never below the start ts", ts.FromTime(t0.Add(time.Hour)), []step{
+			{at: time.Second, wantCp: ts.FromTime(t0.Add(time.Hour))},
+		}},
+		{"stopped ignores Poll", start, []step{
+			{at: time.Second, wantCp: ts.FromTime(t0.Add(800 * time.Millisecond)), append: true},
+			{at: 1100 * time.Millisecond, stop: true, wantCp: ts.FromTime(t0.Add(800 * time.Millisecond))},
+			{at: 5 * time.Second, wantCp: ts.FromTime(t0.Add(800 * time.Millisecond))},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sink := NewMemSink()
+			d := newTestSim(t, sink, tc.startTs)
+			prev := tc.startTs
+			for i, s := range tc.steps {
+				var cp uint64
+				if s.stop {
+					var err error
+					if cp, err = d.Stop(t0.Add(s.at)); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					cp, _ = d.Poll(t0.Add(s.at))
+				}
+				if cp != s.wantCp {
+					t.Fatalf("step %d: checkpoint %d, want %d", i, cp, s.wantCp)
+				}
+				recs := sink.Records()
+				if s.append {
+					last := recs[len(recs)-1]
+					if last.From != prev || last.To != cp {
+						t.Fatalf("step %d: record (%d,%d], want (%d,%d]", i, last.From, last.To, prev, cp)
+					}
+					prev = cp
+				}
+			}
+		})
+	}
+}
+
+func TestSimRecordAndLoad(t *testing.T) {
+	sink := NewMemSink()
+	d := newTestSim(t, sink, 100)
+	cp, load := d.Poll(t0)
+	if load != 1000 {
+		t.Fatalf("whole-table load %d, want 1000", load)
+	}
+	want := Record{Node: "n1", Changefeed: "cf1", Dispatcher: "5-1", Table: 1, Start: "740000000000000001",
+		End: "740000000000000002", Mode: "default", From: 100, To: cp}
+	if got := sink.Records(); len(got) != 1 || got[0] != want {
+		t.Fatalf("records %+v, want %+v", got, want)
+	}
+	if err := want.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestScaleLoad(t *testing.T) {
+	halves, err := span.Split(span.TableSpan(7), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quarters, err := span.Split(halves[0], 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		s    heartbeatpb.TableSpan
+		want uint64
+	}{
+		{span.TableSpan(7), 1000},
+		{halves[0], 500},
+		{halves[1], 500},
+		{quarters[0], 250},
+	} {
+		if got := ScaleLoad(1000, tc.s); got != tc.want {
+			t.Errorf("ScaleLoad(%s) = %d, want %d", span.String(tc.s), got, tc.want)
+		}
+	}
+	if ScaleLoad(0, span.TableSpan(1)) != 0 {
+		t.Error("zero table load must scale to zero")
+	}
+}
+
+func TestNewSimRejectsBadConfig(t *testing.T) {
+	good := heartbeatpb.DispatcherConfig{Id: heartbeatpb.DispatcherID{Hi: 1, Lo: 1}, Span: span.TableSpan(1)}
+	tbl := heartbeatpb.TableConfig{TableId: 1}
+	sink := NewMemSink()
+	bad := []struct {
+		name string
+		cfg  SimConfig
+		dc   heartbeatpb.DispatcherConfig
+		tbl  heartbeatpb.TableConfig
+	}{
+		{"no sink", SimConfig{}, good, tbl},
+		{"negative lag", SimConfig{Sink: sink, Lag: -1}, good, tbl},
+		{"other table", SimConfig{Sink: sink}, good, heartbeatpb.TableConfig{TableId: 2}},
+		{"bad span", SimConfig{Sink: sink}, heartbeatpb.DispatcherConfig{Span: heartbeatpb.TableSpan{TableId: 1}}, tbl},
+		{"bad mode", SimConfig{Sink: sink}, heartbeatpb.DispatcherConfig{Span: span.TableSpan(1), Mode: 9}, tbl},
+	}
+	for _, tc := range bad {
+		if _, err := NewSim(tc.cfg, tc.dc, tc.tbl); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: got %v, want ErrInvalid", tc.name, err)
+		}
+	}
+}
+
+// failingSink fails every append, as a full disk would.
+type failingSink struct{ MemSink }
+
+func (s *failingSink) Append(Record) error { return errors.New("disk full") }
+
+func TestSimHoldsCheckpointWhenSinkFails(t *testing.T) {
+	d := newTestSim(t, &failingSink{}, 100)
+	if cp, _ := d.Poll(t0); cp != 100 {
+		t.Fatalf("checkpoint moved to %d although nothing was recorded", cp)
+	}
+}
+
+func TestSimFactory(t *testing.T) {
+	if _, err := NewSimFactory(SimFactoryConfig{}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("factory without sink: %v", err)
+	}
+	sink := NewMemSink()
+	f, err := NewSimFactory(SimFactoryConfig{Node: "n1", Changefeed: "cf1", Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := f.New(heartbeatpb.DispatcherConfig{Id: heartbeatpb.DispatcherID{Hi: 1, Lo: 2}, Span: span.TableSpan(3),
+		StartTs: 10, Mode: heartbeatpb.ModeRedo}, heartbeatpb.TableConfig{TableId: 3, Load: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Poll(t0)
+	if len(sink.Flushed()) != 0 {
+		t.Fatal("records durable before Flush")
+	}
+	if err := f.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.Flushed(); len(got) != 1 || got[0].Mode != "redo" || got[0].Dispatcher != "1-2" {
+		t.Fatalf("flushed %+v", got)
+	}
+}

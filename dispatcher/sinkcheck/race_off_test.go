@@ -1,0 +1,5 @@
+//go:build !race
+
+package sinkcheck
+
+const raceEnabled = false

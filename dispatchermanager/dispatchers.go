@@ -1,0 +1,166 @@
+package dispatchermanager
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/dispatcher"
+	"github.com/tidemark/tidemark/heartbeatpb"
+)
+
+// dispatcherEntry is one dispatcher as the manager tracks it: working, or stopped and kept as a
+// removal record until the operator that stopped it is acknowledged.
+type dispatcherEntry struct {
+	d          dispatcher.Dispatcher
+	id         heartbeatpb.DispatcherID
+	span       heartbeatpb.TableSpan
+	mode       heartbeatpb.Mode
+	state      heartbeatpb.ComponentState
+	checkpoint uint64
+	load       uint64
+	// stoppedBy: the operator whose acknowledgement closes this removal record.
+	stoppedBy heartbeatpb.OperatorID
+	// dirty: the status changed since the last heartbeat carried it.
+	dirty bool
+}
+
+func (e *dispatcherEntry) status() heartbeatpb.DispatcherStatus {
+	return heartbeatpb.DispatcherStatus{
+		Id: e.id, Span: e.span, Mode: e.mode, State: e.state, CheckpointTs: e.checkpoint, Load: e.load,
+	}
+}
+
+// indexKey groups working dispatchers: spans only conflict within one table and mode.
+type indexKey struct {
+	mode  heartbeatpb.Mode
+	table int64
+}
+
+// workingIndex holds the working dispatchers of each table and mode sorted by start key. They
+// never overlap (I1), so sorted by start they are sorted by end too and one binary search finds
+// any overlap.
+type workingIndex map[indexKey][]*dispatcherEntry
+
+// overlapping returns a working dispatcher sharing a key with s in mode, or nil.
+func (w workingIndex) overlapping(mode heartbeatpb.Mode, s heartbeatpb.TableSpan) *dispatcherEntry {
+	list := w[indexKey{mode, s.TableId}]
+	i := sort.Search(len(list), func(i int) bool { return bytes.Compare(list[i].span.EndKey, s.StartKey) > 0 })
+	if i < len(list) && bytes.Compare(list[i].span.StartKey, s.EndKey) < 0 {
+		return list[i]
+	}
+	return nil
+}
+
+func (w workingIndex) insert(e *dispatcherEntry) {
+	if other := w.overlapping(e.mode, e.span); other != nil {
+		panic(fmt.Sprintf("dispatchermanager: %s overlaps working %s", dispatcher.FormatID(e.id),
+			dispatcher.FormatID(other.id)))
+	}
+	k := indexKey{e.mode, e.span.TableId}
+	list := w[k]
+	i := sort.Search(len(list), func(i int) bool { return bytes.Compare(list[i].span.StartKey, e.span.StartKey) > 0 })
+	list = append(list, nil)
+	copy(list[i+1:], list[i:])
+	list[i] = e
+	w[k] = list
+}
+
+func (w workingIndex) remove(e *dispatcherEntry) {
+	k := indexKey{e.mode, e.span.TableId}
+	list := w[k]
+	i := sort.Search(len(list), func(i int) bool { return bytes.Compare(list[i].span.StartKey, e.span.StartKey) >= 0 })
+	if i >= len(list) || list[i] != e {
+		panic(fmt.Sprintf("dispatchermanager: working dispatcher %s missing from index", dispatcher.FormatID(e.id)))
+	}
+	list = append(list[:i], list[i+1:]...)
+	if len(list) == 0 {
+		delete(w, k)
+		return
+	}
+	w[k] = list
+}
+
+// sortedIDs returns the keys of m in (hi, lo) order, so every output is deterministic.
+func sortedIDs[V any](m map[heartbeatpb.DispatcherID]V) []heartbeatpb.DispatcherID {
+	ids := make([]heartbeatpb.DispatcherID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return lessID(ids[i], ids[j]) })
+	return ids
+}
+
+// orderedIDs returns every dispatcher ID in (hi, lo) order. The order is cached until a
+// dispatcher comes or goes, so a full report of a million dispatchers does not sort each time.
+func (m *Manager) orderedIDs() []heartbeatpb.DispatcherID {
+	if m.order == nil || len(m.order) != len(m.dispatchers) {
+		m.order = sortedIDs(m.dispatchers)
+	}
+	return m.order
+}
+
+func lessID(a, b heartbeatpb.DispatcherID) bool {
+	if a.Hi != b.Hi {
+		return a.Hi < b.Hi
+	}
+	return a.Lo < b.Lo
+}
+
+func lessOp(a, b heartbeatpb.OperatorID) bool {
+	if a.Epoch != b.Epoch {
+		return a.Epoch < b.Epoch
+	}
+	return a.Seq < b.Seq
+}
+
+// addWorking registers a freshly created dispatcher.
+func (m *Manager) addWorking(d dispatcher.Dispatcher, cfg heartbeatpb.DispatcherConfig) *dispatcherEntry {
+	e := &dispatcherEntry{
+		d: d, id: cfg.Id, span: cfg.Span, mode: cfg.Mode,
+		state: heartbeatpb.StateWorking, checkpoint: cfg.StartTs, dirty: true,
+	}
+	m.dispatchers[cfg.Id] = e
+	m.order = nil
+	m.working.insert(e)
+	return e
+}
+
+// stopDispatcher stops a working dispatcher and keeps it as a removal record of op.
+func (m *Manager) stopDispatcher(e *dispatcherEntry, op heartbeatpb.OperatorID, now time.Time) error {
+	final, err := e.d.Stop(now)
+	if err != nil {
+		return fmt.Errorf("dispatchermanager: stop %s: %w", dispatcher.FormatID(e.id), err)
+	}
+	m.working.remove(e)
+	e.state = heartbeatpb.StateStopped
+	e.checkpoint = final
+	e.load = 0
+	e.stoppedBy = op
+	e.dirty = true
+	m.records[op] = append(m.records[op], e.id)
+	return nil
+}
+
+// dropDispatcher closes a stopped dispatcher, forgets it and reports it once as Removed.
+func (m *Manager) dropDispatcher(e *dispatcherEntry) {
+	if err := e.d.Close(); err != nil {
+		m.log.Warn("closing dispatcher failed", zapID(e.id), zap.Error(err))
+	}
+	delete(m.dispatchers, e.id)
+	m.order = nil
+	st := e.status()
+	st.State = heartbeatpb.StateRemoved
+	m.removed = append(m.removed, st)
+}
+
+func zapID(id heartbeatpb.DispatcherID) zap.Field {
+	return zap.String("dispatcher", dispatcher.FormatID(id))
+}
+
+func zapOp(id heartbeatpb.OperatorID) zap.Field {
+	return zap.String("operator", fmt.Sprintf("%d.%d", id.Epoch, id.Seq))
+}

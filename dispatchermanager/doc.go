@@ -1,0 +1,46 @@
+// Package dispatchermanager owns the worker side of one changefeed on one node: its dispatchers,
+// the journal of in-flight requests, heartbeats to the maintainer and answers to bootstrap
+// requests.
+//
+// The Manager is deterministic in the raft RawNode shape: envelopes go in through Step, time
+// through Tick (both take now), envelopes to send come out of Ready and are released by Advance.
+// It has no goroutines, sockets or clock; dispatchers are reached through a dispatcher.Factory.
+//
+// In: envelopes from the maintainer (bootstrap requests, schedule and merge requests, heartbeat
+// responses) and the current epoch from etcd (SetEpoch). Every envelope passes, before anything is
+// touched, the header checks (cluster, changefeed, receiver, body kind), the ordering filter (per
+// sender: incarnation and seq must be newer than the last accepted) and fencing (an epoch below the
+// current one is refused; a higher one is adopted with its sender as maintainer).
+// Out: heartbeats (changed statuses each Tick, a full report every HeartbeatInterval) and bootstrap
+// answers, always to the current maintainer node, stamped with the current epoch.
+//
+// # The journal
+//
+// The journal is three maps. Its entries let a new maintainer rebuild every operator in flight
+// from the bootstrap answers alone.
+//
+//   - current (ModeDefault schedule requests) and redo (ModeRedo schedule requests), keyed by
+//     span.Key. An entry is added when a Create or Remove is accepted (validated, no conflicting
+//     entry of another operator for the span, no overlap with a working dispatcher), at
+//     StageAccepted. It moves to StageApplied as soon as its local effect is done: the dispatcher
+//     exists and works (Create), or it is stopped with its final checkpoint (Remove; an unknown
+//     dispatcher counts as removed at once). An effect that failed is retried on each Tick and on a
+//     resend. The entry is removed only when the maintainer lists its operator ID in
+//     HeartBeatResponse.finished, whatever its stage.
+//   - merge, keyed by the merged dispatcher's ID. An entry is added, at MergeAccepted, when a merge
+//     request is valid (sources exist, work, share table and mode, are adjacent and together equal
+//     the merged span). Each Tick moves it one stage: MergeSourcesStopped (all sources stopped,
+//     merged ts = the least of their final checkpoints), MergeCreated (the merged dispatcher works
+//     from that ts), MergeDone (sources closed and reported Removed). It is removed only when the
+//     maintainer acknowledges its operator.
+//
+// A dispatcher stopped by a remove half (OpRemove, OpMove, OpSplit) or by a merge stays as a
+// removal record (state Stopped, final checkpoint) in every heartbeat and bootstrap answer until
+// the maintainer acknowledges the operator that stopped it; then it is closed, reported once as
+// Removed, and forgotten. So a final checkpoint is never lost while a maintainer fails over.
+//
+// A request that conflicts (another operator's entry for the span, overlap with a working
+// dispatcher, a dispatcher inside an in-flight merge) is refused: the first one is left untouched
+// and the refusal travels as a RequestRejection in the next heartbeat. The same request again
+// (same operator ID) is a resend: idempotent, its status is reported again.
+package dispatchermanager

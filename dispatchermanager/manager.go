@@ -1,0 +1,237 @@
+package dispatchermanager
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/dispatcher"
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
+)
+
+// Errors returned by Step; each wraps one of these so the caller can count and branch.
+var (
+	// ErrInvalid: the envelope is malformed or not meant for this manager.
+	ErrInvalid = errors.New("dispatchermanager: invalid input")
+	// ErrStaleEpoch: the sender's epoch is below the current one (fencing, I5).
+	ErrStaleEpoch = errors.New("dispatchermanager: stale epoch")
+	// ErrDuplicate: the envelope is not newer than the last one accepted from its sender.
+	ErrDuplicate = errors.New("dispatchermanager: duplicate or reordered envelope")
+	// ErrNotBootstrapped: a request arrived before any changefeed config.
+	ErrNotBootstrapped = errors.New("dispatchermanager: not bootstrapped")
+	// ErrClosed: the manager was closed.
+	ErrClosed = errors.New("dispatchermanager: closed")
+)
+
+// DefaultHeartbeatInterval is the full report period when Config leaves it zero.
+const DefaultHeartbeatInterval = time.Second
+
+// Config configures a Manager for one node and changefeed.
+type Config struct {
+	ClusterID, NodeID, Changefeed string
+	Incarnation                   uint64
+	HeartbeatInterval             time.Duration // full report period; default 1s
+	Factory                       dispatcher.Factory
+	Logger                        *zap.Logger
+}
+
+// recvState is the last (incarnation, seq) accepted from one sender.
+type recvState struct{ incarnation, seq uint64 }
+
+// Manager is the deterministic core of one changefeed on one node. Not safe for concurrent use:
+// its runner calls every method, Snapshot included, from one loop.
+type Manager struct {
+	cfg Config
+	log *zap.Logger
+
+	epoch      uint64
+	maintainer string
+	changefeed *heartbeatpb.ChangefeedConfig // nil until the first bootstrap request
+	tables     map[int64]heartbeatpb.TableConfig
+	checkpoint uint64 // highest changefeed checkpoint seen
+
+	dispatchers map[heartbeatpb.DispatcherID]*dispatcherEntry
+	working     workingIndex
+	order       []heartbeatpb.DispatcherID // dispatcher IDs sorted; nil when stale
+	// records: removal records by the operator that stopped them, so an acknowledgement finds
+	// them without a scan over every dispatcher.
+	records map[heartbeatpb.OperatorID][]heartbeatpb.DispatcherID
+
+	current, redo map[span.Key]*journalEntry
+	merges        map[heartbeatpb.DispatcherID]*mergeEntry
+	// inMerge: sources and merged dispatcher of every in-flight merge, by merged ID.
+	inMerge map[heartbeatpb.DispatcherID]heartbeatpb.DispatcherID
+
+	recv       map[string]recvState
+	sendSeq    map[string]uint64
+	removed    []heartbeatpb.DispatcherStatus // Removed statuses still to report once
+	rejections []heartbeatpb.RequestRejection
+	outbox     []*heartbeatpb.Envelope
+	lastFull   time.Time
+	closed     bool
+}
+
+// New checks cfg and returns an empty manager.
+func New(cfg Config, now time.Time) (*Manager, error) {
+	switch {
+	case cfg.ClusterID == "":
+		return nil, fmt.Errorf("%w: config: empty ClusterID", ErrInvalid)
+	case cfg.NodeID == "":
+		return nil, fmt.Errorf("%w: config: empty NodeID", ErrInvalid)
+	case cfg.Changefeed == "":
+		return nil, fmt.Errorf("%w: config: empty Changefeed", ErrInvalid)
+	case cfg.Factory == nil:
+		return nil, fmt.Errorf("%w: config: nil Factory", ErrInvalid)
+	case cfg.HeartbeatInterval < 0:
+		return nil, fmt.Errorf("%w: config: negative HeartbeatInterval %s", ErrInvalid, cfg.HeartbeatInterval)
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Manager{
+		cfg:         cfg,
+		log:         cfg.Logger.With(zap.String("changefeed", cfg.Changefeed), zap.String("node", cfg.NodeID)),
+		tables:      map[int64]heartbeatpb.TableConfig{},
+		dispatchers: map[heartbeatpb.DispatcherID]*dispatcherEntry{},
+		working:     workingIndex{},
+		records:     map[heartbeatpb.OperatorID][]heartbeatpb.DispatcherID{},
+		current:     map[span.Key]*journalEntry{},
+		redo:        map[span.Key]*journalEntry{},
+		merges:      map[heartbeatpb.DispatcherID]*mergeEntry{},
+		inMerge:     map[heartbeatpb.DispatcherID]heartbeatpb.DispatcherID{},
+		recv:        map[string]recvState{},
+		sendSeq:     map[string]uint64{},
+	}, nil
+}
+
+// SetEpoch tells the manager the current epoch and maintainer node as etcd reports them. An
+// epoch below the current one is ignored: etcd watches may lag behind what messages told us.
+func (m *Manager) SetEpoch(epoch uint64, maintainer string) {
+	if epoch < m.epoch {
+		m.log.Debug("ignoring older epoch from etcd", zap.Uint64("epoch", epoch), zap.Uint64("current", m.epoch))
+		return
+	}
+	if epoch == m.epoch {
+		if maintainer != "" {
+			m.maintainer = maintainer
+		}
+		return
+	}
+	m.adoptEpoch(epoch, maintainer)
+}
+
+func (m *Manager) adoptEpoch(epoch uint64, maintainer string) {
+	m.log.Info("adopting epoch", zap.Uint64("epoch", epoch), zap.Uint64("previous", m.epoch),
+		zap.String("maintainer", maintainer))
+	m.epoch = epoch
+	m.maintainer = maintainer
+	// Rejections answered the old maintainer's requests; the new one never sent them.
+	m.rejections = nil
+	// The new maintainer wants a full picture soon after its bootstrap.
+	m.lastFull = time.Time{}
+}
+
+// Step handles one envelope from a maintainer. Any error means nothing was changed.
+func (m *Manager) Step(env *heartbeatpb.Envelope, now time.Time) error {
+	if m.closed {
+		return ErrClosed
+	}
+	if err := m.checkHeader(env); err != nil {
+		return err
+	}
+	if last, ok := m.recv[env.From]; ok && last.incarnation == env.Incarnation && env.Seq <= last.seq {
+		return fmt.Errorf("%w: from %s incarnation %d seq %d, last accepted %d",
+			ErrDuplicate, env.From, env.Incarnation, env.Seq, last.seq)
+	}
+	if env.Epoch < m.epoch {
+		return fmt.Errorf("%w: from %s epoch %d, current %d", ErrStaleEpoch, env.From, env.Epoch, m.epoch)
+	}
+	if env.Epoch == m.epoch && m.maintainer != "" && env.From != m.maintainer {
+		return fmt.Errorf("%w: epoch %d belongs to maintainer %s, not %s", ErrInvalid, env.Epoch, m.maintainer, env.From)
+	}
+	if err := m.checkBody(env); err != nil {
+		return err
+	}
+	_, isBootstrap := env.Body.(*heartbeatpb.Envelope_BootstrapRequest)
+	if m.changefeed == nil && !isBootstrap {
+		return fmt.Errorf("%w: %T from %s before any bootstrap request", ErrNotBootstrapped, env.Body, env.From)
+	}
+	if isBootstrap {
+		// The answer reports checkpoints, which must be durable before they leave the node.
+		if err := m.cfg.Factory.Flush(); err != nil {
+			return fmt.Errorf("dispatchermanager: flush before bootstrap answer: %w", err)
+		}
+	}
+	// Accepted: from here on the envelope takes effect.
+	m.recv[env.From] = recvState{incarnation: env.Incarnation, seq: env.Seq}
+	if env.Epoch > m.epoch {
+		m.adoptEpoch(env.Epoch, env.From)
+	} else if m.maintainer == "" {
+		m.maintainer = env.From
+	}
+	switch b := env.Body.(type) {
+	case *heartbeatpb.Envelope_BootstrapRequest:
+		m.onBootstrap(env.From, b.BootstrapRequest)
+	case *heartbeatpb.Envelope_Schedule:
+		for i := range b.Schedule.Requests {
+			m.onSchedule(&b.Schedule.Requests[i], now)
+		}
+	case *heartbeatpb.Envelope_Merge:
+		for i := range b.Merge.Requests {
+			m.onMerge(&b.Merge.Requests[i])
+		}
+	case *heartbeatpb.Envelope_HeartbeatResponse:
+		m.onHeartbeatResponse(b.HeartbeatResponse)
+	default:
+		panic(fmt.Sprintf("dispatchermanager: body %T passed checkBody", env.Body))
+	}
+	return nil
+}
+
+// Tick polls every working dispatcher, retries unfinished local effects, moves merges one stage
+// on, and queues a heartbeat when something changed or a full report is due.
+func (m *Manager) Tick(now time.Time) {
+	if m.closed {
+		return
+	}
+	m.retryAccepted(now)
+	m.advanceMerges(now)
+	m.heartbeat(now)
+}
+
+// Ready returns the envelopes to send, oldest first. They stay until Advance.
+func (m *Manager) Ready() []*heartbeatpb.Envelope { return m.outbox }
+
+// Advance releases what the last Ready returned.
+func (m *Manager) Advance() { m.outbox = nil }
+
+// Close closes every dispatcher; the manager refuses all input afterwards. The factory (and the
+// sink it owns) belongs to the caller, who closes it after this.
+func (m *Manager) Close() error {
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	var errs []error
+	for _, id := range m.orderedIDs() {
+		if err := m.dispatchers[id].d.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("dispatchermanager: close %s: %w", dispatcher.FormatID(id), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// send stamps env (To and Body set by the caller) with this node's header and the next seq for
+// its receiver, and queues it.
+func (m *Manager) send(env *heartbeatpb.Envelope) {
+	m.sendSeq[env.To]++
+	env.ClusterId, env.Changefeed, env.From = m.cfg.ClusterID, m.cfg.Changefeed, m.cfg.NodeID
+	env.Epoch, env.Incarnation, env.Seq = m.epoch, m.cfg.Incarnation, m.sendSeq[env.To]
+	m.outbox = append(m.outbox, env)
+}

@@ -1,0 +1,166 @@
+package dispatchermanager
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/dispatcher"
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
+)
+
+// mergeEntry is one in-flight merge in the merge map.
+type mergeEntry struct {
+	req      heartbeatpb.MergeDispatcherRequest
+	stage    heartbeatpb.MergeStage
+	mergedTs uint64 // fixed once every source stopped
+}
+
+func (e *mergeEntry) inFlight() heartbeatpb.InFlightMerge {
+	return heartbeatpb.InFlightMerge{Request: e.req, Stage: e.stage, MergedCheckpointTs: e.mergedTs}
+}
+
+// onMerge handles one well-formed merge request: a resend, a refusal or a new entry. The work
+// itself happens one stage per Tick, so every stage is visible to a bootstrap in between.
+func (m *Manager) onMerge(req *heartbeatpb.MergeDispatcherRequest) {
+	if e, ok := m.merges[req.MergedId]; ok {
+		if e.req.Operator.Id == req.Operator.Id {
+			m.resendMerge(e)
+			return
+		}
+		m.reject(req.Operator.Id, req.MergedId, fmt.Sprintf("merge into %s already in flight for operator %s",
+			dispatcher.FormatID(req.MergedId), fmtOp(e.req.Operator.Id)))
+		return
+	}
+	if reason := m.refuseMerge(req); reason != "" {
+		m.reject(req.Operator.Id, req.MergedId, reason)
+		return
+	}
+	// failpoint: dm-before-journal-update
+	m.merges[req.MergedId] = &mergeEntry{req: *req, stage: heartbeatpb.MergeAccepted}
+	m.inMerge[req.MergedId] = req.MergedId
+	for _, id := range req.SourceIds {
+		m.inMerge[id] = req.MergedId
+	}
+	// failpoint: dm-after-journal-update
+	m.log.Info("merge request accepted", zapOp(req.Operator.Id), zapID(req.MergedId),
+		zap.Stringer("span", span.KeyOf(req.MergedSpan)), zap.Int("sources", len(req.SourceIds)))
+}
+
+// refuseMerge returns why a new merge cannot be accepted, or "".
+func (m *Manager) refuseMerge(req *heartbeatpb.MergeDispatcherRequest) string {
+	if _, ok := m.dispatchers[req.MergedId]; ok {
+		return fmt.Sprintf("merged dispatcher %s already exists", dispatcher.FormatID(req.MergedId))
+	}
+	if _, ok := m.tables[req.MergedSpan.TableId]; !ok {
+		return fmt.Sprintf("table %d is not part of the changefeed", req.MergedSpan.TableId)
+	}
+	spans := make([]heartbeatpb.TableSpan, 0, len(req.SourceIds))
+	for _, id := range req.SourceIds {
+		e, ok := m.dispatchers[id]
+		switch {
+		case !ok:
+			return fmt.Sprintf("source %s does not exist", dispatcher.FormatID(id))
+		case e.state != heartbeatpb.StateWorking:
+			return fmt.Sprintf("source %s is %s", dispatcher.FormatID(id), e.state)
+		case e.mode != req.Mode:
+			return fmt.Sprintf("source %s is mode %s, merge is %s", dispatcher.FormatID(id), e.mode, req.Mode)
+		case e.span.TableId != req.MergedSpan.TableId:
+			return fmt.Sprintf("source %s is of table %d, merge of %d", dispatcher.FormatID(id), e.span.TableId, req.MergedSpan.TableId)
+		}
+		if _, busy := m.inMerge[id]; busy {
+			return fmt.Sprintf("source %s is part of another merge", dispatcher.FormatID(id))
+		}
+		if j, busy := m.journalOf(e.mode)[span.KeyOf(e.span)]; busy && j.req.Action == heartbeatpb.ActionRemove {
+			return fmt.Sprintf("source %s is being removed by operator %s", dispatcher.FormatID(id), fmtOp(j.req.Operator.Id))
+		}
+		spans = append(spans, e.span)
+	}
+	union, err := span.Merge(spans)
+	if err != nil {
+		return fmt.Sprintf("sources are not adjacent: %v", err)
+	}
+	if !span.Equal(union, req.MergedSpan) {
+		return fmt.Sprintf("sources cover %s, not the merged span %s", span.String(union), span.String(req.MergedSpan))
+	}
+	return ""
+}
+
+// resendMerge reports the statuses of a merge again.
+func (m *Manager) resendMerge(e *mergeEntry) {
+	for _, id := range append([]heartbeatpb.DispatcherID{e.req.MergedId}, e.req.SourceIds...) {
+		if d, ok := m.dispatchers[id]; ok {
+			d.dirty = true
+		}
+	}
+}
+
+// advanceMerges moves every unfinished merge one stage, in merged-ID order.
+func (m *Manager) advanceMerges(now time.Time) {
+	var pending []heartbeatpb.DispatcherID
+	for id, e := range m.merges {
+		if e.stage != heartbeatpb.MergeDone {
+			pending = append(pending, id)
+		}
+	}
+	sort.Slice(pending, func(i, j int) bool { return lessID(pending[i], pending[j]) })
+	for _, id := range pending {
+		e := m.merges[id]
+		if err := m.advanceMerge(e, now); err != nil {
+			m.log.Warn("merge step failed; will retry", zapOp(e.req.Operator.Id), zapID(id),
+				zap.Stringer("stage", e.stage), zap.Error(err))
+		}
+	}
+}
+
+func (m *Manager) advanceMerge(e *mergeEntry, now time.Time) error {
+	op := e.req.Operator.Id
+	switch e.stage {
+	case heartbeatpb.MergeAccepted:
+		var minTs uint64
+		for i, id := range e.req.SourceIds {
+			src, ok := m.dispatchers[id]
+			if !ok {
+				panic(fmt.Sprintf("dispatchermanager: merge source %s vanished", dispatcher.FormatID(id)))
+			}
+			if src.state == heartbeatpb.StateWorking {
+				if err := m.stopDispatcher(src, op, now); err != nil {
+					return err
+				}
+			}
+			if i == 0 || src.checkpoint < minTs {
+				minTs = src.checkpoint
+			}
+		}
+		m.setMergeStage(e, heartbeatpb.MergeSourcesStopped, minTs)
+	case heartbeatpb.MergeSourcesStopped:
+		cfg := heartbeatpb.DispatcherConfig{Id: e.req.MergedId, Span: e.req.MergedSpan, StartTs: e.mergedTs, Mode: e.req.Mode}
+		table, ok := m.tables[cfg.Span.TableId]
+		if !ok {
+			return fmt.Errorf("dispatchermanager: table %d left the changefeed", cfg.Span.TableId)
+		}
+		d, err := m.cfg.Factory.New(cfg, table)
+		if err != nil {
+			return fmt.Errorf("dispatchermanager: create merged %s: %w", dispatcher.FormatID(cfg.Id), err)
+		}
+		m.addWorking(d, cfg)
+		m.setMergeStage(e, heartbeatpb.MergeCreated, e.mergedTs)
+	case heartbeatpb.MergeCreated:
+		for _, id := range e.req.SourceIds {
+			m.dropRecord(op, id)
+		}
+		m.setMergeStage(e, heartbeatpb.MergeDone, e.mergedTs)
+	}
+	return nil
+}
+
+func (m *Manager) setMergeStage(e *mergeEntry, stage heartbeatpb.MergeStage, mergedTs uint64) {
+	// failpoint: dm-before-journal-update
+	e.stage, e.mergedTs = stage, mergedTs
+	// failpoint: dm-after-journal-update
+	m.log.Info("merge advanced", zapOp(e.req.Operator.Id), zapID(e.req.MergedId),
+		zap.Stringer("stage", stage), zap.Uint64("merged-ts", mergedTs))
+}

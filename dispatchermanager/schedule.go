@@ -1,0 +1,209 @@
+package dispatchermanager
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/dispatcher"
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
+)
+
+// journalEntry is one in-flight schedule request in the current or redo map.
+type journalEntry struct {
+	req     heartbeatpb.ScheduleDispatcherRequest
+	stage   heartbeatpb.JournalStage
+	finalTs uint64 // remove half: the checkpoint the dispatcher stopped at
+}
+
+func (j *journalEntry) inFlight() heartbeatpb.InFlightOperator {
+	return heartbeatpb.InFlightOperator{Request: j.req, Stage: j.stage, FinalCheckpointTs: j.finalTs}
+}
+
+// journalOf returns the current map for ModeDefault and the redo map for ModeRedo.
+func (m *Manager) journalOf(mode heartbeatpb.Mode) map[span.Key]*journalEntry {
+	if mode == heartbeatpb.ModeRedo {
+		return m.redo
+	}
+	return m.current
+}
+
+// onSchedule handles one well-formed schedule request: a resend, a refusal or a new entry.
+func (m *Manager) onSchedule(req *heartbeatpb.ScheduleDispatcherRequest, now time.Time) {
+	key := span.KeyOf(req.Config.Span)
+	journal := m.journalOf(req.Config.Mode)
+	if e, ok := journal[key]; ok {
+		if e.req.Operator.Id == req.Operator.Id && e.req.Action == req.Action && e.req.Config.Id == req.Config.Id {
+			m.resend(e, now)
+			return
+		}
+		m.reject(req.Operator.Id, req.Config.Id, fmt.Sprintf("span %s has an in-flight %s of operator %s",
+			key, e.req.Action, fmtOp(e.req.Operator.Id)))
+		return
+	}
+	if reason := m.refuseSchedule(req); reason != "" {
+		m.reject(req.Operator.Id, req.Config.Id, reason)
+		return
+	}
+	// failpoint: dm-before-journal-update
+	e := &journalEntry{req: *req, stage: heartbeatpb.StageAccepted}
+	journal[key] = e
+	// failpoint: dm-after-journal-update
+	m.log.Debug("schedule request accepted", zapOp(req.Operator.Id), zapID(req.Config.Id),
+		zap.Stringer("span", key), zap.Stringer("action", req.Action), zap.Stringer("type", req.OperatorType))
+	m.apply(e, now)
+}
+
+// refuseSchedule returns why a new request cannot be accepted, or "".
+func (m *Manager) refuseSchedule(req *heartbeatpb.ScheduleDispatcherRequest) string {
+	cfg := req.Config
+	if _, ok := m.inMerge[cfg.Id]; ok {
+		return fmt.Sprintf("dispatcher %s is part of an in-flight merge", dispatcher.FormatID(cfg.Id))
+	}
+	e, exists := m.dispatchers[cfg.Id]
+	if exists && (!span.Equal(e.span, cfg.Span) || e.mode != cfg.Mode) {
+		return fmt.Sprintf("dispatcher %s exists with span %s mode %s", dispatcher.FormatID(cfg.Id), span.String(e.span), e.mode)
+	}
+	if req.Action == heartbeatpb.ActionRemove {
+		return ""
+	}
+	if exists {
+		if e.state != heartbeatpb.StateWorking {
+			return fmt.Sprintf("dispatcher %s exists and is %s", dispatcher.FormatID(cfg.Id), e.state)
+		}
+		return "" // already created: a no-op success
+	}
+	if _, ok := m.tables[cfg.Span.TableId]; !ok {
+		return fmt.Sprintf("table %d is not part of the changefeed", cfg.Span.TableId)
+	}
+	if cfg.Mode == heartbeatpb.ModeRedo && !m.changefeed.Redo {
+		return "redo is off for the changefeed"
+	}
+	if other := m.working.overlapping(cfg.Mode, cfg.Span); other != nil {
+		return fmt.Sprintf("span %s overlaps working dispatcher %s %s", span.String(cfg.Span),
+			dispatcher.FormatID(other.id), span.String(other.span))
+	}
+	// A merge's sources stop before its result starts: their range is taken meanwhile.
+	for id, me := range m.merges {
+		if me.req.Mode == cfg.Mode && span.Overlap(me.req.MergedSpan, cfg.Span) {
+			return fmt.Sprintf("span %s overlaps in-flight merge into %s", span.String(cfg.Span), dispatcher.FormatID(id))
+		}
+	}
+	return ""
+}
+
+// apply does the local effect of an accepted entry; on failure the entry stays StageAccepted and
+// is retried on the next Tick or resend.
+func (m *Manager) apply(j *journalEntry, now time.Time) {
+	var err error
+	if j.req.Action == heartbeatpb.ActionCreate {
+		err = m.applyCreate(j)
+	} else {
+		err = m.applyRemove(j, now)
+	}
+	if err != nil {
+		m.log.Warn("schedule request not applied yet; will retry", zapOp(j.req.Operator.Id),
+			zapID(j.req.Config.Id), zap.Error(err))
+		return
+	}
+	// failpoint: dm-before-journal-update
+	j.stage = heartbeatpb.StageApplied
+	// failpoint: dm-after-journal-update
+}
+
+func (m *Manager) applyCreate(j *journalEntry) error {
+	cfg := j.req.Config
+	if e, ok := m.dispatchers[cfg.Id]; ok && e.state == heartbeatpb.StateWorking {
+		e.dirty = true // already there: report it again so the operator sees it
+		return nil
+	}
+	if other := m.working.overlapping(cfg.Mode, cfg.Span); other != nil {
+		return fmt.Errorf("dispatchermanager: span %s overlaps working dispatcher %s",
+			span.String(cfg.Span), dispatcher.FormatID(other.id))
+	}
+	if cfg.StartTs == 0 {
+		// No start given: the changefeed checkpoint is at or below every span's checkpoint, so
+		// starting there can repeat work but never skip any (I2).
+		cfg.StartTs = max(m.checkpoint, m.changefeed.StartTs)
+	}
+	table, ok := m.tables[cfg.Span.TableId]
+	if !ok {
+		return fmt.Errorf("dispatchermanager: table %d left the changefeed", cfg.Span.TableId)
+	}
+	d, err := m.cfg.Factory.New(cfg, table)
+	if err != nil {
+		return fmt.Errorf("dispatchermanager: create %s: %w", dispatcher.FormatID(cfg.Id), err)
+	}
+	m.addWorking(d, cfg)
+	m.log.Debug("dispatcher created", zapID(cfg.Id), zap.Stringer("span", span.KeyOf(cfg.Span)),
+		zap.Stringer("mode", cfg.Mode), zap.Uint64("start-ts", cfg.StartTs), zapOp(j.req.Operator.Id))
+	return nil
+}
+
+func (m *Manager) applyRemove(j *journalEntry, now time.Time) error {
+	id := j.req.Config.Id
+	e, ok := m.dispatchers[id]
+	if !ok {
+		// Never here or long gone: removed is what the operator waits for, so say so.
+		m.removed = append(m.removed, heartbeatpb.DispatcherStatus{
+			Id: id, Span: j.req.Config.Span, Mode: j.req.Config.Mode, State: heartbeatpb.StateRemoved,
+		})
+		return nil
+	}
+	if e.state == heartbeatpb.StateWorking {
+		if err := m.stopDispatcher(e, j.req.Operator.Id, now); err != nil {
+			return err
+		}
+		m.log.Debug("dispatcher stopped", zapID(id), zap.Stringer("span", span.KeyOf(e.span)),
+			zap.Uint64("final-ts", e.checkpoint), zapOp(j.req.Operator.Id))
+	}
+	e.dirty = true
+	j.finalTs = e.checkpoint
+	return nil
+}
+
+// resend handles the same request arriving again: finish it if it is not done, and report its
+// status again either way because the maintainer evidently did not see it.
+func (m *Manager) resend(j *journalEntry, now time.Time) {
+	if j.stage == heartbeatpb.StageAccepted {
+		m.apply(j, now)
+		return
+	}
+	if e, ok := m.dispatchers[j.req.Config.Id]; ok {
+		e.dirty = true
+	} else if j.req.Action == heartbeatpb.ActionRemove {
+		m.removed = append(m.removed, heartbeatpb.DispatcherStatus{
+			Id: j.req.Config.Id, Span: j.req.Config.Span, Mode: j.req.Config.Mode,
+			State: heartbeatpb.StateRemoved, CheckpointTs: j.finalTs,
+		})
+	}
+}
+
+// retryAccepted retries the local effect of every entry not yet applied, in span order.
+func (m *Manager) retryAccepted(now time.Time) {
+	for _, journal := range []map[span.Key]*journalEntry{m.current, m.redo} {
+		var pending []*journalEntry
+		for _, j := range journal {
+			if j.stage == heartbeatpb.StageAccepted {
+				pending = append(pending, j)
+			}
+		}
+		sort.Slice(pending, func(a, b int) bool {
+			return span.Compare(pending[a].req.Config.Span, pending[b].req.Config.Span) < 0
+		})
+		for _, j := range pending {
+			m.apply(j, now)
+		}
+	}
+}
+
+// reject refuses a request: logged, and reported to the maintainer with the next heartbeat.
+func (m *Manager) reject(op heartbeatpb.OperatorID, id heartbeatpb.DispatcherID, reason string) {
+	m.log.Warn("request refused", zapOp(op), zapID(id), zap.String("reason", reason))
+	m.rejections = append(m.rejections, heartbeatpb.RequestRejection{OperatorId: op, DispatcherId: id, Reason: reason})
+}
+
+func fmtOp(id heartbeatpb.OperatorID) string { return fmt.Sprintf("%d.%d", id.Epoch, id.Seq) }

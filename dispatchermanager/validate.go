@@ -1,0 +1,174 @@
+package dispatchermanager
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tidemark/tidemark/dispatcher"
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
+)
+
+// checkHeader rejects envelopes that are not maintainer-to-node traffic for this manager.
+func (m *Manager) checkHeader(env *heartbeatpb.Envelope) error {
+	switch {
+	case env == nil:
+		return fmt.Errorf("%w: nil envelope", ErrInvalid)
+	case env.ClusterId != m.cfg.ClusterID:
+		return fmt.Errorf("%w: cluster %q, want %q", ErrInvalid, env.ClusterId, m.cfg.ClusterID)
+	case env.Changefeed != m.cfg.Changefeed:
+		return fmt.Errorf("%w: changefeed %q, want %q", ErrInvalid, env.Changefeed, m.cfg.Changefeed)
+	case env.To != m.cfg.NodeID:
+		return fmt.Errorf("%w: addressed to %q, this is %q", ErrInvalid, env.To, m.cfg.NodeID)
+	case env.From == "":
+		return fmt.Errorf("%w: empty sender", ErrInvalid)
+	case env.Epoch == 0:
+		return fmt.Errorf("%w: from %s: epoch 0", ErrInvalid, env.From)
+	case env.Seq == 0:
+		return fmt.Errorf("%w: from %s: seq 0", ErrInvalid, env.From)
+	}
+	switch env.Body.(type) {
+	case *heartbeatpb.Envelope_BootstrapRequest, *heartbeatpb.Envelope_Schedule,
+		*heartbeatpb.Envelope_Merge, *heartbeatpb.Envelope_HeartbeatResponse:
+		return nil
+	case nil:
+		return fmt.Errorf("%w: from %s: no body", ErrInvalid, env.From)
+	default:
+		return fmt.Errorf("%w: from %s: %T is not sent to a node", ErrInvalid, env.From, env.Body)
+	}
+}
+
+// checkBody validates the body completely before anything is applied, so that a batch is either
+// malformed as a whole (nothing changes) or every request in it is well formed.
+func (m *Manager) checkBody(env *heartbeatpb.Envelope) error {
+	var err error
+	switch b := env.Body.(type) {
+	case *heartbeatpb.Envelope_BootstrapRequest:
+		err = m.checkBootstrap(b.BootstrapRequest)
+	case *heartbeatpb.Envelope_Schedule:
+		err = checkSchedule(b.Schedule)
+	case *heartbeatpb.Envelope_Merge:
+		err = checkMerge(b.Merge)
+	case *heartbeatpb.Envelope_HeartbeatResponse:
+		if b.HeartbeatResponse == nil {
+			err = errors.New("nil heartbeat response")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: from %s seq %d: %v", ErrInvalid, env.From, env.Seq, err)
+	}
+	return nil
+}
+
+func (m *Manager) checkBootstrap(req *heartbeatpb.MaintainerBootstrapRequest) error {
+	if req == nil {
+		return fmt.Errorf("nil bootstrap request")
+	}
+	if req.Config.Id != m.cfg.Changefeed {
+		return fmt.Errorf("bootstrap config of changefeed %q", req.Config.Id)
+	}
+	seen := make(map[int64]bool, len(req.Config.Tables))
+	for _, t := range req.Config.Tables {
+		if err := span.Validate(span.TableSpan(t.TableId)); err != nil {
+			return fmt.Errorf("bootstrap config: table %d: %v", t.TableId, err)
+		}
+		if seen[t.TableId] {
+			return fmt.Errorf("bootstrap config: table %d listed twice", t.TableId)
+		}
+		seen[t.TableId] = true
+	}
+	return nil
+}
+
+func checkSchedule(b *heartbeatpb.ScheduleDispatcherRequests) error {
+	if b == nil || len(b.Requests) == 0 {
+		return fmt.Errorf("empty schedule batch")
+	}
+	for i := range b.Requests {
+		if err := checkScheduleRequest(&b.Requests[i]); err != nil {
+			return fmt.Errorf("schedule request %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func checkScheduleRequest(r *heartbeatpb.ScheduleDispatcherRequest) error {
+	if err := checkCommon(r.Config.Id, r.Config.Span, r.Config.Mode, &r.Operator); err != nil {
+		return err
+	}
+	if r.Operator.Kind != r.OperatorType {
+		return fmt.Errorf("operator type %s but descriptor kind %s", r.OperatorType, r.Operator.Kind)
+	}
+	if r.Operator.Mode != r.Config.Mode {
+		return fmt.Errorf("mode %s but descriptor mode %s", r.Config.Mode, r.Operator.Mode)
+	}
+	switch r.Action {
+	case heartbeatpb.ActionCreate:
+		switch r.OperatorType {
+		case heartbeatpb.OpAdd, heartbeatpb.OpMove, heartbeatpb.OpSplit:
+			return nil
+		}
+	case heartbeatpb.ActionRemove:
+		switch r.OperatorType {
+		case heartbeatpb.OpRemove, heartbeatpb.OpMove, heartbeatpb.OpSplit:
+			return nil
+		}
+	default:
+		return fmt.Errorf("unknown action %d", r.Action)
+	}
+	return fmt.Errorf("%s cannot be part of operator type %s", r.Action, r.OperatorType)
+}
+
+func checkMerge(b *heartbeatpb.MergeDispatcherRequests) error {
+	if b == nil || len(b.Requests) == 0 {
+		return fmt.Errorf("empty merge batch")
+	}
+	for i := range b.Requests {
+		r := &b.Requests[i]
+		if err := checkMergeRequest(r); err != nil {
+			return fmt.Errorf("merge request %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func checkMergeRequest(r *heartbeatpb.MergeDispatcherRequest) error {
+	if err := checkCommon(r.MergedId, r.MergedSpan, r.Mode, &r.Operator); err != nil {
+		return err
+	}
+	if r.Operator.Kind != heartbeatpb.OpMerge || r.Operator.Mode != r.Mode {
+		return fmt.Errorf("merge carries descriptor %s/%s", r.Operator.Kind, r.Operator.Mode)
+	}
+	if len(r.SourceIds) < 2 {
+		return fmt.Errorf("merge needs at least 2 sources, got %d", len(r.SourceIds))
+	}
+	seen := make(map[heartbeatpb.DispatcherID]bool, len(r.SourceIds))
+	for _, id := range r.SourceIds {
+		if seen[id] || id == r.MergedId || id == (heartbeatpb.DispatcherID{}) {
+			return fmt.Errorf("merge source %s repeated, zero or equal to the merged id", dispatcher.FormatID(id))
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
+// checkCommon validates what schedule and merge requests share.
+func checkCommon(id heartbeatpb.DispatcherID, s heartbeatpb.TableSpan, mode heartbeatpb.Mode,
+	op *heartbeatpb.OperatorDescriptor) error {
+	if id == (heartbeatpb.DispatcherID{}) {
+		return fmt.Errorf("zero dispatcher id")
+	}
+	if op.Id == (heartbeatpb.OperatorID{}) {
+		return fmt.Errorf("dispatcher %s: zero operator id", dispatcher.FormatID(id))
+	}
+	if err := span.Validate(s); err != nil {
+		return fmt.Errorf("dispatcher %s: %v", dispatcher.FormatID(id), err)
+	}
+	if _, ok := heartbeatpb.Mode_name[int32(mode)]; !ok {
+		return fmt.Errorf("dispatcher %s: unknown mode %d", dispatcher.FormatID(id), mode)
+	}
+	if _, ok := heartbeatpb.OperatorType_name[int32(op.Kind)]; !ok || op.Kind == heartbeatpb.OpUnknown {
+		return fmt.Errorf("dispatcher %s: unknown operator kind %d", dispatcher.FormatID(id), op.Kind)
+	}
+	return nil
+}
