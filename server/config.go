@@ -1,0 +1,142 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Config is everything one node needs. Validate fills the defaults.
+type Config struct {
+	ClusterID     string
+	NodeID        string // "" = read from DataDir/node-id, created on first start
+	DataDir       string
+	EtcdEndpoints []string
+	// Addr is the gRPC listen address, advertised to peers as is; so it must be reachable, not 0.0.0.0.
+	Addr string
+	// StatusAddr is the HTTP status API listen address; "" turns it off.
+	StatusAddr        string
+	SessionTTL        time.Duration // etcd session lease; default 5s
+	TickInterval      time.Duration // how often the cores tick; default 100ms
+	HeartbeatInterval time.Duration // full heartbeat period; default 1s
+	// StatusPublishInterval is how often a maintainer writes its changefeed status to etcd; default 1s.
+	StatusPublishInterval time.Duration
+	Version               string
+	Logger                *zap.Logger
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// Validate checks c and fills defaults. The error names the field that is wrong.
+func (c *Config) Validate() error {
+	if !idPattern.MatchString(c.ClusterID) {
+		return fmt.Errorf("server: cluster id %q: want letters, digits, '_', '.', '-' (at most 128)", c.ClusterID)
+	}
+	if c.NodeID != "" && !idPattern.MatchString(c.NodeID) {
+		return fmt.Errorf("server: node id %q: want letters, digits, '_', '.', '-' (at most 128)", c.NodeID)
+	}
+	if c.DataDir == "" {
+		return errors.New("server: data dir is required")
+	}
+	if len(c.EtcdEndpoints) == 0 {
+		return errors.New("server: at least one etcd endpoint is required")
+	}
+	for _, e := range c.EtcdEndpoints {
+		if strings.TrimSpace(e) == "" {
+			return errors.New("server: empty etcd endpoint")
+		}
+	}
+	if err := checkHostPort("addr", c.Addr, true); err != nil {
+		return err
+	}
+	if c.StatusAddr != "" {
+		if err := checkHostPort("status addr", c.StatusAddr, false); err != nil {
+			return err
+		}
+	}
+	defaults := []struct {
+		name string
+		d    *time.Duration
+		def  time.Duration
+		min  time.Duration
+	}{
+		{"session ttl", &c.SessionTTL, 5 * time.Second, time.Second},
+		{"tick interval", &c.TickInterval, 100 * time.Millisecond, time.Millisecond},
+		{"heartbeat interval", &c.HeartbeatInterval, time.Second, 10 * time.Millisecond},
+		{"status publish interval", &c.StatusPublishInterval, time.Second, 10 * time.Millisecond},
+	}
+	for _, d := range defaults {
+		if *d.d == 0 {
+			*d.d = d.def
+		}
+		if *d.d < d.min {
+			return fmt.Errorf("server: %s %v is below the minimum %v", d.name, *d.d, d.min)
+		}
+	}
+	if c.SessionTTL%time.Second != 0 {
+		return fmt.Errorf("server: session ttl %v: etcd leases count whole seconds", c.SessionTTL)
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return nil
+}
+
+// checkHostPort rejects what cannot be listened on or, when advertised, dialled by peers.
+func checkHostPort(field, addr string, advertised bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("server: %s %q: want HOST:PORT: %w", field, addr, err)
+	}
+	if port == "" {
+		return fmt.Errorf("server: %s %q: missing port", field, addr)
+	}
+	if advertised && (host == "" || host == "0.0.0.0" || host == "::") {
+		return fmt.Errorf("server: %s %q: peers dial this address, so name a reachable host, not a wildcard", field, addr)
+	}
+	return nil
+}
+
+// loadNodeID returns the configured node ID, or the one stored in the data dir, creating and
+// storing a new one on first start so a node keeps its identity across restarts.
+func loadNodeID(cfg *Config) (string, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return "", fmt.Errorf("server: data dir: %w", err)
+	}
+	path := filepath.Join(cfg.DataDir, "node-id")
+	if cfg.NodeID != "" {
+		return cfg.NodeID, os.WriteFile(path, []byte(cfg.NodeID+"\n"), 0o644)
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		id := strings.TrimSpace(string(b))
+		if !idPattern.MatchString(id) {
+			return "", fmt.Errorf("server: %s holds %q, not a valid node id; fix or delete the file", path, id)
+		}
+		return id, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("server: read node id: %w", err)
+	}
+	var raw [4]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("server: new node id: %w", err)
+	}
+	id := "node-" + hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("server: store node id: %w", err)
+	}
+	return id, nil
+}

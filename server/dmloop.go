@@ -1,0 +1,128 @@
+package server
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/dispatcher"
+	"github.com/tidemark/tidemark/dispatchermanager"
+	"github.com/tidemark/tidemark/etcdutil"
+	"github.com/tidemark/tidemark/heartbeatpb"
+)
+
+// maxBatchPerWake bounds how many inbox envelopes one loop turn takes before it drains Ready,
+// so a flood of input cannot delay outgoing heartbeats indefinitely.
+const maxBatchPerWake = 256
+
+// runDispatcherManager owns this node's dispatcher manager core for the changefeed. It feeds the
+// core envelopes, the current epoch from etcd and ticks, and sends what the core emits.
+func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
+	s := env.server
+	log := s.log.With(zap.String("changefeed", w.id), zap.String("role", "dispatcher-manager"))
+	sinkDir := filepath.Join(s.cfg.DataDir, "sink")
+	if err := os.MkdirAll(sinkDir, 0o755); err != nil {
+		log.Error("cannot create sink dir; changefeed not served on this node", zap.Error(err))
+		return
+	}
+	sink, err := dispatcher.NewFileSink(filepath.Join(sinkDir, w.id+".jsonl"))
+	if err != nil {
+		log.Error("cannot open sink; changefeed not served on this node", zap.Error(err))
+		return
+	}
+	factory, err := dispatcher.NewSimFactory(dispatcher.SimFactoryConfig{
+		Node: s.nodeID, Changefeed: w.id, Sink: sink, Logger: log,
+	})
+	if err != nil {
+		log.Error("cannot create the dispatcher factory", zap.Error(err))
+		_ = sink.Close()
+		return
+	}
+	m, err := dispatchermanager.New(dispatchermanager.Config{
+		ClusterID:         s.cfg.ClusterID,
+		NodeID:            s.nodeID,
+		Changefeed:        w.id,
+		Incarnation:       env.incarnation,
+		HeartbeatInterval: s.cfg.HeartbeatInterval,
+		Factory:           factory,
+		Logger:            log,
+	}, time.Now())
+	if err != nil {
+		log.Error("cannot start dispatcher manager", zap.Error(err))
+		_ = sink.Close()
+		return
+	}
+	defer func() {
+		if err := m.Close(); err != nil {
+			log.Warn("closing dispatchers", zap.Error(err))
+		}
+		if err := sink.Close(); err != nil {
+			log.Warn("closing sink", zap.Error(err))
+		}
+	}()
+	leaders, err := etcdutil.WatchLeader(ctx, s.cli, s.keys, w.id)
+	if err != nil {
+		log.Error("cannot watch the changefeed's leader", zap.Error(err))
+		return
+	}
+	ticker := time.NewTicker(s.cfg.TickInterval)
+	defer ticker.Stop()
+	snapshotEvery := s.cfg.HeartbeatInterval
+	var lastSnapshot time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case l, ok := <-leaders:
+			if !ok {
+				return
+			}
+			if l.Epoch > 0 {
+				m.SetEpoch(l.Epoch, l.Node)
+			}
+		case e := <-w.dmInbox:
+			w.stepDispatcherManager(m, e, log, s)
+			for i := 0; i < maxBatchPerWake; i++ {
+				select {
+				case e := <-w.dmInbox:
+					w.stepDispatcherManager(m, e, log, s)
+					continue
+				default:
+				}
+				break
+			}
+		case now := <-ticker.C:
+			// A node whose lease may have expired must not process anything more: others may
+			// already own its spans. The session loop notices the loss and stops this loop.
+			if !env.guard.Valid(now) {
+				s.metrics.leaseGuardStalls.Inc()
+				continue
+			}
+			m.Tick(now)
+			if now.Sub(lastSnapshot) >= snapshotEvery {
+				lastSnapshot = now
+				snap := m.Snapshot()
+				w.views.setManager(managerView{
+					Epoch: snap.Epoch, Maintainer: snap.Maintainer,
+					Dispatchers: len(snap.Dispatchers), Journal: len(snap.Operators) + len(snap.Merges),
+				})
+			}
+		}
+		for _, out := range m.Ready() {
+			s.transport.Send(out)
+		}
+		m.Advance()
+	}
+}
+
+// stepDispatcherManager feeds one envelope to the core. A rejected envelope changed nothing; it
+// is counted and logged with the sender and epoch so a fenced old maintainer is visible.
+func (w *worker) stepDispatcherManager(m *dispatchermanager.Manager, e *heartbeatpb.Envelope, log *zap.Logger, s *Server) {
+	if err := m.Step(e, time.Now()); err != nil {
+		s.metrics.rejected.WithLabelValues("dispatcher-manager").Inc()
+		log.Warn("envelope rejected", zap.String("from", e.From), zap.Uint64("epoch", e.Epoch), zap.Error(err))
+	}
+}

@@ -1,0 +1,15 @@
+// Package server wires one tidemark node: the etcd connection and session, the node registry
+// entry, the gRPC transport, and per changefeed a dispatcher manager loop and an election
+// campaign that, when won, runs the changefeed's maintainer loop. It also serves the HTTP status
+// API.
+//
+// The deterministic cores (dispatchermanager.Manager, maintainer.Maintainer) know nothing of
+// goroutines, etcd or sockets. Each runs on exactly one goroutine here, its "loop", which feeds it
+// messages, ticks and membership changes, then drains Ready: the maintainer loop persists the
+// checkpoint (a compare-and-swap guarded by its election key) before it sends what Ready holds.
+//
+// Liveness is the etcd session. When the session ends (lease lost, etcd unreachable for longer
+// than the TTL), every other node treats this one as dead and re-places its spans; so the node
+// stops every dispatcher and maintainer of that session at once and starts again with a new
+// session and a new incarnation, empty. A node never keeps working on an expired lease.
+package server

@@ -1,0 +1,224 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/etcdutil"
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/maintainer"
+)
+
+// runCampaign campaigns for the changefeed's maintainer role and runs the maintainer loop while
+// this node holds it, until ctx ends.
+func (w *worker) runCampaign(ctx context.Context, env *sessionEnv) {
+	s := env.server
+	log := s.log.With(zap.String("changefeed", w.id), zap.String("role", "maintainer"))
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		lead, err := etcdutil.Campaign(ctx, env.session, s.keys, w.id, s.nodeID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("campaign failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
+			sleepCtx(ctx, backoff)
+			if backoff *= 2; backoff > 3*time.Second {
+				backoff = 3 * time.Second
+			}
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		s.metrics.elected.Inc()
+		log.Info("elected maintainer", zap.Uint64("epoch", lead.Epoch))
+		err = w.runMaintainer(ctx, env, lead, log.With(zap.Uint64("epoch", lead.Epoch)))
+		w.views.setMaintainer(nil)
+		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if rerr := lead.Resign(rctx); rerr != nil && ctx.Err() == nil {
+			log.Warn("resign failed", zap.Error(rerr))
+		}
+		cancel()
+		log.Info("maintainer stopped", zap.Uint64("epoch", lead.Epoch), zap.Error(err))
+	}
+}
+
+// runMaintainer drives the maintainer core for one term. It returns when the term ends: ctx
+// done, leadership lost (session ended or a guarded write refused), or a fatal core error.
+func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdutil.Leadership, log *zap.Logger) error {
+	s := env.server
+	info, _ := w.info.Get()
+	persisted, err := etcdutil.GetCheckpoint(ctx, s.cli, s.keys, w.id)
+	if err != nil {
+		return err
+	}
+	nodes, _ := s.nodes.Get()
+	live := liveNodeIDs(nodes)
+	m, err := maintainer.New(maintainer.Config{
+		ClusterID:           s.cfg.ClusterID,
+		Changefeed:          w.id,
+		SelfNode:            s.nodeID,
+		Epoch:               lead.Epoch,
+		ChangefeedConfig:    info.Config(),
+		PersistedCheckpoint: persisted,
+		Logger:              log,
+	}, live, time.Now())
+	if err != nil {
+		return err
+	}
+	// Envelopes queued for an earlier term are harmless (the cores filter them) but useless.
+	drain(w.maintainerInbox)
+	nodesChanged, unsubscribe := s.nodes.Subscribe()
+	defer unsubscribe()
+	// The node set may have changed between reading it above and subscribing.
+	nodes, _ = s.nodes.Get()
+	known := applyMembership(m, setOf(live), liveNodeIDs(nodes), time.Now())
+	ticker := time.NewTicker(s.cfg.TickInterval)
+	defer ticker.Stop()
+	publish := time.NewTicker(s.cfg.StatusPublishInterval)
+	defer publish.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-lead.Done():
+			return errors.New("server: leadership lost")
+		case e := <-w.maintainerInbox:
+			w.stepMaintainer(m, e, log, s)
+			for i := 0; i < maxBatchPerWake; i++ {
+				select {
+				case e := <-w.maintainerInbox:
+					w.stepMaintainer(m, e, log, s)
+					continue
+				default:
+				}
+				break
+			}
+		case <-nodesChanged:
+			nodes, _ := s.nodes.Get()
+			known = applyMembership(m, known, liveNodeIDs(nodes), time.Now())
+		case now := <-ticker.C:
+			m.Tick(now)
+		case <-publish.C:
+			st := m.Status()
+			w.views.setMaintainer(&st)
+			if err := lead.PublishStatus(ctx, toEtcdStatus(w.id, s, lead, st)); err != nil {
+				if errors.Is(err, etcdutil.ErrNotLeader) {
+					return err
+				}
+				log.Warn("publishing status failed", zap.Error(err))
+			}
+		}
+		if err := w.flushMaintainer(ctx, env, lead, m, log); err != nil {
+			return err
+		}
+	}
+}
+
+// flushMaintainer persists what Ready asks for, then sends its messages. Nothing is sent once
+// the lease may be gone: a maintainer stops acting the moment its session is done.
+func (w *worker) flushMaintainer(ctx context.Context, env *sessionEnv, lead *etcdutil.Leadership, m *maintainer.Maintainer, log *zap.Logger) error {
+	s := env.server
+	rd := m.Ready()
+	if !env.guard.Valid(time.Now()) {
+		return errors.New("server: lease may have expired; maintainer stops acting")
+	}
+	select {
+	case <-lead.Done():
+		return errors.New("server: leadership lost")
+	default:
+	}
+	if rd.Checkpoint > 0 {
+		persisted, err := lead.AdvanceCheckpoint(ctx, rd.Checkpoint)
+		if err != nil {
+			if errors.Is(err, etcdutil.ErrNotLeader) {
+				return err
+			}
+			log.Warn("persisting checkpoint failed; will retry", zap.Uint64("checkpoint", rd.Checkpoint), zap.Error(err))
+		} else {
+			s.metrics.checkpoint.WithLabelValues(w.id).Set(float64(persisted))
+		}
+	}
+	for _, out := range rd.Messages {
+		s.transport.Send(out)
+	}
+	m.Advance()
+	return nil
+}
+
+func (w *worker) stepMaintainer(m *maintainer.Maintainer, e *heartbeatpb.Envelope, log *zap.Logger, s *Server) {
+	if err := m.Step(e, time.Now()); err != nil {
+		s.metrics.rejected.WithLabelValues("maintainer").Inc()
+		log.Warn("envelope rejected", zap.String("from", e.From), zap.Uint64("epoch", e.Epoch), zap.Error(err))
+	}
+}
+
+// applyMembership tells the core which nodes joined and left since known, and returns the new set.
+func applyMembership(m *maintainer.Maintainer, known map[string]bool, live []string, now time.Time) map[string]bool {
+	next := setOf(live)
+	for id := range next {
+		if !known[id] {
+			m.NodeJoined(id, now)
+		}
+	}
+	for id := range known {
+		if !next[id] {
+			m.NodeLeft(id, now)
+		}
+	}
+	return next
+}
+
+func liveNodeIDs(nodes map[string]etcdutil.NodeInfo) []string {
+	out := make([]string, 0, len(nodes))
+	for id := range nodes {
+		out = append(out, id)
+	}
+	return out
+}
+
+func setOf(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+func drain(ch chan *heartbeatpb.Envelope) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// toEtcdStatus is the summary a maintainer publishes to etcd for ctl and the playground. The
+// full listings stay in the HTTP API: etcd values stay small.
+func toEtcdStatus(cf string, s *Server, lead *etcdutil.Leadership, st maintainer.Status) etcdutil.ChangefeedStatus {
+	return etcdutil.ChangefeedStatus{
+		Changefeed:           cf,
+		Maintainer:           s.nodeID,
+		MaintainerStatusAddr: s.statusAddr,
+		Epoch:                lead.Epoch,
+		CheckpointTs:         st.Checkpoint,
+		Spans:                st.Spans,
+		Operators:            len(st.Operators),
+		NodeSpans:            st.NodeSpans,
+		Bootstrapped:         st.Bootstrapped,
+		UpdatedAt:            time.Now().UTC(),
+	}
+}

@@ -1,0 +1,240 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/etcdutil"
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/messaging"
+)
+
+// Server is one tidemark node.
+type Server struct {
+	cfg     Config
+	log     *zap.Logger
+	nodeID  string
+	keys    etcdutil.Keys
+	reg     *prometheus.Registry
+	metrics *metrics
+
+	startedAt time.Time
+
+	// Set up by Run.
+	cli        *clientv3.Client
+	transport  messaging.Transport
+	advertised string
+	statusAddr string // bound address of the status API, "" when off
+
+	workers *workerSet
+	nodes   *latest[map[string]etcdutil.NodeInfo]
+}
+
+// New validates cfg and prepares a node. It opens no connection; Run does.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	id, err := loadNodeID(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.NodeID = id
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger.With(zap.String("node", id), zap.String("cluster", cfg.ClusterID)),
+		nodeID:  id,
+		keys:    etcdutil.Keys{Cluster: cfg.ClusterID},
+		reg:     reg,
+		metrics: newMetrics(reg),
+		workers: newWorkerSet(),
+		nodes:   newLatest(map[string]etcdutil.NodeInfo{}),
+	}
+	return s, nil
+}
+
+// NodeID is this node's ID (configured, or loaded from the data dir).
+func (s *Server) NodeID() string { return s.nodeID }
+
+// Run connects to etcd, starts the transport and the status API, and runs sessions until ctx
+// ends. A lost session stops all work of this node and a new session starts it again, empty.
+// It returns nil after a graceful stop, or the error that made the node unable to run.
+func (s *Server) Run(ctx context.Context) error {
+	s.startedAt = time.Now()
+	cli, err := etcdutil.Connect(ctx, s.cfg.EtcdEndpoints, nil, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.cli = cli
+	defer cli.Close()
+
+	tr, err := messaging.NewGRPC(messaging.GRPCConfig{
+		NodeID:     s.nodeID,
+		ClusterID:  s.cfg.ClusterID,
+		ListenAddr: s.cfg.Addr,
+		Registerer: s.reg,
+		Logger:     s.log,
+	}, s.route)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.transport = tr
+	defer tr.Close()
+	// A listen address with port 0 (tests) is advertised as the port actually bound.
+	s.advertised = tr.Addr()
+
+	if s.cfg.StatusAddr != "" {
+		srv, err := s.startStatusAPI(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(shutdownCtx)
+		}()
+	}
+	s.log.Info("node started", zap.String("addr", s.cfg.Addr), zap.String("status_addr", s.cfg.StatusAddr),
+		zap.Strings("etcd", s.cfg.EtcdEndpoints), zap.Int("pid", os.Getpid()))
+
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		err := s.runSession(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		s.metrics.sessionsLost.Inc()
+		s.log.Warn("etcd session ended; every dispatcher and maintainer of it was stopped, starting a new session",
+			zap.Error(err), zap.Duration("backoff", backoff))
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		if backoff *= 2; backoff > 5*time.Second {
+			backoff = 5 * time.Second
+		}
+	}
+	s.log.Info("node stopped")
+	return nil
+}
+
+// runSession runs one etcd session: registration, watches and every changefeed worker. It
+// returns when ctx ends (graceful: maintainers resign, the lease is revoked) or the session is lost.
+func (s *Server) runSession(ctx context.Context) error {
+	ttl := int(s.cfg.SessionTTL / time.Second)
+	sess, err := concurrency.NewSession(s.cli, concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("server: new etcd session: %w", err)
+	}
+	guard := newLeaseGuard(s.cfg.SessionTTL, time.Now())
+	incarnation := uint64(time.Now().UnixNano())
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait() // every loop has stopped: no dispatcher of this session works any more
+		if ctx.Err() != nil {
+			// Graceful stop: give the lease back so others need not wait for the TTL.
+			_ = sess.Close()
+		} else {
+			sess.Orphan()
+		}
+	}()
+	wg.Add(1)
+	go func() { defer wg.Done(); guard.watch(sctx, s.cli, sess.Lease()) }()
+
+	info := etcdutil.NodeInfo{
+		ID: s.nodeID, Addr: s.advertised, StatusAddr: s.statusAddr, Version: s.cfg.Version,
+		PID: os.Getpid(), StartedAt: s.startedAt, Incarnation: incarnation,
+	}
+	if err := etcdutil.RegisterNode(sctx, sess, s.keys, info); err != nil {
+		return fmt.Errorf("server: register node: %w", err)
+	}
+	nodesCh, err := etcdutil.WatchNodes(sctx, s.cli, s.keys)
+	if err != nil {
+		return fmt.Errorf("server: watch nodes: %w", err)
+	}
+	feedsCh, err := etcdutil.WatchChangefeeds(sctx, s.cli, s.keys)
+	if err != nil {
+		return fmt.Errorf("server: watch changefeeds: %w", err)
+	}
+	env := &sessionEnv{server: s, session: sess, guard: guard, incarnation: incarnation}
+	defer s.workers.stopAll()
+	for {
+		select {
+		case <-sctx.Done():
+			return sctx.Err()
+		case <-sess.Done():
+			return errors.New("server: etcd session expired")
+		case nodes, ok := <-nodesCh:
+			if !ok {
+				return errors.New("server: node watch closed")
+			}
+			s.applyNodes(nodes)
+		case feeds, ok := <-feedsCh:
+			if !ok {
+				return errors.New("server: changefeed watch closed")
+			}
+			s.workers.reconcile(sctx, &wg, env, feeds)
+		}
+	}
+}
+
+// applyNodes hands the registry's node set to the transport and to every maintainer loop.
+func (s *Server) applyNodes(nodes map[string]etcdutil.NodeInfo) {
+	peers := make(map[string]string, len(nodes))
+	for id, n := range nodes {
+		if id != s.nodeID {
+			peers[id] = n.Addr
+		}
+	}
+	s.transport.SetPeers(peers)
+	s.nodes.Set(nodes)
+	s.metrics.liveNodes.Set(float64(len(nodes)))
+}
+
+// route delivers an inbound envelope to the loop that handles its body. It never blocks: a full
+// inbox drops the envelope (counted); the sender's resend repairs that.
+func (s *Server) route(env *heartbeatpb.Envelope) {
+	if env == nil {
+		return
+	}
+	w := s.workers.get(env.Changefeed)
+	if w == nil {
+		s.metrics.inboxDropped.WithLabelValues("unknown_changefeed").Inc()
+		return
+	}
+	inbox := w.dmInbox
+	switch env.Body.(type) {
+	case *heartbeatpb.Envelope_Heartbeat, *heartbeatpb.Envelope_BootstrapResponse:
+		inbox = w.maintainerInbox
+	}
+	select {
+	case inbox <- env:
+	default:
+		s.metrics.inboxDropped.WithLabelValues("inbox_full").Inc()
+	}
+}
+
+// sessionEnv is what the loops of one session share.
+type sessionEnv struct {
+	server      *Server
+	session     *concurrency.Session
+	guard       *leaseGuard
+	incarnation uint64
+}
+
+// statusServer wraps the HTTP server so Run can shut it down.
+type statusServer = http.Server
