@@ -1,0 +1,88 @@
+package maintainer
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/bootstrap"
+	"github.com/tidemark/tidemark/heartbeatpb"
+)
+
+var (
+	// ErrInvalid wraps every error about malformed input: config, envelopes, bodies.
+	ErrInvalid = errors.New("maintainer: invalid input")
+	// ErrStale wraps errors about messages from another epoch or from a node not in the cluster.
+	ErrStale = errors.New("maintainer: stale message")
+)
+
+// Config configures one maintainer. Zero durations and limits take the defaults.
+type Config struct {
+	ClusterID, Changefeed, SelfNode string
+	Epoch                           uint64
+	ChangefeedConfig                *heartbeatpb.ChangefeedConfig // Id must equal Changefeed
+	PersistedCheckpoint             uint64
+	BootstrapTimeout                time.Duration // silent nodes count as dead after it; default 10s
+	ResendInterval                  time.Duration // default 1s
+	MaxOperatorsPerNode             int           // in-flight limit per node; default 1000
+	MaxOperators                    int           // in-flight limit overall; default 10000
+	// ScheduleBatch bounds how many absent spans one scheduler round places; default 2000.
+	ScheduleBatch int
+	// StuckOperatorAfter: operators older than this are logged as stuck; default 1m.
+	StuckOperatorAfter time.Duration
+	Logger             *zap.Logger
+}
+
+const (
+	defaultBootstrapTimeout = 10 * time.Second
+	defaultResendInterval   = time.Second
+	defaultMaxPerNode       = 1000
+	defaultMaxOperators     = 10000
+	defaultScheduleBatch    = 2000
+	defaultStuckAfter       = time.Minute
+)
+
+// validate fills defaults and reports the first bad field.
+func (c *Config) validate() error {
+	switch {
+	case c.ClusterID == "":
+		return fmt.Errorf("%w: config: empty ClusterID", ErrInvalid)
+	case c.Changefeed == "":
+		return fmt.Errorf("%w: config: empty Changefeed", ErrInvalid)
+	case c.SelfNode == "":
+		return fmt.Errorf("%w: config: empty SelfNode", ErrInvalid)
+	case c.Epoch == 0:
+		return fmt.Errorf("%w: config: Epoch must be positive", ErrInvalid)
+	case c.ChangefeedConfig == nil:
+		return fmt.Errorf("%w: config: nil ChangefeedConfig", ErrInvalid)
+	case c.ChangefeedConfig.Id != c.Changefeed:
+		return fmt.Errorf("%w: config: ChangefeedConfig.Id %q differs from Changefeed %q",
+			ErrInvalid, c.ChangefeedConfig.Id, c.Changefeed)
+	case c.BootstrapTimeout < 0, c.ResendInterval < 0, c.StuckOperatorAfter < 0:
+		return fmt.Errorf("%w: config: negative duration", ErrInvalid)
+	case c.MaxOperatorsPerNode < 0, c.MaxOperators < 0, c.ScheduleBatch < 0:
+		return fmt.Errorf("%w: config: negative limit", ErrInvalid)
+	}
+	if err := bootstrap.ValidateConfig(c.ChangefeedConfig); err != nil {
+		return fmt.Errorf("%w: config: %v", ErrInvalid, err)
+	}
+	setDefault(&c.BootstrapTimeout, defaultBootstrapTimeout)
+	setDefault(&c.ResendInterval, defaultResendInterval)
+	setDefault(&c.StuckOperatorAfter, defaultStuckAfter)
+	setDefault(&c.MaxOperatorsPerNode, defaultMaxPerNode)
+	setDefault(&c.MaxOperators, defaultMaxOperators)
+	setDefault(&c.ScheduleBatch, defaultScheduleBatch)
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}

@@ -1,0 +1,27 @@
+// Package maintainer owns one changefeed's schedule on the node that won its election: the span
+// DB (every span of every table in every mode, absent, scheduling or replicating), the bootstrap
+// phase, the schedulers, node join and leave handling and the changefeed checkpoint.
+//
+// The Maintainer is a deterministic core shaped like raft's RawNode. In: envelopes from nodes
+// (Step), node membership (NodeJoined, NodeLeft) and ticks, each with `now`. Out: Ready, holding
+// the envelopes to send (per destination: at most one bootstrap request, one heartbeat response
+// and one batched ScheduleDispatcherRequests) and the checkpoint to persist, released by Advance.
+// The runner persists the checkpoint before it sends.
+//
+// Choices worth knowing:
+//   - Bootstrap: every live node is asked for its dispatchers and gets no work until it answers;
+//     the schedule is restored (bootstrap.Restore) once all have answered, left, or timed out.
+//     A node that joins later is asked the same way; its working dispatchers the span DB does
+//     not know are removed. A node whose process restarted (new envelope incarnation) is judged
+//     by its next full heartbeat.
+//   - Schedulers, each a pure function: the basic scheduler puts absent spans on the least-loaded
+//     ready node (bounded per round); the balance scheduler moves spans from the most to the least
+//     loaded node, only when every span is replicating and no operator is in flight.
+//   - Heartbeats: a full report is the node's whole truth, so a replicating span whose dispatcher
+//     it leaves out goes back to absent; a working dispatcher nobody knows is removed once no
+//     other operator holds its span (one operator per span and mode, invariant I4).
+//   - Checkpoint: the minimum over all spans, absent spans counting with the ts they resume
+//     from; it is asked to be persisted only when it moved forward.
+//
+// No goroutines, sockets, clock or global randomness in here; a single goroutine drives it.
+package maintainer

@@ -1,0 +1,300 @@
+package maintainer
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/operator"
+	"github.com/tidemark/tidemark/span"
+)
+
+// nodeState is how far the maintainer got with one live node.
+type nodeState int
+
+const (
+	// nodeBootstrapping: a bootstrap request is out; the node gets no work until it answers.
+	nodeBootstrapping nodeState = iota
+	// nodeReady: it answered; it may receive spans.
+	nodeReady
+)
+
+type nodeInfo struct {
+	state  nodeState
+	sentAt time.Time // last bootstrap request
+	silent bool      // missed the initial bootstrap deadline; counted as dead until it answers
+}
+
+// seqKey is the last (incarnation, seq) accepted from one sender.
+type seqKey struct {
+	incarnation, seq uint64
+}
+
+// Ready is what the runner must do next: persist Checkpoint (when > 0, CAS forward only), then
+// send Messages.
+type Ready struct {
+	Messages   []*heartbeatpb.Envelope
+	Checkpoint uint64
+}
+
+// Maintainer is the deterministic core of one changefeed's maintainer. It is not safe for
+// concurrent use: one runner goroutine drives it.
+type Maintainer struct {
+	cfg Config
+	log *zap.Logger
+	now time.Time // latest time seen, for Status
+
+	nodes        map[string]*nodeInfo
+	bootstrapped bool
+	bootStart    time.Time
+	responses    map[string]*heartbeatpb.MaintainerBootstrapResponse
+
+	db      *spanDB
+	ctl     *operator.Controller
+	opSpans map[heartbeatpb.OperatorID][]spanID // spans each DB-linked operator holds
+
+	nextDispatcher, nextOperator uint64
+
+	persisted  uint64 // last checkpoint the runner persisted (or was given)
+	checkpoint uint64 // latest computed changefeed checkpoint, never below persisted
+
+	// Outgoing traffic, collected until Ready.
+	outSchedule  map[string][]heartbeatpb.ScheduleDispatcherRequest
+	outBootstrap map[string]bool
+	outAcks      map[string][]heartbeatpb.OperatorID
+	outResponse  map[string]bool
+	sendSeq      map[string]uint64
+	recvSeq      map[string]seqKey
+	ready        *Ready
+}
+
+// New returns a maintainer that starts bootstrapping liveNodes at once.
+func New(cfg Config, liveNodes []string, now time.Time) (*Maintainer, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m := &Maintainer{
+		cfg:          cfg,
+		log:          cfg.Logger.With(zap.String("changefeed", cfg.Changefeed), zap.Uint64("epoch", cfg.Epoch)),
+		now:          now,
+		nodes:        make(map[string]*nodeInfo),
+		bootStart:    now,
+		responses:    make(map[string]*heartbeatpb.MaintainerBootstrapResponse),
+		db:           newSpanDB(0),
+		opSpans:      make(map[heartbeatpb.OperatorID][]spanID),
+		persisted:    cfg.PersistedCheckpoint,
+		checkpoint:   cfg.PersistedCheckpoint,
+		outSchedule:  make(map[string][]heartbeatpb.ScheduleDispatcherRequest),
+		outBootstrap: make(map[string]bool),
+		outAcks:      make(map[string][]heartbeatpb.OperatorID),
+		outResponse:  make(map[string]bool),
+		sendSeq:      make(map[string]uint64),
+		recvSeq:      make(map[string]seqKey),
+	}
+	m.ctl = operator.NewController(operator.ControllerConfig{
+		MaxPerNode:     cfg.MaxOperatorsPerNode,
+		MaxTotal:       cfg.MaxOperators,
+		ResendInterval: cfg.ResendInterval,
+		StuckAfter:     cfg.StuckOperatorAfter,
+		Logger:         m.log,
+	})
+	for _, n := range liveNodes {
+		m.NodeJoined(n, now)
+	}
+	m.log.Info("maintainer started, bootstrapping", zap.Int("nodes", len(m.nodes)))
+	m.maybeFinishBootstrap(now)
+	return m, nil
+}
+
+// NodeJoined adds a live node; it is asked for its dispatchers before it gets any work.
+func (m *Maintainer) NodeJoined(id string, now time.Time) {
+	m.now = now
+	if id == "" || m.nodes[id] != nil {
+		return
+	}
+	m.nodes[id] = &nodeInfo{state: nodeBootstrapping, sentAt: now}
+	m.outBootstrap[id] = true
+	m.log.Info("node joined", zap.String("node", id))
+}
+
+// NodeLeft drops a node: its operators learn of the loss, its spans go back to absent.
+func (m *Maintainer) NodeLeft(id string, now time.Time) {
+	m.now = now
+	if m.nodes[id] == nil {
+		return
+	}
+	delete(m.nodes, id)
+	delete(m.responses, id)
+	delete(m.outSchedule, id)
+	delete(m.outBootstrap, id)
+	delete(m.outAcks, id)
+	delete(m.outResponse, id)
+	m.log.Info("node left", zap.String("node", id))
+	if !m.bootstrapped {
+		m.maybeFinishBootstrap(now)
+		return
+	}
+	m.emit(m.ctl.OnNodeRemoved(id, now))
+	m.applyFinished(now)
+	lost := 0
+	for _, sid := range m.db.onNode(id) {
+		r := m.db.get(sid)
+		if r.op != noOp {
+			// Still running after OnNodeRemoved: a Move whose origin already stopped and which
+			// now only waits for its dest. Its result rebinds or releases the span.
+			if _, running := m.ctl.Get(r.op); !running {
+				panic(fmt.Sprintf("maintainer: span %s on lost node %s held by finished operator %v",
+					span.String(r.span), id, r.op))
+			}
+			continue
+		}
+		m.db.markAbsent(sid, m.db.checkpoint(sid))
+		lost++
+	}
+	m.log.Info("spans of lost node marked absent", zap.String("node", id), zap.Int("spans", lost))
+}
+
+// Tick drives time: bootstrap resends and timeout, operator resends, the scheduler and the
+// checkpoint.
+func (m *Maintainer) Tick(now time.Time) {
+	m.now = now
+	m.resendBootstrap(now)
+	if !m.bootstrapped {
+		if now.Sub(m.bootStart) >= m.cfg.BootstrapTimeout {
+			m.timeoutBootstrap()
+			m.maybeFinishBootstrap(now)
+		}
+		return
+	}
+	m.emit(m.ctl.Tick(now))
+	m.applyFinished(now)
+	m.schedule(now)
+	m.balance(now)
+	m.updateCheckpoint()
+}
+
+// Ready returns what to persist and send. It returns the same value until Advance.
+func (m *Maintainer) Ready() Ready {
+	if m.ready == nil {
+		m.ready = m.buildReady()
+	}
+	return *m.ready
+}
+
+// Advance acknowledges the last Ready: its checkpoint is persisted and its messages handed to
+// the transport.
+func (m *Maintainer) Advance() {
+	if m.ready == nil {
+		return
+	}
+	if m.ready.Checkpoint > m.persisted {
+		m.persisted = m.ready.Checkpoint
+	}
+	m.ready = nil
+}
+
+func (m *Maintainer) buildReady() *Ready {
+	rd := &Ready{}
+	if m.bootstrapped && m.checkpoint > m.persisted {
+		rd.Checkpoint = m.checkpoint
+	}
+	dests := make(map[string]bool)
+	for n := range m.outBootstrap {
+		dests[n] = true
+	}
+	for n := range m.outAcks {
+		dests[n] = true
+	}
+	for n := range m.outResponse {
+		dests[n] = true
+	}
+	for n := range m.outSchedule {
+		dests[n] = true
+	}
+	sorted := make([]string, 0, len(dests))
+	for n := range dests {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	for _, n := range sorted {
+		if m.outBootstrap[n] {
+			env := m.envelope(n)
+			env.Body = &heartbeatpb.Envelope_BootstrapRequest{
+				BootstrapRequest: &heartbeatpb.MaintainerBootstrapRequest{Config: *m.cfg.ChangefeedConfig},
+			}
+			rd.Messages = append(rd.Messages, env)
+		}
+		if acks := dedupe(m.outAcks[n]); len(acks) > 0 || m.outResponse[n] {
+			env := m.envelope(n)
+			env.Body = &heartbeatpb.Envelope_HeartbeatResponse{
+				HeartbeatResponse: &heartbeatpb.HeartBeatResponse{Finished: acks, CheckpointTs: max(m.persisted, rd.Checkpoint)},
+			}
+			rd.Messages = append(rd.Messages, env)
+		}
+		if reqs := m.outSchedule[n]; len(reqs) > 0 {
+			env := m.envelope(n)
+			env.Body = &heartbeatpb.Envelope_Schedule{
+				Schedule: &heartbeatpb.ScheduleDispatcherRequests{Requests: reqs},
+			}
+			rd.Messages = append(rd.Messages, env)
+		}
+	}
+	clear(m.outBootstrap)
+	clear(m.outAcks)
+	clear(m.outResponse)
+	clear(m.outSchedule)
+	return rd
+}
+
+// envelope returns the header every maintainer message carries, numbered for node.
+func (m *Maintainer) envelope(node string) *heartbeatpb.Envelope {
+	m.sendSeq[node]++
+	return &heartbeatpb.Envelope{
+		ClusterId:   m.cfg.ClusterID,
+		Changefeed:  m.cfg.Changefeed,
+		From:        m.cfg.SelfNode,
+		To:          node,
+		Epoch:       m.cfg.Epoch,
+		Incarnation: m.cfg.Epoch,
+		Seq:         m.sendSeq[node],
+	}
+}
+
+// emit queues operator requests, batched per destination node.
+func (m *Maintainer) emit(out []operator.Outgoing) {
+	for _, o := range out {
+		if o.Schedule == nil || m.nodes[o.Node] == nil {
+			continue
+		}
+		m.outSchedule[o.Node] = append(m.outSchedule[o.Node], *o.Schedule)
+	}
+}
+
+// updateCheckpoint recomputes the changefeed checkpoint: the minimum over every span and mode,
+// absent spans counting with the ts they resume from. It never moves backwards.
+func (m *Maintainer) updateCheckpoint() {
+	cp, ok := m.db.minCheckpoint()
+	if ok && cp > m.checkpoint {
+		m.checkpoint = cp
+	}
+}
+
+// dedupe drops repeated operator IDs, keeping first occurrences in order: an operator can be
+// both finished here and listed in the same node's journal.
+func dedupe(ids []heartbeatpb.OperatorID) []heartbeatpb.OperatorID {
+	if len(ids) < 2 {
+		return ids
+	}
+	seen := make(map[heartbeatpb.OperatorID]bool, len(ids))
+	out := ids[:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}

@@ -1,0 +1,79 @@
+package maintainer
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/tidemark/tidemark/heartbeatpb"
+)
+
+func testConfig() Config {
+	return Config{ClusterID: "c1", Changefeed: "cf", SelfNode: "self", Epoch: 5,
+		ChangefeedConfig: &heartbeatpb.ChangefeedConfig{Id: "cf", StartTs: 100,
+			Tables: []heartbeatpb.TableConfig{{TableId: 1}}}}
+}
+
+func TestReadyRepeatsUntilAdvance(t *testing.T) {
+	m, err := New(testConfig(), []string{"n1"}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := m.Ready()
+	second := m.Ready()
+	if len(first.Messages) != 1 || len(second.Messages) != 1 || first.Messages[0] != second.Messages[0] {
+		t.Fatalf("Ready changed before Advance: %v vs %v", first.Messages, second.Messages)
+	}
+	m.Advance()
+	if rd := m.Ready(); len(rd.Messages) != 0 || rd.Checkpoint != 0 {
+		t.Fatalf("Ready after Advance = %+v, want empty", rd)
+	}
+	m.Advance()
+	m.Advance() // extra Advance calls are harmless
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	cases := map[string]func(*Config){
+		"no cluster":       func(c *Config) { c.ClusterID = "" },
+		"no changefeed":    func(c *Config) { c.Changefeed = "" },
+		"no self":          func(c *Config) { c.SelfNode = "" },
+		"zero epoch":       func(c *Config) { c.Epoch = 0 },
+		"nil config":       func(c *Config) { c.ChangefeedConfig = nil },
+		"id mismatch":      func(c *Config) { c.ChangefeedConfig.Id = "other" },
+		"negative timeout": func(c *Config) { c.BootstrapTimeout = -1 },
+		"negative limit":   func(c *Config) { c.MaxOperators = -1 },
+		"bad table":        func(c *Config) { c.ChangefeedConfig.Tables[0].TableId = -1 },
+	}
+	for name, mutate := range cases {
+		cfg := testConfig()
+		mutate(&cfg)
+		if _, err := New(cfg, nil, t0); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: got %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+func TestMalformedInputChangesNothing(t *testing.T) {
+	m, err := New(testConfig(), []string{"n1"}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := m.Status()
+	bad := &heartbeatpb.Envelope{ClusterId: "c1", Changefeed: "cf", From: "n1", To: "self", Epoch: 5, Seq: 1,
+		Body: &heartbeatpb.Envelope_Heartbeat{Heartbeat: &heartbeatpb.HeartBeatRequest{
+			Statuses: []heartbeatpb.DispatcherStatus{{State: 9}}}}}
+	if err := m.Step(bad, t0); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("got %v, want ErrInvalid", err)
+	}
+	// The bad envelope did not consume seq 1: a good one with the same seq is accepted.
+	good := &heartbeatpb.Envelope{ClusterId: "c1", Changefeed: "cf", From: "n1", To: "self", Epoch: 5, Seq: 1,
+		Body: &heartbeatpb.Envelope_BootstrapResponse{BootstrapResponse: &heartbeatpb.MaintainerBootstrapResponse{}}}
+	if before.Bootstrapped {
+		t.Fatal("bootstrapped before any answer")
+	}
+	if err := m.Step(good, t0); err != nil {
+		t.Fatal(err)
+	}
+	if !m.Status().Bootstrapped {
+		t.Fatal("good envelope with the seq of a refused one was dropped")
+	}
+}

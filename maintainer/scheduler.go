@@ -1,0 +1,70 @@
+package maintainer
+
+import (
+	"container/heap"
+)
+
+// nodeLoad is one live node as the basic scheduler sees it.
+type nodeLoad struct {
+	node  string
+	spans int // spans it serves or is about to serve
+	free  int // operators it may still take this round (in-flight limit)
+}
+
+// placement is one absent span the scheduler puts on one node.
+type placement struct {
+	span spanID
+	node string
+}
+
+// placeAbsent is the basic scheduler: a pure function from the absent spans to place (oldest
+// first) and the live nodes' loads to placements, each span going to the node with the fewest
+// spans at that moment (ties by node ID), never beyond a node's free operator slots or limit
+// placements in total. It does not modify its inputs.
+func placeAbsent(absent []spanID, nodes []nodeLoad, limit int) []placement {
+	h := make(loadHeap, 0, len(nodes))
+	for _, n := range nodes {
+		if n.free > 0 {
+			h = append(h, n)
+		}
+	}
+	heap.Init(&h)
+	if limit > len(absent) {
+		limit = len(absent)
+	}
+	out := make([]placement, 0, limit)
+	for _, id := range absent {
+		if len(out) >= limit || len(h) == 0 {
+			break
+		}
+		n := &h[0]
+		out = append(out, placement{span: id, node: n.node})
+		n.spans++
+		n.free--
+		if n.free == 0 {
+			heap.Pop(&h)
+		} else {
+			heap.Fix(&h, 0)
+		}
+	}
+	return out
+}
+
+// loadHeap is a min-heap of nodes by span count, ties by node ID for determinism.
+type loadHeap []nodeLoad
+
+func (h loadHeap) Len() int { return len(h) }
+func (h loadHeap) Less(i, j int) bool {
+	if h[i].spans != h[j].spans {
+		return h[i].spans < h[j].spans
+	}
+	return h[i].node < h[j].node
+}
+func (h loadHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *loadHeap) Push(x any)   { *h = append(*h, x.(nodeLoad)) }
+func (h *loadHeap) Pop() any {
+	old := *h
+	n := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return n
+}

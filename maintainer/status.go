@@ -1,0 +1,85 @@
+package maintainer
+
+import (
+	"sort"
+	"time"
+
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/operator"
+)
+
+// OperatorStatus is one in-flight operator as the status API shows it.
+type OperatorStatus struct {
+	ID    heartbeatpb.OperatorID `json:"id"`
+	Kind  string                 `json:"kind"`
+	Spans []string               `json:"spans"`
+	Mode  string                 `json:"mode"`
+	Phase string                 `json:"phase"`
+	Nodes []string               `json:"nodes"`
+	Age   time.Duration          `json:"age_ns"`
+}
+
+// Status is a snapshot of the maintainer for the HTTP API and the etcd status record.
+type Status struct {
+	Changefeed   string `json:"changefeed"`
+	Epoch        uint64 `json:"epoch"`
+	Bootstrapped bool   `json:"bootstrapped"`
+	// Checkpoint is the last persisted changefeed checkpoint; Computed the latest computed one.
+	Checkpoint uint64 `json:"checkpoint_ts"`
+	Computed   uint64 `json:"computed_checkpoint_ts"`
+	// Spans counts spans (all modes) by state: absent, scheduling, replicating.
+	Spans map[string]int `json:"spans"`
+	// NodeSpans counts spans served or being added per ready node.
+	NodeSpans map[string]int `json:"node_spans"`
+	// Nodes lists live nodes with their state: bootstrapping, silent or ready.
+	Nodes     map[string]string `json:"nodes"`
+	Operators []OperatorStatus  `json:"operators"`
+	// OperatorsDone counts finished operators by "kind/outcome".
+	OperatorsDone map[string]uint64 `json:"operators_done"`
+}
+
+// Status describes the maintainer now (as of the latest input's time).
+func (m *Maintainer) Status() Status {
+	st := Status{
+		Changefeed:    m.cfg.Changefeed,
+		Epoch:         m.cfg.Epoch,
+		Bootstrapped:  m.bootstrapped,
+		Checkpoint:    m.persisted,
+		Computed:      m.checkpoint,
+		Spans:         make(map[string]int, numStates),
+		NodeSpans:     make(map[string]int, len(m.nodes)),
+		Nodes:         make(map[string]string, len(m.nodes)),
+		OperatorsDone: make(map[string]uint64),
+	}
+	for s := spanState(0); s < numStates; s++ {
+		st.Spans[s.String()] = m.db.counts[s]
+	}
+	for id, n := range m.nodes {
+		switch {
+		case n.state == nodeReady:
+			st.Nodes[id] = "ready"
+			st.NodeSpans[id] = m.db.nodeLoad(id)
+		case n.silent:
+			st.Nodes[id] = "silent"
+		default:
+			st.Nodes[id] = "bootstrapping"
+		}
+	}
+	for _, info := range m.ctl.List(m.now) {
+		st.Operators = append(st.Operators, operatorStatus(info))
+	}
+	for k, v := range m.ctl.Counters() {
+		st.OperatorsDone[k.Kind.String()+"/"+k.Outcome.String()] = v
+	}
+	return st
+}
+
+func operatorStatus(info operator.Info) OperatorStatus {
+	os := OperatorStatus{ID: info.ID, Kind: info.Kind.String(), Phase: info.Phase, Nodes: info.Nodes, Age: info.Age}
+	for _, r := range info.Spans {
+		os.Spans = append(os.Spans, r.Span.String())
+		os.Mode = r.Mode.String()
+	}
+	sort.Strings(os.Spans)
+	return os
+}

@@ -1,0 +1,218 @@
+package maintainer
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
+)
+
+// Step takes one envelope from a node. Malformed envelopes return an error wrapping ErrInvalid,
+// envelopes of another epoch or from an unknown node one wrapping ErrStale; either way nothing
+// changes. Duplicated or reordered envelopes are dropped silently (resending repairs the loss).
+func (m *Maintainer) Step(env *heartbeatpb.Envelope, now time.Time) error {
+	if err := m.validate(env); err != nil {
+		return err
+	}
+	n := m.nodes[env.From]
+	if n == nil {
+		return fmt.Errorf("%w: envelope from %s, which is not a live node", ErrStale, env.From)
+	}
+	if resp := env.GetBootstrapResponse(); resp != nil && env.Epoch != m.cfg.Epoch {
+		return fmt.Errorf("%w: bootstrap response from %s for epoch %d, current is %d",
+			ErrStale, env.From, env.Epoch, m.cfg.Epoch)
+	}
+	restarted, ok := m.accept(env)
+	if !ok {
+		return nil
+	}
+	m.now = now
+	if restarted {
+		m.restartNode(env.From, now)
+	}
+	switch b := env.Body.(type) {
+	case *heartbeatpb.Envelope_BootstrapResponse:
+		m.onBootstrapResponse(env.From, b.BootstrapResponse, now)
+	case *heartbeatpb.Envelope_Heartbeat:
+		// Before a node is bootstrapped its statuses are not comparable with the span DB; the
+		// next full heartbeat after that repeats everything.
+		if m.bootstrapped && n.state == nodeReady {
+			m.onHeartbeat(env.From, b.Heartbeat, now)
+		}
+	}
+	return nil
+}
+
+// validate checks the header and the body without changing anything.
+func (m *Maintainer) validate(env *heartbeatpb.Envelope) error {
+	switch {
+	case env == nil:
+		return fmt.Errorf("%w: nil envelope", ErrInvalid)
+	case env.ClusterId != m.cfg.ClusterID:
+		return fmt.Errorf("%w: envelope for cluster %q, this is %q", ErrInvalid, env.ClusterId, m.cfg.ClusterID)
+	case env.Changefeed != m.cfg.Changefeed:
+		return fmt.Errorf("%w: envelope for changefeed %q, this is %q", ErrInvalid, env.Changefeed, m.cfg.Changefeed)
+	case env.To != m.cfg.SelfNode:
+		return fmt.Errorf("%w: envelope to %q delivered to %q", ErrInvalid, env.To, m.cfg.SelfNode)
+	case env.From == "":
+		return fmt.Errorf("%w: envelope without sender", ErrInvalid)
+	}
+	switch b := env.Body.(type) {
+	case *heartbeatpb.Envelope_Heartbeat:
+		if b.Heartbeat == nil {
+			return fmt.Errorf("%w: nil heartbeat from %s", ErrInvalid, env.From)
+		}
+		for i := range b.Heartbeat.Statuses {
+			if err := validStatus(&b.Heartbeat.Statuses[i]); err != nil {
+				return fmt.Errorf("%w: heartbeat from %s: %v", ErrInvalid, env.From, err)
+			}
+		}
+	case *heartbeatpb.Envelope_BootstrapResponse:
+		if b.BootstrapResponse == nil {
+			return fmt.Errorf("%w: nil bootstrap response from %s", ErrInvalid, env.From)
+		}
+	case nil:
+		return fmt.Errorf("%w: envelope from %s without body", ErrInvalid, env.From)
+	default:
+		return fmt.Errorf("%w: envelope from %s: unexpected body %T for a maintainer", ErrInvalid, env.From, env.Body)
+	}
+	return nil
+}
+
+func validStatus(st *heartbeatpb.DispatcherStatus) error {
+	if err := span.Validate(st.Span); err != nil {
+		return err
+	}
+	if st.Mode != heartbeatpb.ModeDefault && st.Mode != heartbeatpb.ModeRedo {
+		return fmt.Errorf("dispatcher %v: unknown mode %d", st.Id, st.Mode)
+	}
+	if st.State < heartbeatpb.StateWorking || st.State > heartbeatpb.StateRemoved {
+		return fmt.Errorf("dispatcher %v: unknown state %d", st.Id, st.State)
+	}
+	return nil
+}
+
+// accept is the ordering filter: per sender, only envelopes newer than the last accepted pass.
+// A different incarnation means the sender restarted, which resets the count; restarted says so.
+func (m *Maintainer) accept(env *heartbeatpb.Envelope) (restarted, ok bool) {
+	last, seen := m.recvSeq[env.From]
+	if seen && env.Incarnation == last.incarnation && env.Seq <= last.seq {
+		return false, false
+	}
+	m.recvSeq[env.From] = seqKey{incarnation: env.Incarnation, seq: env.Seq}
+	return seen && env.Incarnation != last.incarnation, true
+}
+
+// restartNode handles a node process that restarted without leaving the registry. Before the
+// restore, its answer describes a process that no longer exists, so it is asked again. After
+// it, nothing is aborted: requests sent before the restart was noticed may still reach the new
+// process (seq order is per sender, not per process), so only its own reports can say what it
+// runs. Its next full heartbeat does: missing dispatchers send their spans back to absent, and
+// operators waiting on the old process finish through its rejections of their resends.
+func (m *Maintainer) restartNode(id string, now time.Time) {
+	m.log.Info("node restarted", zap.String("node", id))
+	n := m.nodes[id]
+	if !m.bootstrapped || n.state == nodeBootstrapping {
+		delete(m.responses, id)
+		n.state, n.sentAt = nodeBootstrapping, now
+		m.outBootstrap[id] = true
+	}
+}
+
+// onHeartbeat feeds statuses to the span DB and the operators, rejections to the operators,
+// and acknowledges journal entries of operators this maintainer does not run.
+func (m *Maintainer) onHeartbeat(node string, hb *heartbeatpb.HeartBeatRequest, now time.Time) {
+	for i := range hb.Statuses {
+		m.onStatus(node, &hb.Statuses[i], now)
+	}
+	for i := range hb.Rejections {
+		m.emit(m.ctl.OnRejection(node, &hb.Rejections[i], now))
+	}
+	if hb.Full {
+		m.reconcileFull(node, hb)
+		for _, id := range hb.Journal {
+			if _, running := m.ctl.Get(id); !running {
+				m.outAcks[node] = append(m.outAcks[node], id)
+			}
+		}
+		m.outResponse[node] = true
+	}
+	m.applyFinished(now)
+}
+
+// onStatus applies one dispatcher status.
+func (m *Maintainer) onStatus(node string, st *heartbeatpb.DispatcherStatus, now time.Time) {
+	sid, known := m.db.byDispatcher[st.Id]
+	mismatch := false
+	if known {
+		r := m.db.get(sid)
+		mismatch = r.node != node || r.mode != st.Mode || !span.Equal(r.span, st.Span)
+		known = !mismatch
+	}
+	if known && st.State == heartbeatpb.StateWorking {
+		m.db.advance(sid, st.CheckpointTs)
+	}
+	out, owned := m.ctl.OnStatus(node, st, now)
+	m.emit(out)
+	// Apply a finish at once: a repeated status in the same heartbeat must find the span bound,
+	// not take its dispatcher for a stranger.
+	m.applyFinished(now)
+	switch {
+	case owned:
+	case known:
+		r := m.db.get(sid)
+		if st.State != heartbeatpb.StateWorking && r.op == noOp && r.state == stateReplicating {
+			// Stopped without an operator asking: its final checkpoint is where to resume.
+			m.log.Warn("dispatcher stopped unexpectedly", zap.String("node", node),
+				zap.String("span", span.String(r.span)), zap.Uint64("checkpoint", st.CheckpointTs))
+			m.db.markAbsent(sid, max(m.db.checkpoint(sid), st.CheckpointTs))
+		}
+	case mismatch:
+		// One of our dispatcher IDs with another node, span or mode: a confused reporter.
+		// Removing "it" by ID would remove ours, so only log.
+		r := m.db.get(sid)
+		m.log.Warn("status does not match the dispatcher it names", zap.String("node", node),
+			zap.String("span", span.String(st.Span)), zap.String("known_node", r.node),
+			zap.String("known_span", span.String(r.span)))
+	case st.State == heartbeatpb.StateWorking:
+		// A stranger: no span and no operator names it, so it would serve keys owned elsewhere
+		// (or of no table at all). Remove it.
+		m.log.Warn("removing unknown working dispatcher", zap.String("node", node),
+			zap.String("span", span.String(st.Span)), zap.Stringer("mode", st.Mode))
+		m.removeStray(node, st.Span, st.Mode, st.Id, st.CheckpointTs, now)
+	}
+}
+
+// reconcileFull compares a node's complete report with the span DB: a span replicating on the
+// node whose dispatcher the report leaves out has lost it (the report is ordered after the
+// status that bound it), so it goes back to absent from its last checkpoint.
+func (m *Maintainer) reconcileFull(node string, hb *heartbeatpb.HeartBeatRequest) {
+	onNode := m.db.byNode[node]
+	if len(onNode) == 0 {
+		return
+	}
+	reported := make(map[heartbeatpb.DispatcherID]bool, len(hb.Statuses))
+	for i := range hb.Statuses {
+		reported[hb.Statuses[i].Id] = true
+	}
+	// Walk the node's set unsorted (this runs every second per node) and sort only the few
+	// missing ones, which keeps the absent queue's order deterministic.
+	var missing []spanID
+	for sid := range onNode {
+		r := m.db.get(sid)
+		if r.state == stateReplicating && r.op == noOp && !reported[r.dispatcher] {
+			missing = append(missing, sid)
+		}
+	}
+	slices.Sort(missing)
+	for _, sid := range missing {
+		r := m.db.get(sid)
+		m.log.Warn("dispatcher missing from full report", zap.String("node", node),
+			zap.String("span", span.String(r.span)), zap.Uint64("checkpoint", m.db.checkpoint(sid)))
+		m.db.markAbsent(sid, m.db.checkpoint(sid))
+	}
+}

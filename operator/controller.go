@@ -1,0 +1,405 @@
+package operator
+
+import (
+	"container/heap"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/heartbeatpb"
+)
+
+var (
+	// ErrSpanBusy: another operator already holds one of the spans (invariant I4).
+	ErrSpanBusy = errors.New("operator: span busy")
+	// ErrLimit: an in-flight limit (per node or overall) is reached; try again later.
+	ErrLimit = errors.New("operator: in-flight limit reached")
+	// ErrDuplicate: an operator with this ID is already running.
+	ErrDuplicate = errors.New("operator: duplicate operator id")
+)
+
+// ControllerConfig bounds the controller. Zero fields take the defaults.
+type ControllerConfig struct {
+	MaxPerNode     int           // in-flight operators involving one node; default 1000
+	MaxTotal       int           // in-flight operators overall; default 10000
+	ResendInterval time.Duration // how often a phase's requests are resent; default 1s
+	StuckAfter     time.Duration // warn about operators older than this; default 1m
+	Logger         *zap.Logger
+}
+
+func (c *ControllerConfig) fill() {
+	if c.MaxPerNode <= 0 {
+		c.MaxPerNode = 1000
+	}
+	if c.MaxTotal <= 0 {
+		c.MaxTotal = 10000
+	}
+	if c.ResendInterval <= 0 {
+		c.ResendInterval = time.Second
+	}
+	if c.StuckAfter <= 0 {
+		c.StuckAfter = time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+}
+
+// Finished is an operator that completed, with what the maintainer must apply.
+type Finished struct {
+	Op     Operator
+	Result Result
+}
+
+// CounterKey names one counter: operators of one kind that ended with one outcome.
+type CounterKey struct {
+	Kind    heartbeatpb.OperatorType
+	Outcome Outcome
+}
+
+// Info describes one in-flight operator for status output.
+type Info struct {
+	ID    heartbeatpb.OperatorID
+	Kind  heartbeatpb.OperatorType
+	Spans []SpanRef
+	Phase string
+	Nodes []string
+	Age   time.Duration
+}
+
+// entry is one in-flight operator with what the controller indexes it by.
+type entry struct {
+	op          Operator
+	id          heartbeatpb.OperatorID // cached for the heap's comparisons
+	started     time.Time
+	due         time.Time
+	index       int // position in the due heap
+	nodes       []string
+	spans       []SpanRef // cached: Spans() builds string keys on every call
+	warnedAt    time.Time
+	dispatchers []heartbeatpb.DispatcherID
+}
+
+// Controller keeps every in-flight operator: at most one per span and mode, within per-node and
+// overall limits, resent on a throttle, with statuses routed to the owner in O(1).
+type Controller struct {
+	cfg          ControllerConfig
+	ops          map[heartbeatpb.OperatorID]*entry
+	bySpan       map[SpanRef]heartbeatpb.OperatorID
+	byDispatcher map[heartbeatpb.DispatcherID]heartbeatpb.OperatorID
+	perNode      map[string]int
+	due          dueHeap
+	finished     []Finished
+	counters     map[CounterKey]uint64
+}
+
+// NewController returns an empty controller.
+func NewController(cfg ControllerConfig) *Controller {
+	cfg.fill()
+	return &Controller{
+		cfg:          cfg,
+		ops:          make(map[heartbeatpb.OperatorID]*entry),
+		bySpan:       make(map[SpanRef]heartbeatpb.OperatorID),
+		byDispatcher: make(map[heartbeatpb.DispatcherID]heartbeatpb.OperatorID),
+		perNode:      make(map[string]int),
+		counters:     make(map[CounterKey]uint64),
+	}
+}
+
+// CanAdd reports whether one more operator involving nodes fits the limits.
+func (c *Controller) CanAdd(nodes ...string) bool {
+	if len(c.ops) >= c.cfg.MaxTotal {
+		return false
+	}
+	for _, n := range nodes {
+		if c.perNode[n] >= c.cfg.MaxPerNode {
+			return false
+		}
+	}
+	return true
+}
+
+// Free returns how many more operators may involve node.
+func (c *Controller) Free(node string) int {
+	n := c.cfg.MaxPerNode - c.perNode[node]
+	if t := c.cfg.MaxTotal - len(c.ops); t < n {
+		n = t
+	}
+	if n < 0 {
+		return 0
+	}
+	return n
+}
+
+// Add starts op and returns its first requests. It changes nothing on error.
+func (c *Controller) Add(op Operator, now time.Time) ([]Outgoing, error) {
+	id := op.ID()
+	if _, ok := c.ops[id]; ok {
+		return nil, fmt.Errorf("%w: %v", ErrDuplicate, id)
+	}
+	spans := op.Spans()
+	for _, ref := range spans {
+		if owner, ok := c.bySpan[ref]; ok {
+			return nil, fmt.Errorf("%w: %v mode %v held by operator %v", ErrSpanBusy, ref.Span, ref.Mode, owner)
+		}
+	}
+	dispatchers := Dispatchers(op)
+	for _, d := range dispatchers {
+		if owner, ok := c.byDispatcher[d]; ok {
+			// Statuses are routed by dispatcher ID, so two owners would steal each other's reports.
+			return nil, fmt.Errorf("%w: dispatcher %d.%d held by operator %v", ErrSpanBusy, d.Hi, d.Lo, owner)
+		}
+	}
+	nodes := Nodes(op)
+	if !c.CanAdd(nodes...) {
+		return nil, fmt.Errorf("%w: operator %v on nodes %v", ErrLimit, id, nodes)
+	}
+	e := &entry{op: op, id: id, started: now, due: now.Add(c.cfg.ResendInterval),
+		nodes: nodes, spans: spans, dispatchers: dispatchers}
+	c.ops[id] = e
+	for _, ref := range spans {
+		c.bySpan[ref] = id
+	}
+	for _, d := range e.dispatchers {
+		c.byDispatcher[d] = id
+	}
+	for _, n := range nodes {
+		c.perNode[n]++
+	}
+	heap.Push(&c.due, e)
+	out := op.Start(now)
+	c.settle(e, out, now)
+	return out, nil
+}
+
+// settle retires e when its operator finished and otherwise pushes its resend time out when it
+// just sent something.
+func (c *Controller) settle(e *entry, sent []Outgoing, now time.Time) {
+	if res, done := e.op.Finished(); done {
+		c.retire(e, res)
+		return
+	}
+	if len(sent) > 0 {
+		e.due = now.Add(c.cfg.ResendInterval)
+		heap.Fix(&c.due, e.index)
+	}
+}
+
+func (c *Controller) retire(e *entry, res Result) {
+	id := e.op.ID()
+	delete(c.ops, id)
+	for _, ref := range e.spans {
+		if c.bySpan[ref] == id {
+			delete(c.bySpan, ref)
+		}
+	}
+	for _, d := range e.dispatchers {
+		if c.byDispatcher[d] == id {
+			delete(c.byDispatcher, d)
+		}
+	}
+	for _, n := range e.nodes {
+		if c.perNode[n]--; c.perNode[n] <= 0 {
+			delete(c.perNode, n)
+		}
+	}
+	if e.index >= 0 {
+		heap.Remove(&c.due, e.index)
+	}
+	c.counters[CounterKey{Kind: e.op.Type(), Outcome: res.Outcome}]++
+	c.finished = append(c.finished, Finished{Op: e.op, Result: res})
+}
+
+// Owner returns the operator that names dispatcher id, if any.
+func (c *Controller) Owner(id heartbeatpb.DispatcherID) (Operator, bool) {
+	opID, ok := c.byDispatcher[id]
+	if !ok {
+		return nil, false
+	}
+	return c.ops[opID].op, true
+}
+
+// Get returns the running operator with id.
+func (c *Controller) Get(id heartbeatpb.OperatorID) (Operator, bool) {
+	e, ok := c.ops[id]
+	if !ok {
+		return nil, false
+	}
+	return e.op, true
+}
+
+// BySpan returns the operator holding ref.
+func (c *Controller) BySpan(ref SpanRef) (heartbeatpb.OperatorID, bool) {
+	id, ok := c.bySpan[ref]
+	return id, ok
+}
+
+// Len returns the number of in-flight operators.
+func (c *Controller) Len() int { return len(c.ops) }
+
+// InFlight returns the number of in-flight operators involving node.
+func (c *Controller) InFlight(node string) int { return c.perNode[node] }
+
+// OnStatus routes one reported status to the operator that names its dispatcher. It reports
+// whether some operator owned the dispatcher.
+func (c *Controller) OnStatus(node string, st *heartbeatpb.DispatcherStatus, now time.Time) ([]Outgoing, bool) {
+	if st == nil {
+		return nil, false
+	}
+	opID, ok := c.byDispatcher[st.Id]
+	if !ok {
+		return nil, false
+	}
+	e := c.ops[opID]
+	out := e.op.OnStatus(node, st, now)
+	c.settle(e, out, now)
+	return out, true
+}
+
+// OnRejection routes a node's refusal to the operator it names.
+func (c *Controller) OnRejection(node string, rej *heartbeatpb.RequestRejection, now time.Time) []Outgoing {
+	if rej == nil {
+		return nil
+	}
+	e, ok := c.ops[rej.OperatorId]
+	if !ok {
+		return nil
+	}
+	h, ok := e.op.(RejectionHandler)
+	if !ok {
+		return nil
+	}
+	c.cfg.Logger.Warn("request rejected", zap.String("node", node),
+		zap.Stringer("operator", &rej.OperatorId), zap.String("reason", rej.Reason))
+	out := h.OnRejected(node, rej, now)
+	c.settle(e, out, now)
+	return out
+}
+
+// OnNodeRemoved tells every operator involving node that it is gone.
+func (c *Controller) OnNodeRemoved(node string, now time.Time) []Outgoing {
+	if c.perNode[node] == 0 {
+		return nil
+	}
+	var out []Outgoing
+	for _, e := range c.sorted(func(e *entry) bool { return contains(e.nodes, node) }) {
+		sent := e.op.OnNodeRemoved(node, now)
+		out = append(out, sent...)
+		c.settle(e, sent, now)
+	}
+	return out
+}
+
+// OnTableRemoved tells every operator that the table left the changefeed.
+func (c *Controller) OnTableRemoved(table int64, now time.Time) []Outgoing {
+	var out []Outgoing
+	for _, e := range c.sorted(func(e *entry) bool {
+		for _, r := range e.spans {
+			if r.Span.Table == table {
+				return true
+			}
+		}
+		return false
+	}) {
+		sent := e.op.OnTableRemoved(table, now)
+		out = append(out, sent...)
+		c.settle(e, sent, now)
+	}
+	return out
+}
+
+// sorted returns the entries keep accepts, by operator ID, for a deterministic order.
+func (c *Controller) sorted(keep func(*entry) bool) []*entry {
+	var es []*entry
+	for _, e := range c.ops {
+		if keep(e) {
+			es = append(es, e)
+		}
+	}
+	sort.Slice(es, func(i, j int) bool { return lessID(es[i].op.ID(), es[j].op.ID()) })
+	return es
+}
+
+// Tick resends the requests of every operator whose phase is due and warns about stuck ones.
+// Only due operators are looked at.
+func (c *Controller) Tick(now time.Time) []Outgoing {
+	var out []Outgoing
+	for {
+		due, ok := c.due.peekDue()
+		if !ok || due.After(now) {
+			break
+		}
+		e := c.due[0]
+		c.warnIfStuck(e, now)
+		sent := e.op.Resend(now)
+		out = append(out, sent...)
+		e.due = now.Add(c.cfg.ResendInterval)
+		heap.Fix(&c.due, 0)
+		c.settle(e, nil, now)
+	}
+	return out
+}
+
+func (c *Controller) warnIfStuck(e *entry, now time.Time) {
+	age := now.Sub(e.started)
+	if age < c.cfg.StuckAfter || now.Sub(e.warnedAt) < c.cfg.StuckAfter {
+		return
+	}
+	e.warnedAt = now
+	phase := ""
+	if p, ok := e.op.(Phaser); ok {
+		phase = p.Phase()
+	}
+	id := e.op.ID()
+	c.cfg.Logger.Warn("operator stuck", zap.Stringer("operator", &id), zap.Stringer("kind", e.op.Type()),
+		zap.String("phase", phase), zap.Strings("nodes", e.nodes), zap.Duration("age", age))
+}
+
+// TakeFinished returns the operators finished since the last call, in finishing order.
+func (c *Controller) TakeFinished() []Finished {
+	f := c.finished
+	c.finished = nil
+	return f
+}
+
+// Counters returns how many operators ended, by kind and outcome.
+func (c *Controller) Counters() map[CounterKey]uint64 {
+	out := make(map[CounterKey]uint64, len(c.counters))
+	for k, v := range c.counters {
+		out[k] = v
+	}
+	return out
+}
+
+// List describes every in-flight operator, by ID.
+func (c *Controller) List(now time.Time) []Info {
+	es := c.sorted(func(*entry) bool { return true })
+	out := make([]Info, 0, len(es))
+	for _, e := range es {
+		info := Info{ID: e.op.ID(), Kind: e.op.Type(), Spans: e.spans, Nodes: e.nodes, Age: now.Sub(e.started)}
+		if p, ok := e.op.(Phaser); ok {
+			info.Phase = p.Phase()
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+func lessID(a, b heartbeatpb.OperatorID) bool {
+	if a.Epoch != b.Epoch {
+		return a.Epoch < b.Epoch
+	}
+	return a.Seq < b.Seq
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,133 @@
+package operator
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tidemark/tidemark/heartbeatpb"
+)
+
+// removeState is the lifecycle of a Remove.
+//
+//	   Start
+//	     |
+//	     v
+//	+----------+  origin reports Stopped/Removed (final ts)   +------+
+//	| stopping |--------------------------------------------->| done |  span absent @ final ts
+//	+----------+  origin lost / origin rejects                +------+  span absent @ last known ts
+//	     |  origin reports Working: remember its checkpoint
+//	     +---(stays)
+type removeState int
+
+const (
+	removeStopping removeState = iota
+	removeDone
+)
+
+var removeStateNames = [...]string{"stopping", "done"}
+
+func (s removeState) String() string { return removeStateNames[s] }
+
+var removeTransitions = map[removeState][]removeState{
+	removeStopping: {removeDone},
+}
+
+// Remove stops one dispatcher. Its result marks the span absent from the dispatcher's final
+// checkpoint; the maintainer applies that only when the span was bound to this operator.
+type Remove struct {
+	desc         heartbeatpb.OperatorDescriptor
+	span         heartbeatpb.TableSpan
+	origin       string
+	id           heartbeatpb.DispatcherID
+	checkpoint   uint64 // last checkpoint seen from the origin
+	tableRemoved bool
+	state        removeState
+	result       Result
+}
+
+// NewRemove returns a Remove of dispatcher did serving s (mode) on origin, whose last known
+// checkpoint is checkpoint.
+func NewRemove(id heartbeatpb.OperatorID, s heartbeatpb.TableSpan, mode heartbeatpb.Mode, origin string,
+	did heartbeatpb.DispatcherID, checkpoint uint64, now time.Time) (*Remove, error) {
+	if err := validateSpan("remove", s); err != nil {
+		return nil, err
+	}
+	if origin == "" {
+		return nil, fmt.Errorf("%w: remove of %v: empty origin node", ErrInvalid, RefOf(s, mode).Span)
+	}
+	return &Remove{
+		desc: heartbeatpb.OperatorDescriptor{
+			Id: id, Kind: heartbeatpb.OpRemove, Mode: mode,
+			Sources:   []heartbeatpb.SpanPlacement{placement(s, origin, did)},
+			CreatedMs: now.UnixMilli(),
+		},
+		span: s, origin: origin, id: did, checkpoint: checkpoint,
+	}, nil
+}
+
+func (r *Remove) ID() heartbeatpb.OperatorID                  { return r.desc.Id }
+func (r *Remove) Type() heartbeatpb.OperatorType              { return heartbeatpb.OpRemove }
+func (r *Remove) Descriptor() *heartbeatpb.OperatorDescriptor { return &r.desc }
+func (r *Remove) Spans() []SpanRef                            { return []SpanRef{RefOf(r.span, r.desc.Mode)} }
+func (r *Remove) Phase() string                               { return r.state.String() }
+
+// Start sends the remove request.
+func (r *Remove) Start(now time.Time) []Outgoing { return r.Resend(now) }
+
+// Resend repeats the remove request while the origin has not reported the dispatcher stopped.
+func (r *Remove) Resend(time.Time) []Outgoing {
+	if r.state != removeStopping {
+		return nil
+	}
+	return []Outgoing{{Node: r.origin, Schedule: request(&r.desc, heartbeatpb.ActionRemove, r.id, r.span, 0)}}
+}
+
+// OnStatus finishes once the origin reports the dispatcher stopped.
+func (r *Remove) OnStatus(node string, st *heartbeatpb.DispatcherStatus, now time.Time) []Outgoing {
+	if r.state != removeStopping || !matches(node, r.origin, st, r.id) {
+		return nil
+	}
+	r.checkpoint = maxTs(r.checkpoint, st.CheckpointTs)
+	if gone(st.State) {
+		r.finish()
+	}
+	return nil
+}
+
+// OnRejected: the origin refusing to remove means it has no such dispatcher.
+func (r *Remove) OnRejected(node string, rej *heartbeatpb.RequestRejection, now time.Time) []Outgoing {
+	if r.state == removeStopping && rej != nil && node == r.origin && rej.OperatorId == r.desc.Id {
+		r.finish()
+	}
+	return nil
+}
+
+// OnNodeRemoved: a lost origin has stopped for good; the last checkpoint seen is all we know.
+func (r *Remove) OnNodeRemoved(node string, now time.Time) []Outgoing {
+	if r.state == removeStopping && node == r.origin {
+		r.finish()
+	}
+	return nil
+}
+
+// OnTableRemoved keeps stopping (that is what removal needs) but drops the absent span.
+func (r *Remove) OnTableRemoved(table int64, now time.Time) []Outgoing {
+	if table == r.span.TableId {
+		r.tableRemoved = true
+	}
+	return nil
+}
+
+func (r *Remove) finish() {
+	mustTransition("remove", r.state, removeDone, removeTransitions)
+	r.state = removeDone
+	if r.tableRemoved {
+		r.result = Result{Outcome: OutcomeTableRemoved}
+		return
+	}
+	r.result = Result{Outcome: OutcomeSucceeded,
+		Absent: []AbsentSpan{{Span: r.span, Mode: r.desc.Mode, Checkpoint: r.checkpoint}}}
+}
+
+// Finished returns the result once the dispatcher is stopped or its node is gone.
+func (r *Remove) Finished() (Result, bool) { return r.result, r.state == removeDone }
