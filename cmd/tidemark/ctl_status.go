@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tidemark/tidemark/etcdutil"
+	"github.com/tidemark/tidemark/ts"
+)
+
+// nodeJSON is one node in `ctl nodes --json` and `ctl status --json`. A node is alive while its
+// leased registry key exists; a node that only appears as a maintainer or span owner in a
+// published status, with no registry key, is listed with alive=false.
+type nodeJSON struct {
+	ID         string    `json:"id"`
+	Addr       string    `json:"addr"`
+	StatusAddr string    `json:"status_addr,omitempty"`
+	PID        int       `json:"pid"`
+	Version    string    `json:"version,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	Alive      bool      `json:"alive"`
+}
+
+// statusJSON is the output of `ctl status --json`.
+type statusJSON struct {
+	Cluster     string         `json:"cluster"`
+	Nodes       []nodeJSON     `json:"nodes"`
+	Changefeeds []cfStatusJSON `json:"changefeeds"`
+}
+
+// cfStatusJSON is one changefeed in `ctl status --json`.
+type cfStatusJSON struct {
+	ID                   string         `json:"id"`
+	Tables               int            `json:"tables"`
+	Maintainer           maintainerJSON `json:"maintainer"`
+	CheckpointTs         uint64         `json:"checkpoint_ts"`
+	CheckpointLagSeconds float64        `json:"checkpoint_lag_seconds"`
+	Spans                map[string]int `json:"spans"`
+	Operators            int            `json:"operators"`
+	NodeSpans            map[string]int `json:"node_spans"`
+	Bootstrapped         bool           `json:"bootstrapped"`
+	UpdatedAt            time.Time      `json:"updated_at"`
+}
+
+// maintainerJSON names a changefeed's maintainer; empty while no node has won the election.
+type maintainerJSON struct {
+	Node       string `json:"node"`
+	Epoch      uint64 `json:"epoch"`
+	StatusAddr string `json:"status_addr,omitempty"`
+}
+
+func newNodesCmd(f *ctlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "nodes",
+		Short: "List the live nodes",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return withCtl(c, f, func(ctx context.Context, env *ctlEnv) error {
+				nodes, err := listNodes(ctx, env)
+				if err != nil {
+					return err
+				}
+				if env.json {
+					return env.printJSON(nodes)
+				}
+				return printNodes(env, nodes)
+			})
+		},
+	}
+}
+
+func listNodes(ctx context.Context, env *ctlEnv) ([]nodeJSON, error) {
+	infos, err := etcdutil.ListNodes(ctx, env.cli, env.keys)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list nodes: %w", err)
+	}
+	out := make([]nodeJSON, 0, len(infos))
+	for _, n := range infos {
+		out = append(out, nodeJSON{ID: n.ID, Addr: n.Addr, StatusAddr: n.StatusAddr, PID: n.PID,
+			Version: n.Version, StartedAt: n.StartedAt, Alive: true})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func printNodes(env *ctlEnv, nodes []nodeJSON) error {
+	rows := make([][]string, 0, len(nodes))
+	for _, n := range nodes {
+		pid := "-"
+		if n.PID > 0 {
+			pid = strconv.Itoa(n.PID)
+		}
+		rows = append(rows, []string{n.ID, dash(n.Addr), dash(n.StatusAddr), pid,
+			strconv.FormatBool(n.Alive), dash(n.Version), fmtTime(n.StartedAt)})
+	}
+	return env.printTable([]string{"NODE", "ADDR", "STATUS-ADDR", "PID", "ALIVE", "VERSION", "STARTED"}, rows)
+}
+
+func newStatusCmd(f *ctlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show nodes and, per changefeed, maintainer, checkpoint, spans and operators",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return withCtl(c, f, func(ctx context.Context, env *ctlEnv) error {
+				st, err := collectStatus(ctx, env, time.Now())
+				if err != nil {
+					return err
+				}
+				if env.json {
+					return env.printJSON(st)
+				}
+				return printStatus(env, st)
+			})
+		},
+	}
+}
+
+// collectStatus reads the registry and every changefeed's published status.
+func collectStatus(ctx context.Context, env *ctlEnv, now time.Time) (statusJSON, error) {
+	st := statusJSON{Cluster: env.keys.Cluster, Changefeeds: []cfStatusJSON{}}
+	nodes, err := listNodes(ctx, env)
+	if err != nil {
+		return st, err
+	}
+	infos, err := etcdutil.ListChangefeeds(ctx, env.cli, env.keys)
+	if err != nil {
+		return st, fmt.Errorf("cannot list changefeeds: %w", err)
+	}
+	known := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		known[n.ID] = true
+	}
+	for _, info := range infos {
+		cs, err := changefeedStatus(ctx, env, info, now)
+		if err != nil {
+			return st, err
+		}
+		// A maintainer or owner that is missing from the registry is dead or cut off, and
+		// that is exactly what an operator reading the status needs to see.
+		for _, id := range append([]string{cs.Maintainer.Node}, sortedKeys(cs.NodeSpans)...) {
+			if id != "" && !known[id] {
+				known[id] = true
+				nodes = append(nodes, nodeJSON{ID: id, Alive: false})
+			}
+		}
+		st.Changefeeds = append(st.Changefeeds, cs)
+	}
+	st.Nodes = nodes
+	return st, nil
+}
+
+func changefeedStatus(ctx context.Context, env *ctlEnv, info etcdutil.ChangefeedInfo, now time.Time) (cfStatusJSON, error) {
+	cs := cfStatusJSON{ID: info.ID, Tables: len(info.Tables), Spans: map[string]int{}, NodeSpans: map[string]int{}}
+	pub, err := etcdutil.GetStatus(ctx, env.cli, env.keys, info.ID)
+	switch {
+	case errors.Is(err, etcdutil.ErrNotFound):
+		// No maintainer has published yet: all spans still count as absent.
+		cs.Spans["absent"] = len(info.Tables)
+	case err != nil:
+		return cs, fmt.Errorf("cannot read the status of changefeed %s: %w", info.ID, err)
+	default:
+		cs.Maintainer = maintainerJSON{Node: pub.Maintainer, Epoch: pub.Epoch, StatusAddr: pub.MaintainerStatusAddr}
+		cs.CheckpointTs = pub.CheckpointTs
+		cs.Operators = pub.Operators
+		cs.Bootstrapped = pub.Bootstrapped
+		cs.UpdatedAt = pub.UpdatedAt
+		for k, v := range pub.Spans {
+			cs.Spans[k] = v
+		}
+		for k, v := range pub.NodeSpans {
+			cs.NodeSpans[k] = v
+		}
+	}
+	// The persisted checkpoint is the authoritative one; the status copy may be older.
+	cp, err := etcdutil.GetCheckpoint(ctx, env.cli, env.keys, info.ID)
+	if err != nil {
+		return cs, fmt.Errorf("cannot read the checkpoint of changefeed %s: %w", info.ID, err)
+	}
+	cs.CheckpointTs = max(cs.CheckpointTs, cp)
+	if cs.CheckpointTs == 0 {
+		cs.CheckpointTs = info.StartTs
+	}
+	cs.CheckpointLagSeconds = ts.Lag(cs.CheckpointTs, now).Seconds()
+	return cs, nil
+}
+
+func printStatus(env *ctlEnv, st statusJSON) error {
+	fmt.Fprintf(env.out, "cluster %s: %d of %d nodes alive\n\n", st.Cluster, countAlive(st.Nodes), len(st.Nodes))
+	if err := printNodes(env, st.Nodes); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.out)
+	rows := make([][]string, 0, len(st.Changefeeds))
+	for _, c := range st.Changefeeds {
+		rows = append(rows, []string{c.ID, dash(c.Maintainer.Node), strconv.FormatUint(c.Maintainer.Epoch, 10),
+			strconv.FormatUint(c.CheckpointTs, 10), (time.Duration(c.CheckpointLagSeconds * float64(time.Second))).Round(100 * time.Millisecond).String(),
+			strconv.Itoa(c.Spans["replicating"]), strconv.Itoa(c.Spans["scheduling"]), strconv.Itoa(c.Spans["absent"]),
+			strconv.Itoa(c.Operators)})
+	}
+	return env.printTable([]string{"CHANGEFEED", "MAINTAINER", "EPOCH", "CHECKPOINT-TS", "LAG",
+		"REPLICATING", "SCHEDULING", "ABSENT", "OPERATORS"}, rows)
+}
+
+func countAlive(nodes []nodeJSON) int {
+	n := 0
+	for _, x := range nodes {
+		if x.Alive {
+			n++
+		}
+	}
+	return n
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

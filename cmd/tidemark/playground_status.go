@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tidemark/tidemark/etcdutil"
+	"github.com/tidemark/tidemark/ts"
+)
+
+// printIntro prints, once, how to reach the playground.
+func printIntro(out io.Writer, f playgroundFlags, dir string, children []*child) {
+	ctlFlags := ""
+	if f.etcdURL != defaultEtcd {
+		ctlFlags = " --etcd " + f.etcdURL
+	}
+	fmt.Fprintf(out, "tidemark playground: %d nodes, changefeed %q over %d tables\n", f.nodes, demoChangefeed, f.tables)
+	fmt.Fprintf(out, "  data and logs:  %s\n", dir)
+	fmt.Fprintf(out, "  status:         tidemark ctl status%s\n", ctlFlags)
+	fmt.Fprintf(out, "  nodes:          tidemark ctl nodes%s\n", ctlFlags)
+	fmt.Fprintf(out, "  etcd:           etcdctl --endpoints %s get --prefix /tidemark/%s/\n", f.etcdURL, playgroundCluster)
+	for _, c := range children {
+		fmt.Fprintf(out, "  %s pid %d  grpc %s  http://%s/api/v1/status  log %s\n",
+			c.id, c.cmd.Process.Pid, c.addr, c.statusAddr, c.logPath)
+	}
+	fmt.Fprintln(out, "Kill a node to watch failover (nothing is restarted); Ctrl-C stops everything.")
+}
+
+// watchStatus prints a status line every second until ctx ends.
+func watchStatus(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, children []*child, out io.Writer) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			fmt.Fprintln(out, statusLine(ctx, cli, keys, children, now))
+		}
+	}
+}
+
+// statusLine reads the demo changefeed's status and the registry and renders one line, e.g.
+//
+//	11:02:03 spans 1000/1000 replicating | maintainer node-2 epoch 57 | checkpoint lag 0.4s | nodes 2/3 up, gone: node-1 (signal: killed)
+func statusLine(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, children []*child, now time.Time) string {
+	ctx, cancel := context.WithTimeout(ctx, 900*time.Millisecond)
+	defer cancel()
+	parts := []string{now.Format(time.TimeOnly)}
+	st, err := etcdutil.GetStatus(ctx, cli, keys, demoChangefeed)
+	switch {
+	case errors.Is(err, etcdutil.ErrNotFound):
+		parts = append(parts, "no status yet (waiting for a maintainer)")
+	case err != nil:
+		parts = append(parts, "status unreadable: "+err.Error())
+	default:
+		spans := fmt.Sprintf("spans %d/%d replicating", st.Spans["replicating"],
+			st.Spans["absent"]+st.Spans["scheduling"]+st.Spans["replicating"])
+		if !st.Bootstrapped {
+			spans = "bootstrapping"
+		}
+		parts = append(parts, spans,
+			fmt.Sprintf("operators %d", st.Operators),
+			fmt.Sprintf("maintainer %s epoch %d", dash(st.Maintainer), st.Epoch),
+			checkpointLag(st.CheckpointTs, now))
+		// A maintainer publishes every second; an older status means it is gone and nobody has
+		// taken over yet, which is the interesting moment of a failover.
+		if age := now.Sub(st.UpdatedAt); !st.UpdatedAt.IsZero() && age > 3*time.Second {
+			parts = append(parts, fmt.Sprintf("status %.0fs old", age.Seconds()))
+		}
+	}
+	parts = append(parts, nodesSummary(ctx, cli, keys, children))
+	return strings.Join(parts, " | ")
+}
+
+// nodesSummary says how many children run and are registered, and how the gone ones ended.
+func nodesSummary(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, children []*child) string {
+	registered := map[string]bool{}
+	if nodes, err := etcdutil.ListNodes(ctx, cli, keys); err == nil {
+		for _, n := range nodes {
+			registered[n.ID] = true
+		}
+	}
+	up, regs := 0, 0
+	var gone []string
+	for _, c := range children {
+		if registered[c.id] {
+			regs++
+		}
+		if ok, err := c.exited(); ok {
+			gone = append(gone, fmt.Sprintf("%s (%v)", c.id, exitText(err)))
+			continue
+		}
+		up++
+	}
+	sort.Strings(gone)
+	s := fmt.Sprintf("nodes %d/%d up, %d registered", up, len(children), regs)
+	if len(gone) > 0 {
+		s += ", gone: " + strings.Join(gone, ", ")
+	}
+	return s
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+// checkpointLag renders how far the checkpoint trails now; a maintainer that has not computed
+// one yet publishes 0, which is "unknown", not 56 years of lag.
+func checkpointLag(cp uint64, now time.Time) string {
+	if cp == 0 {
+		return "checkpoint lag -"
+	}
+	return fmt.Sprintf("checkpoint lag %.1fs", ts.Lag(cp, now).Seconds())
+}

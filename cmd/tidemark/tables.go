@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// maxTables bounds a table list so that a typo such as "1-1000000000" is an error instead of
+// an attempt to allocate and store a billion table entries in one etcd value.
+const maxTables = 1_000_000
+
+// parseTables turns a table list such as "1-100,200,300-310" into sorted, distinct table IDs.
+// Ranges are inclusive. A table listed twice is an error rather than silently merged, because
+// it almost always means the list is not what its author thought.
+func parseTables(spec string) ([]int64, error) {
+	if strings.TrimSpace(spec) == "" {
+		return nil, fmt.Errorf("table list is empty; give IDs and ranges such as 1-100,200")
+	}
+	seen := make(map[int64]struct{})
+	var ids []int64
+	for _, item := range strings.Split(spec, ",") {
+		lo, hi, err := parseTableItem(strings.TrimSpace(item))
+		if err != nil {
+			return nil, fmt.Errorf("table list %q: %w", spec, err)
+		}
+		if uint64(len(ids))+uint64(hi-lo)+1 > maxTables {
+			return nil, fmt.Errorf("table list %q names more than %d tables", spec, maxTables)
+		}
+		for id := lo; id <= hi; id++ {
+			if _, dup := seen[id]; dup {
+				return nil, fmt.Errorf("table list %q: table %d is listed more than once", spec, id)
+			}
+			seen[id] = struct{}{}
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids, nil
+}
+
+// parseTableItem parses one element of a table list: "N" or "LO-HI".
+func parseTableItem(item string) (lo, hi int64, err error) {
+	if item == "" {
+		return 0, 0, fmt.Errorf("empty element (two commas in a row, or a trailing comma)")
+	}
+	if strings.HasPrefix(item, "-") {
+		return 0, 0, fmt.Errorf("%q: table IDs are never negative", item)
+	}
+	loStr, hiStr, isRange := strings.Cut(item, "-")
+	if lo, err = parseTableID(loStr); err != nil {
+		return 0, 0, err
+	}
+	if !isRange {
+		return lo, lo, nil
+	}
+	if hi, err = parseTableID(hiStr); err != nil {
+		return 0, 0, err
+	}
+	if hi < lo {
+		return 0, 0, fmt.Errorf("range %q ends below its start; write it as %d-%d", item, hi, lo)
+	}
+	return lo, hi, nil
+}
+
+// parseTableID parses a table ID. The largest int64 is excluded because table n's key range
+// ends at the start key of table n+1.
+func parseTableID(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id < 0 || id == math.MaxInt64 {
+		return 0, fmt.Errorf("%q is not a table ID (a whole number from 0 to %d)", s, int64(math.MaxInt64-1))
+	}
+	return id, nil
+}
+
+// parseLoads turns "3=500,7=1000" into per-table load figures. Every table must be in tables,
+// so a load for a table the changefeed does not have is reported instead of ignored.
+func parseLoads(spec string, tables []int64) (map[int64]uint64, error) {
+	loads := make(map[int64]uint64)
+	if strings.TrimSpace(spec) == "" {
+		return loads, nil
+	}
+	known := make(map[int64]struct{}, len(tables))
+	for _, id := range tables {
+		known[id] = struct{}{}
+	}
+	for _, item := range strings.Split(spec, ",") {
+		tStr, lStr, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok {
+			return nil, fmt.Errorf("load list %q: element %q is not table=load", spec, item)
+		}
+		id, err := parseTableID(tStr)
+		if err != nil {
+			return nil, fmt.Errorf("load list %q: %w", spec, err)
+		}
+		load, err := strconv.ParseUint(strings.TrimSpace(lStr), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("load list %q: load %q of table %d is not a whole number >= 0", spec, lStr, id)
+		}
+		if _, ok := known[id]; !ok {
+			return nil, fmt.Errorf("load list %q: table %d is not in --tables", spec, id)
+		}
+		if _, dup := loads[id]; dup {
+			return nil, fmt.Errorf("load list %q: table %d has more than one load", spec, id)
+		}
+		loads[id] = load
+	}
+	return loads, nil
+}
