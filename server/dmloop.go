@@ -84,16 +84,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 				m.SetEpoch(l.Epoch, l.Node)
 			}
 		case e := <-w.dmInbox:
-			w.stepDispatcherManager(m, e, log, s)
-			for i := 0; i < maxBatchPerWake; i++ {
-				select {
-				case e := <-w.dmInbox:
-					w.stepDispatcherManager(m, e, log, s)
-					continue
-				default:
-				}
-				break
-			}
+			takeBatch(e, w.dmInbox, func(e *heartbeatpb.Envelope) { w.stepDispatcherManager(m, e, log, s) })
 		case now := <-ticker.C:
 			// A node whose lease may have expired must not process anything more: others may
 			// already own its spans. The session loop notices the loss and stops this loop.
@@ -115,6 +106,20 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 			s.transport.Send(out)
 		}
 		m.Advance()
+	}
+}
+
+// takeBatch steps first and then up to maxBatchPerWake envelopes already waiting in inbox,
+// so one wake-up handles a burst before the loop drains Ready once.
+func takeBatch(first *heartbeatpb.Envelope, inbox <-chan *heartbeatpb.Envelope, step func(*heartbeatpb.Envelope)) {
+	step(first)
+	for i := 0; i < maxBatchPerWake; i++ {
+		select {
+		case e := <-inbox:
+			step(e)
+		default:
+			return
+		}
 	}
 }
 

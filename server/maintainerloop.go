@@ -68,6 +68,11 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 	if err != nil {
 		return err
 	}
+	ops, err := s.beginTermOps(ctx, w.id, lead, log) // HTTP API queries, admin queue (api_admin.go)
+	if err != nil {
+		return err
+	}
+	defer ops.close()
 	// Envelopes queued for an earlier term are harmless (the cores filter them) but useless.
 	drain(w.maintainerInbox)
 	nodesChanged, unsubscribe := s.nodes.Subscribe()
@@ -75,6 +80,11 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 	// The node set may have changed between reading it above and subscribing.
 	nodes, _ = s.nodes.Get()
 	known := applyMembership(m, setOf(live), liveNodeIDs(nodes), time.Now())
+	// Changefeed info changes (tables, thresholds) reach the running maintainer; the info may
+	// also have changed between reading it above and subscribing.
+	infoChanged, unsubscribeInfo := w.info.Subscribe()
+	defer unsubscribeInfo()
+	current := updateConfig(m, info.Config(), w.info, log)
 	ticker := time.NewTicker(s.cfg.TickInterval)
 	defer ticker.Stop()
 	publish := time.NewTicker(s.cfg.StatusPublishInterval)
@@ -86,35 +96,47 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 		case <-lead.Done():
 			return errors.New("server: leadership lost")
 		case e := <-w.maintainerInbox:
-			w.stepMaintainer(m, e, log, s)
-			for i := 0; i < maxBatchPerWake; i++ {
-				select {
-				case e := <-w.maintainerInbox:
-					w.stepMaintainer(m, e, log, s)
-					continue
-				default:
-				}
-				break
-			}
+			takeBatch(e, w.maintainerInbox, func(e *heartbeatpb.Envelope) { w.stepMaintainer(m, e, log, s) })
 		case <-nodesChanged:
 			nodes, _ := s.nodes.Get()
 			known = applyMembership(m, known, liveNodeIDs(nodes), time.Now())
+		case <-infoChanged:
+			current = updateConfig(m, current, w.info, log)
 		case now := <-ticker.C:
 			m.Tick(now)
 		case <-publish.C:
-			st := m.Status()
-			w.views.setMaintainer(&st)
-			if err := lead.PublishStatus(ctx, toEtcdStatus(w.id, s, lead, st)); err != nil {
-				if errors.Is(err, etcdutil.ErrNotLeader) {
-					return err
-				}
-				log.Warn("publishing status failed", zap.Error(err))
+			if err := w.publishStatus(ctx, s, lead, m, log); err != nil {
+				return err
 			}
+		case q := <-ops.queries():
+			q(m)
+		case snap, ok := <-ops.snaps:
+			ops.onAdmin(snap, ok, m)
 		}
 		if err := w.flushMaintainer(ctx, env, lead, m, log); err != nil {
 			return err
 		}
+		if now, err := ops.afterFlush(ctx, lead, m); err != nil {
+			return err
+		} else if now {
+			if err := w.publishStatus(ctx, s, lead, m, log); err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// publishStatus snapshots the core for the status API and publishes its summary to etcd.
+func (w *worker) publishStatus(ctx context.Context, s *Server, lead *etcdutil.Leadership, m *maintainer.Maintainer, log *zap.Logger) error {
+	st := m.Status()
+	w.views.setMaintainer(&st)
+	if err := lead.PublishStatus(ctx, toEtcdStatus(w.id, s, lead, st)); err != nil {
+		if errors.Is(err, etcdutil.ErrNotLeader) {
+			return err
+		}
+		log.Warn("publishing status failed", zap.Error(err))
+	}
+	return nil
 }
 
 // flushMaintainer persists what Ready asks for, then sends its messages. Nothing is sent once
@@ -153,6 +175,23 @@ func (w *worker) stepMaintainer(m *maintainer.Maintainer, e *heartbeatpb.Envelop
 		s.metrics.rejected.WithLabelValues("maintainer").Inc()
 		log.Warn("envelope rejected", zap.String("from", e.From), zap.Uint64("epoch", e.Epoch), zap.Error(err))
 	}
+}
+
+// updateConfig hands the newest changefeed config to the maintainer when it differs from
+// current, and returns the config the maintainer now runs. A refused config (for example a redo
+// change, which needs a restart) is logged and the maintainer keeps the one it has.
+func updateConfig(m *maintainer.Maintainer, current *heartbeatpb.ChangefeedConfig, info *latest[etcdutil.ChangefeedInfo],
+	log *zap.Logger) *heartbeatpb.ChangefeedConfig {
+	latestInfo, _ := info.Get()
+	next := latestInfo.Config()
+	if next.Equal(current) {
+		return current
+	}
+	if err := m.UpdateConfig(next, time.Now()); err != nil {
+		log.Warn("changefeed config change refused; keeping the running config", zap.Error(err))
+		return current
+	}
+	return next
 }
 
 // applyMembership tells the core which nodes joined and left since known, and returns the new set.
