@@ -37,7 +37,9 @@ type GRPCConfig struct {
 	// verify them as clients. nil means plaintext.
 	TLS        *tls.Config
 	Registerer prometheus.Registerer // nil: metrics are kept but not registered
-	Logger     *zap.Logger           // nil: no logs
+	// Logger should already carry the node's fields (node, cluster), as the server's does; the
+	// transport adds peer, addr and stream. nil: no logs.
+	Logger *zap.Logger
 
 	// BackoffMin and BackoffMax bound the redial delay; 0 means 50ms and 3s.
 	BackoffMin, BackoffMax time.Duration

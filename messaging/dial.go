@@ -112,7 +112,7 @@ func (t *GRPCTransport) runDialedStream(ctx context.Context, p *peer, cc *grpc.C
 		return false, fmt.Errorf("messaging: %s answered as node %q, want %q", addr, got, p.id)
 	}
 	st.send = func(b *heartbeatpb.Batch) error { return cs.SendMsg(b) }
-	if !p.attach(st) {
+	if err := p.attach(st, nil); err != nil {
 		return false, nil
 	}
 	t.log.Info("messaging: stream established", zap.String("peer", p.id), zap.String("addr", addr), zap.Uint64("stream", st.id))

@@ -76,7 +76,7 @@ func NewGRPC(cfg GRPCConfig, handler Handler) (*GRPCTransport, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &GRPCTransport{
 		cfg: cfg, handler: handler, counters: counters, lis: lis, ctx: ctx, cancel: cancel,
-		log:   cfg.Logger.With(zap.String("node", cfg.NodeID), zap.String("cluster", cfg.ClusterID)),
+		log:   cfg.Logger, // carries the node's own fields already (see GRPCConfig.Logger)
 		peers: make(map[string]*peer),
 	}
 	t.server = grpc.NewServer(t.serverOptions()...)
@@ -87,7 +87,9 @@ func NewGRPC(cfg GRPCConfig, handler Handler) (*GRPCTransport, error) {
 	t.self = newPeer(ctx, cfg.NodeID, cfg.QueueSize)
 	local := newStream(t.streams.Add(1), nil)
 	local.send = t.deliverLocal
-	t.self.attach(local)
+	if err := t.self.attach(local, nil); err != nil {
+		panic("messaging: a fresh peer refused its first stream") // cannot happen: nothing closed it
+	}
 	t.spawnLocked(func() { t.runSender(t.self) })
 	t.spawnLocked(t.serve)
 	t.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -24,7 +25,7 @@ func startNode(t *testing.T, id, addr string, mutate func(*GRPCConfig)) *node {
 	t.Helper()
 	c := newCollector()
 	cfg := GRPCConfig{
-		NodeID: id, ClusterID: testCluster, ListenAddr: addr, Logger: zaptest.NewLogger(t),
+		NodeID: id, ClusterID: testCluster, ListenAddr: addr, Logger: zaptest.NewLogger(t).With(zap.String("node", id)),
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 	}
 	if mutate != nil {

@@ -2,10 +2,14 @@ package messaging
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/tidemark/tidemark/heartbeatpb"
 )
+
+// errPeerClosed: the peer was removed or the transport closed while a stream was being attached.
+var errPeerClosed = errors.New("messaging: peer closed")
 
 // stream is one established Messenger stream to a peer, whichever side dialed it. Only the
 // peer's sender goroutine calls send.
@@ -57,6 +61,10 @@ type peer struct {
 	full       bool // the last push failed; logged once per overflow, not once per envelope
 	cur        *stream
 	dialCancel context.CancelFunc // stops the dial loop of the current address
+
+	// attachMu orders stream attachments. It is apart from mu because it is held across the
+	// acceptor's header write, which may block, and Send must never wait for that.
+	attachMu sync.Mutex
 
 	// deliverMu serializes handler calls for this peer, so that the tail of a replaced stream and
 	// the head of its replacement are never handled concurrently.
@@ -126,13 +134,23 @@ func (p *peer) current() *stream {
 }
 
 // attach makes st the peer's stream, closing the one it replaces: a newer stream for a pair
-// always wins, which resolves restarts and dial races without coordination.
-func (p *peer) attach(st *stream) bool {
+// always wins, which resolves restarts and dial races without coordination. accept, when not nil,
+// runs first (the acceptor answers the dialer there); attaches are serialized around it, so the
+// stream whose dialer heard "accepted" last is the one that stays current.
+func (p *peer) attach(st *stream, accept func() error) error {
+	p.attachMu.Lock()
+	defer p.attachMu.Unlock()
+	if accept != nil {
+		if err := accept(); err != nil {
+			st.close()
+			return err
+		}
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		st.close()
-		return false
+		return errPeerClosed
 	}
 	old := p.cur
 	p.cur = st
@@ -141,7 +159,7 @@ func (p *peer) attach(st *stream) bool {
 		old.close()
 	}
 	p.signal()
-	return true
+	return nil
 }
 
 // detach closes st and forgets it if it is still the current stream. It reports whether the

@@ -2,6 +2,7 @@ package messaging
 
 import (
 	"context"
+	"errors"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -52,15 +53,16 @@ func (s *messengerService) Stream(ss grpc.BidiStreamingServer[heartbeatpb.Batch,
 	if !ok {
 		return status.Error(codes.Unavailable, "messaging: node is closing")
 	}
-	if err := ss.SendHeader(metadata.Pairs(mdNode, t.cfg.NodeID)); err != nil {
-		t.endInbound(p, st)
-		return err
-	}
 	st.send = func(b *heartbeatpb.Batch) error { return ss.SendMsg(b) }
-	if !p.attach(st) {
-		// The peer entry closed meanwhile: the node is closing, or the peer's previous stream
-		// ended and took its unregistered entry along. Either way the dialer retries.
-		return status.Error(codes.Unavailable, "messaging: peer entry closed during the handshake, redial")
+	accept := func() error { return ss.SendHeader(metadata.Pairs(mdNode, t.cfg.NodeID)) }
+	if err := p.attach(st, accept); err != nil {
+		t.endInbound(p, st)
+		if errors.Is(err, errPeerClosed) {
+			// The node is closing, or the peer's previous stream ended and took its
+			// unregistered entry along. Either way the dialer retries.
+			return status.Error(codes.Unavailable, "messaging: peer entry closed during the handshake, redial")
+		}
+		return err
 	}
 	t.log.Info("messaging: stream accepted", zap.String("peer", from), zap.Uint64("stream", st.id))
 

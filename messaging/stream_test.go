@@ -31,7 +31,7 @@ func rawStream(t *testing.T, target *node, kv ...string) (grpc.ClientStream, con
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(context.Background(), metadata.Pairs(kv...)))
+	ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(context.Background(), metadata.Pairs(kv...)), waitTimeout)
 	t.Cleanup(cancel)
 	cs, err := cc.NewStream(ctx, &heartbeatpb.Messenger_ServiceDesc.Streams[0], heartbeatpb.Messenger_Stream_FullMethodName)
 	if err != nil {
