@@ -111,6 +111,8 @@ func (d *Sim) Poll(now time.Time) (checkpointTs, load uint64) {
 		return d.checkpoint, d.load
 	}
 	rec := NewRecord(d.cfg.Node, d.cfg.Changefeed, d.dc.Id, d.dc.Span, d.dc.Mode, d.checkpoint, target)
+	// The wall time lets the checker tell two owners at once (I1) from a successor's replay.
+	rec.At = now.UnixMilli()
 	if err := d.cfg.Sink.Append(rec); err != nil {
 		// The range is not recorded, so the checkpoint must not claim it; the next Poll retries.
 		d.log.Warn("sink append failed; checkpoint held", zap.Uint64("checkpoint", d.checkpoint), zap.Error(err))

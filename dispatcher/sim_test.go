@@ -77,6 +77,9 @@ func TestSimPoll(t *testing.T) {
 					if last.From != prev || last.To != cp {
 						t.Fatalf("step %d: record (%d,%d], want (%d,%d]", i, last.From, last.To, prev, cp)
 					}
+					if last.At != t0.Add(s.at).UnixMilli() {
+						t.Fatalf("step %d: record at %d ms, want the poll time %d", i, last.At, t0.Add(s.at).UnixMilli())
+					}
 					prev = cp
 				}
 			}
@@ -92,7 +95,7 @@ func TestSimRecordAndLoad(t *testing.T) {
 		t.Fatalf("whole-table load %d, want 1000", load)
 	}
 	want := Record{Node: "n1", Changefeed: "cf1", Dispatcher: "5-1", Table: 1, Start: "740000000000000001",
-		End: "740000000000000002", Mode: "default", From: 100, To: cp}
+		End: "740000000000000002", Mode: "default", From: 100, To: cp, At: t0.UnixMilli()}
 	if got := sink.Records(); len(got) != 1 || got[0] != want {
 		t.Fatalf("records %+v, want %+v", got, want)
 	}

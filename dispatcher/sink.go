@@ -15,7 +15,8 @@ import (
 )
 
 // Record is one sink line: dispatcher Dispatcher on node Node processed the ts range (From, To]
-// of the span [Start, End) (hex keys) of table Table in mode Mode.
+// of the span [Start, End) (hex keys) of table Table in mode Mode, at wall time At (ms since the
+// Unix epoch, the clock the dispatcher was polled with; 0 in files written before it existed).
 type Record struct {
 	Node       string `json:"node"`
 	Changefeed string `json:"changefeed"`
@@ -26,6 +27,7 @@ type Record struct {
 	Mode       string `json:"mode"`
 	From       uint64 `json:"from"`
 	To         uint64 `json:"to"`
+	At         int64  `json:"at_ms,omitempty"`
 }
 
 // Validate reports why r is not a well-formed record, or nil.
@@ -46,6 +48,9 @@ func (r Record) Validate() error {
 	}
 	if r.From >= r.To {
 		return fmt.Errorf("%w: record range (%d, %d] is empty", ErrInvalid, r.From, r.To)
+	}
+	if r.At < 0 {
+		return fmt.Errorf("%w: record wall time %d is negative", ErrInvalid, r.At)
 	}
 	return nil
 }

@@ -25,6 +25,8 @@ type Overlap struct {
 	Start, End string
 	From, To   uint64
 	A, B       string // "<node>/<dispatcher>"
+	// Both: how long (ms) A and B held the keys at once (see reach); 0 for untimed records.
+	Both int64
 }
 
 // Report is the result of Check.
@@ -34,12 +36,13 @@ type Report struct {
 	Records int
 	Spans   int // distinct (mode, span) pairs
 	Gaps    []Gap
-	// Overlaps: B processed keys in pieces that end inside A's range, so both were working at
-	// the same time (I1 evidence).
+	// Overlaps: A and B held the keys at the same time: their wall-time windows overlap, or
+	// (untimed records) B processed keys in pieces that end inside A's range (I1 evidence).
 	Overlaps []Overlap
-	// Repeats: B started below where A stopped and caught up past A's end in its first range, as
-	// a new dispatcher does when it resumes from an older checkpoint after a handoff, a merge or a
-	// crash. Allowed (I2 forbids only starting above), reported for information.
+	// Repeats: B processed again a ts range A had processed, after A's window closed (untimed:
+	// B caught up past A's end in its first range), as a new dispatcher does when it resumes from
+	// an older checkpoint after a handoff, a merge or a crash. Allowed (I2 forbids only starting
+	// above), reported for information.
 	Repeats []Overlap
 }
 
@@ -65,6 +68,9 @@ func (r Report) Err() error {
 		}
 		fmt.Fprintf(&b, "; overlap %s %d[%s,%s) ts (%d,%d] by %s and %s", o.Mode, o.Table, o.Start, o.End,
 			o.From, o.To, o.A, o.B)
+		if o.Both > 0 {
+			fmt.Fprintf(&b, " (both for %dms)", o.Both)
+		}
 	}
 	return fmt.Errorf("%s", b.String())
 }
@@ -73,7 +79,28 @@ func (r Report) Err() error {
 type run struct {
 	from, to uint64
 	firstTo  uint64 // the end of the run's first record: how far the owner got in one step
-	owner    string
+	// firstAt..lastAt: the wall-time window (ms) of the run's records; untimed when any record
+	// lacks a wall time (files written before records carried one).
+	firstAt, lastAt int64
+	untimed         bool
+	owner           string
+}
+
+// WindowSlackMs is how far (ms) one owner's window may reach into the next one's before the two
+// count as owners at once. Records are stamped with the time a node's loop was ticked, which can
+// trail the moment the dispatcher was created by up to one tick, so a clean handoff may look
+// that much overlapped; a real double owner keeps overlapping for its whole life.
+const WindowSlackMs = 100
+
+// reach is how long (ms) a and b both held their keys: the smaller of how far each window
+// reaches past the other's start. A window inside another reaches its whole length.
+func reach(a, b run) int64 {
+	return min(a.lastAt-b.firstAt, b.lastAt-a.firstAt)
+}
+
+// windowsOverlap reports whether a and b held their keys at the same time, beyond the slack.
+func windowsOverlap(a, b run) bool {
+	return reach(a, b) > WindowSlackMs
 }
 
 // spanRuns is one distinct span with its runs.
@@ -174,7 +201,8 @@ func group(records []dispatcher.Record) (map[groupKey][]*spanRuns, error) {
 			bySpan[id] = s
 			groups[id.k] = append(groups[id.k], s)
 		}
-		s.runs = append(s.runs, run{from: r.From, to: r.To, firstTo: r.To, owner: r.Node + "/" + r.Dispatcher})
+		s.runs = append(s.runs, run{from: r.From, to: r.To, firstTo: r.To, firstAt: r.At, lastAt: r.At,
+			untimed: r.At == 0, owner: r.Node + "/" + r.Dispatcher})
 	}
 	for _, s := range bySpan {
 		s.runs = collapse(s.runs)
@@ -194,7 +222,10 @@ func collapse(runs []run) []run {
 	out := runs[:0]
 	for _, r := range runs {
 		if n := len(out); n > 0 && out[n-1].owner == r.owner && r.from <= out[n-1].to {
-			out[n-1].to = max(out[n-1].to, r.to)
+			p := &out[n-1]
+			p.to = max(p.to, r.to)
+			p.firstAt, p.lastAt = min(p.firstAt, r.firstAt), max(p.lastAt, r.lastAt)
+			p.untimed = p.untimed || r.untimed
 			continue
 		}
 		out = append(out, r)
@@ -256,7 +287,17 @@ func dedup(sorted []string) []string {
 }
 
 // checkSegment finds the holes in (startTs, bound] and the double processing in one segment.
+// With wall times on every record, two owners whose windows overlap are an I1 violation
+// whatever ts they processed, and a ts range processed again by a later owner is a Repeat.
+// Without them, the shape rule in the package doc decides.
 func checkSegment(rep *Report, k groupKey, lo, hi string, runs []run, startTs, bound uint64) {
+	timed := true
+	for _, r := range runs {
+		timed = timed && !r.untimed
+	}
+	if timed {
+		checkWindows(rep, k, lo, hi, runs)
+	}
 	reached := startTs // every ts in (startTs, reached] is processed for this segment
 	var top run        // the run reaching furthest so far
 	for i, r := range runs {
@@ -267,12 +308,18 @@ func checkSegment(rep *Report, k groupKey, lo, hi string, runs []run, startTs, b
 		if i > 0 && r.from < top.to && r.owner != top.owner {
 			o := Overlap{Mode: k.mode, Table: k.table, Start: lo, End: hi,
 				From: r.from, To: min(r.to, top.to), A: top.owner, B: r.owner}
-			// A dispatcher working alone catches up in one step to the present, which lies
-			// beyond everything an owner stopped before it could reach. A piece ending inside
-			// the other's range means the two advanced side by side.
-			if r.firstTo < top.to {
+			switch {
+			case timed:
+				// Owners at one time were reported by checkWindows; successive ones replayed.
+				if !windowsOverlap(top, r) {
+					addOverlap(&rep.Repeats, o)
+				}
+			case r.firstTo < top.to:
+				// A dispatcher working alone catches up in one step to the present, which lies
+				// beyond everything an owner stopped before it could reach. A piece ending
+				// inside the other's range means the two advanced side by side.
 				addOverlap(&rep.Overlaps, o)
-			} else {
+			default:
 				addOverlap(&rep.Repeats, o)
 			}
 		}
@@ -310,4 +357,23 @@ func addOverlap(list *[]Overlap, o Overlap) {
 		}
 	}
 	*list = append(*list, o)
+}
+
+// checkWindows reports every pair of distinct owners of the segment whose wall-time windows
+// overlap (I1). A segment usually has one or two owners, so the pairwise scan stays cheap.
+func checkWindows(rep *Report, k groupKey, lo, hi string, runs []run) {
+	for i := 1; i < len(runs); i++ {
+		for j := 0; j < i; j++ {
+			a, b := runs[j], runs[i]
+			if a.owner == b.owner || !windowsOverlap(a, b) {
+				continue
+			}
+			from, to := max(a.from, b.from), min(a.to, b.to)
+			if from >= to { // both held the keys at once without a common ts: name b's range
+				from, to = b.from, b.to
+			}
+			addOverlap(&rep.Overlaps, Overlap{Mode: k.mode, Table: k.table, Start: lo, End: hi,
+				From: from, To: to, A: a.owner, B: b.owner, Both: reach(a, b)})
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package sinkcheck
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +215,84 @@ func TestCheckRepeatDetail(t *testing.T) {
 		From: 150, To: 200, A: "n1/1-1", B: "n2/1-2"}
 	if !rep.OK() || len(rep.Repeats) != 1 || rep.Repeats[0] != want {
 		t.Fatalf("repeats %+v (ok=%t), want %+v", rep.Repeats, rep.OK(), want)
+	}
+}
+
+// timed stamps records with wall times: the i-th record at atMs + i*stepMs.
+func timed(recs []dispatcher.Record, atMs, stepMs int64) []dispatcher.Record {
+	out := append([]dispatcher.Record(nil), recs...)
+	for i := range out {
+		out[i].At = atMs + int64(i)*stepMs
+	}
+	return out
+}
+
+// TestCheckWallTime: with wall times, I1 is judged by ownership windows, not by record shapes.
+func TestCheckWallTime(t *testing.T) {
+	whole := sp(1, "", "")
+	cases := []struct {
+		name                  string
+		records               []dispatcher.Record
+		wantOverlaps, repeats int
+	}{
+		// n2 resumes from 150 after n1 crashed, in small steps (the untimed shape rule would
+		// call this an overlap): its window starts after n1's ended, so it is a replay.
+		{"crash replay in small steps", concat(
+			timed(ranges("n1", 1, whole, 100, 200, 10), 1000, 100),
+			timed(ranges("n2", 2, whole, 150, 300, 10), 5000, 100)), 0, 1},
+		{"move handing over in the same millisecond", concat(
+			timed(ranges("n1", 1, whole, 100, 150, 10), 1000, 100),
+			timed(ranges("n2", 2, whole, 150, 230, 20), 1400, 100)), 0, 0},
+		// Both catch up in big first steps (the shape rule would call this a repeat), but they
+		// held the keys at the same time.
+		{"two owners at once, each catching up in one step", concat(
+			timed(ranges("n1", 1, whole, 100, 300, 100), 1000, 1000),
+			timed(ranges("n2", 2, sp(1, "c", "f"), 150, 350, 100), 1500, 1000)), 1, 0},
+		{"two owners at once with disjoint ts", concat(
+			timed(ranges("n1", 1, whole, 100, 200, 10), 1000, 100),
+			timed(ranges("n2", 2, sp(1, "c", "f"), 200, 260, 10), 1500, 100)), 1, 0},
+		// The successor's first stamp trails its creation by up to a loop tick, so a clean
+		// handoff can reach WindowSlackMs into the previous window: a replay, not two owners.
+		{"handoff stamped by a stale tick", concat(
+			timed(ranges("n1", 1, whole, 100, 150, 10), 1000, 100),
+			timed(ranges("n2", 2, whole, 140, 230, 30), 1350, 100)), 0, 1},
+		{"a one-record owner inside another's window", concat(
+			timed(ranges("n1", 1, whole, 100, 200, 10), 1000, 100),
+			timed(ranges("n2", 2, sp(1, "c", "f"), 150, 160, 10), 1500, 100)), 1, 0},
+		// Old files: one dispatcher lacks wall times, so the shape rule decides for its keys.
+		{"untimed owner falls back to the shape rule", concat(
+			timed(ranges("n1", 1, whole, 100, 200, 10), 1000, 100),
+			ranges("n2", 2, sp(1, "c", "f"), 150, 180, 10)), 1, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := Check(tc.records, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Overlaps) != tc.wantOverlaps || len(rep.Repeats) != tc.repeats {
+				t.Fatalf("overlaps %+v repeats %+v, want %d and %d", rep.Overlaps, rep.Repeats, tc.wantOverlaps, tc.repeats)
+			}
+			if rep.OK() != (tc.wantOverlaps == 0) {
+				t.Fatalf("ok=%t with %d overlaps: %v", rep.OK(), len(rep.Overlaps), rep.Err())
+			}
+		})
+	}
+}
+
+func TestRecordWallTimeRoundTrip(t *testing.T) {
+	r := rec("n1", 1, sp(1, "", ""), heartbeatpb.ModeDefault, 100, 200)
+	r.At = 1_700_000_000_123
+	line, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(line), `"at_ms":1700000000123`) {
+		t.Fatalf("record line %s lacks at_ms", line)
+	}
+	old := strings.Replace(string(line), `,"at_ms":1700000000123`, "", 1)
+	recs, err := dispatcher.DecodeRecords(strings.NewReader(old + "\n"))
+	if err != nil || len(recs) != 1 || recs[0].At != 0 {
+		t.Fatalf("old line without at_ms: %+v, %v", recs, err)
 	}
 }
