@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/operator"
 )
 
 // ErrInvalid wraps every error about a malformed config.
@@ -35,6 +36,8 @@ const (
 	ConflictTableRemoved
 	// ConflictModeOff: it is a redo dispatcher while redo is off.
 	ConflictModeOff
+	// ConflictOperator: it overlaps a span that a restored operator holds or just placed.
+	ConflictOperator
 )
 
 func (r ConflictReason) String() string {
@@ -45,6 +48,8 @@ func (r ConflictReason) String() string {
 		return "table-removed"
 	case ConflictModeOff:
 		return "redo-off"
+	case ConflictOperator:
+		return "operator-span"
 	}
 	return "unknown"
 }
@@ -55,37 +60,74 @@ type Conflict struct {
 	Reason ConflictReason
 }
 
-// UnresolvedKind names what kind of record could not be resolved.
+// Held is one span (mode) a resumed operator holds. Bound: Dispatcher on Node works on exactly
+// this span while the operator runs (the origin of a Move that has not stopped yet); otherwise
+// the span is served by nobody until the operator's result binds it, and Node/Dispatcher name
+// where the operator is placing it.
+type Held struct {
+	Span       heartbeatpb.TableSpan
+	Mode       heartbeatpb.Mode
+	Checkpoint uint64
+	Node       string
+	Dispatcher heartbeatpb.DispatcherID
+	Bound      bool
+}
+
+// Resumed is an in-flight operator rebuilt at the phase it reached; the maintainer registers it
+// with the controller (AddRestored) and drives it to completion before any scheduler runs.
+type Resumed struct {
+	Op   operator.Operator
+	Held []Held
+}
+
+// Completed is an operator whose journal survived but whose reports show it done; its result is
+// already part of Replicating and Absent. The maintainer only acknowledges it.
+type Completed struct {
+	ID      heartbeatpb.OperatorID
+	Kind    heartbeatpb.OperatorType
+	Outcome operator.Outcome
+}
+
+// Ack asks the maintainer to acknowledge operator on node, so the node drops its journal entry
+// and removal records: for completed operators and for every operator the plan does not resume.
+type Ack struct {
+	Node     string
+	Operator heartbeatpb.OperatorID
+}
+
+// UnresolvedKind names what kind of record is inconsistent.
 type UnresolvedKind int
 
 const (
-	// UnresolvedStopped: a Stopped dispatcher record awaiting its operator's acknowledgement.
-	UnresolvedStopped UnresolvedKind = iota
-	// UnresolvedJournal: an in-flight schedule request from a node's journal.
-	UnresolvedJournal
-	// UnresolvedMerge: an in-flight merge request.
-	UnresolvedMerge
-	// UnresolvedMalformed: a reported dispatcher with a bad span or unknown state.
-	UnresolvedMalformed
+	// UnresolvedMalformed: a reported dispatcher with a bad span, mode or state, or reported twice.
+	UnresolvedMalformed UnresolvedKind = iota
+	// UnresolvedTableRemoved: a journal entry for a table no longer in the changefeed (or a redo
+	// entry while redo is off). The operator is acknowledged, not resumed; its working
+	// dispatchers are Conflicts.
+	UnresolvedTableRemoved
+	// UnresolvedOverlap: two operators for one span. The newer one (higher ID) is kept; the other
+	// is acknowledged, not resumed, and its working dispatchers compete like any other.
+	UnresolvedOverlap
+	// UnresolvedBadOperator: a journal entry whose descriptor cannot be rebuilt (malformed,
+	// unsupported kind, or entries of one operator that disagree). Acknowledged, not resumed.
+	UnresolvedBadOperator
 )
 
 func (k UnresolvedKind) String() string {
 	switch k {
-	case UnresolvedStopped:
-		return "stopped-record"
-	case UnresolvedJournal:
-		return "journal"
-	case UnresolvedMerge:
-		return "merge-journal"
 	case UnresolvedMalformed:
 		return "malformed"
+	case UnresolvedTableRemoved:
+		return "table-removed"
+	case UnresolvedOverlap:
+		return "operator-overlap"
+	case UnresolvedBadOperator:
+		return "bad-operator"
 	}
 	return "unknown"
 }
 
-// Unresolved is a record the plan does not act on yet (full operator restore is later work).
-// The maintainer logs each; a Stopped record's final checkpoint may still have raised the
-// resume ts of an absent span it covers.
+// Unresolved is an inconsistent record and what the plan does about it (Detail says which).
 type Unresolved struct {
 	Kind       UnresolvedKind
 	Node       string
@@ -97,12 +139,17 @@ type Unresolved struct {
 	Detail     string
 }
 
-// Plan is what the maintainer applies after bootstrap, all sorted deterministically.
+// Plan is what the maintainer applies after bootstrap, all sorted deterministically. The spans
+// of Replicating, Absent and every Resumed operator's Held tile each configured table and mode
+// exactly once.
 type Plan struct {
 	// Checkpoint is the highest checkpoint known to be persisted: the runner's and the nodes'.
 	Checkpoint  uint64
 	Replicating []Placement
 	Absent      []Absent
+	Resumed     []Resumed
+	Completed   []Completed
 	Conflicts   []Conflict
+	Acks        []Ack
 	Unresolved  []Unresolved
 }

@@ -1,8 +1,11 @@
 package bootstrap
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"sort"
+	"time"
 
 	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/span"
@@ -14,78 +17,137 @@ type groupKey struct {
 	mode  heartbeatpb.Mode
 }
 
-// Restore turns the bootstrap responses into a plan. Every Working dispatcher of a configured
-// table becomes a replicating span unless it overlaps a better one (higher checkpoint, then lower
-// node ID, then lower dispatcher ID), in which case it is a Conflict; the rest of each table is
-// absent. It fails only on a malformed config; bad records in responses become plan entries.
-func Restore(cfg *heartbeatpb.ChangefeedConfig, responses map[string]*heartbeatpb.MaintainerBootstrapResponse,
-	persistedCheckpoint uint64) (*Plan, error) {
-	if err := ValidateConfig(cfg); err != nil {
-		return nil, err
-	}
-	c := &collector{
-		cfg:        cfg,
-		tables:     make(map[int64]bool, len(cfg.Tables)),
-		plan:       &Plan{Checkpoint: maxTs(persistedCheckpoint, cfg.StartTs)},
-		candidates: make(map[groupKey][]Placement),
-		seen:       make(map[reportKey]bool),
-	}
-	for _, t := range cfg.Tables {
-		c.tables[t.TableId] = true
-	}
-	nodes := make([]string, 0, len(responses))
-	for n := range responses {
-		nodes = append(nodes, n)
-	}
-	sort.Strings(nodes)
-	for _, node := range nodes {
-		if resp := responses[node]; resp != nil {
-			c.collect(node, resp)
-		}
-	}
-	plan := c.plan
-	for _, g := range sortedGroups(c.candidates) {
-		kept, conflicts := pickNonOverlapping(c.candidates[g])
-		plan.Replicating = append(plan.Replicating, kept...)
-		plan.Conflicts = append(plan.Conflicts, conflicts...)
-	}
-	plan.Absent = absentPieces(cfg, plan.Replicating, c.stopped, plan.Checkpoint)
-	sortPlan(plan)
-	return plan, nil
-}
-
 // reportKey is one dispatcher as reported by one node.
 type reportKey struct {
 	node string
 	id   heartbeatpb.DispatcherID
 }
 
-// collector sorts the records of the responses into plan entries and overlap candidates.
-type collector struct {
-	cfg        *heartbeatpb.ChangefeedConfig
-	tables     map[int64]bool
-	plan       *Plan
-	candidates map[groupKey][]Placement
-	stopped    []Unresolved
-	seen       map[reportKey]bool
+// Restore turns the bootstrap responses into a plan. In order:
+//
+//  1. Every operator found in a journal is rebuilt (operator.Restore) from its descriptor and
+//     the statuses reported for its dispatchers; nodes that did not answer count as lost. Newer
+//     operators (higher ID) claim their spans first: a finished one claims what its result binds
+//     or leaves absent, a running one the spans it holds. An operator whose claim overlaps an
+//     earlier claim, whose table left the changefeed, or whose descriptor cannot be rebuilt is
+//     not resumed but listed (Unresolved) and acknowledged.
+//  2. Every other Working dispatcher of a configured table becomes a replicating span unless it
+//     overlaps a claim or a better dispatcher (higher checkpoint, then lower node ID, then lower
+//     dispatcher ID); then it is a Conflict.
+//  3. The rest of each table is absent, resuming from the persisted checkpoint or from the
+//     final checkpoint of a Stopped record that covers the whole piece, when that is higher.
+//
+// now is only the creation time of the rebuilt operators. Restore fails only on a malformed
+// config; bad records in responses become plan entries.
+func Restore(cfg *heartbeatpb.ChangefeedConfig, responses map[string]*heartbeatpb.MaintainerBootstrapResponse,
+	persistedCheckpoint uint64) (*Plan, error) {
+	return RestoreAt(cfg, responses, persistedCheckpoint, time.Time{})
 }
 
-func (c *collector) collect(node string, resp *heartbeatpb.MaintainerBootstrapResponse) {
+// RestoreAt is Restore with the time the rebuilt operators are created at.
+func RestoreAt(cfg *heartbeatpb.ChangefeedConfig, responses map[string]*heartbeatpb.MaintainerBootstrapResponse,
+	persistedCheckpoint uint64, now time.Time) (*Plan, error) {
+	if err := ValidateConfig(cfg); err != nil {
+		return nil, err
+	}
+	c := newCollector(cfg, responses, persistedCheckpoint)
+	// Journals first: they name the few dispatchers whose reports operators need, so only
+	// those are kept in a map, not every one of a million.
+	for _, node := range c.nodes {
+		c.collectJournal(node, responses[node])
+	}
+	c.index.reserve(responses)
+	for _, node := range c.nodes {
+		c.collectDispatchers(node, responses[node])
+	}
+	c.index.seal()
+	c.restoreOperators(now)
+	c.place()
+	c.plan.Absent = append(c.plan.Absent, c.absentPieces()...)
+	sortPlan(c.plan)
+	return c.plan, nil
+}
+
+// collector sorts the records of the responses into plan entries, candidates and operators.
+type collector struct {
+	cfg       *heartbeatpb.ChangefeedConfig
+	tables    map[int64]bool
+	nodes     []string // answering nodes, sorted
+	live      map[string]bool
+	plan      *Plan
+	reports   map[reportKey]*heartbeatpb.DispatcherStatus
+	stopped   []Placement // Stopped records: their final checkpoints
+	stoppedBy map[groupKey][]Placement
+	index     workingIndex // working dispatchers of configured tables and modes
+	ops       map[heartbeatpb.OperatorID]*journaled
+	// wanted: the nodes each dispatcher some journaled operator names is named on. Keyed by ID
+	// alone: checked for every reported dispatcher, a string in the key would cost a hash each.
+	wanted map[heartbeatpb.DispatcherID][]string
+	bounds map[int64]heartbeatpb.TableSpan
+	owned  map[heartbeatpb.DispatcherID][]string // working dispatchers a kept operator owns, with their nodes
+	claims map[groupKey][]heartbeatpb.TableSpan
+	kept   map[groupKey][]Placement // replicating, sorted by span
+}
+
+func newCollector(cfg *heartbeatpb.ChangefeedConfig, responses map[string]*heartbeatpb.MaintainerBootstrapResponse,
+	persisted uint64) *collector {
+	c := &collector{
+		cfg:     cfg,
+		tables:  make(map[int64]bool, len(cfg.Tables)),
+		live:    make(map[string]bool, len(responses)),
+		plan:    &Plan{Checkpoint: max(persisted, cfg.StartTs)},
+		reports: make(map[reportKey]*heartbeatpb.DispatcherStatus),
+		ops:     make(map[heartbeatpb.OperatorID]*journaled),
+		owned:   make(map[heartbeatpb.DispatcherID][]string),
+		claims:  make(map[groupKey][]heartbeatpb.TableSpan),
+		kept:    make(map[groupKey][]Placement),
+		wanted:  make(map[heartbeatpb.DispatcherID][]string),
+		index:   workingIndex{},
+		bounds:  make(map[int64]heartbeatpb.TableSpan),
+	}
+	for _, t := range cfg.Tables {
+		c.tables[t.TableId] = true
+	}
+	for n, resp := range responses {
+		if resp != nil {
+			c.nodes = append(c.nodes, n)
+			c.live[n] = true
+		}
+	}
+	sort.Strings(c.nodes)
+	return c
+}
+
+// collectJournal records a node's in-flight operators and the dispatchers they name.
+func (c *collector) collectJournal(node string, resp *heartbeatpb.MaintainerBootstrapResponse) {
+	c.plan.Checkpoint = max(c.plan.Checkpoint, resp.CheckpointTs)
+	for i := range resp.Operators {
+		c.journal(node, &resp.Operators[i].Request.Operator, &resp.Operators[i].Request)
+	}
+	for i := range resp.MergeOperators {
+		c.journalMerge(node, &resp.MergeOperators[i])
+	}
+}
+
+// collectDispatchers sorts a node's dispatchers into candidates, conflicts, records and
+// malformed entries.
+func (c *collector) collectDispatchers(node string, resp *heartbeatpb.MaintainerBootstrapResponse) {
 	plan := c.plan
-	plan.Checkpoint = maxTs(plan.Checkpoint, resp.CheckpointTs)
+	dup := duplicates(resp.Dispatchers)
 	for i := range resp.Dispatchers {
 		st := &resp.Dispatchers[i]
 		p := Placement{Span: st.Span, Mode: st.Mode, Node: node, Dispatcher: st.Id, Checkpoint: st.CheckpointTs}
-		u, bad := malformed(p, st.State)
-		if k := (reportKey{node, st.Id}); !bad && c.seen[k] {
+		u, bad := c.malformed(p, st.State)
+		if !bad && dup[i] {
 			// Acting on a repeat would remove the dispatcher as its own conflict.
 			u.Detail, bad = "dispatcher reported twice by its node", true
-		} else {
-			c.seen[k] = true
 		}
 		if bad {
 			plan.Unresolved = append(plan.Unresolved, u)
 			continue
+		}
+		if named(c.wanted, st.Id, node) {
+			c.reports[reportKey{node, st.Id}] = st
 		}
 		switch st.State {
 		case heartbeatpb.StateWorking:
@@ -95,19 +157,33 @@ func (c *collector) collect(node string, resp *heartbeatpb.MaintainerBootstrapRe
 			case st.Mode == heartbeatpb.ModeRedo && !c.cfg.Redo:
 				plan.Conflicts = append(plan.Conflicts, Conflict{Placement: p, Reason: ConflictModeOff})
 			default:
-				g := groupKey{st.Span.TableId, st.Mode}
-				c.candidates[g] = append(c.candidates[g], p)
+				c.index.add(p)
 			}
 		case heartbeatpb.StateStopped:
-			u := Unresolved{Kind: UnresolvedStopped, Node: node, Span: st.Span, Mode: st.Mode,
-				Dispatcher: st.Id, Checkpoint: st.CheckpointTs, Detail: "stopped record awaiting acknowledgement"}
-			c.stopped = append(c.stopped, u)
-			plan.Unresolved = append(plan.Unresolved, u)
+			c.stopped = append(c.stopped, p)
 		case heartbeatpb.StateRemoved:
 			// Already gone and released by the node: nothing to keep or undo.
 		}
 	}
-	plan.Unresolved = append(plan.Unresolved, journal(node, resp)...)
+}
+
+// duplicates marks every repeat of an earlier ID in list. Nodes report in ID order, so a
+// strictly increasing list (the usual case) needs no map.
+func duplicates(list []heartbeatpb.DispatcherStatus) []bool {
+	sorted := true
+	for i := 1; i < len(list) && sorted; i++ {
+		sorted = lessDID(list[i-1].Id, list[i].Id)
+	}
+	if sorted {
+		return make([]bool, len(list))
+	}
+	dup := make([]bool, len(list))
+	seen := make(map[heartbeatpb.DispatcherID]bool, len(list))
+	for i := range list {
+		dup[i] = seen[list[i].Id]
+		seen[list[i].Id] = true
+	}
+	return dup
 }
 
 // ValidateConfig reports why cfg cannot be restored, or nil.
@@ -131,13 +207,22 @@ func ValidateConfig(cfg *heartbeatpb.ChangefeedConfig) error {
 	return nil
 }
 
-// malformed reports a dispatcher record the plan cannot place anywhere.
-func malformed(p Placement, state heartbeatpb.ComponentState) (Unresolved, bool) {
+// malformed reports a dispatcher record the plan cannot place anywhere. Spans are checked
+// against cached table bounds: span.Validate builds them anew for each of a million records.
+func (c *collector) malformed(p Placement, state heartbeatpb.ComponentState) (Unresolved, bool) {
 	u := Unresolved{Kind: UnresolvedMalformed, Node: p.Node, Span: p.Span, Mode: p.Mode,
 		Dispatcher: p.Dispatcher, Checkpoint: p.Checkpoint}
-	if err := span.Validate(p.Span); err != nil {
-		u.Detail = err.Error()
-		return u, true
+	t, ok := c.bounds[p.Span.TableId]
+	if !ok {
+		t = span.TableSpan(p.Span.TableId)
+		c.bounds[p.Span.TableId] = t
+	}
+	if bytes.Compare(p.Span.StartKey, p.Span.EndKey) >= 0 || bytes.Compare(p.Span.StartKey, t.StartKey) < 0 ||
+		bytes.Compare(p.Span.EndKey, t.EndKey) > 0 {
+		if err := span.Validate(p.Span); err != nil {
+			u.Detail = err.Error()
+			return u, true
+		}
 	}
 	if p.Mode != heartbeatpb.ModeDefault && p.Mode != heartbeatpb.ModeRedo {
 		u.Detail = fmt.Sprintf("unknown mode %d", p.Mode)
@@ -150,36 +235,56 @@ func malformed(p Placement, state heartbeatpb.ComponentState) (Unresolved, bool)
 	return u, false
 }
 
-// journal lists a node's in-flight requests; restoring them as operators is later work.
-func journal(node string, resp *heartbeatpb.MaintainerBootstrapResponse) []Unresolved {
-	var out []Unresolved
-	for _, op := range resp.Operators {
-		r := op.Request
-		out = append(out, Unresolved{Kind: UnresolvedJournal, Node: node, Operator: r.Operator.Id,
-			Span: r.Config.Span, Mode: r.Config.Mode, Dispatcher: r.Config.Id, Checkpoint: op.FinalCheckpointTs,
-			Detail: fmt.Sprintf("%v %v stage %v", r.OperatorType, r.Action, op.Stage)})
+// place keeps the working dispatchers no operator owns, group by group: one that overlaps a
+// claim is a conflict; among the rest, overlapping ones are resolved by priority.
+func (c *collector) place() {
+	groups := make([]groupKey, 0, len(c.index))
+	total := 0
+	for g, ig := range c.index {
+		groups = append(groups, g)
+		total += len(ig.ps)
 	}
-	for _, m := range resp.MergeOperators {
-		r := m.Request
-		out = append(out, Unresolved{Kind: UnresolvedMerge, Node: node, Operator: r.Operator.Id,
-			Span: r.MergedSpan, Mode: r.Mode, Dispatcher: r.MergedId, Checkpoint: m.MergedCheckpointTs,
-			Detail: fmt.Sprintf("merge of %d stage %v", len(r.SourceIds), m.Stage)})
+	c.plan.Replicating = make([]Placement, 0, total)
+	sortGroups(groups)
+	for _, g := range groups {
+		claims := c.claims[g]
+		slices.SortFunc(claims, span.Compare)
+		free := c.index[g].ps
+		if len(c.owned) > 0 || len(claims) > 0 {
+			// Filtered in place: the index is not searched any more.
+			all := free
+			free = free[:0]
+			for _, p := range all {
+				switch {
+				case named(c.owned, p.Dispatcher, p.Node):
+				case overlapsAny(claims, p.Span):
+					c.plan.Conflicts = append(c.plan.Conflicts, Conflict{Placement: p, Reason: ConflictOperator})
+				default:
+					free = append(free, p)
+				}
+			}
+		}
+		from := len(c.plan.Replicating)
+		var conflicts []Conflict
+		c.plan.Replicating, conflicts = pickNonOverlapping(c.plan.Replicating, free)
+		c.plan.Conflicts = append(c.plan.Conflicts, conflicts...)
+		c.kept[g] = c.plan.Replicating[from:len(c.plan.Replicating):len(c.plan.Replicating)]
 	}
-	return out
 }
 
-func sortedGroups(m map[groupKey][]Placement) []groupKey {
-	out := make([]groupKey, 0, len(m))
-	for g := range m {
-		out = append(out, g)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].table != out[j].table {
-			return out[i].table < out[j].table
+// overlapsAny reports whether s overlaps one of sorted (which do not overlap each other).
+func overlapsAny(sorted []heartbeatpb.TableSpan, s heartbeatpb.TableSpan) bool {
+	i := sort.Search(len(sorted), func(i int) bool { return string(sorted[i].EndKey) > string(s.StartKey) })
+	return i < len(sorted) && span.Overlap(sorted[i], s)
+}
+
+func sortGroups(gs []groupKey) {
+	sort.Slice(gs, func(i, j int) bool {
+		if gs[i].table != gs[j].table {
+			return gs[i].table < gs[j].table
 		}
-		return out[i].mode < out[j].mode
+		return gs[i].mode < gs[j].mode
 	})
-	return out
 }
 
 // better orders candidates by priority: highest checkpoint, then node ID, then dispatcher ID.
@@ -196,100 +301,130 @@ func better(a, b Placement) bool {
 	return a.Dispatcher.Lo < b.Dispatcher.Lo
 }
 
-// pickNonOverlapping keeps candidates of one group greedily by priority: a candidate that
-// overlaps an already kept one is a conflict. Kept spans stay sorted by key, so each check is a
-// binary search plus a look at both neighbours.
-func pickNonOverlapping(cands []Placement) (kept []Placement, conflicts []Conflict) {
-	sort.Slice(cands, func(i, j int) bool { return better(cands[i], cands[j]) })
-	for _, c := range cands {
-		i := sort.Search(len(kept), func(i int) bool { return span.Compare(kept[i].Span, c.Span) >= 0 })
-		if (i > 0 && span.Overlap(kept[i-1].Span, c.Span)) || (i < len(kept) && span.Overlap(kept[i].Span, c.Span)) {
-			conflicts = append(conflicts, Conflict{Placement: c, Reason: ConflictOverlap})
-			continue
+// pickNonOverlapping appends to kept the candidates of one group (sorted by span) that do not
+// overlap a better one. Overlapping candidates form runs (clusters); a run of one is kept at once, a
+// longer run is resolved greedily by priority. Linear for the usual case of no overlap.
+func pickNonOverlapping(kept, cands []Placement) ([]Placement, []Conflict) {
+	var conflicts []Conflict
+	for i := 0; i < len(cands); {
+		j, end := i+1, string(cands[i].Span.EndKey)
+		for j < len(cands) && string(cands[j].Span.StartKey) < end {
+			end = max(end, string(cands[j].Span.EndKey))
+			j++
 		}
-		kept = append(kept, Placement{})
-		copy(kept[i+1:], kept[i:])
-		kept[i] = c
+		if j == i+1 {
+			kept = append(kept, cands[i])
+		} else {
+			k, c := resolveCluster(cands[i:j])
+			slices.SortFunc(k, func(a, b Placement) int { return span.Compare(a.Span, b.Span) })
+			kept = append(kept, k...)
+			conflicts = append(conflicts, c...)
+		}
+		i = j
 	}
 	return kept, conflicts
 }
 
-// absentPieces returns every key range of every configured table and mode that no kept
-// dispatcher serves. A piece resumes from checkpoint, or from the final checkpoint of a Stopped
-// record that covers the whole piece when that is higher: that record proves the range was
-// processed up to there.
-func absentPieces(cfg *heartbeatpb.ChangefeedConfig, kept []Placement, stopped []Unresolved, checkpoint uint64) []Absent {
-	byGroup := make(map[groupKey][]heartbeatpb.TableSpan)
-	for _, p := range kept {
-		g := groupKey{p.Span.TableId, p.Mode}
-		byGroup[g] = append(byGroup[g], p.Span)
+// resolveCluster keeps candidates by priority unless they overlap one already kept.
+func resolveCluster(cluster []Placement) (kept []Placement, conflicts []Conflict) {
+	byPrio := append([]Placement(nil), cluster...)
+	sort.Slice(byPrio, func(i, j int) bool { return better(byPrio[i], byPrio[j]) })
+	for _, p := range byPrio {
+		clash := false
+		for _, k := range kept {
+			if span.Overlap(k.Span, p.Span) {
+				clash = true
+				break
+			}
+		}
+		if clash {
+			conflicts = append(conflicts, Conflict{Placement: p, Reason: ConflictOverlap})
+			continue
+		}
+		kept = append(kept, p)
 	}
-	stoppedBy := make(map[groupKey][]Unresolved)
-	for _, u := range stopped {
-		g := groupKey{u.Span.TableId, u.Mode}
-		stoppedBy[g] = append(stoppedBy[g], u)
-	}
+	return kept, conflicts
+}
+
+// absentPieces returns every key range of every configured table and mode that nothing covers:
+// no kept dispatcher, no operator's claim. A piece resumes from the plan's checkpoint, or from
+// the final checkpoint of a Stopped record that covers the whole piece when that is higher:
+// that record proves the range was processed up to there.
+func (c *collector) absentPieces() []Absent {
 	modes := []heartbeatpb.Mode{heartbeatpb.ModeDefault}
-	if cfg.Redo {
+	if c.cfg.Redo {
 		modes = append(modes, heartbeatpb.ModeRedo)
 	}
 	var out []Absent
-	for _, t := range cfg.Tables {
+	for _, t := range c.cfg.Tables {
 		for _, mode := range modes {
 			g := groupKey{t.TableId, mode}
-			for _, gap := range span.CheckCoverage(t.TableId, byGroup[g]).Gaps {
-				resume := checkpoint
-				for _, u := range stoppedBy[g] {
-					if span.Contains(u.Span, gap) && u.Checkpoint > resume {
-						resume = u.Checkpoint
-					}
-				}
-				out = append(out, Absent{Span: gap, Mode: mode, ResumeTs: resume})
+			// Sorted here too: place sorts only groups that have working dispatchers.
+			slices.SortFunc(c.claims[g], span.Compare)
+			for _, gap := range gaps(t.TableId, c.kept[g], c.claims[g]) {
+				out = append(out, Absent{Span: gap, Mode: mode, ResumeTs: resumeTs(c.stoppedBy[g], gap, c.plan.Checkpoint)})
 			}
 		}
 	}
 	return out
 }
 
-func sortPlan(p *Plan) {
-	sort.Slice(p.Replicating, func(i, j int) bool { return lessPlacement(p.Replicating[i], p.Replicating[j]) })
-	sort.Slice(p.Absent, func(i, j int) bool {
-		if c := span.Compare(p.Absent[i].Span, p.Absent[j].Span); c != 0 {
-			return c < 0
+// gaps returns the pieces of table that neither kept (sorted, disjoint) nor claims (sorted)
+// cover, merging the two lists in one sweep.
+func gaps(table int64, kept []Placement, claims []heartbeatpb.TableSpan) []heartbeatpb.TableSpan {
+	whole := span.TableSpan(table)
+	var out []heartbeatpb.TableSpan
+	reached := whole.StartKey
+	visit := func(s heartbeatpb.TableSpan) {
+		if bytes.Compare(s.StartKey, reached) > 0 {
+			out = append(out, heartbeatpb.TableSpan{TableId: table, StartKey: reached, EndKey: s.StartKey})
 		}
-		return p.Absent[i].Mode < p.Absent[j].Mode
-	})
-	sort.SliceStable(p.Conflicts, func(i, j int) bool {
-		return lessPlacement(p.Conflicts[i].Placement, p.Conflicts[j].Placement)
-	})
-	sort.SliceStable(p.Unresolved, func(i, j int) bool {
-		a, b := p.Unresolved[i], p.Unresolved[j]
-		if a.Node != b.Node {
-			return a.Node < b.Node
+		if bytes.Compare(s.EndKey, reached) > 0 {
+			reached = s.EndKey
 		}
-		if a.Kind != b.Kind {
-			return a.Kind < b.Kind
+	}
+	i, j := 0, 0
+	for i < len(kept) || j < len(claims) {
+		if j == len(claims) || (i < len(kept) && span.Compare(kept[i].Span, claims[j]) <= 0) {
+			visit(kept[i].Span)
+			i++
+		} else {
+			visit(claims[j])
+			j++
 		}
-		return span.Compare(a.Span, b.Span) < 0
-	})
+	}
+	if bytes.Compare(reached, whole.EndKey) < 0 {
+		out = append(out, heartbeatpb.TableSpan{TableId: table, StartKey: reached, EndKey: whole.EndKey})
+	}
+	return out
 }
 
-func lessPlacement(a, b Placement) bool {
-	if c := span.Compare(a.Span, b.Span); c != 0 {
-		return c < 0
+func stoppedByGroup(stopped []Placement) map[groupKey][]Placement {
+	out := make(map[groupKey][]Placement)
+	for _, p := range stopped {
+		g := groupKey{p.Span.TableId, p.Mode}
+		out[g] = append(out[g], p)
 	}
-	if a.Mode != b.Mode {
-		return a.Mode < b.Mode
-	}
-	if a.Node != b.Node {
-		return a.Node < b.Node
-	}
-	return a.Dispatcher.Lo < b.Dispatcher.Lo
+	return out
 }
 
-func maxTs(a, b uint64) uint64 {
-	if a > b {
-		return a
+// resumeTs is the highest of floor and the final checkpoints of records covering all of s.
+func resumeTs(records []Placement, s heartbeatpb.TableSpan, floor uint64) uint64 {
+	resume := floor
+	for _, r := range records {
+		if span.Contains(r.Span, s) && r.Checkpoint > resume {
+			resume = r.Checkpoint
+		}
 	}
-	return b
+	return resume
+}
+
+// named reports whether m lists node for dispatcher id.
+func named(m map[heartbeatpb.DispatcherID][]string, id heartbeatpb.DispatcherID, node string) bool {
+	for _, n := range m[id] {
+		if n == node {
+			return true
+		}
+	}
+	return false
 }

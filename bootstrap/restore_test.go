@@ -5,10 +5,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/datadriven"
 
 	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/operator"
 	"github.com/tidemark/tidemark/span"
 )
 
@@ -95,8 +97,11 @@ func kv(fields []string) map[string]string {
 //
 //	working|stopped|removed <span> d=<id> cp=<ts> [redo]
 //	bad <span> d=<id>                 (a span with start >= end)
-//	journal <create|remove> <span> d=<id> op=<id> [stage=applied] [cp=<final>] [redo]
-//	merge <span> d=<id> op=<id>
+//	journal <create|remove> <kind> op=<id> src=<placements> dst=<placements> half=<id>
+//	        [start=<ts>] [stage=applied] [cp=<final>] [redo]
+//	merge op=<id> src=<placements> dst=<placement> [stage=<0-3>] [cp=<merged ts>]
+//
+// A placement list is <node>/<id>@<span>[,...]; half names the placement the request is for.
 func parseResponse(t testing.TB, input string) *heartbeatpb.MaintainerBootstrapResponse {
 	resp := &heartbeatpb.MaintainerBootstrapResponse{}
 	for _, line := range strings.Split(input, "\n") {
@@ -106,55 +111,119 @@ func parseResponse(t testing.TB, input string) *heartbeatpb.MaintainerBootstrapR
 		}
 		switch f[0] {
 		case "working", "stopped", "removed", "bad":
-			a := kv(f[2:])
-			st := heartbeatpb.DispatcherStatus{Id: parseDID(t, a["d"]), Span: parseSpan(t, f[1])}
-			st.CheckpointTs, _ = strconv.ParseUint(a["cp"], 10, 64)
-			if _, ok := a["redo"]; ok {
-				st.Mode = heartbeatpb.ModeRedo
-			}
-			switch f[0] {
-			case "working":
-				st.State = heartbeatpb.StateWorking
-			case "stopped":
-				st.State = heartbeatpb.StateStopped
-			case "removed":
-				st.State = heartbeatpb.StateRemoved
-			case "bad":
-				st.State = heartbeatpb.StateWorking
-				st.Span.StartKey, st.Span.EndKey = st.Span.EndKey, st.Span.StartKey
-			}
-			resp.Dispatchers = append(resp.Dispatchers, st)
+			resp.Dispatchers = append(resp.Dispatchers, parseStatus(t, f))
 		case "journal":
-			a := kv(f[3:])
-			op := heartbeatpb.InFlightOperator{}
-			r := &op.Request
-			r.Config.Id, r.Config.Span = parseDID(t, a["d"]), parseSpan(t, f[2])
-			if _, ok := a["redo"]; ok {
-				r.Config.Mode = heartbeatpb.ModeRedo
-			}
-			if f[1] == "remove" {
-				r.Action = heartbeatpb.ActionRemove
-			}
-			opID := parseDID(t, a["op"])
-			r.Operator.Id = heartbeatpb.OperatorID{Epoch: opID.Hi, Seq: opID.Lo}
-			r.OperatorType = heartbeatpb.OpMove
-			if a["stage"] == "applied" {
-				op.Stage = heartbeatpb.StageApplied
-			}
-			op.FinalCheckpointTs, _ = strconv.ParseUint(a["cp"], 10, 64)
-			resp.Operators = append(resp.Operators, op)
+			resp.Operators = append(resp.Operators, parseJournal(t, f))
 		case "merge":
-			a := kv(f[2:])
-			m := heartbeatpb.InFlightMerge{}
-			m.Request.MergedSpan, m.Request.MergedId = parseSpan(t, f[1]), parseDID(t, a["d"])
-			opID := parseDID(t, a["op"])
-			m.Request.Operator.Id = heartbeatpb.OperatorID{Epoch: opID.Hi, Seq: opID.Lo}
+			a := kv(f[1:])
+			d := parseDesc(t, "merge", a)
+			m := heartbeatpb.InFlightMerge{Request: heartbeatpb.MergeDispatcherRequest{
+				MergedId: d.Targets[0].DispatcherId, MergedSpan: d.Targets[0].Span, Mode: d.Mode, Operator: d}}
+			for _, s := range d.Sources {
+				m.Request.SourceIds = append(m.Request.SourceIds, s.DispatcherId)
+			}
+			stage, _ := strconv.Atoi(a["stage"])
+			m.Stage = heartbeatpb.MergeStage(stage)
+			m.MergedCheckpointTs, _ = strconv.ParseUint(a["cp"], 10, 64)
 			resp.MergeOperators = append(resp.MergeOperators, m)
 		default:
 			t.Fatalf("bad response line %q", line)
 		}
 	}
 	return resp
+}
+
+func parseStatus(t testing.TB, f []string) heartbeatpb.DispatcherStatus {
+	a := kv(f[2:])
+	st := heartbeatpb.DispatcherStatus{Id: parseDID(t, a["d"]), Span: parseSpan(t, f[1])}
+	st.CheckpointTs, _ = strconv.ParseUint(a["cp"], 10, 64)
+	if _, ok := a["redo"]; ok {
+		st.Mode = heartbeatpb.ModeRedo
+	}
+	switch f[0] {
+	case "working":
+		st.State = heartbeatpb.StateWorking
+	case "stopped":
+		st.State = heartbeatpb.StateStopped
+	case "removed":
+		st.State = heartbeatpb.StateRemoved
+	case "bad":
+		st.State = heartbeatpb.StateWorking
+		st.Span.StartKey, st.Span.EndKey = st.Span.EndKey, st.Span.StartKey
+	}
+	return st
+}
+
+var kinds = map[string]heartbeatpb.OperatorType{"add": heartbeatpb.OpAdd, "remove": heartbeatpb.OpRemove,
+	"move": heartbeatpb.OpMove, "split": heartbeatpb.OpSplit, "merge": heartbeatpb.OpMerge, "unknown": heartbeatpb.OpUnknown}
+
+func parsePlacements(t testing.TB, s string) []heartbeatpb.SpanPlacement {
+	var out []heartbeatpb.SpanPlacement
+	if s == "" {
+		return nil
+	}
+	for _, p := range strings.Split(s, ",") {
+		nd, sp, ok := strings.Cut(p, "@")
+		node, did, ok2 := strings.Cut(nd, "/")
+		if !ok || !ok2 {
+			t.Fatalf("bad placement %q", p)
+		}
+		out = append(out, heartbeatpb.SpanPlacement{NodeId: node, DispatcherId: parseDID(t, did), Span: parseSpan(t, sp)})
+	}
+	return out
+}
+
+func parseDesc(t testing.TB, kind string, a map[string]string) heartbeatpb.OperatorDescriptor {
+	k, ok := kinds[kind]
+	if !ok {
+		t.Fatalf("bad kind %q", kind)
+	}
+	opID := parseDID(t, a["op"])
+	d := heartbeatpb.OperatorDescriptor{Id: heartbeatpb.OperatorID{Epoch: opID.Hi, Seq: opID.Lo}, Kind: k,
+		Sources: parsePlacements(t, a["src"]), Targets: parsePlacements(t, a["dst"])}
+	if _, ok := a["redo"]; ok {
+		d.Mode = heartbeatpb.ModeRedo
+	}
+	if k == heartbeatpb.OpAdd {
+		d.StartTs, _ = strconv.ParseUint(a["start"], 10, 64)
+	}
+	return d
+}
+
+func parseJournal(t testing.TB, f []string) heartbeatpb.InFlightOperator {
+	a := kv(f[3:])
+	d := parseDesc(t, f[2], a)
+	op := heartbeatpb.InFlightOperator{}
+	r := &op.Request
+	r.Operator, r.OperatorType, r.Config.Mode = d, d.Kind, d.Mode
+	if f[1] == "remove" {
+		r.Action = heartbeatpb.ActionRemove
+	}
+	half := parseDID(t, a["half"])
+	for _, p := range append(append([]heartbeatpb.SpanPlacement(nil), d.Sources...), d.Targets...) {
+		if p.DispatcherId == half {
+			r.Config.Id, r.Config.Span = half, p.Span
+		}
+	}
+	r.Config.StartTs, _ = strconv.ParseUint(a["start"], 10, 64)
+	if a["stage"] == "applied" {
+		op.Stage = heartbeatpb.StageApplied
+	}
+	op.FinalCheckpointTs, _ = strconv.ParseUint(a["cp"], 10, 64)
+	return op
+}
+
+func fmtPlacement(p heartbeatpb.SpanPlacement) string {
+	return fmt.Sprintf("%s/%d.%d@%s", p.NodeId, p.DispatcherId.Hi, p.DispatcherId.Lo, fmtSpan(p.Span))
+}
+
+func fmtOutgoing(o operator.Outgoing) string {
+	if o.Merge != nil {
+		return fmt.Sprintf("-> %s merge into %d.%d %s", o.Node, o.Merge.MergedId.Hi, o.Merge.MergedId.Lo, fmtSpan(o.Merge.MergedSpan))
+	}
+	r := o.Schedule
+	return fmt.Sprintf("-> %s %v d=%d.%d %s start=%d", o.Node, r.Action, r.Config.Id.Hi, r.Config.Id.Lo,
+		fmtSpan(r.Config.Span), r.Config.StartTs)
 }
 
 func fmtPlan(p *Plan) string {
@@ -167,9 +236,33 @@ func fmtPlan(p *Plan) string {
 	for _, a := range p.Absent {
 		fmt.Fprintf(&b, "absent %s %s resume=%d\n", fmtSpan(a.Span), fmtMode(a.Mode), a.ResumeTs)
 	}
+	for _, r := range p.Resumed {
+		id, phase := r.Op.ID(), ""
+		if ph, ok := r.Op.(operator.Phaser); ok {
+			phase = ph.Phase()
+		}
+		fmt.Fprintf(&b, "resumed op=%d.%d %v phase=%s\n", id.Epoch, id.Seq, r.Op.Type(), phase)
+		for _, h := range r.Held {
+			state := "unbound"
+			if h.Bound {
+				state = "bound"
+			}
+			fmt.Fprintf(&b, "  held %s %s %s node=%s d=%d.%d cp=%d\n", fmtSpan(h.Span), fmtMode(h.Mode), state, h.Node,
+				h.Dispatcher.Hi, h.Dispatcher.Lo, h.Checkpoint)
+		}
+		for _, o := range r.Op.Resend(time.Time{}) {
+			fmt.Fprintf(&b, "  %s\n", fmtOutgoing(o))
+		}
+	}
+	for _, c := range p.Completed {
+		fmt.Fprintf(&b, "completed op=%d.%d %v %v\n", c.ID.Epoch, c.ID.Seq, c.Kind, c.Outcome)
+	}
 	for _, c := range p.Conflicts {
 		fmt.Fprintf(&b, "conflict %s %s node=%s d=%d.%d cp=%d reason=%v\n", fmtSpan(c.Span), fmtMode(c.Mode), c.Node,
 			c.Dispatcher.Hi, c.Dispatcher.Lo, c.Checkpoint, c.Reason)
+	}
+	for _, a := range p.Acks {
+		fmt.Fprintf(&b, "ack node=%s op=%d.%d\n", a.Node, a.Operator.Epoch, a.Operator.Seq)
 	}
 	for _, u := range p.Unresolved {
 		fmt.Fprintf(&b, "unresolved %v node=%s %s %s d=%d.%d op=%d.%d cp=%d: %s\n", u.Kind, u.Node, fmtSpan(u.Span),

@@ -1,7 +1,9 @@
 package maintainer
 
 import (
+	"container/heap"
 	"errors"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -55,24 +57,204 @@ func planMoves(loads []nodeLoad, limit int) []moveCount {
 }
 
 // balance runs the balance scheduler when the schedule is quiet: every span replicating and no
-// operator in flight, so the counts it reads are final. Moves are bounded by the round batch.
+// operator in flight, so the counts it reads are final. Each mode is balanced on its own (span
+// counts within one of the mean), with at most ScheduleBatch moves per round. With redo on, a
+// default span's move takes its redo twin along when the redo plan moves between the same two
+// nodes, and the remaining redo moves prefer spans whose default twin already sits at the
+// destination, so both modes of a key range stay on one node where they can.
 func (m *Maintainer) balance(now time.Time) {
 	if m.ctl.Len() > 0 || m.db.counts[stateAbsent] > 0 || m.db.counts[stateScheduling] > 0 {
 		return
 	}
-	loads := m.nodeLoads()
 	limit := min(m.cfg.ScheduleBatch, m.cfg.MaxOperators, m.cfg.MaxOperatorsPerNode)
-	for _, mv := range planMoves(loads, limit) {
-		taken := 0
-		for _, sid := range m.db.onNode(mv.from) {
-			if taken == mv.n {
-				break
+	loads := m.nodeLoads()
+	if !m.cfg.ChangefeedConfig.Redo {
+		m.moveSpans(planMoves(loads, limit), heartbeatpb.ModeDefault, nil, limit, now)
+		return
+	}
+	def, redo := m.modeLoads(loads)
+	defPlan, redoPlan := planMoves(def, limit), planMoves(redo, limit)
+	if len(defPlan) == 0 && len(redoPlan) == 0 {
+		// Each mode is even: even out the totals too, without unbalancing either mode.
+		defPlan, redoPlan = planTotalMoves(def, redo, limit)
+	}
+	redoPlan = groupMoves(redoPlan)
+	pending := make(map[[2]string]int, len(redoPlan))
+	for _, mv := range redoPlan {
+		pending[[2]string{mv.from, mv.to}] = mv.n
+	}
+	moved := m.moveSpans(defPlan, heartbeatpb.ModeDefault, pending, limit, now)
+	var rest []moveCount
+	for _, mv := range redoPlan {
+		if n := pending[[2]string{mv.from, mv.to}]; n > 0 {
+			rest = append(rest, moveCount{from: mv.from, to: mv.to, n: n})
+		}
+	}
+	if moved < limit {
+		m.moveSpans(rest, heartbeatpb.ModeRedo, nil, limit-moved, now)
+	}
+}
+
+// planTotalMoves is the last step of balancing two modes that are each within one of their
+// mean: while two nodes' totals differ by more than one, move a span of a mode in which the
+// fuller node has more than the emptier, which keeps that mode within one. Pure.
+func planTotalMoves(def, redo []nodeLoad, limit int) (defPlan, redoPlan []moveCount) {
+	if len(def) < 2 {
+		return nil, nil
+	}
+	d := make([]int, len(def))
+	r := make([]int, len(redo))
+	for i := range def {
+		d[i], r[i] = def[i].spans, redo[i].spans
+	}
+	add := func(plan []moveCount, from, to string) []moveCount {
+		if n := len(plan); n > 0 && plan[n-1].from == from && plan[n-1].to == to {
+			plan[n-1].n++
+			return plan
+		}
+		return append(plan, moveCount{from: from, to: to, n: 1})
+	}
+	for moved := 0; moved < limit; moved++ {
+		hi, lo := 0, 0
+		for i := range d {
+			if d[i]+r[i] > d[hi]+r[hi] {
+				hi = i
 			}
-			if m.startMove(sid, mv.to, now) {
-				taken++
+			if d[i]+r[i] < d[lo]+r[lo] {
+				lo = i
+			}
+		}
+		switch {
+		case d[hi]+r[hi]-d[lo]-r[lo] <= 1:
+			return defPlan, redoPlan
+		case d[hi] > d[lo]:
+			d[hi], d[lo] = d[hi]-1, d[lo]+1
+			defPlan = add(defPlan, def[hi].node, def[lo].node)
+		default: // totals differ by two or more, so the other mode differs
+			r[hi], r[lo] = r[hi]-1, r[lo]+1
+			redoPlan = add(redoPlan, redo[hi].node, redo[lo].node)
+		}
+	}
+	return defPlan, redoPlan
+}
+
+// moveSpans starts the planned moves of spans in mode, smallest span IDs first, and returns how
+// many it started. With twins (the other mode's pending moves by node pair), a moved span's twin
+// on the same origin goes along while that pair has moves pending. Without (the second mode's
+// remaining moves, redo on), spans whose twin already sits at the destination go first.
+func (m *Maintainer) moveSpans(plan []moveCount, mode heartbeatpb.Mode, twins map[[2]string]int, limit int, now time.Time) int {
+	moved := 0
+	for _, mv := range groupMoves(plan) {
+		dest := mv.to
+		var picks []spanID
+		if twins == nil && m.cfg.ChangefeedConfig.Redo {
+			reunite := func(sid spanID) bool {
+				t, ok := m.twin(sid)
+				return ok && m.db.get(t).node == dest
+			}
+			picks = m.pickOnNode(mv.from, mode, mv.n, reunite)
+			if len(picks) < mv.n {
+				picks = append(picks, m.pickOnNode(mv.from, mode, mv.n-len(picks), func(sid spanID) bool { return !reunite(sid) })...)
+			}
+		} else {
+			picks = m.pickOnNode(mv.from, mode, mv.n, nil)
+		}
+		for _, sid := range picks {
+			if moved >= limit {
+				return moved
+			}
+			if !m.startMove(sid, dest, now) {
+				continue
+			}
+			moved++
+			key := [2]string{mv.from, dest}
+			if twins[key] <= 0 || moved >= limit {
+				continue
+			}
+			if t, ok := m.twin(sid); ok && m.db.get(t).node == mv.from && m.startMove(t, dest, now) {
+				twins[key]--
+				moved++
 			}
 		}
 	}
+	return moved
+}
+
+// groupMoves sums the moves of each node pair, in the order pairs first appear: the plan takes
+// one span at a time, so one pair recurs, and each pair should cost one pass over its origin.
+func groupMoves(plan []moveCount) []moveCount {
+	var out []moveCount
+	at := make(map[[2]string]int, len(plan))
+	for _, mv := range plan {
+		k := [2]string{mv.from, mv.to}
+		if i, ok := at[k]; ok {
+			out[i].n += mv.n
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, mv)
+	}
+	return out
+}
+
+// modeLoads splits the ready nodes' span counts by mode (same node order as loads).
+func (m *Maintainer) modeLoads(loads []nodeLoad) (def, redo []nodeLoad) {
+	def = slices.Clone(loads)
+	redo = slices.Clone(loads)
+	for i, l := range loads {
+		nd, nr := 0, 0
+		for sid := range m.db.byNode[l.node] {
+			if m.db.get(sid).mode == heartbeatpb.ModeRedo {
+				nr++
+			} else {
+				nd++
+			}
+		}
+		def[i].spans, redo[i].spans = nd, nr
+	}
+	return def, redo
+}
+
+// pickOnNode returns up to n free replicating spans of mode on node that pred (if any) accepts, smallest
+// span IDs first. It keeps only the n best in a bounded heap, so a node with a million spans
+// costs one pass and no per-span allocation.
+func (m *Maintainer) pickOnNode(node string, mode heartbeatpb.Mode, n int, pred func(spanID) bool) []spanID {
+	if n <= 0 {
+		return nil
+	}
+	h := make(idMaxHeap, 0, n)
+	for sid := range m.db.byNode[node] {
+		if len(h) == n && sid >= h[0] {
+			continue
+		}
+		r := m.db.get(sid)
+		if r.state != stateReplicating || r.op != noOp || r.mode != mode || (pred != nil && !pred(sid)) {
+			continue
+		}
+		if len(h) < n {
+			heap.Push(&h, sid)
+		} else {
+			h[0] = sid
+			heap.Fix(&h, 0)
+		}
+	}
+	out := []spanID(h)
+	slices.Sort(out)
+	return out
+}
+
+// idMaxHeap keeps the largest span ID on top.
+type idMaxHeap []spanID
+
+func (h idMaxHeap) Len() int           { return len(h) }
+func (h idMaxHeap) Less(i, j int) bool { return h[i] > h[j] }
+func (h idMaxHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *idMaxHeap) Push(x any)        { *h = append(*h, x.(spanID)) }
+func (h *idMaxHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // startMove creates the Move of one replicating span to dest; false when that is not possible.

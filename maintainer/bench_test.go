@@ -2,10 +2,12 @@ package maintainer
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
 )
 
 const benchSpans = 1_000_000
@@ -23,7 +25,7 @@ func BenchmarkPlaceAbsent(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if got := len(placeAbsent(absent, nodes, benchSpans)); got != benchSpans {
+		if got := len(placeAbsent(absent, nodes, benchSpans, nil)); got != benchSpans {
 			b.Fatalf("placed %d", got)
 		}
 	}
@@ -89,5 +91,66 @@ func BenchmarkSchedulerRound(b *testing.B) {
 		}
 		m.Ready()
 		m.Advance()
+	}
+}
+
+// newBalanceBench returns a bootstrapped maintainer whose 1,000,000 spans all replicate, with
+// the first node holding twice its share, so a balance round has moves to plan. With redo, the
+// spans are 500,000 key ranges in both modes, twins on the same node.
+func newBalanceBench(b *testing.B, redo bool) *Maintainer {
+	b.Helper()
+	cfg := Config{ClusterID: "c", Changefeed: "cf", SelfNode: "n00", Epoch: 9,
+		ChangefeedConfig: &heartbeatpb.ChangefeedConfig{Id: "cf", StartTs: 100, Redo: redo},
+		MaxOperators:     benchSpans, MaxOperatorsPerNode: benchSpans}
+	var nodes []string
+	for i := 0; i < 10; i++ {
+		nodes = append(nodes, fmt.Sprintf("n%02d", i))
+	}
+	m, err := New(cfg, nodes, t0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range nodes {
+		m.nodes[n].state = nodeReady
+	}
+	m.bootstrapped = true
+	m.db = newSpanDB(benchSpans)
+	for i := 0; i < benchSpans; i++ {
+		table, mode := int64(i+1), heartbeatpb.ModeDefault
+		if redo {
+			table = int64(i/2 + 1)
+			if i%2 == 1 {
+				mode = heartbeatpb.ModeRedo
+			}
+		}
+		node := fmt.Sprintf("n%02d", (i/2)%11) // n10 is n00 again: n00 holds two shares
+		if node == "n10" {
+			node = "n00"
+		}
+		m.db.insertReplicating(span.TableSpan(table), mode, node, heartbeatpb.DispatcherID{Hi: 8, Lo: uint64(i + 1)}, 100)
+	}
+	return m
+}
+
+// BenchmarkBalanceRound is one round of the balance scheduler over 1,000,000 replicating spans
+// on 10 nodes: per-mode counts, the plan, and picking the ScheduleBatch spans to move (the
+// Moves are started, so each iteration gets a fresh, unbalanced DB outside the timer).
+func BenchmarkBalanceRound(b *testing.B) {
+	for _, redo := range []bool{false, true} {
+		b.Run(fmt.Sprintf("redo=%v", redo), func(b *testing.B) {
+			b.ReportAllocs()
+			now := t0
+			for b.Loop() {
+				b.StopTimer()
+				m := newBalanceBench(b, redo)
+				runtime.GC() // the previous iteration's DB is garbage: collect it outside the timer
+				b.StartTimer()
+				now = now.Add(time.Millisecond)
+				m.balance(now)
+				if got := m.ctl.Len(); got != defaultScheduleBatch {
+					b.Fatalf("round started %d moves, want %d", got, defaultScheduleBatch)
+				}
+			}
+		})
 	}
 }

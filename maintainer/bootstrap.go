@@ -4,6 +4,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/pingcap/failpoint"
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/bootstrap"
@@ -49,8 +50,8 @@ func (m *Maintainer) maybeFinishBootstrap(now time.Time) {
 			return
 		}
 	}
-	// failpoint: maintainer-before-restore (every answer is in, nothing restored yet)
-	plan, err := bootstrap.Restore(m.cfg.ChangefeedConfig, m.responses, m.cfg.PersistedCheckpoint)
+	failpoint.Inject("maintainer-before-restore", func() {}) // every answer is in, nothing restored yet
+	plan, err := bootstrap.RestoreAt(m.cfg.ChangefeedConfig, m.responses, m.cfg.PersistedCheckpoint, now)
 	if err != nil {
 		// New validated the same config, so Restore cannot fail on it.
 		panic("maintainer: restore of a validated config failed: " + err.Error())
@@ -58,20 +59,52 @@ func (m *Maintainer) maybeFinishBootstrap(now time.Time) {
 	m.responses = nil
 	m.bootstrapped = true
 	m.applyPlan(plan, now)
-	// failpoint: maintainer-after-restore (plan applied, its first requests not yet sent)
+	failpoint.Inject("maintainer-after-restore", func() {}) // plan applied, its first requests not yet sent
+	m.applyFinished(now)
 	m.updateCheckpoint()
-	m.schedule(now)
+	if !m.restoring() {
+		m.schedule(now)
+	}
 }
 
-// applyPlan loads the restored spans into the span DB and starts removing conflicts.
+// applyPlan loads the restored spans into the span DB, resumes the restored operators at the
+// phase they reached, acknowledges the operators the plan does not resume and starts removing
+// conflicts. Inconsistent records are logged as what the plan already did about them.
 func (m *Maintainer) applyPlan(plan *bootstrap.Plan, now time.Time) {
 	total := len(plan.Replicating) + len(plan.Absent)
+	for _, r := range plan.Resumed {
+		total += len(r.Held)
+	}
 	m.db = newSpanDB(total)
+	// Indexes sized up front: growing them one span at a time dominates a large restore.
+	perNode := make(map[string]int, len(m.nodes))
+	perTable := make(map[int64]int, len(m.cfg.ChangefeedConfig.Tables))
+	for _, p := range plan.Replicating {
+		perNode[p.Node]++
+		perTable[p.Span.TableId]++
+	}
+	for _, a := range plan.Absent {
+		perTable[a.Span.TableId]++
+	}
+	for n, k := range perNode {
+		m.db.byNode[n] = make(map[spanID]struct{}, k)
+	}
+	for t, k := range perTable {
+		m.db.byTable[t] = make([]spanID, 0, k)
+	}
 	for _, p := range plan.Replicating {
 		m.db.insertReplicating(p.Span, p.Mode, p.Node, p.Dispatcher, p.Checkpoint)
 	}
 	for _, a := range plan.Absent {
 		m.db.insertAbsent(a.Span, a.Mode, a.ResumeTs)
+	}
+	for _, a := range plan.Acks {
+		if m.nodes[a.Node] != nil {
+			m.outAcks[a.Node] = append(m.outAcks[a.Node], a.Operator)
+		}
+	}
+	for _, r := range plan.Resumed {
+		m.resume(r, now)
 	}
 	for _, c := range plan.Conflicts {
 		m.log.Warn("bootstrap: removing conflicting dispatcher", zap.String("node", c.Node),
@@ -80,13 +113,61 @@ func (m *Maintainer) applyPlan(plan *bootstrap.Plan, now time.Time) {
 		m.removeStray(c.Node, c.Span, c.Mode, c.Dispatcher, c.Checkpoint, now)
 	}
 	for _, u := range plan.Unresolved {
-		m.log.Warn("bootstrap: unresolved record", zap.Stringer("kind", u.Kind), zap.String("node", u.Node),
+		m.log.Warn("bootstrap: inconsistent record", zap.Stringer("kind", u.Kind), zap.String("node", u.Node),
 			zap.String("span", span.String(u.Span)), zap.Stringer("operator", &u.Operator),
 			zap.Uint64("checkpoint", u.Checkpoint), zap.String("detail", u.Detail))
 	}
 	m.log.Info("bootstrap complete", zap.Int("replicating", len(plan.Replicating)),
-		zap.Int("absent", len(plan.Absent)), zap.Int("conflicts", len(plan.Conflicts)),
+		zap.Int("absent", len(plan.Absent)), zap.Int("resumed", len(plan.Resumed)),
+		zap.Int("completed", len(plan.Completed)), zap.Int("conflicts", len(plan.Conflicts)),
 		zap.Int("unresolved", len(plan.Unresolved)), zap.Uint64("checkpoint", plan.Checkpoint))
+}
+
+// resume registers a restored operator and the spans it holds. The plan gives every operator
+// its own spans and dispatchers, so the controller refusing one is a broken invariant of
+// Restore; the spans then fall back to absent (their dispatchers, if any, are strangers that the
+// next heartbeat gets removed) rather than being lost.
+func (m *Maintainer) resume(r bootstrap.Resumed, now time.Time) {
+	id := r.Op.ID()
+	out, err := m.ctl.AddRestored(r.Op, now)
+	if err != nil {
+		m.log.Error("bootstrap: restored operator refused; its spans become absent", zap.Stringer("operator", &id),
+			zap.Error(err))
+		for _, h := range r.Held {
+			m.db.insertAbsent(h.Span, h.Mode, h.Checkpoint)
+		}
+		return
+	}
+	sids := make([]spanID, 0, len(r.Held))
+	for _, h := range r.Held {
+		var sid spanID
+		if h.Bound {
+			sid = m.db.insertReplicating(h.Span, h.Mode, h.Node, h.Dispatcher, h.Checkpoint)
+			m.db.beginOp(sid, id)
+		} else {
+			sid = m.db.insertAbsent(h.Span, h.Mode, h.Checkpoint)
+			m.db.beginAdd(sid, id, h.Node, h.Dispatcher)
+		}
+		sids = append(sids, sid)
+	}
+	m.opSpans[id] = sids
+	if m.restored == nil {
+		m.restored = make(map[heartbeatpb.OperatorID]bool)
+	}
+	m.restored[id] = true
+	m.emit(out)
+}
+
+// restoring reports whether a restored operator is still running: the schedulers wait for all
+// of them, so the first decisions of this term are made on the schedule the last term left.
+func (m *Maintainer) restoring() bool {
+	for id := range m.restored {
+		if _, running := m.ctl.Get(id); running {
+			return true
+		}
+		delete(m.restored, id)
+	}
+	return false
 }
 
 // onBootstrapResponse records a node's answer. Before the restore it is kept for the plan;
@@ -105,19 +186,25 @@ func (m *Maintainer) onBootstrapResponse(node string, resp *heartbeatpb.Maintain
 		m.maybeFinishBootstrap(now)
 		return
 	}
+	// After the restore, a late or restarted node's answer is its whole truth, as a full
+	// heartbeat is: its statuses reach the operators and the span DB (strangers are removed),
+	// spans bound to it that it does not report go back to absent, and journal entries of
+	// operators not running here are acknowledged.
+	hb := &heartbeatpb.HeartBeatRequest{Full: true}
 	for i := range resp.Dispatchers {
-		st := &resp.Dispatchers[i]
-		if st.State != heartbeatpb.StateWorking {
+		if err := validStatus(&resp.Dispatchers[i]); err != nil {
+			m.log.Warn("late bootstrap answer: malformed status", zap.String("node", node), zap.Error(err))
 			continue
 		}
-		if sid, ok := m.db.byDispatcher[st.Id]; ok && m.db.get(sid).node == node {
-			continue
-		}
-		if _, owned := m.ctl.Owner(st.Id); owned {
-			continue
-		}
-		m.removeStray(node, st.Span, st.Mode, st.Id, st.CheckpointTs, now)
+		hb.Statuses = append(hb.Statuses, resp.Dispatchers[i])
 	}
+	for i := range resp.Operators {
+		hb.Journal = append(hb.Journal, resp.Operators[i].Request.Operator.Id)
+	}
+	for i := range resp.MergeOperators {
+		hb.Journal = append(hb.Journal, resp.MergeOperators[i].Request.Operator.Id)
+	}
+	m.onHeartbeat(node, hb, now)
 	m.log.Info("late node bootstrapped", zap.String("node", node), zap.Int("dispatchers", len(resp.Dispatchers)))
 }
 

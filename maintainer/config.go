@@ -32,7 +32,16 @@ type Config struct {
 	ScheduleBatch int
 	// StuckOperatorAfter: operators older than this are logged as stuck; default 1m.
 	StuckOperatorAfter time.Duration
-	Logger             *zap.Logger
+	// LoadReports: consecutive load reports above split_load_threshold (below
+	// merge_load_threshold) before a span is split (merged); default 3.
+	LoadReports int
+	// SplitMergeCooldown: after a split or merge of a table, no other one for it this long;
+	// default 10s. With LoadReports it keeps split and merge from flapping.
+	SplitMergeCooldown time.Duration
+	// SplitMergeBatch bounds the splits and merges (with their moves) started per round;
+	// default 64.
+	SplitMergeBatch int
+	Logger          *zap.Logger
 }
 
 const (
@@ -42,6 +51,9 @@ const (
 	defaultMaxOperators     = 10000
 	defaultScheduleBatch    = 2000
 	defaultStuckAfter       = time.Minute
+	defaultLoadReports      = 3
+	defaultSplitMergeCool   = 10 * time.Second
+	defaultSplitMergeBatch  = 64
 )
 
 // validate fills defaults and reports the first bad field.
@@ -62,7 +74,8 @@ func (c *Config) validate() error {
 			ErrInvalid, c.ChangefeedConfig.Id, c.Changefeed)
 	case c.BootstrapTimeout < 0, c.ResendInterval < 0, c.StuckOperatorAfter < 0:
 		return fmt.Errorf("%w: config: negative duration", ErrInvalid)
-	case c.MaxOperatorsPerNode < 0, c.MaxOperators < 0, c.ScheduleBatch < 0:
+	case c.MaxOperatorsPerNode < 0, c.MaxOperators < 0, c.ScheduleBatch < 0, c.LoadReports < 0,
+		c.SplitMergeBatch < 0, c.SplitMergeCooldown < 0:
 		return fmt.Errorf("%w: config: negative limit", ErrInvalid)
 	}
 	if err := bootstrap.ValidateConfig(c.ChangefeedConfig); err != nil {
@@ -74,6 +87,9 @@ func (c *Config) validate() error {
 	setDefault(&c.MaxOperatorsPerNode, defaultMaxPerNode)
 	setDefault(&c.MaxOperators, defaultMaxOperators)
 	setDefault(&c.ScheduleBatch, defaultScheduleBatch)
+	setDefault(&c.LoadReports, defaultLoadReports)
+	setDefault(&c.SplitMergeCooldown, defaultSplitMergeCool)
+	setDefault(&c.SplitMergeBatch, defaultSplitMergeBatch)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}

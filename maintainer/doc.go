@@ -4,8 +4,8 @@
 //
 // The Maintainer is a deterministic core shaped like raft's RawNode. In: envelopes from nodes
 // (Step), node membership (NodeJoined, NodeLeft) and ticks, each with `now`. Out: Ready, holding
-// the envelopes to send (per destination: at most one bootstrap request, one heartbeat response
-// and one batched ScheduleDispatcherRequests) and the checkpoint to persist, released by Advance.
+// the envelopes to send (per destination: at most one bootstrap request, one heartbeat response,
+// one batched ScheduleDispatcherRequests and one batched MergeDispatcherRequests) and the checkpoint to persist, released by Advance.
 // The runner persists the checkpoint before it sends.
 //
 // Choices worth knowing:
@@ -17,6 +17,11 @@
 //   - Schedulers, each a pure function: the basic scheduler puts absent spans on the least-loaded
 //     ready node (bounded per round); the balance scheduler moves spans from the most to the least
 //     loaded node, only when every span is replicating and no operator is in flight.
+//   - Split and merge schedulers: a span whose load stays above the split threshold for several
+//     reports is split by key (both modes alike); adjacent cold spans of a table are gathered on
+//     one node by Moves and merged, never into a span the split scheduler would cut again; a
+//     table cools down after each. Table changes (UpdateConfig) add spans and remove whole
+//     tables; nodes get the new config in a bootstrap request, resent until answered.
 //   - Heartbeats: a full report is the node's whole truth, so a replicating span whose dispatcher
 //     it leaves out goes back to absent; a working dispatcher nobody knows is removed once no
 //     other operator holds its span (one operator per span and mode, invariant I4).

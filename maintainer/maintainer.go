@@ -55,6 +55,8 @@ type Maintainer struct {
 	db      *spanDB
 	ctl     *operator.Controller
 	opSpans map[heartbeatpb.OperatorID][]spanID // spans each DB-linked operator holds
+	// restored: operators resumed by the bootstrap restore; schedulers wait until all are done.
+	restored map[heartbeatpb.OperatorID]bool
 
 	nextDispatcher, nextOperator uint64
 
@@ -69,6 +71,9 @@ type Maintainer struct {
 	sendSeq      map[string]uint64
 	recvSeq      map[string]seqKey
 	ready        *Ready
+
+	admin adminState // admin requests and drained nodes (admin.go)
+	sched schedState // split/merge load tracking, table changes, config pushes, merges (tables.go)
 }
 
 // New returns a maintainer that starts bootstrapping liveNodes at once.
@@ -162,6 +167,7 @@ func (m *Maintainer) NodeLeft(id string, now time.Time) {
 func (m *Maintainer) Tick(now time.Time) {
 	m.now = now
 	m.resendBootstrap(now)
+	m.resendConfig(now)
 	if !m.bootstrapped {
 		if now.Sub(m.bootStart) >= m.cfg.BootstrapTimeout {
 			m.timeoutBootstrap()
@@ -171,8 +177,14 @@ func (m *Maintainer) Tick(now time.Time) {
 	}
 	m.emit(m.ctl.Tick(now))
 	m.applyFinished(now)
-	m.schedule(now)
-	m.balance(now)
+	// Admin requests run before the schedulers so they take operator slots first.
+	m.adminTick(now)
+	if !m.restoring() { // restored operators finish before the schedulers decide anything
+		m.collectRemovedTables(now) // before the basic scheduler could place their spans again
+		m.schedule(now)
+		m.splitAndMerge(now) // after repair, before balance: balance waits for a quiet schedule
+		m.balance(now)
+	}
 	m.updateCheckpoint()
 }
 
@@ -214,6 +226,9 @@ func (m *Maintainer) buildReady() *Ready {
 	for n := range m.outSchedule {
 		dests[n] = true
 	}
+	for n := range m.sched.outMerge {
+		dests[n] = true
+	}
 	sorted := make([]string, 0, len(dests))
 	for n := range dests {
 		sorted = append(sorted, n)
@@ -241,7 +256,13 @@ func (m *Maintainer) buildReady() *Ready {
 			}
 			rd.Messages = append(rd.Messages, env)
 		}
+		if reqs := m.sched.outMerge[n]; len(reqs) > 0 {
+			env := m.envelope(n)
+			env.Body = &heartbeatpb.Envelope_Merge{Merge: &heartbeatpb.MergeDispatcherRequests{Requests: reqs}}
+			rd.Messages = append(rd.Messages, env)
+		}
 	}
+	clear(m.sched.outMerge)
 	clear(m.outBootstrap)
 	clear(m.outAcks)
 	clear(m.outResponse)
@@ -266,10 +287,15 @@ func (m *Maintainer) envelope(node string) *heartbeatpb.Envelope {
 // emit queues operator requests, batched per destination node.
 func (m *Maintainer) emit(out []operator.Outgoing) {
 	for _, o := range out {
-		if o.Schedule == nil || m.nodes[o.Node] == nil {
+		if m.nodes[o.Node] == nil {
 			continue
 		}
-		m.outSchedule[o.Node] = append(m.outSchedule[o.Node], *o.Schedule)
+		if o.Merge != nil {
+			m.queueMerge(o.Node, o.Merge)
+		}
+		if o.Schedule != nil {
+			m.outSchedule[o.Node] = append(m.outSchedule[o.Node], *o.Schedule)
+		}
 	}
 }
 

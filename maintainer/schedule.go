@@ -2,6 +2,7 @@ package maintainer
 
 import (
 	"errors"
+	"slices"
 	"sort"
 	"time"
 
@@ -28,8 +29,18 @@ func (m *Maintainer) schedule(now time.Time) {
 		return
 	}
 	cands := m.db.popAbsent(budget)
+	if len(m.sched.gone) > 0 {
+		// Spans of removed tables are taken out, never placed.
+		cands = slices.DeleteFunc(cands, func(sid spanID) bool {
+			if m.sched.gone[m.db.get(sid).span.TableId] {
+				m.retireSpan(sid)
+				return true
+			}
+			return false
+		})
+	}
 	// placeAbsent takes candidates in order, so placed[i] is cands[i].
-	placed := placeAbsent(cands, loads, budget)
+	placed := placeAbsent(cands, loads, budget, m.twinsAmong(cands))
 	for _, p := range placed {
 		if !m.startAdd(p, now) {
 			m.db.enqueue(p.span)
@@ -40,11 +51,33 @@ func (m *Maintainer) schedule(now time.Time) {
 	}
 }
 
+// twinsAmong returns, with redo on, for each candidate the index of an earlier candidate holding
+// the same key range in the other mode (or -1), so both modes are placed on one node; nil
+// otherwise.
+func (m *Maintainer) twinsAmong(cands []spanID) []int {
+	if !m.cfg.ChangefeedConfig.Redo || len(cands) < 2 {
+		return nil
+	}
+	follow := make([]int, len(cands))
+	first := make(map[span.Key]int, len(cands))
+	for i, sid := range cands {
+		follow[i] = -1
+		k := span.KeyOf(m.db.get(sid).span)
+		if j, ok := first[k]; ok && m.db.get(cands[j]).mode != m.db.get(sid).mode {
+			follow[i] = j
+			delete(first, k)
+			continue
+		}
+		first[k] = i
+	}
+	return follow
+}
+
 // nodeLoads describes the ready nodes for the scheduler, by node ID.
 func (m *Maintainer) nodeLoads() []nodeLoad {
 	out := make([]nodeLoad, 0, len(m.nodes))
 	for id, n := range m.nodes {
-		if n.state != nodeReady {
+		if n.state != nodeReady || m.admin.drained[id] { // drained nodes take no new spans
 			continue
 		}
 		out = append(out, nodeLoad{node: id, spans: m.db.nodeLoad(id), free: m.ctl.Free(id)})
@@ -96,32 +129,51 @@ func (m *Maintainer) applyFinished(now time.Time) {
 			continue // a stray removal: the span DB never depended on it
 		}
 		delete(m.opSpans, id)
-		touched := make(map[spanID]bool, len(sids))
-		for _, b := range f.Result.Bind {
-			if sid, ok := m.findSpan(sids, b.Span, b.Mode); ok {
-				m.db.bind(sid, b.Node, b.Dispatcher, b.Checkpoint)
-				touched[sid] = true
-			}
+		m.applyResult(id, sids, f.Result)
+	}
+}
+
+// applyResult applies one finished operator's result to the spans it held (sids). Retired
+// spans (a Split's parent, a Merge's sources) leave the DB first; Bind and Absent spans the
+// operator did not hold are then the ones replacing them, inserted new. Held spans the result
+// does not mention go back to what they were.
+func (m *Maintainer) applyResult(id heartbeatpb.OperatorID, sids []spanID, res operator.Result) {
+	touched := make(map[spanID]bool, len(sids))
+	for _, rt := range res.Retire {
+		if sid, ok := m.findSpan(sids, rt.Span, rt.Mode); ok {
+			m.retireSpan(sid)
+			touched[sid] = true
 		}
-		for _, a := range f.Result.Absent {
-			if sid, ok := m.findSpan(sids, a.Span, a.Mode); ok {
-				m.db.markAbsent(sid, a.Checkpoint)
-				touched[sid] = true
-			}
+	}
+	replacing := len(res.Retire) > 0 && len(touched) > 0
+	for _, b := range res.Bind {
+		if sid, ok := m.findSpan(sids, b.Span, b.Mode); ok {
+			m.db.bind(sid, b.Node, b.Dispatcher, b.Checkpoint)
+			touched[sid] = true
+		} else if replacing {
+			m.db.insertReplicating(b.Span, b.Mode, b.Node, b.Dispatcher, b.Checkpoint)
 		}
-		for _, sid := range sids {
-			if !touched[sid] && m.db.get(sid).op == id {
-				m.db.release(sid)
-			}
+	}
+	for _, a := range res.Absent {
+		if sid, ok := m.findSpan(sids, a.Span, a.Mode); ok {
+			m.db.markAbsent(sid, a.Checkpoint)
+			touched[sid] = true
+		} else if replacing {
+			m.db.insertAbsent(a.Span, a.Mode, a.Checkpoint)
+		}
+	}
+	for _, sid := range sids {
+		if !touched[sid] && m.db.get(sid).op == id {
+			m.db.release(sid)
 		}
 	}
 }
 
-// findSpan returns the span among sids that equals s in mode.
+// findSpan returns the live span among sids that equals s in mode.
 func (m *Maintainer) findSpan(sids []spanID, s heartbeatpb.TableSpan, mode heartbeatpb.Mode) (spanID, bool) {
 	for _, sid := range sids {
 		r := m.db.get(sid)
-		if r.mode == mode && span.Equal(r.span, s) {
+		if !r.retired && r.mode == mode && span.Equal(r.span, s) {
 			return sid, true
 		}
 	}

@@ -20,8 +20,10 @@ type placement struct {
 // placeAbsent is the basic scheduler: a pure function from the absent spans to place (oldest
 // first) and the live nodes' loads to placements, each span going to the node with the fewest
 // spans at that moment (ties by node ID), never beyond a node's free operator slots or limit
-// placements in total. It does not modify its inputs.
-func placeAbsent(absent []spanID, nodes []nodeLoad, limit int) []placement {
+// placements in total. follow, when not nil, keeps both modes of a key range together:
+// follow[i] >= 0 names an earlier candidate (the span's twin) whose node span i goes to while
+// that node has a free slot. It does not modify its inputs.
+func placeAbsent(absent []spanID, nodes []nodeLoad, limit int, follow []int) []placement {
 	h := make(loadHeap, 0, len(nodes))
 	for _, n := range nodes {
 		if n.free > 0 {
@@ -33,21 +35,37 @@ func placeAbsent(absent []spanID, nodes []nodeLoad, limit int) []placement {
 		limit = len(absent)
 	}
 	out := make([]placement, 0, limit)
-	for _, id := range absent {
+	for i, id := range absent {
 		if len(out) >= limit || len(h) == 0 {
 			break
 		}
-		n := &h[0]
+		at := 0
+		if follow != nil && follow[i] >= 0 {
+			if j := h.find(out[follow[i]].node); j >= 0 {
+				at = j
+			}
+		}
+		n := &h[at]
 		out = append(out, placement{span: id, node: n.node})
 		n.spans++
 		n.free--
 		if n.free == 0 {
-			heap.Pop(&h)
+			heap.Remove(&h, at)
 		} else {
-			heap.Fix(&h, 0)
+			heap.Fix(&h, at)
 		}
 	}
 	return out
+}
+
+// find returns the heap position of node, or -1 (it has no free slot left). Nodes are few.
+func (h loadHeap) find(node string) int {
+	for i := range h {
+		if h[i].node == node {
+			return i
+		}
+	}
+	return -1
 }
 
 // loadHeap is a min-heap of nodes by span count, ties by node ID for determinism.

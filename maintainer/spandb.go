@@ -40,6 +40,9 @@ type spanRecord struct {
 	dispatcher heartbeatpb.DispatcherID
 	bound      bool // dispatcher is confirmed and indexed in byDispatcher
 	op         heartbeatpb.OperatorID
+	// retired: the span left the schedule (split, merged or its table removed); the record
+	// stays as a tombstone so spanIDs remain stable, and no index or count holds it (tables.go).
+	retired bool
 }
 
 // spanDB holds every span of every table in every mode. Records live in one slice indexed by

@@ -36,6 +36,7 @@ func (m *Maintainer) Step(env *heartbeatpb.Envelope, now time.Time) error {
 	}
 	switch b := env.Body.(type) {
 	case *heartbeatpb.Envelope_BootstrapResponse:
+		m.configAcked(env.From) // a ready node's answer confirms the config it was sent
 		m.onBootstrapResponse(env.From, b.BootstrapResponse, now)
 	case *heartbeatpb.Envelope_Heartbeat:
 		// Before a node is bootstrapped its statuses are not comparable with the span DB; the
@@ -113,14 +114,18 @@ func (m *Maintainer) accept(env *heartbeatpb.Envelope) (restarted, ok bool) {
 // process (seq order is per sender, not per process), so only its own reports can say what it
 // runs. Its next full heartbeat does: missing dispatchers send their spans back to absent, and
 // operators waiting on the old process finish through its rejections of their resends.
+// Either way the new process is asked to bootstrap: a dispatcher manager learns the changefeed
+// config only from a bootstrap request and refuses every other request until it has one, so a
+// restart after the restore would otherwise leave the node unusable for good
+// (tests/sim/testdata/restart_after_restore.txt).
 func (m *Maintainer) restartNode(id string, now time.Time) {
 	m.log.Info("node restarted", zap.String("node", id))
 	n := m.nodes[id]
-	if !m.bootstrapped || n.state == nodeBootstrapping {
+	if !m.bootstrapped {
 		delete(m.responses, id)
-		n.state, n.sentAt = nodeBootstrapping, now
-		m.outBootstrap[id] = true
 	}
+	n.state, n.sentAt = nodeBootstrapping, now
+	m.outBootstrap[id] = true
 }
 
 // onHeartbeat feeds statuses to the span DB and the operators, rejections to the operators,
@@ -131,6 +136,9 @@ func (m *Maintainer) onHeartbeat(node string, hb *heartbeatpb.HeartBeatRequest, 
 	}
 	for i := range hb.Rejections {
 		m.emit(m.ctl.OnRejection(node, &hb.Rejections[i], now))
+	}
+	if len(hb.Rejections) > 0 {
+		m.configSuspect(node, now) // it may have refused for want of the latest table list
 	}
 	if hb.Full {
 		m.reconcileFull(node, hb)
@@ -155,6 +163,7 @@ func (m *Maintainer) onStatus(node string, st *heartbeatpb.DispatcherStatus, now
 	}
 	if known && st.State == heartbeatpb.StateWorking {
 		m.db.advance(sid, st.CheckpointTs)
+		m.observeLoad(sid, st.Load)
 	}
 	out, owned := m.ctl.OnStatus(node, st, now)
 	m.emit(out)

@@ -136,6 +136,18 @@ func (c *Controller) Free(node string) int {
 
 // Add starts op and returns its first requests. It changes nothing on error.
 func (c *Controller) Add(op Operator, now time.Time) ([]Outgoing, error) {
+	return c.add(op, now, op.Start, true)
+}
+
+// AddRestored registers an operator rebuilt after a failover (see Restore) and returns the
+// requests of the phase it reached, its Resend, instead of its first phase's. The in-flight
+// limits do not apply: the operator is already in flight on the nodes, refusing it would not
+// undo that. Span and dispatcher checks are as in Add.
+func (c *Controller) AddRestored(op Operator, now time.Time) ([]Outgoing, error) {
+	return c.add(op, now, op.Resend, false)
+}
+
+func (c *Controller) add(op Operator, now time.Time, start func(time.Time) []Outgoing, limited bool) ([]Outgoing, error) {
 	id := op.ID()
 	if _, ok := c.ops[id]; ok {
 		return nil, fmt.Errorf("%w: %v", ErrDuplicate, id)
@@ -154,7 +166,7 @@ func (c *Controller) Add(op Operator, now time.Time) ([]Outgoing, error) {
 		}
 	}
 	nodes := Nodes(op)
-	if !c.CanAdd(nodes...) {
+	if limited && !c.CanAdd(nodes...) {
 		return nil, fmt.Errorf("%w: operator %v on nodes %v", ErrLimit, id, nodes)
 	}
 	e := &entry{op: op, id: id, started: now, due: now.Add(c.cfg.ResendInterval),
@@ -170,7 +182,7 @@ func (c *Controller) Add(op Operator, now time.Time) ([]Outgoing, error) {
 		c.perNode[n]++
 	}
 	heap.Push(&c.due, e)
-	out := op.Start(now)
+	out := start(now)
 	c.settle(e, out, now)
 	return out, nil
 }

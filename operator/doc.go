@@ -1,15 +1,19 @@
 // Package operator owns tidemark's schedule changes: the Operator interface, one pure state
-// machine per kind (Add, Remove, Move) and the Controller that keeps every in-flight operator.
+// machine per kind (Add, Remove, Move, Split, Merge) and the Controller that keeps every
+// in-flight operator.
 //
 // In: a start time, the DispatcherStatus reports nodes send, request rejections, node and table
 // removals and ticks, each with `now`. Out: Outgoing requests (a node plus one
-// ScheduleDispatcherRequest) to send or resend, and, once an operator is finished, a Result that
-// says which spans to bind to which dispatcher and which to mark absent with the ts they resume
-// from. Operators never touch the maintainer's span DB; the maintainer applies Results.
+// ScheduleDispatcherRequest or MergeDispatcherRequest) to send or resend, and, once an operator
+// is finished, a Result that says which spans to bind to which dispatcher, which to mark absent
+// with the ts they resume from and which to retire (a Split's parent, a Merge's sources).
+// Operators never touch the maintainer's span DB; the maintainer applies Results.
 //
 // Every phase finishes when a *reported* status satisfies it ("done when observed"), never on an
 // acknowledgement, so resending a request is always safe and a restarted maintainer can rebuild
-// an operator by feeding it the statuses nodes report.
+// an operator by feeding it the statuses nodes report. Restore does exactly that: it constructs
+// the operator a journaled descriptor describes and feeds it the reported statuses and the lost
+// nodes; Controller.AddRestored resumes it at the phase it reached.
 //
 // No goroutines, sockets, clock or global randomness in here.
 package operator

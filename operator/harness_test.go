@@ -29,6 +29,10 @@ func fmtDID(d heartbeatpb.DispatcherID) string { return fmt.Sprintf("%d.%d", d.H
 func fmtOut(out []Outgoing) string {
 	var b strings.Builder
 	for _, o := range out {
+		if o.Merge != nil {
+			b.WriteString(fmtMerge(o))
+			continue
+		}
 		r := o.Schedule
 		fmt.Fprintf(&b, "-> %s %v %v op=%d.%d d=%s span=%s mode=%v start=%d",
 			o.Node, r.Action, r.OperatorType, r.Operator.Id.Epoch, r.Operator.Id.Seq,
@@ -55,6 +59,9 @@ func fmtResult(r Result) string {
 	}
 	for _, x := range r.Absent {
 		fmt.Fprintf(&b, " absent(%s %v @%d)", fmtSpan(x.Span), x.Mode, x.Checkpoint)
+	}
+	for _, x := range r.Retire {
+		fmt.Fprintf(&b, " retire(%s %v)", fmtSpan(x.Span), x.Mode)
 	}
 	return b.String()
 }
@@ -130,6 +137,8 @@ func (e *opEnv) handle(t testing.TB, td *datadriven.TestData) string {
 	case "move":
 		e.op, err = NewMove(id, s, mode, argStr(t, td, "origin", ""), parseDID(t, argStr(t, td, "from", "7.1")),
 			argStr(t, td, "dest", ""), parseDID(t, argStr(t, td, "to", "7.2")), argU64(t, td, "cp", 100), e.now)
+	case "split", "merge":
+		e.op, err = newSplitMerge(t, td, id, mode, e.now)
 	case "status":
 		st := &heartbeatpb.DispatcherStatus{
 			Id: parseDID(t, argStr(t, td, "d", "")), Span: s, Mode: mode,
@@ -137,7 +146,8 @@ func (e *opEnv) handle(t testing.TB, td *datadriven.TestData) string {
 		}
 		out = e.op.OnStatus(argStr(t, td, "node", ""), st, e.now)
 	case "reject":
-		rej := &heartbeatpb.RequestRejection{OperatorId: e.op.ID(), Reason: "test"}
+		rej := &heartbeatpb.RequestRejection{OperatorId: e.op.ID(), Reason: "test",
+			DispatcherId: parseDID(t, argStr(t, td, "d", "0.0"))}
 		out = e.op.(RejectionHandler).OnRejected(argStr(t, td, "node", ""), rej, e.now)
 	case "node-removed":
 		out = e.op.OnNodeRemoved(argStr(t, td, "node", ""), e.now)
@@ -151,7 +161,7 @@ func (e *opEnv) handle(t testing.TB, td *datadriven.TestData) string {
 	if err != nil {
 		return "error: " + err.Error() + "\n"
 	}
-	if td.Cmd == "add" || td.Cmd == "remove" || td.Cmd == "move" {
+	if td.Cmd == "add" || td.Cmd == "remove" || td.Cmd == "move" || td.Cmd == "split" || td.Cmd == "merge" {
 		out = e.op.Start(e.now)
 	}
 	var b strings.Builder

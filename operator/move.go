@@ -157,15 +157,22 @@ func (m *Move) onDest(st *heartbeatpb.DispatcherStatus) {
 	}
 }
 
-// OnRejected: a refused remove means the origin has no such dispatcher (nothing is known past
-// the last checkpoint); a refused create leaves the span absent at the final checkpoint.
+// OnRejected: a node refuses a remove only while the dispatcher is busy (another operator's
+// journal entry for its span, an in-flight merge); an unknown dispatcher is answered Removed,
+// not refused. So a refused remove means the origin still works: the Move ends leaving the span
+// as it was (taking it for gone put a second dispatcher on it: tests/sim/testdata/
+// move_remove_refused.txt). A refused create leaves the span absent at the final checkpoint.
 func (m *Move) OnRejected(node string, rej *heartbeatpb.RequestRejection, now time.Time) []Outgoing {
 	if rej == nil || rej.OperatorId != m.desc.Id {
 		return nil
 	}
 	switch {
 	case node == m.origin && (m.state == moveStopping || m.state == moveStoppingOnly):
-		m.finishAbsent()
+		m.moveTo(moveDone)
+		m.result = Result{Outcome: OutcomeAborted}
+		if m.tableRemoved {
+			m.result = Result{Outcome: OutcomeTableRemoved}
+		}
 	case node == m.dest && (m.state == moveCreating || m.state == moveCanceling):
 		m.finishAbsent()
 	}

@@ -98,11 +98,20 @@ type AbsentSpan struct {
 	Checkpoint uint64
 }
 
+// RetiredSpan says: span (mode) no longer exists as a unit of the schedule (a Split's parent,
+// a Merge's sources). The Bind and Absent spans of the same Result that the maintainer does not
+// hold yet take its keys over.
+type RetiredSpan struct {
+	Span heartbeatpb.TableSpan
+	Mode heartbeatpb.Mode
+}
+
 // Result is what a finished operator asks the maintainer to apply to its span DB.
 type Result struct {
 	Outcome Outcome
 	Bind    []Binding
 	Absent  []AbsentSpan
+	Retire  []RetiredSpan
 }
 
 // placement builds a descriptor placement.

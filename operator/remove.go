@@ -94,10 +94,18 @@ func (r *Remove) OnStatus(node string, st *heartbeatpb.DispatcherStatus, now tim
 	return nil
 }
 
-// OnRejected: the origin refusing to remove means it has no such dispatcher.
+// OnRejected: a node refuses a remove only while the dispatcher is busy (another operator's
+// journal entry for its span, an in-flight merge); an unknown one is answered Removed. The
+// dispatcher still works, so the Remove ends without marking its span absent; the maintainer
+// tries again when it next sees the dispatcher.
 func (r *Remove) OnRejected(node string, rej *heartbeatpb.RequestRejection, now time.Time) []Outgoing {
 	if r.state == removeStopping && rej != nil && node == r.origin && rej.OperatorId == r.desc.Id {
-		r.finish()
+		mustTransition("remove", r.state, removeDone, removeTransitions)
+		r.state = removeDone
+		r.result = Result{Outcome: OutcomeAborted}
+		if r.tableRemoved {
+			r.result = Result{Outcome: OutcomeTableRemoved}
+		}
 	}
 	return nil
 }

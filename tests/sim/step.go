@@ -1,0 +1,235 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tidemark/tidemark/dispatchermanager"
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/maintainer"
+)
+
+// Violation is a broken invariant, with what is needed to replay and read it.
+type Violation struct {
+	Seed      int64
+	At        time.Duration // simulated time since the start
+	Invariant string
+	Trace     string
+}
+
+func (v *Violation) Error() string {
+	return fmt.Sprintf("sim: seed %d at %.1fs: %s\nlast events:\n%s", v.Seed, v.At.Seconds(), v.Invariant, v.Trace)
+}
+
+func (c *Cluster) violation(format string, args ...any) *Violation {
+	return &Violation{Seed: c.cfg.Seed, At: c.now.Sub(t0), Invariant: fmt.Sprintf(format, args...), Trace: c.trace.String()}
+}
+
+// Run runs the fault phase (random faults when cfg.Faults) and the quiet phase, then checks
+// convergence. It returns the first violation.
+func (c *Cluster) Run() error {
+	c.faults = c.cfg.Faults
+	if err := c.RunFor(c.cfg.FaultTime); err != nil {
+		return err
+	}
+	return c.Converge(c.cfg.QuietTime)
+}
+
+// RunFor advances the simulation by d.
+func (c *Cluster) RunFor(d time.Duration) error {
+	end := c.now.Add(d)
+	for c.now.Before(end) {
+		if err := c.step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// step advances the clock by one tick: scheduled actions, the election, random faults, every
+// envelope due, then every core's Tick. Invariants are checked after each delivery and tick.
+func (c *Cluster) step() error {
+	c.now = c.now.Add(c.cfg.Tick)
+	c.runDue()
+	if !c.electAt.IsZero() && !c.now.Before(c.electAt) {
+		c.elect()
+	}
+	if c.faults {
+		c.randomFault()
+	}
+	for {
+		env, ok := c.net.popDue(c.now)
+		if !ok {
+			break
+		}
+		if err := c.deliver(env); err != nil {
+			return err
+		}
+	}
+	for _, id := range c.order {
+		n := c.nodes[id]
+		if n.state != nodeUp {
+			continue
+		}
+		n.dm.Tick(c.now)
+		if err := c.afterNode(n); err != nil {
+			return err
+		}
+	}
+	for _, mt := range c.maints {
+		if mt.state != maintRunning && mt.state != maintZombie {
+			continue
+		}
+		mt.m.Tick(c.now)
+		if err := c.flushMaint(mt); err != nil {
+			return err
+		}
+	}
+	if err := c.noteResume(); err != nil {
+		return err
+	}
+	return c.checkLeader()
+}
+
+// deliver hands one envelope to the core it is for, as the server's route does.
+func (c *Cluster) deliver(env *heartbeatpb.Envelope) error {
+	n := c.nodes[env.To]
+	if n == nil || n.state != nodeUp || n.partitioned {
+		c.trace.add(c.now, "lost", env)
+		return nil
+	}
+	switch env.Body.(type) {
+	case *heartbeatpb.Envelope_Heartbeat, *heartbeatpb.Envelope_BootstrapResponse:
+		if r := env.GetBootstrapResponse(); r != nil && len(r.Operators)+len(r.MergeOperators) > 0 {
+			c.counter["bootstrap-answers-with-journal"]++
+		}
+		mt := c.maintOn(env.To)
+		if mt == nil {
+			c.trace.add(c.now, "no maintainer", env)
+			return nil
+		}
+		err := mt.m.Step(env, c.now)
+		c.trace.add(c.now, stepNote(err), env)
+		if errors.Is(err, maintainer.ErrInvalid) {
+			return c.violation("I7: maintainer %s refused a node's envelope as malformed: %v", mt.node, err)
+		}
+		if err := c.flushMaint(mt); err != nil {
+			return err
+		}
+		return c.checkLeader()
+	}
+	err := n.dm.Step(env, c.now)
+	c.trace.add(c.now, stepNote(err), env)
+	switch {
+	case err == nil && env.Epoch < n.toldEpoch:
+		return c.violation("I5: %s acted on epoch %d after etcd told it epoch %d", n.id, env.Epoch, n.toldEpoch)
+	case errors.Is(err, dispatchermanager.ErrInvalid):
+		return c.violation("I7: %s refused a maintainer envelope as malformed: %v", n.id, err)
+	case errors.Is(err, dispatchermanager.ErrStaleEpoch):
+		c.counter["fenced"]++
+	}
+	// A manager's step changes no maintainer state: I4 is checked where that changes.
+	return c.afterNode(n)
+}
+
+func stepNote(err error) string {
+	if err == nil {
+		return "deliver"
+	}
+	return "refused (" + err.Error() + ")"
+}
+
+// maintOn returns the maintainer process acting on node: the running one or a zombie.
+func (c *Cluster) maintOn(id string) *maint {
+	var best *maint
+	for _, mt := range c.maints {
+		if mt.node == id && (mt.state == maintRunning || mt.state == maintZombie) && (best == nil || mt.epoch > best.epoch) {
+			best = mt
+		}
+	}
+	return best
+}
+
+// afterNode sends what a manager produced and checks I1 and I2 for it.
+func (c *Cluster) afterNode(n *node) error {
+	for _, env := range n.dm.Ready() {
+		c.send(env)
+	}
+	n.dm.Advance()
+	if len(c.track.broken) > 0 {
+		return c.violation("%s", c.track.broken[0])
+	}
+	n.working = n.working[:0]
+	for _, st := range n.dm.Snapshot().Dispatchers {
+		if st.State == heartbeatpb.StateWorking {
+			n.working = append(n.working, st)
+		}
+	}
+	return c.checkExclusive(n)
+}
+
+// flushMaint does what the server's maintainer loop does with a Ready: persist the checkpoint
+// through the guarded CAS, then send. With faults on, the process may crash anywhere in there,
+// including between any two messages. A zombie's guarded write fails; it sends anyway.
+func (c *Cluster) flushMaint(mt *maint) error {
+	rd := mt.m.Ready()
+	cut := c.checkKill(mt, len(rd.Messages))
+	if cut < 0 && mt.state == maintRunning && c.faults && len(rd.Messages) > 0 && c.rng.Float64() < 0.004 {
+		cut = c.rng.Intn(len(rd.Messages) + 1)
+		c.counter["crash-mid-ready"]++
+	}
+	if cut >= 0 {
+		c.tracef("fault: maintainer %s crashes after sending %d of %d messages", mt.node, cut, len(rd.Messages))
+		if err := c.persist(mt, rd.Checkpoint); err != nil {
+			return err
+		}
+		for _, env := range rd.Messages[:cut] {
+			c.send(env)
+		}
+		c.loseLeader(maintDead, 0)
+		return nil
+	}
+	if mt.state == maintRunning {
+		if err := c.persist(mt, rd.Checkpoint); err != nil {
+			return err
+		}
+	}
+	for _, env := range rd.Messages {
+		c.send(env)
+	}
+	mt.m.Advance()
+	return nil
+}
+
+// persist is the guarded forward-only CAS: only the current leader writes, and never backwards.
+func (c *Cluster) persist(mt *maint, cp uint64) error {
+	if cp == 0 || c.leader != mt {
+		return nil
+	}
+	if reached := c.minReached(); cp > reached {
+		return c.violation("I3: maintainer %s persists checkpoint %d above the %d every span reached", mt.node, cp, reached)
+	}
+	if cp > c.persisted {
+		c.persisted = cp
+	}
+	return nil
+}
+
+// minReached is the least ts every key of every table and mode has durably reached.
+func (c *Cluster) minReached() uint64 {
+	lowest := ^uint64(0)
+	for _, t := range c.tables {
+		for _, mode := range c.modes() {
+			lowest = min(lowest, c.track.reached(spanOfTable(t.TableId), mode))
+		}
+	}
+	return lowest
+}
+
+func (c *Cluster) modes() []heartbeatpb.Mode {
+	if c.cfg.Redo {
+		return []heartbeatpb.Mode{heartbeatpb.ModeDefault, heartbeatpb.ModeRedo}
+	}
+	return []heartbeatpb.Mode{heartbeatpb.ModeDefault}
+}
