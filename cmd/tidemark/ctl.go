@@ -18,6 +18,7 @@ import (
 // ctlFlags are the flags every `tidemark ctl` subcommand shares.
 type ctlFlags struct {
 	etcd, cluster string
+	etcdTLS       etcdutil.TLSFiles
 	json          bool
 	timeout       time.Duration
 }
@@ -35,8 +36,11 @@ func newCtlCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ctl",
 		Short: "Inspect and change a tidemark cluster through etcd",
-		Example: "  tidemark ctl status\n" +
+		Example: "  tidemark ctl status --watch\n" +
 			"  tidemark ctl nodes --json\n" +
+			"  tidemark ctl spans --node node-2 --state replicating\n" +
+			"  tidemark ctl move 42 --to node-3\n" +
+			"  tidemark ctl drain node-2\n" +
 			"  tidemark ctl changefeed create orders --tables 1-100,200 --load 7=5000\n" +
 			"  tidemark ctl changefeed list\n" +
 			"  tidemark ctl changefeed remove orders",
@@ -47,30 +51,23 @@ func newCtlCmd() *cobra.Command {
 	pf.StringVar(&f.cluster, "cluster", playgroundCluster, "cluster ID")
 	pf.BoolVar(&f.json, "json", false, "print JSON instead of tables")
 	pf.DurationVar(&f.timeout, "timeout", 5*time.Second, "deadline for the whole command, including connecting")
-	cmd.AddCommand(newNodesCmd(f), newChangefeedCmd(f), newStatusCmd(f))
+	pf.StringVar(&f.etcdTLS.CA, "etcd-ca", "", "CA file to verify etcd's certificate (turns on TLS to etcd)")
+	pf.StringVar(&f.etcdTLS.Cert, "etcd-cert", "", "client certificate file for etcd (mutual TLS)")
+	pf.StringVar(&f.etcdTLS.Key, "etcd-key", "", "client key file for etcd (mutual TLS)")
+	cmd.AddCommand(newNodesCmd(f), newChangefeedCmd(f), newStatusCmd(f), newSpansCmd(f), newOperatorsCmd(f),
+		newMoveCmd(f), newSplitCmd(f), newMergeCmd(f), newDrainCmd(f), newResignCmd(f))
 	return cmd
 }
 
 // withCtl validates the shared flags, connects, runs fn under the --timeout deadline and closes.
 func withCtl(c *cobra.Command, f *ctlFlags, fn func(ctx context.Context, env *ctlEnv) error) error {
-	eps, err := parseEndpoints("etcd", f.etcd)
+	ctx, cancel := context.WithTimeout(c.Context(), f.timeout)
+	defer cancel()
+	env, err := connectCtl(ctx, c, f)
 	if err != nil {
 		return err
 	}
-	if f.cluster == "" || strings.Contains(f.cluster, "/") {
-		return usagef("--cluster %q is not a cluster ID; it must be non-empty and contain no '/'", f.cluster)
-	}
-	if f.timeout <= 0 {
-		return usagef("--timeout %s must be above zero", f.timeout)
-	}
-	ctx, cancel := context.WithTimeout(c.Context(), f.timeout)
-	defer cancel()
-	cli, err := etcdutil.Connect(ctx, eps, nil, f.timeout)
-	if err != nil {
-		return fmt.Errorf("%w; is the cluster running? `tidemark playground` starts a local one", err)
-	}
-	defer func() { _ = cli.Close() }()
-	env := &ctlEnv{cli: cli, keys: etcdutil.Keys{Cluster: f.cluster}, json: f.json, out: c.OutOrStdout()}
+	defer func() { _ = env.cli.Close() }()
 	if err := fn(ctx, env); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w (the command took longer than --timeout %s; raise it if etcd is slow)", err, f.timeout)
@@ -103,4 +100,27 @@ func fmtTime(t time.Time) string {
 		return "-"
 	}
 	return t.Local().Format(time.DateTime)
+}
+
+// connectCtl validates the shared flags and connects within --timeout.
+func connectCtl(ctx context.Context, c *cobra.Command, f *ctlFlags) (*ctlEnv, error) {
+	eps, err := parseEndpoints("etcd", f.etcd)
+	if err != nil {
+		return nil, err
+	}
+	if f.cluster == "" || strings.Contains(f.cluster, "/") {
+		return nil, usagef("--cluster %q is not a cluster ID; it must be non-empty and contain no '/'", f.cluster)
+	}
+	if f.timeout <= 0 {
+		return nil, usagef("--timeout %s must be above zero", f.timeout)
+	}
+	tlsCfg, err := etcdutil.ClientTLS(f.etcdTLS)
+	if err != nil {
+		return nil, &usageError{err: fmt.Errorf("--etcd-ca/--etcd-cert/--etcd-key: %w", err)}
+	}
+	cli, err := etcdutil.Connect(ctx, eps, tlsCfg, f.timeout)
+	if err != nil {
+		return nil, fmt.Errorf("%w; is the cluster running? `tidemark playground` starts a local one", err)
+	}
+	return &ctlEnv{cli: cli, keys: etcdutil.Keys{Cluster: f.cluster}, json: f.json, out: c.OutOrStdout()}, nil
 }

@@ -23,9 +23,11 @@ type createFlags struct {
 }
 
 func newChangefeedCmd(f *ctlFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "changefeed", Short: "Create, list and remove changefeeds"}
+	cmd := &cobra.Command{Use: "changefeed", Short: "Create, list, show, update, pause, resume and remove changefeeds"}
 	makeGroup(cmd)
-	cmd.AddCommand(newCreateCmd(f), newListCmd(f), newRemoveCmd(f))
+	cmd.AddCommand(newCreateCmd(f), newListCmd(f), newGetCmd(f), newUpdateCmd(f),
+		newStateCmd(f, "pause", etcdutil.StatePaused, "Pause a changefeed: every node stops its dispatchers and its maintainer"),
+		newStateCmd(f, "resume", etcdutil.StateNormal, "Resume a paused changefeed"), newRemoveCmd(f))
 	return cmd
 }
 

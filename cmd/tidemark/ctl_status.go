@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -24,7 +25,11 @@ type nodeJSON struct {
 	PID        int       `json:"pid"`
 	Version    string    `json:"version,omitempty"`
 	StartedAt  time.Time `json:"started_at"`
-	Alive      bool      `json:"alive"`
+	UptimeSec  float64   `json:"uptime_seconds"`
+	// Spans counts the spans on the node over every changefeed, from the published statuses.
+	Spans   int  `json:"spans"`
+	Alive   bool `json:"alive"`
+	Drained bool `json:"drained"`
 }
 
 // statusJSON is the output of `ctl status --json`.
@@ -80,10 +85,23 @@ func listNodes(ctx context.Context, env *ctlEnv) ([]nodeJSON, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot list nodes: %w", err)
 	}
+	spans, err := spansPerNode(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	drained, err := etcdutil.ListDrained(ctx, env.cli, env.keys)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
 	out := make([]nodeJSON, 0, len(infos))
 	for _, n := range infos {
-		out = append(out, nodeJSON{ID: n.ID, Addr: n.Addr, StatusAddr: n.StatusAddr, PID: n.PID,
-			Version: n.Version, StartedAt: n.StartedAt, Alive: true})
+		nj := nodeJSON{ID: n.ID, Addr: n.Addr, StatusAddr: n.StatusAddr, PID: n.PID, Version: n.Version,
+			StartedAt: n.StartedAt, Spans: spans[n.ID], Alive: true, Drained: slices.Contains(drained, n.ID)}
+		if !n.StartedAt.IsZero() {
+			nj.UptimeSec = now.Sub(n.StartedAt).Round(time.Second).Seconds()
+		}
+		out = append(out, nj)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
@@ -96,18 +114,51 @@ func printNodes(env *ctlEnv, nodes []nodeJSON) error {
 		if n.PID > 0 {
 			pid = strconv.Itoa(n.PID)
 		}
-		rows = append(rows, []string{n.ID, dash(n.Addr), dash(n.StatusAddr), pid,
-			strconv.FormatBool(n.Alive), dash(n.Version), fmtTime(n.StartedAt)})
+		uptime := "-"
+		if n.Alive && !n.StartedAt.IsZero() {
+			uptime = (time.Duration(n.UptimeSec) * time.Second).String()
+		}
+		rows = append(rows, []string{n.ID, dash(n.Addr), dash(n.StatusAddr), pid, dash(n.Version), uptime,
+			strconv.Itoa(n.Spans), strconv.FormatBool(n.Alive), strconv.FormatBool(n.Drained)})
 	}
-	return env.printTable([]string{"NODE", "ADDR", "STATUS-ADDR", "PID", "ALIVE", "VERSION", "STARTED"}, rows)
+	return env.printTable([]string{"NODE", "ADDR", "STATUS-ADDR", "PID", "VERSION", "UPTIME", "SPANS", "ALIVE", "DRAINED"}, rows)
+}
+
+// spansPerNode sums the published per-node span counts over every changefeed.
+func spansPerNode(ctx context.Context, env *ctlEnv) (map[string]int, error) {
+	infos, err := etcdutil.ListChangefeeds(ctx, env.cli, env.keys)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list changefeeds: %w", err)
+	}
+	out := map[string]int{}
+	for _, info := range infos {
+		st, err := etcdutil.GetStatus(ctx, env.cli, env.keys, info.ID)
+		if errors.Is(err, etcdutil.ErrNotFound) || info.State != etcdutil.StateNormal {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the status of changefeed %s: %w", info.ID, err)
+		}
+		for n, c := range st.NodeSpans {
+			out[n] += c
+		}
+	}
+	return out, nil
 }
 
 func newStatusCmd(f *ctlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
+	var watch bool
+	cmd := &cobra.Command{
+		Use:   "status [--watch]",
 		Short: "Show nodes and, per changefeed, maintainer, checkpoint, spans and operators",
-		Args:  exactArgs(0, "no arguments"),
+		Long: "status prints the cluster once. With --watch it follows the cluster's keys in etcd and\n" +
+			"redraws on every change (a maintainer publishes its status every second), until Ctrl-C;\n" +
+			"--timeout then bounds each redraw, and --json prints one JSON document per line per change.",
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
+			if watch {
+				return followStatus(c, f)
+			}
 			return withCtl(c, f, func(ctx context.Context, env *ctlEnv) error {
 				st, err := collectStatus(ctx, env, time.Now())
 				if err != nil {
@@ -120,6 +171,8 @@ func newStatusCmd(f *ctlFlags) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&watch, "watch", false, "follow etcd and redraw on every change until Ctrl-C")
+	return cmd
 }
 
 // collectStatus reads the registry and every changefeed's published status.

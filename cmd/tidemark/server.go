@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -19,6 +21,9 @@ type serverFlags struct {
 	etcd, addr, statusAddr, cluster, dataDir, nodeID string
 	sessionTTL                                       time.Duration
 	logLevel, logFile                                string
+	peerTLS, etcdTLS                                 etcdutil.TLSFiles
+	drainOnShutdown                                  bool
+	drainTimeout                                     time.Duration
 }
 
 func newServerCmd() *cobra.Command {
@@ -41,6 +46,14 @@ func newServerCmd() *cobra.Command {
 	fl.DurationVar(&f.sessionTTL, "session-ttl", 5*time.Second, "etcd session TTL: how fast a dead node is noticed")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&f.logFile, "log-file", "", "log file (default: stderr)")
+	fl.StringVar(&f.peerTLS.CA, "tls-ca", "", "CA file that signed every node's certificate (mutual TLS between nodes)")
+	fl.StringVar(&f.peerTLS.Cert, "tls-cert", "", "this node's certificate file, used as server and client")
+	fl.StringVar(&f.peerTLS.Key, "tls-key", "", "this node's key file")
+	fl.StringVar(&f.etcdTLS.CA, "etcd-ca", "", "CA file to verify etcd's certificate (turns on TLS to etcd)")
+	fl.StringVar(&f.etcdTLS.Cert, "etcd-cert", "", "client certificate file for etcd (mutual TLS)")
+	fl.StringVar(&f.etcdTLS.Key, "etcd-key", "", "client key file for etcd (mutual TLS)")
+	fl.BoolVar(&f.drainOnShutdown, "drain-on-shutdown", false, "on SIGTERM/SIGINT, move this node's spans away before stopping")
+	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long --drain-on-shutdown waits before stopping anyway")
 	return cmd
 }
 
@@ -73,6 +86,17 @@ func buildServerConfig(f serverFlags) (server.Config, error) {
 	if f.sessionTTL < time.Second {
 		return cfg, usagef("--session-ttl %s is below 1s; etcd leases count in whole seconds", f.sessionTTL)
 	}
+	if f.drainTimeout <= 0 {
+		return cfg, usagef("--drain-timeout %s must be above zero", f.drainTimeout)
+	}
+	peerTLS, err := etcdutil.MutualTLS(f.peerTLS)
+	if err != nil {
+		return cfg, usagef("--tls-ca/--tls-cert/--tls-key: %w", err)
+	}
+	etcdTLS, err := etcdutil.ClientTLS(f.etcdTLS)
+	if err != nil {
+		return cfg, usagef("--etcd-ca/--etcd-cert/--etcd-key: %w", err)
+	}
 	cfg = server.Config{
 		ClusterID:     f.cluster,
 		NodeID:        f.nodeID,
@@ -82,6 +106,8 @@ func buildServerConfig(f serverFlags) (server.Config, error) {
 		StatusAddr:    f.statusAddr,
 		SessionTTL:    f.sessionTTL,
 		Version:       version,
+		PeerTLS:       peerTLS,
+		EtcdTLS:       etcdTLS,
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, &usageError{err: err}
@@ -103,9 +129,9 @@ func runServer(ctx context.Context, f serverFlags) error {
 	defer func() { _ = lg.Sync() }()
 	cfg.Logger = lg
 
-	ctx, stop := signalContext(ctx)
+	sigCtx, stop := signalContext(ctx)
 	defer stop()
-	if err := checkEtcd(ctx, cfg.EtcdEndpoints); err != nil {
+	if err := checkEtcd(sigCtx, cfg.EtcdEndpoints, cfg.EtcdTLS); err != nil {
 		return err
 	}
 	srv, err := server.New(cfg)
@@ -113,15 +139,50 @@ func runServer(ctx context.Context, f serverFlags) error {
 		return fmt.Errorf("cannot start the node: %w", err)
 	}
 	lg.Info("tidemark server starting", zap.String("version", version), zap.String("addr", cfg.Addr))
-	if err := srv.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	// The node runs on its own context so that a drain can run between the signal and the stop.
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(runCtx) }()
+	select {
+	case err = <-done:
+	case <-sigCtx.Done():
+		if f.drainOnShutdown {
+			drainSelf(cfg, srv.NodeID(), f.drainTimeout, lg)
+		}
+		cancelRun()
+		err = <-done
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("node stopped: %w", err)
 	}
 	return nil
 }
 
+// drainSelf moves this node's spans away before it stops, bounded by timeout; whatever is left
+// is re-placed by the maintainers once the node's lease is gone, as after any stop.
+func drainSelf(cfg server.Config, node string, timeout time.Duration, lg *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	lg.Info("draining before shutdown", zap.Duration("timeout", timeout))
+	cli, err := etcdutil.Connect(ctx, cfg.EtcdEndpoints, cfg.EtcdTLS, timeout)
+	if err != nil {
+		lg.Warn("drain before shutdown skipped: etcd unreachable", zap.Error(err))
+		return
+	}
+	defer func() { _ = cli.Close() }()
+	env := &ctlEnv{cli: cli, keys: etcdutil.Keys{Cluster: cfg.ClusterID}, out: io.Discard}
+	if err := drainNode(ctx, env, node); err != nil {
+		lg.Warn("drain before shutdown incomplete; stopping anyway", zap.Error(err), zap.Duration("took", time.Since(start)))
+		return
+	}
+	lg.Info("drained before shutdown", zap.Duration("took", time.Since(start)))
+}
+
 // checkEtcd connects once and hangs up, to turn "etcd is not there" into a clear error.
-func checkEtcd(ctx context.Context, eps []string) error {
-	cli, err := etcdutil.Connect(ctx, eps, nil, 5*time.Second)
+func checkEtcd(ctx context.Context, eps []string, tlsCfg *tls.Config) error {
+	cli, err := etcdutil.Connect(ctx, eps, tlsCfg, 5*time.Second)
 	if err != nil {
 		return fmt.Errorf("%w; start etcd there, or run `tidemark playground` for a local cluster", err)
 	}

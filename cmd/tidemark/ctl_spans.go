@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tidemark/tidemark/etcdutil"
+	"github.com/tidemark/tidemark/maintainer"
+)
+
+// maintainerAPI finds the HTTP status API of cf's current maintainer through etcd: the
+// election names the node, the registry its status address.
+func maintainerAPI(ctx context.Context, env *ctlEnv, cf string) (string, error) {
+	ld, err := etcdutil.GetLeader(ctx, env.cli, env.keys, cf)
+	if err != nil {
+		return "", err
+	}
+	if ld.Node == "" {
+		return "", fmt.Errorf("changefeed %s has no maintainer right now; retry shortly (see `tidemark ctl status`)", cf)
+	}
+	nodes, err := etcdutil.ListNodes(ctx, env.cli, env.keys)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range nodes {
+		if n.ID == ld.Node {
+			if n.StatusAddr == "" {
+				return "", fmt.Errorf("maintainer %s of %s serves no HTTP status API; start it with --status-addr", ld.Node, cf)
+			}
+			return "http://" + n.StatusAddr, nil
+		}
+	}
+	return "", fmt.Errorf("maintainer %s of %s is not in the registry (dying?); retry shortly", ld.Node, cf)
+}
+
+// getAPI fetches path from base into v. A JSON error body becomes the error message.
+func getAPI(ctx context.Context, base, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the maintainer's status API at %s: %w", base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return fmt.Errorf("reading %s%s: %w", base, path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return fmt.Errorf("the maintainer's API answered %d: %s", resp.StatusCode, e.Error)
+		}
+		return fmt.Errorf("the maintainer's API answered %d for %s", resp.StatusCode, path)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("malformed answer from %s%s: %w", base, path, err)
+	}
+	return nil
+}
+
+// spansFlags are the flags of `ctl spans`.
+type spansFlags struct {
+	changefeed, node, state, mode string
+	table                         int64
+	limit                         int
+}
+
+// spansJSON is the --json output of `ctl spans`.
+type spansJSON struct {
+	Changefeed string                `json:"changefeed"`
+	Matched    int                   `json:"matched"`
+	Spans      []maintainer.SpanInfo `json:"spans"`
+}
+
+func newSpansCmd(f *ctlFlags) *cobra.Command {
+	var sf spansFlags
+	cmd := &cobra.Command{
+		Use:     "spans",
+		Short:   "List a changefeed's spans, from its maintainer",
+		Example: "  tidemark ctl spans\n  tidemark ctl spans --node node-2 --state replicating --limit 0",
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			switch sf.state {
+			case "", "absent", "scheduling", "replicating":
+			default:
+				return usagef("--state %q: want absent, scheduling or replicating", sf.state)
+			}
+			switch sf.mode {
+			case "", "default", "redo":
+			default:
+				return usagef("--mode %q: want default or redo", sf.mode)
+			}
+			if sf.limit < 0 {
+				return usagef("--limit %d: want 0 (all) or more", sf.limit)
+			}
+			return withCtl(c, f, func(ctx context.Context, env *ctlEnv) error { return listSpans(ctx, env, sf) })
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&sf.changefeed, "changefeed", "", "changefeed (default: the only one)")
+	fl.StringVar(&sf.node, "node", "", "only spans on this node")
+	fl.StringVar(&sf.state, "state", "", "only spans in this state: absent, scheduling, replicating")
+	fl.StringVar(&sf.mode, "mode", "", "only spans of this mode: default, redo")
+	fl.Int64Var(&sf.table, "table", -1, "only spans of this table")
+	fl.IntVar(&sf.limit, "limit", 1000, "print at most this many spans (0: all)")
+	return cmd
+}
+
+func listSpans(ctx context.Context, env *ctlEnv, sf spansFlags) error {
+	cf, err := pickChangefeed(ctx, env, sf.changefeed)
+	if err != nil {
+		return err
+	}
+	base, err := maintainerAPI(ctx, env, cf)
+	if err != nil {
+		return err
+	}
+	v := url.Values{}
+	for k, val := range map[string]string{"node": sf.node, "state": sf.state, "mode": sf.mode} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	if sf.table >= 0 {
+		v.Set("table", strconv.FormatInt(sf.table, 10))
+	}
+	out := spansJSON{Changefeed: cf, Spans: []maintainer.SpanInfo{}}
+	for cursor := 0; ; {
+		page := 10000
+		if sf.limit > 0 {
+			page = min(page, sf.limit-len(out.Spans))
+		}
+		v.Set("limit", strconv.Itoa(page))
+		v.Set("cursor", strconv.Itoa(cursor))
+		var p maintainer.SpanPage
+		if err := getAPI(ctx, base, "/api/v1/changefeeds/"+cf+"/spans?"+v.Encode(), &p); err != nil {
+			return err
+		}
+		out.Matched = p.Matched
+		out.Spans = append(out.Spans, p.Spans...)
+		if p.Next == 0 || (sf.limit > 0 && len(out.Spans) >= sf.limit) {
+			break
+		}
+		cursor = p.Next
+	}
+	if env.json {
+		return env.printJSON(out)
+	}
+	rows := make([][]string, 0, len(out.Spans))
+	for _, s := range out.Spans {
+		rows = append(rows, []string{s.Span, s.Mode, s.State, dash(s.Node), dash(s.Dispatcher),
+			strconv.FormatUint(s.Checkpoint, 10), dash(s.Operator)})
+	}
+	if err := env.printTable([]string{"SPAN", "MODE", "STATE", "NODE", "DISPATCHER", "CHECKPOINT-TS", "OPERATOR"}, rows); err != nil {
+		return err
+	}
+	if len(out.Spans) < out.Matched {
+		fmt.Fprintf(env.out, "(%d of %d spans shown; raise --limit, 0 for all)\n", len(out.Spans), out.Matched)
+	}
+	return nil
+}
+
+func newOperatorsCmd(f *ctlFlags) *cobra.Command {
+	var cf, kind string
+	cmd := &cobra.Command{
+		Use:     "operators",
+		Short:   "List a changefeed's operators in flight, from its maintainer",
+		Example: "  tidemark ctl operators\n  tidemark ctl operators --kind move --json",
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return withCtl(c, f, func(ctx context.Context, env *ctlEnv) error {
+				id, err := pickChangefeed(ctx, env, cf)
+				if err != nil {
+					return err
+				}
+				base, err := maintainerAPI(ctx, env, id)
+				if err != nil {
+					return err
+				}
+				ops := []maintainer.OperatorInfo{}
+				path := "/api/v1/changefeeds/" + id + "/operators"
+				if kind != "" {
+					path += "?kind=" + url.QueryEscape(kind)
+				}
+				if err := getAPI(ctx, base, path, &ops); err != nil {
+					return err
+				}
+				if env.json {
+					return env.printJSON(ops)
+				}
+				rows := make([][]string, 0, len(ops))
+				for _, op := range ops {
+					rows = append(rows, []string{op.ID, strings.TrimPrefix(op.Kind, "Op"), strings.Join(op.Spans, ","), op.Mode,
+						dash(op.Phase), strings.Join(op.Nodes, ","), strconv.FormatFloat(op.AgeSeconds, 'f', 1, 64) + "s"})
+				}
+				return env.printTable([]string{"ID", "KIND", "SPANS", "MODE", "PHASE", "NODES", "AGE"}, rows)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&cf, "changefeed", "", "changefeed (default: the only one)")
+	cmd.Flags().StringVar(&kind, "kind", "", "only operators of this kind: add, remove, move, split, merge")
+	return cmd
+}

@@ -1,0 +1,142 @@
+package etcdutil
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAdminRequestValidate(t *testing.T) {
+	ok := []AdminRequest{
+		{ID: "r1", Changefeed: "cf", Kind: AdminMove, Spans: []string{"5"}, Node: "n2"},
+		{ID: "r1", Changefeed: "cf", Kind: AdminSplit, Spans: []string{"5"}},
+		{ID: "r1", Changefeed: "cf", Kind: AdminSplit, Spans: []string{"5"}, Pieces: 4},
+		{ID: "r1", Changefeed: "cf", Kind: AdminMerge, Spans: []string{"5:00-01", "5:01-02"}},
+		{ID: "r1", Changefeed: "cf", Kind: AdminDrain, Node: "n1"},
+		{ID: "r1", Changefeed: "cf", Kind: AdminResign},
+	}
+	for _, r := range ok {
+		if err := r.Validate(); err != nil {
+			t.Errorf("%+v: %v", r, err)
+		}
+	}
+	bad := []struct {
+		r    AdminRequest
+		want string
+	}{
+		{AdminRequest{ID: "", Changefeed: "cf", Kind: AdminResign}, "admin request id is empty"},
+		{AdminRequest{ID: "r/1", Changefeed: "cf", Kind: AdminResign}, "invalid admin request id"},
+		{AdminRequest{ID: "r1", Changefeed: "", Kind: AdminResign}, "field changefeed"},
+		{AdminRequest{ID: "r1", Changefeed: "cf", Kind: "frob"}, `unknown kind "frob"`},
+		{AdminRequest{ID: "r1", Changefeed: "cf", Kind: AdminMove, Spans: []string{"5"}}, "destination node"},
+		{AdminRequest{ID: "r1", Changefeed: "cf", Kind: AdminSplit, Spans: []string{"5"}, Pieces: 1}, "pieces"},
+		{AdminRequest{ID: "r1", Changefeed: "cf", Kind: AdminMerge, Spans: []string{"5"}}, "at least two spans"},
+		{AdminRequest{ID: "r1", Changefeed: "cf", Kind: AdminDrain, Node: "a b"}, "invalid node id"},
+	}
+	for _, b := range bad {
+		err := b.r.Validate()
+		if err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("%+v: error %v, want one containing %q", b.r, err, b.want)
+		}
+	}
+}
+
+// TestAdminQueueRoundTrip: a request shows up in the maintainer's snapshot, its result reaches a
+// waiting caller, and the result's transaction removes the request so no successor sees it again.
+func TestAdminQueueRoundTrip(t *testing.T) {
+	_, cli := newEtcd(t)
+	ctx := testCtx(t)
+	sess := newSession(t, cli, 5)
+	lead, err := Campaign(ctx, sess, testKeys, "cf1", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := WatchAdmin(ctx, cli, testKeys, "cf1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first := recv(t, snaps, "first snapshot"); len(first.Requests) != 0 || len(first.Drained) != 0 {
+		t.Fatalf("first snapshot = %+v, want empty", first)
+	}
+	req := AdminRequest{ID: NewAdminID(time.Now()), Changefeed: "cf1", Kind: AdminMove, Spans: []string{"7"}, Node: "n2"}
+	other := AdminRequest{ID: NewAdminID(time.Now()), Changefeed: "cf2", Kind: AdminResign}
+	for _, r := range []AdminRequest{req, other} {
+		if err := SubmitAdminRequest(ctx, cli, testKeys, r, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := SubmitAdminRequest(ctx, cli, testKeys, req, time.Minute); !errors.Is(err, ErrExists) {
+		t.Fatalf("second submit of %s: %v, want ErrExists", req.ID, err)
+	}
+	snap := recvUntil(t, snaps, "request in snapshot", func(s AdminSnapshot) bool { return len(s.Requests) == 1 })
+	if got := snap.Requests[0]; got.ID != req.ID || got.Kind != AdminMove || got.Node != "n2" || got.Spans[0] != "7" {
+		t.Fatalf("snapshot request = %+v, want %+v (cf2's request filtered out)", got, req)
+	}
+
+	waited := make(chan AdminResult, 1)
+	go func() {
+		res, err := WaitAdminResult(ctx, cli, testKeys, req.ID)
+		if err != nil {
+			t.Error(err)
+		}
+		waited <- res
+	}()
+	if err := lead.PublishAdminResult(ctx, AdminResult{ID: req.ID, Kind: AdminMove, Outcome: AdminDone, Message: "moved"}); err != nil {
+		t.Fatal(err)
+	}
+	res := recv(t, waited, "result")
+	if res.Outcome != AdminDone || res.Message != "moved" || res.Maintainer != "n1" || res.Epoch != lead.Epoch || res.Changefeed != "cf1" {
+		t.Errorf("result = %+v", res)
+	}
+	recvUntil(t, snaps, "request gone", func(s AdminSnapshot) bool { return len(s.Requests) == 0 })
+
+	// A deposed maintainer cannot answer.
+	if err := lead.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = lead.PublishAdminResult(ctx, AdminResult{ID: other.ID, Outcome: AdminDone})
+	if !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("publish after resign: %v, want ErrNotLeader", err)
+	}
+	if err := WithdrawAdminRequest(ctx, cli, testKeys, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.Get(ctx, testKeys.AdminRequestsPrefix(), clientPrefix())
+	if err != nil || len(resp.Kvs) != 0 {
+		t.Fatalf("requests left after withdraw: %v %v", resp, err)
+	}
+}
+
+// TestDrainMarkerFollowsNodeLease: the marker needs a live node and disappears with its lease.
+func TestDrainMarkerFollowsNodeLease(t *testing.T) {
+	_, cli := newEtcd(t)
+	ctx := testCtx(t)
+	if err := MarkDrained(ctx, cli, testKeys, "ghost", time.Now()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("drain of unregistered node: %v, want ErrNotFound", err)
+	}
+	sess := newSession(t, cli, 5)
+	if err := RegisterNode(ctx, sess, testKeys, NodeInfo{ID: "n1", Addr: "127.0.0.1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := WatchAdmin(ctx, cli, testKeys, "cf1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := MarkDrained(ctx, cli, testKeys, "n1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	recvUntil(t, snaps, "n1 drained", func(s AdminSnapshot) bool { return len(s.Drained) == 1 && s.Drained[0] == "n1" })
+	if got, err := ListDrained(ctx, cli, testKeys); err != nil || len(got) != 1 {
+		t.Fatalf("ListDrained = %v, %v", got, err)
+	}
+	// The node exits: its lease goes, and the drain with it.
+	if err := sess.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recvUntil(t, snaps, "drain ended with the node", func(s AdminSnapshot) bool { return len(s.Drained) == 0 })
+	if err := UnmarkDrained(context.Background(), cli, testKeys, "n1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("undrain of undrained node: %v, want ErrNotFound", err)
+	}
+}

@@ -1,0 +1,209 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/etcdutil"
+	"github.com/tidemark/tidemark/maintainer"
+)
+
+// errResigned ends a maintainer term that handed its role over on an admin request.
+var errResigned = errors.New("server: resigned on admin request")
+
+// adminFeed connects one maintainer term to the admin queue in etcd: it follows the pending
+// requests for the changefeed and the drained nodes, hands them to the core (or answers them
+// itself: malformed spans, resign), and writes every answer back under the election guard.
+type adminFeed struct {
+	s     *Server
+	cf    string
+	log   *zap.Logger
+	snaps <-chan etcdutil.AdminSnapshot
+	// seen holds the requests of this term already handed over or answered, so a snapshot
+	// repeating them (they stay until their result is written) does not execute them twice.
+	seen    map[string]string // request ID -> kind
+	answers []etcdutil.AdminResult
+	resign  bool
+	// held is the latest snapshot that arrived before the schedule was restored: requests wait
+	// for the bootstrap (one pending across a failover is executed, not refused).
+	held *etcdutil.AdminSnapshot
+}
+
+func (s *Server) startAdminFeed(ctx context.Context, cf string, log *zap.Logger) (*adminFeed, error) {
+	snaps, err := etcdutil.WatchAdmin(ctx, s.cli, s.keys, cf)
+	if err != nil {
+		return nil, err
+	}
+	return &adminFeed{s: s, cf: cf, log: log, snaps: snaps, seen: map[string]string{}}, nil
+}
+
+// apply hands the new requests of snap to m, and the drained set.
+func (a *adminFeed) apply(snap etcdutil.AdminSnapshot, m *maintainer.Maintainer, now time.Time) {
+	m.SetDrained(snap.Drained)
+	if !m.Bootstrapped() {
+		a.held = &snap
+		return
+	}
+	a.held = nil
+	for _, key := range snap.Malformed {
+		a.log.Warn("ignoring a malformed admin request; its lease removes it", zap.String("key", key))
+	}
+	for _, r := range snap.Requests {
+		if _, done := a.seen[r.ID]; done {
+			continue
+		}
+		a.seen[r.ID] = r.Kind
+		a.log.Info("admin request", zap.String("request", r.ID), zap.String("kind", r.Kind),
+			zap.Strings("spans", r.Spans), zap.String("node", r.Node))
+		if err := r.Validate(); err != nil {
+			a.answer(r, etcdutil.AdminRefused, err.Error())
+			continue
+		}
+		if r.Kind == etcdutil.AdminResign {
+			a.handleResign(r)
+			continue
+		}
+		req := maintainer.AdminRequest{ID: r.ID, Node: r.Node, Pieces: r.Pieces}
+		switch r.Kind {
+		case etcdutil.AdminMove:
+			req.Kind = maintainer.AdminMove
+		case etcdutil.AdminSplit:
+			req.Kind = maintainer.AdminSplit
+		case etcdutil.AdminMerge:
+			req.Kind = maintainer.AdminMerge
+		case etcdutil.AdminDrain:
+			req.Kind = maintainer.AdminDrain
+		}
+		bad := ""
+		for _, name := range r.Spans {
+			n, err := maintainer.ParseSpanName(name)
+			if err != nil {
+				bad = err.Error()
+				break
+			}
+			req.Spans = append(req.Spans, n)
+		}
+		if bad != "" {
+			a.answer(r, etcdutil.AdminRefused, bad)
+			continue
+		}
+		m.Admin(req, now)
+	}
+}
+
+// handleResign accepts a resign when another live node can take the role over.
+func (a *adminFeed) handleResign(r etcdutil.AdminRequest) {
+	nodes, _ := a.s.nodes.Get()
+	others := 0
+	for id := range nodes {
+		if id != a.s.nodeID {
+			others++
+		}
+	}
+	if others == 0 {
+		a.answer(r, etcdutil.AdminRefused, fmt.Sprintf("node %s is the only live node; start another node to hand the maintainer role of %s to",
+			a.s.nodeID, a.cf))
+		return
+	}
+	a.answer(r, etcdutil.AdminDone, fmt.Sprintf("node %s resigned as maintainer of %s; one of the %d other nodes takes over",
+		a.s.nodeID, a.cf, others))
+	a.resign = true
+}
+
+func (a *adminFeed) answer(r etcdutil.AdminRequest, outcome, msg string) {
+	a.answers = append(a.answers, etcdutil.AdminResult{ID: r.ID, Kind: r.Kind, Outcome: outcome, Message: msg})
+}
+
+// flush writes every answer (the core's and its own) under the election guard. It returns
+// errResigned once a resign has been answered, and ErrNotLeader when the term is over.
+func (a *adminFeed) flush(ctx context.Context, lead *etcdutil.Leadership, m *maintainer.Maintainer) error {
+	for _, r := range m.TakeAdminResults() {
+		a.answers = append(a.answers, etcdutil.AdminResult{ID: r.ID, Kind: a.seen[r.ID], Outcome: r.Outcome.String(), Message: r.Message})
+	}
+	for len(a.answers) > 0 {
+		res := a.answers[0]
+		if err := lead.PublishAdminResult(ctx, res); err != nil {
+			if errors.Is(err, etcdutil.ErrNotLeader) {
+				return err
+			}
+			// etcd hiccup: keep the answer and try again after the next event.
+			a.log.Warn("writing an admin result failed; will retry", zap.String("request", res.ID), zap.Error(err))
+			return nil
+		}
+		a.s.metrics.admin.WithLabelValues(res.Kind, res.Outcome).Inc()
+		a.answers = a.answers[1:]
+	}
+	if a.resign {
+		return errResigned
+	}
+	return nil
+}
+
+// termOps is what the ops tooling adds to one maintainer term: the query channel of the HTTP
+// API, the admin feed, and the takeover and bootstrap metrics.
+type termOps struct {
+	s       *Server
+	cf      string
+	handle  *termHandle
+	end     func()
+	cancel  context.CancelFunc
+	admin   *adminFeed
+	snaps   <-chan etcdutil.AdminSnapshot
+	started time.Time
+	booted  bool
+}
+
+// beginTermOps sets up a term's ops tooling; close ends it.
+func (s *Server) beginTermOps(ctx context.Context, cf string, lead *etcdutil.Leadership, log *zap.Logger) (*termOps, error) {
+	tctx, cancel := context.WithCancel(ctx)
+	admin, err := s.startAdminFeed(tctx, cf, log)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	// A published status from a lower epoch means an earlier maintainer ran: this is a failover.
+	if prev, err := etcdutil.GetStatus(tctx, s.cli, s.keys, cf); err == nil && prev.Epoch != 0 && prev.Epoch < lead.Epoch {
+		s.metrics.failovers.WithLabelValues(cf).Inc()
+	}
+	h, end := s.terms.begin(cf, lead.Epoch)
+	return &termOps{s: s, cf: cf, handle: h, end: end, cancel: cancel, admin: admin, snaps: admin.snaps, started: time.Now()}, nil
+}
+
+func (t *termOps) close() {
+	t.end()
+	t.cancel()
+}
+
+// queries is the channel of HTTP API queries the loop serves.
+func (t *termOps) queries() <-chan func(*maintainer.Maintainer) { return t.handle.queries }
+
+// onAdmin takes one admin snapshot; a closed channel (term ending) is ignored from then on.
+func (t *termOps) onAdmin(snap etcdutil.AdminSnapshot, ok bool, m *maintainer.Maintainer) {
+	if !ok {
+		t.snaps = nil
+		return
+	}
+	t.admin.apply(snap, m, time.Now())
+}
+
+// afterFlush writes admin answers and notes the end of the bootstrap. publishNow asks the loop
+// to publish its status at once: the first status of a bootstrapped term tells ctl and tests
+// that this node maintains the changefeed, without waiting for the publish interval.
+func (t *termOps) afterFlush(ctx context.Context, lead *etcdutil.Leadership, m *maintainer.Maintainer) (publishNow bool, err error) {
+	if err := t.admin.flush(ctx, lead, m); err != nil {
+		return false, err
+	}
+	if !t.booted && m.Bootstrapped() {
+		t.booted = true
+		t.s.metrics.bootstrap.WithLabelValues(t.cf).Observe(time.Since(t.started).Seconds())
+		if held := t.admin.held; held != nil {
+			t.admin.apply(*held, m, time.Now())
+		}
+		return true, nil
+	}
+	return false, nil
+}
