@@ -4,6 +4,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/pingcap/failpoint"
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/heartbeatpb"
@@ -43,7 +44,7 @@ func (m *Manager) onHeartbeatResponse(resp *heartbeatpb.HeartBeatResponse) {
 	for _, op := range resp.Finished {
 		finished[op] = true
 	}
-	// failpoint: dm-before-journal-update
+	failpoint.Inject("dm-before-journal-update", func() {})
 	for _, journal := range []map[span.Key]*journalEntry{m.current, m.redo} {
 		for key, j := range journal {
 			if finished[j.req.Operator.Id] {
@@ -63,7 +64,7 @@ func (m *Manager) onHeartbeatResponse(resp *heartbeatpb.HeartBeatResponse) {
 			m.log.Info("merge entry acknowledged", zapOp(e.req.Operator.Id), zapID(id), zap.Stringer("stage", e.stage))
 		}
 	}
-	// failpoint: dm-after-journal-update
+	failpoint.Inject("dm-after-journal-update", func() {})
 	for _, op := range resp.Finished {
 		for _, id := range m.records[op] {
 			m.dropRecord(op, id)

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/pingcap/failpoint"
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/dispatcher"
@@ -39,13 +40,13 @@ func (m *Manager) onMerge(req *heartbeatpb.MergeDispatcherRequest) {
 		m.reject(req.Operator.Id, req.MergedId, reason)
 		return
 	}
-	// failpoint: dm-before-journal-update
+	failpoint.Inject("dm-before-journal-update", func() {})
 	m.merges[req.MergedId] = &mergeEntry{req: *req, stage: heartbeatpb.MergeAccepted}
 	m.inMerge[req.MergedId] = req.MergedId
 	for _, id := range req.SourceIds {
 		m.inMerge[id] = req.MergedId
 	}
-	// failpoint: dm-after-journal-update
+	failpoint.Inject("dm-after-journal-update", func() {})
 	m.log.Info("merge request accepted", zapOp(req.Operator.Id), zapID(req.MergedId),
 		zap.Stringer("span", span.KeyOf(req.MergedSpan)), zap.Int("sources", len(req.SourceIds)))
 }
@@ -158,9 +159,9 @@ func (m *Manager) advanceMerge(e *mergeEntry, now time.Time) error {
 }
 
 func (m *Manager) setMergeStage(e *mergeEntry, stage heartbeatpb.MergeStage, mergedTs uint64) {
-	// failpoint: dm-before-journal-update
+	failpoint.Inject("dm-before-journal-update", func() {})
 	e.stage, e.mergedTs = stage, mergedTs
-	// failpoint: dm-after-journal-update
+	failpoint.Inject("dm-after-journal-update", func() {})
 	m.log.Info("merge advanced", zapOp(e.req.Operator.Id), zapID(e.req.MergedId),
 		zap.Stringer("stage", stage), zap.Uint64("merged-ts", mergedTs))
 }

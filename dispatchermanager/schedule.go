@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/pingcap/failpoint"
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/dispatcher"
@@ -48,10 +49,10 @@ func (m *Manager) onSchedule(req *heartbeatpb.ScheduleDispatcherRequest, now tim
 		m.reject(req.Operator.Id, req.Config.Id, reason)
 		return
 	}
-	// failpoint: dm-before-journal-update
+	failpoint.Inject("dm-before-journal-update", func() {})
 	e := &journalEntry{req: *req, stage: heartbeatpb.StageAccepted}
 	journal[key] = e
-	// failpoint: dm-after-journal-update
+	failpoint.Inject("dm-after-journal-update", func() {})
 	m.log.Debug("schedule request accepted", zapOp(req.Operator.Id), zapID(req.Config.Id),
 		zap.Stringer("span", key), zap.Stringer("action", req.Action), zap.Stringer("type", req.OperatorType))
 	m.apply(e, now)
@@ -109,9 +110,9 @@ func (m *Manager) apply(j *journalEntry, now time.Time) {
 			zapID(j.req.Config.Id), zap.Error(err))
 		return
 	}
-	// failpoint: dm-before-journal-update
+	failpoint.Inject("dm-before-journal-update", func() {})
 	j.stage = heartbeatpb.StageApplied
-	// failpoint: dm-after-journal-update
+	failpoint.Inject("dm-after-journal-update", func() {})
 }
 
 func (m *Manager) applyCreate(j *journalEntry) error {

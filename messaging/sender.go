@@ -3,8 +3,10 @@ package messaging
 import (
 	"time"
 
+	"github.com/pingcap/failpoint"
 	"go.uber.org/zap"
 
+	"github.com/tidemark/tidemark/failpoints"
 	"github.com/tidemark/tidemark/heartbeatpb"
 )
 
@@ -143,5 +145,11 @@ type fault struct {
 }
 
 // faultFor is the hook for transport failpoints (drop, delay, duplicate toward peer). The chaos
-// tests will enable them here through pingcap/failpoint; until then no fault is ever injected.
-func (t *GRPCTransport) faultFor(peer string) fault { return fault{} }
+// tests enable them through pingcap/failpoint (docs/failpoints.md); in a normal build no fault is
+// ever injected.
+func (t *GRPCTransport) faultFor(peer string) (f fault) {
+	failpoint.Inject("transport-drop", func(v failpoint.Value) { f.drop = failpoints.ForPeer(v, peer) })
+	failpoint.Inject("transport-delay", func(v failpoint.Value) { f.delay = failpoints.DelayFor(v, peer) })
+	failpoint.Inject("transport-duplicate", func(v failpoint.Value) { f.duplicate = failpoints.ForPeer(v, peer) })
+	return f
+}

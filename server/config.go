@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -32,6 +33,9 @@ type Config struct {
 	StatusPublishInterval time.Duration
 	Version               string
 	Logger                *zap.Logger
+	// PeerTLS, when set, secures gRPC between nodes with mutual TLS (etcdutil.MutualTLS);
+	// EtcdTLS the etcd client (etcdutil.ClientTLS). nil means plaintext.
+	PeerTLS, EtcdTLS *tls.Config
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)

@@ -84,8 +84,17 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 				m.SetEpoch(l.Epoch, l.Node)
 			}
 		case e := <-w.dmInbox:
+			// Like ticks, requests wait while the lease may be gone: creating a dispatcher then
+			// could put a second one on a span that others already re-placed.
+			if !env.guard.Valid(time.Now()) {
+				s.metrics.leaseGuardStalls.Inc()
+				continue
+			}
 			takeBatch(e, w.dmInbox, func(e *heartbeatpb.Envelope) { w.stepDispatcherManager(m, e, log, s) })
-		case now := <-ticker.C:
+		case <-ticker.C:
+			// The core's clock must not go backwards: Step is fed time.Now(), so Tick is too
+			// (the ticker's fire time can be older than the last Step's).
+			now := time.Now()
 			// A node whose lease may have expired must not process anything more: others may
 			// already own its spans. The session loop notices the loss and stops this loop.
 			if !env.guard.Valid(now) {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -22,6 +23,8 @@ type leaseGuard struct {
 
 	mu       sync.Mutex
 	deadline time.Time
+	gone     bool          // the registration was deleted: the lease is lost for good
+	lostCh   chan struct{} // closed when gone is set
 }
 
 func newLeaseGuard(ttl time.Duration, granted time.Time) *leaseGuard {
@@ -29,7 +32,7 @@ func newLeaseGuard(ttl time.Duration, granted time.Time) *leaseGuard {
 	if margin < 500*time.Millisecond {
 		margin = 500 * time.Millisecond
 	}
-	g := &leaseGuard{ttl: ttl, margin: margin}
+	g := &leaseGuard{ttl: ttl, margin: margin, lostCh: make(chan struct{})}
 	g.renewed(granted, ttl)
 	return g
 }
@@ -38,6 +41,9 @@ func newLeaseGuard(ttl time.Duration, granted time.Time) *leaseGuard {
 func (g *leaseGuard) renewed(now time.Time, ttl time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.gone {
+		return
+	}
 	if d := now.Add(ttl - g.margin); d.After(g.deadline) {
 		g.deadline = d
 	}
@@ -62,5 +68,63 @@ func (g *leaseGuard) watch(ctx context.Context, cli *clientv3.Client, id clientv
 			return
 		}
 		g.renewed(time.Now(), time.Duration(resp.TTL)*time.Second)
+	}
+}
+
+// lose marks the lease lost at once. Keep-alive answers only tell of a lost lease at the next
+// keep-alive (up to a third of the TTL later), while a revoked lease deletes the registration
+// at once and the maintainer re-places this node's spans within a round trip; acting in between
+// would put two dispatchers on a span (server/fencing_test.go).
+func (g *leaseGuard) lose() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.gone {
+		g.gone = true
+		g.deadline = time.Time{}
+		close(g.lostCh)
+	}
+}
+
+// Lost is closed once the registration is known to be gone.
+func (g *leaseGuard) Lost() <-chan struct{} { return g.lostCh }
+
+// watchRegistration loses the lease as soon as the node's registration key is deleted (lease
+// revoked or expired), until ctx ends. A watch that breaks (compaction, etcd restart) is
+// resumed after checking the key still exists.
+func (g *leaseGuard) watchRegistration(ctx context.Context, cli *clientv3.Client, key string) {
+	for ctx.Err() == nil {
+		resp, err := cli.Get(ctx, key)
+		if err != nil {
+			if !sleepCtx2(ctx, 100*time.Millisecond) {
+				return
+			}
+			continue
+		}
+		if len(resp.Kvs) == 0 {
+			g.lose()
+			return
+		}
+		for wr := range cli.Watch(ctx, key, clientv3.WithRev(resp.Header.Revision+1)) {
+			for _, ev := range wr.Events {
+				if ev.Type == mvccpb.DELETE {
+					g.lose()
+					return
+				}
+			}
+			if wr.Err() != nil {
+				break
+			}
+		}
+	}
+}
+
+func sleepCtx2(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }

@@ -102,7 +102,8 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 			known = applyMembership(m, known, liveNodeIDs(nodes), time.Now())
 		case <-infoChanged:
 			current = updateConfig(m, current, w.info, log)
-		case now := <-ticker.C:
+		case <-ticker.C:
+			now := time.Now() // not the fire time: Step is fed time.Now() and the clock must not go back
 			m.Tick(now)
 		case <-publish.C:
 			if err := w.publishStatus(ctx, s, lead, m, log); err != nil {
@@ -153,6 +154,7 @@ func (w *worker) flushMaintainer(ctx context.Context, env *sessionEnv, lead *etc
 	default:
 	}
 	if rd.Checkpoint > 0 {
+		beforePersist(ctx, log) // failpoint checkpoint-before-persist
 		persisted, err := lead.AdvanceCheckpoint(ctx, rd.Checkpoint)
 		if err != nil {
 			if errors.Is(err, etcdutil.ErrNotLeader) {
@@ -161,11 +163,13 @@ func (w *worker) flushMaintainer(ctx context.Context, env *sessionEnv, lead *etc
 			log.Warn("persisting checkpoint failed; will retry", zap.Uint64("checkpoint", rd.Checkpoint), zap.Error(err))
 		} else {
 			s.metrics.checkpoint.WithLabelValues(w.id).Set(float64(persisted))
+			afterPersist(ctx, log) // failpoint checkpoint-after-persist
 		}
 	}
 	for _, out := range rd.Messages {
 		s.transport.Send(out)
 	}
+	afterSend(ctx, rd.Messages, log) // failpoints operator-*-sent, bootstrap-request-sent
 	m.Advance()
 	return nil
 }

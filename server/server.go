@@ -38,6 +38,7 @@ type Server struct {
 
 	workers *workerSet
 	nodes   *latest[map[string]etcdutil.NodeInfo]
+	terms   *terms // maintainer terms running here, for the HTTP API (api.go)
 }
 
 // New validates cfg and prepares a node. It opens no connection; Run does.
@@ -61,7 +62,9 @@ func New(cfg Config) (*Server, error) {
 		metrics: newMetrics(reg),
 		workers: newWorkerSet(),
 		nodes:   newLatest(map[string]etcdutil.NodeInfo{}),
+		terms:   newTerms(),
 	}
+	reg.MustRegister(newMaintainerCollector(s.terms))
 	return s, nil
 }
 
@@ -73,7 +76,7 @@ func (s *Server) NodeID() string { return s.nodeID }
 // It returns nil after a graceful stop, or the error that made the node unable to run.
 func (s *Server) Run(ctx context.Context) error {
 	s.startedAt = time.Now()
-	cli, err := etcdutil.Connect(ctx, s.cfg.EtcdEndpoints, nil, 5*time.Second)
+	cli, err := etcdutil.Connect(ctx, s.cfg.EtcdEndpoints, s.cfg.EtcdTLS, 5*time.Second)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -84,6 +87,7 @@ func (s *Server) Run(ctx context.Context) error {
 		NodeID:     s.nodeID,
 		ClusterID:  s.cfg.ClusterID,
 		ListenAddr: s.cfg.Addr,
+		TLS:        s.cfg.PeerTLS,
 		Registerer: s.reg,
 		Logger:     s.log,
 	}, s.route)
@@ -146,8 +150,12 @@ func (s *Server) runSession(ctx context.Context) error {
 		cancel()
 		wg.Wait() // every loop has stopped: no dispatcher of this session works any more
 		if ctx.Err() != nil {
-			// Graceful stop: give the lease back so others need not wait for the TTL.
-			_ = sess.Close()
+			// Graceful stop: give the lease back so others need not wait for the TTL. Not
+			// sess.Close: it revokes under the session's context, which ctx already cancelled.
+			sess.Orphan()
+			rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, _ = s.cli.Revoke(rctx, sess.Lease())
+			rcancel()
 		} else {
 			sess.Orphan()
 		}
@@ -162,6 +170,8 @@ func (s *Server) runSession(ctx context.Context) error {
 	if err := etcdutil.RegisterNode(sctx, sess, s.keys, info); err != nil {
 		return fmt.Errorf("server: register node: %w", err)
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); guard.watchRegistration(sctx, s.cli, s.keys.Node(s.nodeID)) }()
 	nodesCh, err := etcdutil.WatchNodes(sctx, s.cli, s.keys)
 	if err != nil {
 		return fmt.Errorf("server: watch nodes: %w", err)
@@ -178,6 +188,8 @@ func (s *Server) runSession(ctx context.Context) error {
 			return sctx.Err()
 		case <-sess.Done():
 			return errors.New("server: etcd session expired")
+		case <-guard.Lost():
+			return errors.New("server: node registration deleted (lease revoked or expired)")
 		case nodes, ok := <-nodesCh:
 			if !ok {
 				return errors.New("server: node watch closed")
