@@ -38,9 +38,6 @@ type Config struct {
 	Logger                        *zap.Logger
 }
 
-// recvState is the last (incarnation, seq) accepted from one sender.
-type recvState struct{ incarnation, seq uint64 }
-
 // Manager is the deterministic core of one changefeed on one node. Not safe for concurrent use:
 // its runner calls every method, Snapshot included, from one loop.
 type Manager struct {
@@ -65,8 +62,8 @@ type Manager struct {
 	// inMerge: sources and merged dispatcher of every in-flight merge, by merged ID.
 	inMerge map[heartbeatpb.DispatcherID]heartbeatpb.DispatcherID
 
-	recv       map[string]recvState
-	sendSeq    map[string]uint64
+	recv       *heartbeatpb.OrderFilter
+	sendSeq    *heartbeatpb.Sequencer
 	removed    []heartbeatpb.DispatcherStatus // Removed statuses still to report once
 	rejections []heartbeatpb.RequestRejection
 	outbox     []*heartbeatpb.Envelope
@@ -105,8 +102,8 @@ func New(cfg Config, now time.Time) (*Manager, error) {
 		redo:        map[span.Key]*journalEntry{},
 		merges:      map[heartbeatpb.DispatcherID]*mergeEntry{},
 		inMerge:     map[heartbeatpb.DispatcherID]heartbeatpb.DispatcherID{},
-		recv:        map[string]recvState{},
-		sendSeq:     map[string]uint64{},
+		recv:        heartbeatpb.NewOrderFilter(),
+		sendSeq:     heartbeatpb.NewSequencer(),
 	}, nil
 }
 
@@ -145,9 +142,10 @@ func (m *Manager) Step(env *heartbeatpb.Envelope, now time.Time) error {
 	if err := m.checkHeader(env); err != nil {
 		return err
 	}
-	if last, ok := m.recv[env.From]; ok && last.incarnation == env.Incarnation && env.Seq <= last.seq {
+	if !m.recv.IsNew(env) {
+		_, last := m.recv.Last(env.From)
 		return fmt.Errorf("%w: from %s incarnation %d seq %d, last accepted %d",
-			ErrDuplicate, env.From, env.Incarnation, env.Seq, last.seq)
+			ErrDuplicate, env.From, env.Incarnation, env.Seq, last)
 	}
 	if env.Epoch < m.epoch {
 		return fmt.Errorf("%w: from %s epoch %d, current %d", ErrStaleEpoch, env.From, env.Epoch, m.epoch)
@@ -169,7 +167,7 @@ func (m *Manager) Step(env *heartbeatpb.Envelope, now time.Time) error {
 		}
 	}
 	// Accepted: from here on the envelope takes effect.
-	m.recv[env.From] = recvState{incarnation: env.Incarnation, seq: env.Seq}
+	m.recv.Accept(env)
 	if env.Epoch > m.epoch {
 		m.adoptEpoch(env.Epoch, env.From)
 	} else if m.maintainer == "" {
@@ -230,8 +228,7 @@ func (m *Manager) Close() error {
 // send stamps env (To and Body set by the caller) with this node's header and the next seq for
 // its receiver, and queues it.
 func (m *Manager) send(env *heartbeatpb.Envelope) {
-	m.sendSeq[env.To]++
 	env.ClusterId, env.Changefeed, env.From = m.cfg.ClusterID, m.cfg.Changefeed, m.cfg.NodeID
-	env.Epoch, env.Incarnation, env.Seq = m.epoch, m.cfg.Incarnation, m.sendSeq[env.To]
+	env.Epoch, env.Incarnation, env.Seq = m.epoch, m.cfg.Incarnation, m.sendSeq.Next(env.To)
 	m.outbox = append(m.outbox, env)
 }

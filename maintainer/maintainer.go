@@ -28,11 +28,6 @@ type nodeInfo struct {
 	silent bool      // missed the initial bootstrap deadline; counted as dead until it answers
 }
 
-// seqKey is the last (incarnation, seq) accepted from one sender.
-type seqKey struct {
-	incarnation, seq uint64
-}
-
 // Ready is what the runner must do next: persist Checkpoint (when > 0, CAS forward only), then
 // send Messages.
 type Ready struct {
@@ -68,8 +63,8 @@ type Maintainer struct {
 	outBootstrap map[string]bool
 	outAcks      map[string][]heartbeatpb.OperatorID
 	outResponse  map[string]bool
-	sendSeq      map[string]uint64
-	recvSeq      map[string]seqKey
+	sendSeq      *heartbeatpb.Sequencer
+	recvOrder    *heartbeatpb.OrderFilter
 	ready        *Ready
 
 	admin adminState // admin requests and drained nodes (admin.go)
@@ -96,8 +91,8 @@ func New(cfg Config, liveNodes []string, now time.Time) (*Maintainer, error) {
 		outBootstrap: make(map[string]bool),
 		outAcks:      make(map[string][]heartbeatpb.OperatorID),
 		outResponse:  make(map[string]bool),
-		sendSeq:      make(map[string]uint64),
-		recvSeq:      make(map[string]seqKey),
+		sendSeq:      heartbeatpb.NewSequencer(),
+		recvOrder:    heartbeatpb.NewOrderFilter(),
 	}
 	m.ctl = operator.NewController(operator.ControllerConfig{
 		MaxPerNode:     cfg.MaxOperatorsPerNode,
@@ -272,7 +267,6 @@ func (m *Maintainer) buildReady() *Ready {
 
 // envelope returns the header every maintainer message carries, numbered for node.
 func (m *Maintainer) envelope(node string) *heartbeatpb.Envelope {
-	m.sendSeq[node]++
 	return &heartbeatpb.Envelope{
 		ClusterId:   m.cfg.ClusterID,
 		Changefeed:  m.cfg.Changefeed,
@@ -280,7 +274,7 @@ func (m *Maintainer) envelope(node string) *heartbeatpb.Envelope {
 		To:          node,
 		Epoch:       m.cfg.Epoch,
 		Incarnation: m.cfg.Epoch,
-		Seq:         m.sendSeq[node],
+		Seq:         m.sendSeq.Next(node),
 	}
 }
 

@@ -100,12 +100,10 @@ func validStatus(st *heartbeatpb.DispatcherStatus) error {
 // accept is the ordering filter: per sender, only envelopes newer than the last accepted pass.
 // A different incarnation means the sender restarted, which resets the count; restarted says so.
 func (m *Maintainer) accept(env *heartbeatpb.Envelope) (restarted, ok bool) {
-	last, seen := m.recvSeq[env.From]
-	if seen && env.Incarnation == last.incarnation && env.Seq <= last.seq {
+	if !m.recvOrder.IsNew(env) {
 		return false, false
 	}
-	m.recvSeq[env.From] = seqKey{incarnation: env.Incarnation, seq: env.Seq}
-	return seen && env.Incarnation != last.incarnation, true
+	return m.recvOrder.Accept(env), true
 }
 
 // restartNode handles a node process that restarted without leaving the registry. Before the
