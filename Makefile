@@ -7,9 +7,15 @@ GO ?= go
 # VERSION is stamped into the binary (`tidemark version`); git describe when there is a checkout.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
-# Directories whose failpoint markers `make failpoint-enable` rewrites. Empty until packages add
-# failpoints; listing them here keeps failpoint-ctl away from the rest of the tree.
-FAILPOINT_PKGS ?=
+# Directories whose failpoint markers the failpoint targets rewrite (docs/failpoints.md lists
+# the markers); listing them keeps failpoint-ctl away from the rest of the tree.
+# tests/failover builds with the same list (failpointPkgs in tests/failover/harness.go).
+FAILPOINT_PKGS ?= failpoints server maintainer dispatchermanager messaging
+# `make failover-test`: FAILOVER_RUN picks scenarios by name (default all), FAILOVER_RUNS repeats
+# each, FAILOVER_DURATION is the long mode (random chaos for that long, e.g. 30m).
+FAILOVER_RUN ?=
+FAILOVER_RUNS ?= 1
+FAILOVER_DURATION ?=
 # Output file of `make bench`.
 BENCH_REPORT ?= bench.out
 # Seeds for `make sim`.
@@ -17,7 +23,7 @@ SEEDS ?= 100
 # Extra flags for `make run`, e.g. make run ARGS='--nodes 5 --tables 200'.
 ARGS ?=
 
-.PHONY: help build run test bench proto proto-check lint failpoint-enable failpoint-disable build-failpoint sim clean
+.PHONY: help build run test bench proto proto-check lint failpoint-enable failpoint-disable build-failpoint failover-test sim clean
 
 help:
 	@echo "build             bin/tidemark (version $(VERSION))"
@@ -29,8 +35,9 @@ help:
 	@echo "lint              gofmt and go vet"
 	@echo "failpoint-enable  rewrite failpoint markers in FAILPOINT_PKGS ($(if $(strip $(FAILPOINT_PKGS)),$(FAILPOINT_PKGS),none yet))"
 	@echo "failpoint-disable restore them"
-	@echo "build-failpoint   bin/tidemark-failpoint with failpoints compiled in"
-	@echo "sim               deterministic simulation over SEEDS=$(SEEDS) seeds"
+	@echo "build-failpoint   bin/tidemark-failpoint with failpoints compiled in (built from a copy: sources untouched)"
+	@echo "failover-test     every chaos scenario of tests/failover (FAILOVER_RUN, FAILOVER_RUNS, FAILOVER_DURATION)"
+	@echo "sim               deterministic simulation over SEEDS=$(SEEDS) seeds from FIRST_SEED=$(FIRST_SEED)"
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/tidemark ./cmd/tidemark
@@ -72,16 +79,33 @@ failpoint-disable:
 	@if [ -z "$(strip $(FAILPOINT_PKGS))" ]; then echo "failpoint-disable: FAILPOINT_PKGS is empty, nothing to do"; \
 	else $(GO) tool failpoint-ctl disable $(FAILPOINT_PKGS); fi
 
-# The EXIT trap restores the sources whether the build succeeds, fails or is interrupted, so a
-# failed build never leaves rewritten files behind for the next commit.
+# The markers are rewritten in a scratch copy of the tree, never in the checkout: an interrupted
+# or failed build cannot leave *__failpoint_* files behind, and work on the checkout is never
+# disturbed. The EXIT trap removes the copy whatever happens.
 build-failpoint:
-	@trap '$(MAKE) --no-print-directory failpoint-disable' EXIT; \
-	$(MAKE) --no-print-directory failpoint-enable; \
-	$(GO) build -ldflags '$(LDFLAGS)' -o bin/tidemark-failpoint ./cmd/tidemark
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	tar --exclude=./.git --exclude=./bin --exclude='*__failpoint_*' -cf - . | tar -xf - -C "$$tmp"; \
+	cd "$$tmp"; \
+	$(GO) tool failpoint-ctl enable $(FAILPOINT_PKGS); \
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(CURDIR)/bin/tidemark-failpoint ./cmd/tidemark; \
+	echo "build-failpoint: bin/tidemark-failpoint (failpoints in: $(FAILPOINT_PKGS))"
 
+# Every scenario (or FAILOVER_RUN), on the binary build-failpoint made. `make test` runs the
+# representative CI set of the same package through go test ./...
+failover-test: build-failpoint
+	TIDEMARK_FAILOVER_BIN=$(CURDIR)/bin/tidemark-failpoint $(GO) test -count=1 -v -timeout 0 ./tests/failover \
+		-run TestScenarios -args $(if $(strip $(FAILOVER_RUN)),-failover.run=$(FAILOVER_RUN),-failover.all) \
+		-failover.runs=$(FAILOVER_RUNS) $(if $(strip $(FAILOVER_DURATION)),-failover.duration=$(FAILOVER_DURATION))
+
+# SEEDS consecutive seeds (from FIRST_SEED) of the deterministic simulator with every fault on;
+# the summary counts the faults and operators. A failure prints the seed and the trace of its
+# last events; replay one with FIRST_SEED=<seed> SEEDS=1.
+FIRST_SEED ?= 1
 sim:
 	@if [ ! -d tests/sim ]; then echo "sim: tests/sim does not exist yet" >&2; exit 1; fi
-	$(GO) test ./tests/sim -args -seeds=$(SEEDS)
+	$(GO) test -count=1 -timeout 120m -v -run 'TestSeeds' ./tests/sim -args -seeds=$(SEEDS) -first-seed=$(FIRST_SEED) \
+		| grep -v '^=== '
+
 
 clean:
 	rm -rf bin $(BENCH_REPORT)

@@ -1,5 +1,13 @@
-// Package failover tests the real thing: `tidemark server` processes built from this tree, talking
-// real gRPC over loopback, on etcd, killed with SIGKILL. The harness (harness.go) builds the
-// binary once, starts etcd and nodes, reads every node's sink file, and checks the invariants of
-// DESIGN.md over the whole run.
+// Package failover is the chaos suite: real `tidemark server` processes built with failpoints
+// compiled in, real gRPC over loopback, a real 3-member etcd cluster (Debian's etcd when
+// installed, else internal/etcdmember built from the etcd module the project uses), and real
+// SIGKILL, SIGSTOP and SIGTERM.
+//
+// Scenarios are typed values (scenarios_test.go, splitmerge_test.go, chaos_test.go) run by name
+// with a logged seed; after each, the checker (checker_test.go) verifies I1-I6 of DESIGN.md over
+// the whole run from every node's sink records, the etcd history of the checkpoint and status
+// keys, and samples of the maintainers' operators. `go test ./...` runs the representative set
+// (ci: true); `make failover-test`, -failover.all or TIDEMARK_FAILOVER=all run every scenario,
+// -failover.runs repeats them and -failover.duration makes random-chaos a long run.
+// docs/failpoints.md describes the failpoints and the suite.
 package failover
