@@ -191,6 +191,15 @@ func (m *Maintainer) Ready() Ready {
 	return *m.ready
 }
 
+// CheckpointNotPersisted tells the core that the runner could not persist the current Ready's
+// Checkpoint. The next Advance then leaves the persisted checkpoint as it was, so Status never
+// shows a checkpoint etcd does not hold and the next Ready asks again.
+func (m *Maintainer) CheckpointNotPersisted() {
+	if m.ready != nil {
+		m.ready.Checkpoint = 0
+	}
+}
+
 // Advance acknowledges the last Ready: its checkpoint is persisted and its messages handed to
 // the transport.
 func (m *Maintainer) Advance() {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
 )
 
 func testConfig() Config {
@@ -75,5 +76,46 @@ func TestMalformedInputChangesNothing(t *testing.T) {
 	}
 	if !m.Status().Bootstrapped {
 		t.Fatal("good envelope with the seq of a refused one was dropped")
+	}
+}
+
+// TestCheckpointNotPersistedIsAskedAgain: when the runner cannot store the checkpoint, the core
+// must not count it as persisted (its status would show a checkpoint etcd lacks, which a
+// successor then publishes lower) and must ask again.
+func TestCheckpointNotPersistedIsAskedAgain(t *testing.T) {
+	cfg := testConfig()
+	cfg.PersistedCheckpoint = 100
+	m, err := New(cfg, []string{"n1"}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Advance() // the bootstrap request went out
+	answer := &heartbeatpb.Envelope{
+		ClusterId: "c1", Changefeed: "cf", From: "n1", To: "self", Epoch: 5, Incarnation: 1, Seq: 1,
+		Body: &heartbeatpb.Envelope_BootstrapResponse{BootstrapResponse: &heartbeatpb.MaintainerBootstrapResponse{
+			Dispatchers: []heartbeatpb.DispatcherStatus{{
+				Id: heartbeatpb.DispatcherID{Hi: 1, Lo: 1}, Span: span.TableSpan(1),
+				State: heartbeatpb.StateWorking, CheckpointTs: 200,
+			}},
+		}},
+	}
+	if err := m.Step(answer, t0); err != nil {
+		t.Fatal(err)
+	}
+	rd := m.Ready()
+	if rd.Checkpoint != 200 {
+		t.Fatalf("Ready.Checkpoint = %d, want 200 (the only span's checkpoint)", rd.Checkpoint)
+	}
+	m.CheckpointNotPersisted()
+	m.Advance()
+	if got := m.Status().Checkpoint; got != 100 {
+		t.Fatalf("Status().Checkpoint = %d after a failed persist, want the old 100", got)
+	}
+	if rd := m.Ready(); rd.Checkpoint != 200 {
+		t.Fatalf("next Ready.Checkpoint = %d, want 200 asked again", rd.Checkpoint)
+	}
+	m.Advance()
+	if got := m.Status().Checkpoint; got != 200 {
+		t.Fatalf("Status().Checkpoint = %d after a successful persist, want 200", got)
 	}
 }

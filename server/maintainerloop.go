@@ -161,6 +161,7 @@ func (w *worker) flushMaintainer(ctx context.Context, env *sessionEnv, lead *etc
 				return err
 			}
 			log.Warn("persisting checkpoint failed; will retry", zap.Uint64("checkpoint", rd.Checkpoint), zap.Error(err))
+			m.CheckpointNotPersisted()
 		} else {
 			s.metrics.checkpoint.WithLabelValues(w.id).Set(float64(persisted))
 			afterPersist(ctx, log) // failpoint checkpoint-after-persist
