@@ -127,12 +127,7 @@ func (a *Add) OnRejected(node string, rej *heartbeatpb.RequestRejection, now tim
 	if rej == nil || node != a.dest || rej.OperatorId != a.desc.Id {
 		return nil
 	}
-	switch a.state {
-	case addCreating:
-		a.abort(a.startTs)
-	case addCanceling:
-		a.finish(Result{Outcome: OutcomeTableRemoved})
-	}
+	a.destGone()
 	return nil
 }
 
@@ -141,13 +136,18 @@ func (a *Add) OnNodeRemoved(node string, now time.Time) []Outgoing {
 	if node != a.dest {
 		return nil
 	}
+	a.destGone()
+	return nil
+}
+
+// destGone ends the Add when dest holds nothing of it: refused, or lost with the node.
+func (a *Add) destGone() {
 	switch a.state {
 	case addCreating:
 		a.abort(a.startTs)
 	case addCanceling:
 		a.finish(Result{Outcome: OutcomeTableRemoved})
 	}
-	return nil
 }
 
 // OnTableRemoved cancels a create that may already have happened.
