@@ -23,19 +23,30 @@ func (m *Maintainer) resendBootstrap(now time.Time) {
 	}
 }
 
-// timeoutBootstrap gives up waiting for silent nodes: they count as dead for the initial
-// restore. They keep being asked; if one answers later it joins like a new node.
-func (m *Maintainer) timeoutBootstrap() {
+// timeoutBootstrap handles nodes still silent at the bootstrap deadline. A silent node may be
+// alive and still running dispatchers, so it is never assumed dead: the runner is asked to evict
+// it (delete its registration under the election guard), which makes its own lease guard stop
+// every dispatcher before it registers again. The restore keeps waiting until the node answers
+// or leaves. The eviction is asked again on the resend throttle until one of those happens.
+func (m *Maintainer) timeoutBootstrap(now time.Time) {
 	var silent []string
 	for id, n := range m.nodes {
-		if n.state == nodeBootstrapping && !n.silent {
+		if n.state != nodeBootstrapping || now.Sub(n.joined) < m.cfg.BootstrapTimeout {
+			continue
+		}
+		if !n.silent {
 			n.silent = true
+			n.evictAt = now
+			m.outEvict[id] = true
 			silent = append(silent, id)
+		} else if now.Sub(n.evictAt) >= m.cfg.ResendInterval {
+			n.evictAt = now
+			m.outEvict[id] = true
 		}
 	}
 	sort.Strings(silent)
 	if len(silent) > 0 {
-		m.log.Warn("bootstrap timed out; silent nodes count as dead", zap.Strings("nodes", silent),
+		m.log.Warn("bootstrap timed out; evicting silent nodes before restoring", zap.Strings("nodes", silent),
 			zap.Duration("timeout", m.cfg.BootstrapTimeout))
 	}
 }
@@ -46,8 +57,8 @@ func (m *Maintainer) maybeFinishBootstrap(now time.Time) {
 		return
 	}
 	for _, n := range m.nodes {
-		if n.state == nodeBootstrapping && !n.silent {
-			return
+		if n.state == nodeBootstrapping {
+			return // silent nodes too: they are evicted (NodeLeft) or answer, never assumed dead
 		}
 	}
 	failpoint.Inject("maintainer-before-restore", func() {}) // every answer is in, nothing restored yet
@@ -179,9 +190,9 @@ func (m *Maintainer) onBootstrapResponse(node string, resp *heartbeatpb.Maintain
 	}
 	n.state = nodeReady
 	if !m.bootstrapped {
-		if n.silent {
-			n.silent = false
-		}
+		// A late answer before the eviction took effect is a normal answer: stop evicting.
+		n.silent = false
+		delete(m.outEvict, node)
 		m.responses[node] = resp
 		m.maybeFinishBootstrap(now)
 		return

@@ -24,7 +24,7 @@ type Config struct {
 	Epoch                           uint64
 	ChangefeedConfig                *heartbeatpb.ChangefeedConfig // Id must equal Changefeed
 	PersistedCheckpoint             uint64
-	BootstrapTimeout                time.Duration // silent nodes count as dead after it; default 10s
+	BootstrapTimeout                time.Duration // silent nodes are evicted after it; default 10s
 	ResendInterval                  time.Duration // default 1s
 	MaxOperatorsPerNode             int           // in-flight limit per node; default 1000
 	MaxOperators                    int           // in-flight limit overall; default 10000

@@ -10,7 +10,10 @@
 //
 // Choices worth knowing:
 //   - Bootstrap: every live node is asked for its dispatchers and gets no work until it answers;
-//     the schedule is restored (bootstrap.Restore) once all have answered, left, or timed out.
+//     the schedule is restored (bootstrap.Restore) once all have answered or left. A node silent
+//     past BootstrapTimeout may still run dispatchers, so it is never assumed dead: Ready.Evict
+//     asks the runner to delete its registration (guarded by the election key), which stops the
+//     node's dispatchers; the restore goes on when it leaves, or when it answers after all.
 //     A node that joins later is asked the same way; its working dispatchers the span DB does
 //     not know are removed. A node whose process restarted (new envelope incarnation) is judged
 //     by its next full heartbeat.

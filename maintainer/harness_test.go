@@ -140,6 +140,9 @@ func (e *env) ready() string {
 	if rd.Checkpoint > 0 {
 		fmt.Fprintf(&b, "persist checkpoint %d\n", rd.Checkpoint)
 	}
+	for _, n := range rd.Evict {
+		fmt.Fprintf(&b, "evict %s\n", n)
+	}
 	for _, env := range rd.Messages {
 		b.WriteString(fmtEnvelope(env) + "\n")
 		if s := env.GetSchedule(); s != nil {

@@ -25,14 +25,25 @@ const (
 type nodeInfo struct {
 	state  nodeState
 	sentAt time.Time // last bootstrap request
-	silent bool      // missed the initial bootstrap deadline; counted as dead until it answers
+	// joined: when it was first asked. A node that joins during bootstrap (an evicted node
+	// registering again) gets its own BootstrapTimeout, so it is not evicted again at once.
+	joined time.Time
+	silent bool // missed the initial bootstrap deadline; being evicted until it answers or leaves
+	// evictAt: last eviction asked for this silent node (repeated on the resend throttle).
+	evictAt time.Time
 }
 
 // Ready is what the runner must do next: persist Checkpoint (when > 0, CAS forward only), then
-// send Messages.
+// send Messages, and evict the nodes in Evict.
 type Ready struct {
 	Messages   []*heartbeatpb.Envelope
 	Checkpoint uint64
+	// Evict lists live nodes (sorted) that stayed silent past BootstrapTimeout. The runner deletes
+	// each one's registration with a write guarded by its election key; the node's lease guard
+	// then stops all its dispatchers and it rejoins empty. The restore waits for NodeLeft (or a
+	// late answer, which cancels the eviction), so no span of a silent node is re-placed while
+	// its dispatchers may still run.
+	Evict []string
 }
 
 // Maintainer is the deterministic core of one changefeed's maintainer. It is not safe for
@@ -44,7 +55,6 @@ type Maintainer struct {
 
 	nodes        map[string]*nodeInfo
 	bootstrapped bool
-	bootStart    time.Time
 	responses    map[string]*heartbeatpb.MaintainerBootstrapResponse
 
 	db      *spanDB
@@ -63,6 +73,7 @@ type Maintainer struct {
 	outBootstrap map[string]bool
 	outAcks      map[string][]heartbeatpb.OperatorID
 	outResponse  map[string]bool
+	outEvict     map[string]bool
 	sendSeq      *heartbeatpb.Sequencer
 	recvOrder    *heartbeatpb.OrderFilter
 	ready        *Ready
@@ -81,7 +92,6 @@ func New(cfg Config, liveNodes []string, now time.Time) (*Maintainer, error) {
 		log:          cfg.Logger.With(zap.String("changefeed", cfg.Changefeed), zap.Uint64("epoch", cfg.Epoch)),
 		now:          now,
 		nodes:        make(map[string]*nodeInfo),
-		bootStart:    now,
 		responses:    make(map[string]*heartbeatpb.MaintainerBootstrapResponse),
 		db:           newSpanDB(0),
 		opSpans:      make(map[heartbeatpb.OperatorID][]spanID),
@@ -91,6 +101,7 @@ func New(cfg Config, liveNodes []string, now time.Time) (*Maintainer, error) {
 		outBootstrap: make(map[string]bool),
 		outAcks:      make(map[string][]heartbeatpb.OperatorID),
 		outResponse:  make(map[string]bool),
+		outEvict:     make(map[string]bool),
 		sendSeq:      heartbeatpb.NewSequencer(),
 		recvOrder:    heartbeatpb.NewOrderFilter(),
 	}
@@ -115,7 +126,7 @@ func (m *Maintainer) NodeJoined(id string, now time.Time) {
 	if id == "" || m.nodes[id] != nil {
 		return
 	}
-	m.nodes[id] = &nodeInfo{state: nodeBootstrapping, sentAt: now}
+	m.nodes[id] = &nodeInfo{state: nodeBootstrapping, sentAt: now, joined: now}
 	m.outBootstrap[id] = true
 	m.log.Info("node joined", zap.String("node", id))
 }
@@ -132,6 +143,7 @@ func (m *Maintainer) NodeLeft(id string, now time.Time) {
 	delete(m.outBootstrap, id)
 	delete(m.outAcks, id)
 	delete(m.outResponse, id)
+	delete(m.outEvict, id)
 	m.log.Info("node left", zap.String("node", id))
 	if !m.bootstrapped {
 		m.maybeFinishBootstrap(now)
@@ -164,10 +176,7 @@ func (m *Maintainer) Tick(now time.Time) {
 	m.resendBootstrap(now)
 	m.resendConfig(now)
 	if !m.bootstrapped {
-		if now.Sub(m.bootStart) >= m.cfg.BootstrapTimeout {
-			m.timeoutBootstrap()
-			m.maybeFinishBootstrap(now)
-		}
+		m.timeoutBootstrap(now)
 		return
 	}
 	m.emit(m.ctl.Tick(now))
@@ -266,6 +275,11 @@ func (m *Maintainer) buildReady() *Ready {
 			rd.Messages = append(rd.Messages, env)
 		}
 	}
+	for n := range m.outEvict {
+		rd.Evict = append(rd.Evict, n)
+	}
+	sort.Strings(rd.Evict)
+	clear(m.outEvict)
 	clear(m.sched.outMerge)
 	clear(m.outBootstrap)
 	clear(m.outAcks)

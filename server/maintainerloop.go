@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"sort"
 	"time"
 
 	"go.uber.org/zap"
@@ -56,6 +57,7 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 	}
 	nodes, _ := s.nodes.Get()
 	live := liveNodeIDs(nodes)
+	registered := incarnations(nodes)
 	m, err := maintainer.New(maintainer.Config{
 		ClusterID:           s.cfg.ClusterID,
 		Changefeed:          w.id,
@@ -79,7 +81,7 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 	defer unsubscribe()
 	// The node set may have changed between reading it above and subscribing.
 	nodes, _ = s.nodes.Get()
-	known := applyMembership(m, setOf(live), liveNodeIDs(nodes), time.Now())
+	known := applyMembership(m, registered, nodes, time.Now())
 	// Changefeed info changes (tables, thresholds) reach the running maintainer; the info may
 	// also have changed between reading it above and subscribing.
 	infoChanged, unsubscribeInfo := w.info.Subscribe()
@@ -99,7 +101,7 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 			takeBatch(e, w.maintainerInbox, func(e *heartbeatpb.Envelope) { w.stepMaintainer(m, e, log, s) })
 		case <-nodesChanged:
 			nodes, _ := s.nodes.Get()
-			known = applyMembership(m, known, liveNodeIDs(nodes), time.Now())
+			known = applyMembership(m, known, nodes, time.Now())
 		case <-infoChanged:
 			current = updateConfig(m, current, w.info, log)
 		case <-ticker.C:
@@ -167,6 +169,20 @@ func (w *worker) flushMaintainer(ctx context.Context, env *sessionEnv, lead *etc
 			afterPersist(ctx, log) // failpoint checkpoint-after-persist
 		}
 	}
+	for _, node := range rd.Evict {
+		// Guarded by the election key: a deposed maintainer can never evict anyone. A failed
+		// delete is asked again by the core on its throttle while the node stays silent.
+		if err := lead.EvictNode(ctx, node); err != nil {
+			if errors.Is(err, etcdutil.ErrNotLeader) {
+				return err
+			}
+			log.Warn("evicting silent node failed; will retry", zap.String("evicted", node), zap.Error(err))
+			continue
+		}
+		s.metrics.evicted.WithLabelValues(w.id).Inc()
+		// log already names this node ("node") and the epoch that guarded the delete ("epoch").
+		log.Warn("evicted node silent past the bootstrap timeout", zap.String("evicted", node))
+	}
 	for _, out := range rd.Messages {
 		s.transport.Send(out)
 	}
@@ -199,20 +215,42 @@ func updateConfig(m *maintainer.Maintainer, current *heartbeatpb.ChangefeedConfi
 	return next
 }
 
-// applyMembership tells the core which nodes joined and left since known, and returns the new set.
-func applyMembership(m *maintainer.Maintainer, known map[string]bool, live []string, now time.Time) map[string]bool {
-	next := setOf(live)
-	for id := range next {
-		if !known[id] {
-			m.NodeJoined(id, now)
-		}
-	}
-	for id := range known {
-		if !next[id] {
+// applyMembership tells the core which nodes joined and left since known (node -> incarnation of
+// its registration), and returns the new map. A node registered again under a new incarnation
+// left and joined: its old session ended and stopped all its work (an evicted node re-registers
+// within a few hundred milliseconds, and the node watch may show the delete and the new key as
+// one change, so the core must still learn of the leave).
+func applyMembership(m *maintainer.Maintainer, known map[string]uint64, nodes map[string]etcdutil.NodeInfo,
+	now time.Time) map[string]uint64 {
+	next := incarnations(nodes)
+	for _, id := range sortedKeys(known) {
+		if inc, ok := next[id]; !ok || inc != known[id] {
 			m.NodeLeft(id, now)
 		}
 	}
+	for _, id := range sortedKeys(next) {
+		if inc, ok := known[id]; !ok || inc != next[id] {
+			m.NodeJoined(id, now)
+		}
+	}
 	return next
+}
+
+func incarnations(nodes map[string]etcdutil.NodeInfo) map[string]uint64 {
+	out := make(map[string]uint64, len(nodes))
+	for id, n := range nodes {
+		out[id] = n.Incarnation
+	}
+	return out
+}
+
+func sortedKeys(m map[string]uint64) []string {
+	out := make([]string, 0, len(m))
+	for id := range m {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func liveNodeIDs(nodes map[string]etcdutil.NodeInfo) []string {
@@ -221,14 +259,6 @@ func liveNodeIDs(nodes map[string]etcdutil.NodeInfo) []string {
 		out = append(out, id)
 	}
 	return out
-}
-
-func setOf(ids []string) map[string]bool {
-	m := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		m[id] = true
-	}
-	return m
 }
 
 func drain(ch chan *heartbeatpb.Envelope) {

@@ -24,6 +24,7 @@ type metrics struct {
 	inboxDropped     *prometheus.CounterVec
 	rejected         *prometheus.CounterVec
 	checkpoint       *prometheus.GaugeVec
+	evicted          *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -61,9 +62,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		checkpoint: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "tidemark", Name: "changefeed_checkpoint_ts", Help: "Changefeed checkpoint persisted by this node as maintainer.",
 		}, []string{"changefeed"}),
+		evicted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "tidemark", Name: "nodes_evicted_total",
+			Help: "Registrations of nodes silent past the bootstrap timeout deleted by this node as maintainer.",
+		}, []string{"changefeed"}),
 	}
 	reg.MustRegister(m.liveNodes, m.sessionsLost, m.elected, m.failovers, m.bootstrap, m.admin,
-		m.leaseGuardStalls, m.inboxDropped, m.rejected, m.checkpoint)
+		m.leaseGuardStalls, m.inboxDropped, m.rejected, m.checkpoint, m.evicted)
 	return m
 }
 

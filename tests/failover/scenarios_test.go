@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -20,26 +21,20 @@ func scenarios() []scenario {
 		{name: "kill-maintainer-mid-bootstrap", nodes: 3, tables: 60, run: killMaintainerMidBootstrap},
 		{name: "crash-dm-at-journal-update", nodes: 3, tables: 60, run: crashDMAtJournalUpdate},
 		{name: "crash-at-restore", nodes: 3, tables: 60, run: crashAtRestore},
-		{name: "kill-maintainer-mid-remove", nodes: 3, tables: 60, knownBug: bugSilentNode, run: killMaintainerMidRemove},
+		{name: "kill-maintainer-mid-remove", ci: true, nodes: 3, tables: 60, run: killMaintainerMidRemove},
 		{name: "kill-maintainer-mid-split", nodes: 3, tables: 12, needs: "operator/split.go", run: killMaintainerMidSplit},
 		{name: "kill-maintainer-mid-merge", nodes: 3, tables: 12, needs: "operator/merge.go", run: killMaintainerMidMerge},
 		{name: "kill-dm-mid-split", nodes: 3, tables: 12, needs: "operator/split.go", run: killDMMidSplit},
 		{name: "kill-dm-mid-merge", nodes: 3, tables: 12, needs: "operator/merge.go", run: killDMMidMerge},
 		{name: "pause-maintainer-past-ttl", ci: true, nodes: 3, tables: 60, run: pauseMaintainerPastTTL},
 		{name: "stale-requests-fenced", ci: true, nodes: 3, tables: 60, run: staleRequestsFenced},
-		{name: "slow-node-at-bootstrap", nodes: 3, tables: 60, knownBug: bugSilentNode, run: slowNodeAtBootstrap},
+		{name: "slow-node-at-bootstrap", nodes: 3, tables: 60, run: slowNodeAtBootstrap},
 		{name: "kill-etcd-member", nodes: 3, tables: 60, run: func(e *env) { killEtcdMember(e, false) }},
 		{name: "kill-etcd-leader", ci: true, nodes: 3, tables: 60, run: func(e *env) { killEtcdMember(e, true) }},
 		{name: "rolling-restart", nodes: 3, tables: 60, run: rollingRestart},
 		{name: "random-chaos", ci: true, nodes: 4, tables: 60, run: randomChaos},
 	}
 }
-
-// bugSilentNode: found by slow-node-at-bootstrap. A node that is alive (its etcd session holds)
-// but answers the bootstrap after BootstrapTimeout counts as dead for the restore, so its spans
-// are added elsewhere while its own dispatchers still work them: two working dispatchers per span
-// for ~2 s until its late answer makes them strays (I1).
-const bugSilentNode = "a live node silent past the bootstrap timeout keeps its dispatchers while its spans are re-added elsewhere (I1)"
 
 // killNodeAndMaintainer: SIGKILL of a node that is not the maintainer re-places its spans within
 // TTL + 3 s; SIGKILL of the maintainer's node makes another maintainer with a larger epoch.
@@ -145,19 +140,24 @@ func killMaintainerMidMove(e *env) {
 	e.holdKillRelease(fp, func() { e.start("n3") })
 }
 
-// killMaintainerMidRemove: the maintainer starts a plain Remove only for a stray dispatcher, as
-// found in a node's late bootstrap answer. A 12 s transport delay on one node makes its answer
-// late; the successor's Removes of its dispatchers are held and the successor is killed.
+// killMaintainerMidRemove: the maintainer starts a plain Remove for the dispatcher of a table
+// that leaves the changefeed (a late node's stray dispatchers no longer exist: a node silent
+// past the bootstrap timeout is evicted and rejoins empty). The Remove is held once sent and the
+// maintainer killed; the successor finds the journal entry of a table no longer configured and
+// removes the dispatcher itself. The sinks are then checked over the remaining tables.
 func killMaintainerMidRemove(e *env) {
 	e.startNodes()
 	e.createChangefeed()
 	e.converge(30*time.Second, "initial placement")
-	maint, _ := e.maintainer()
-	slow := e.other(maint)
-	e.enable(slow, failpoints.TransportDelay, "return(12000)")
-	e.holdKillRelease(failpoints.RemoveSent, func() { e.kill(maint) })
-	e.disable(slow, failpoints.TransportDelay)
-	e.start(maint)
+	gone := e.info.Tables[len(e.info.Tables)-1].ID
+	e.holdKillRelease(failpoints.RemoveSent, func() {
+		e.info.Tables = e.info.Tables[:len(e.info.Tables)-1]
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := etcdutil.UpdateChangefeed(ctx, e.cli, e.keys, e.info); err != nil {
+			e.t.Fatalf("remove table %d: %v", gone, err)
+		}
+	})
 }
 
 // pauseMaintainerPastTTL: SIGSTOP the maintainer past its session TTL, let another take over,
@@ -276,16 +276,19 @@ func staleRequestsFenced(e *env) {
 }
 
 // slowNodeAtBootstrap: a live node whose messages take longer than the bootstrap timeout (a
-// 12 s transport delay) while the maintainer is killed. The successor restores without it; when
-// its late answer arrives its working dispatchers are strangers and are removed. No key may be
-// owned twice meanwhile.
+// 15 s transport delay) while the maintainer is killed. The successor does not assume it dead:
+// it evicts it (deletes its registration under the election guard), the node's lease guard
+// stops its dispatchers and it rejoins empty, and only then is the schedule restored without
+// it. No key may be owned twice meanwhile.
 func slowNodeAtBootstrap(e *env) {
 	e.startNodes()
 	e.createChangefeed()
 	e.converge(30*time.Second, "initial placement")
 	maint, epoch := e.maintainer()
 	slow := e.other(maint)
-	const delay = 12 * time.Second
+	// Past the new maintainer's BootstrapTimeout (10 s after its election) with a margin, so the
+	// slow node is evicted rather than answering just in time.
+	const delay = 15 * time.Second
 	e.enable(slow, failpoints.TransportDelay, fmt.Sprintf("return(%d)", delay/time.Millisecond))
 	start := time.Now()
 	e.kill(maint)
@@ -293,6 +296,15 @@ func slowNodeAtBootstrap(e *env) {
 		return st.Epoch > epoch && st.Bootstrapped
 	})
 	e.t.Logf("%s bootstrapped with epoch %d %v after the kill; %s's messages are %v late", st.Maintainer, st.Epoch, took, slow, delay)
+	// The silent node is evicted, never assumed dead: its registration was deleted under the
+	// new maintainer's election guard and it stopped every dispatcher before rejoining.
+	if st.Maintainer != slow {
+		if line, ok := logLastLine(e.nodes[st.Maintainer].logPath, []string{"evicted node silent", `"evicted":"` + slow + `"`}); ok {
+			e.t.Logf("eviction: %s", line)
+		} else {
+			e.t.Errorf("%s bootstrapped without evicting the silent %s", st.Maintainer, slow)
+		}
+	}
 	time.Sleep(time.Until(start.Add(delay + 2*time.Second)))
 	e.disable(slow, failpoints.TransportDelay)
 	e.start(maint)

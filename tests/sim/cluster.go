@@ -40,6 +40,10 @@ type Config struct {
 	MaxDelay          time.Duration // default 250ms
 	// SessionTTL: a lost lease is noticed by etcd (and the others) after it; default 2s.
 	SessionTTL time.Duration
+	// BootstrapTimeout of every maintainer: nodes still silent after it are evicted (their
+	// registration deleted, so they stop and rejoin empty); default 10s as in production, above
+	// the longest random partition (testdata/silent_node.txt partitions longer).
+	BootstrapTimeout time.Duration
 	// TraceLen is how many recent events a violation report shows; default 400.
 	TraceLen int
 }
@@ -63,6 +67,7 @@ func (c *Config) fill() {
 	defDur(&c.Tick, 100*time.Millisecond)
 	defDur(&c.MaxDelay, 250*time.Millisecond)
 	defDur(&c.SessionTTL, 2*time.Second)
+	defDur(&c.BootstrapTimeout, 10*time.Second)
 	if c.Faults && c.DropRate == 0 && c.DupRate == 0 {
 		c.DropRate, c.DupRate = 0.1, 0.05
 	}
@@ -291,9 +296,8 @@ func (c *Cluster) elect() {
 	m, err := maintainer.New(maintainer.Config{
 		ClusterID: clusterID, Changefeed: changefeed, SelfNode: id, Epoch: c.epoch,
 		ChangefeedConfig: c.changefeedConfig(), PersistedCheckpoint: c.persisted,
-		// Nodes here are alive until their lease is gone: giving up on a silent one would trade
-		// I1 for liveness (maintainer/testdata/bootstrap_timeout.txt covers that fallback).
-		BootstrapTimeout: time.Hour,
+		// A silent node is evicted, never assumed dead (flushMaint, evict).
+		BootstrapTimeout: c.cfg.BootstrapTimeout,
 	}, live, c.now)
 	if err != nil {
 		panic(err)

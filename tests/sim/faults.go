@@ -147,6 +147,49 @@ func (c *Cluster) ExpireLease(id string) {
 	})
 }
 
+// evictAll carries out a Ready's evictions as the server's runner does: a write guarded by the
+// election key, so only the current leader's take effect. It reports false when mt lost its
+// role on the way (it evicted its own node).
+func (c *Cluster) evictAll(mt *maint, ids []string) bool {
+	for _, id := range ids {
+		if c.leader != mt {
+			return false
+		}
+		c.evict(id)
+	}
+	return c.leader == mt
+}
+
+// evict deletes a node's registration. A process that is still there (up, or frozen with its
+// lease about to go) learns it from its lease guard's watch and stops at once: every dispatcher
+// closed, the sink flushed. Its new session registers it again shortly after, empty, as a new
+// incarnation. A crashed process is only dropped from the registry; it restarts as planned.
+func (c *Cluster) evict(id string) {
+	n := c.nodes[id]
+	if n == nil || !c.registry[id] {
+		return
+	}
+	c.counter["evict"]++
+	c.tracef("maintainer evicts silent node %s", id)
+	if n.state == nodeDown {
+		c.unregister(id)
+		return
+	}
+	// Stopped before the registry tells the maintainers: the real node's dispatchers may
+	// outlive the delete by a watch round trip, but nothing can be placed on another node
+	// faster than the maintainer learns of NodeLeft, restores and gets an Add applied.
+	c.stopNode(n, nodeDown)
+	_ = n.dm.Close()
+	_ = n.sink.Flush() // the server closes the sink, which flushes it
+	inc := n.incarnation
+	c.unregister(id)
+	c.at(200*time.Millisecond+time.Duration(c.rng.Int63n(int64(time.Second))), func() {
+		if n.incarnation == inc && n.state == nodeDown {
+			c.addNode(id)
+		}
+	})
+}
+
 // WakeZombie lets the latest paused maintainer act again for d, after a newer one took over
 // and every node learned the newer epoch: it keeps ticking and sending, and must be fenced.
 func (c *Cluster) WakeZombie(d time.Duration) {

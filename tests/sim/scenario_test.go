@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 //	kill-maintainer-at kind=<OpKind> phase=<phase> [cut=none|half|all] [within=<duration>]
 //	converge [<duration>]                    stop faults, run, check I6
 //	intent                                   the killed operator completed as first intended
+//	count <event>                            how often an event happened (evict, elections, ...)
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		var c *Cluster
@@ -42,6 +44,8 @@ func TestScenarios(t *testing.T) {
 			switch td.Cmd {
 			case "converge":
 				return c.Summary()
+			case "count":
+				return fmt.Sprintf("%s=%d\n", td.CmdArgs[0].Key, c.Counters()[td.CmdArgs[0].Key])
 			case "intent":
 				out, err := c.CheckIntent()
 				if err != nil {
@@ -124,7 +128,7 @@ func scenarioStep(t *testing.T, c *Cluster, td *datadriven.TestData) error {
 			d = dur(arg(0))
 		}
 		return c.Converge(d)
-	case "intent":
+	case "intent", "count":
 	default:
 		t.Fatalf("unknown command %s", td.Cmd)
 	}

@@ -184,6 +184,7 @@ func (c *Cluster) flushMaint(mt *maint) error {
 		if err := c.persist(mt, rd.Checkpoint); err != nil {
 			return err
 		}
+		c.evictAll(mt, rd.Evict)
 		for _, env := range rd.Messages[:cut] {
 			c.send(env)
 		}
@@ -193,6 +194,9 @@ func (c *Cluster) flushMaint(mt *maint) error {
 	if mt.state == maintRunning {
 		if err := c.persist(mt, rd.Checkpoint); err != nil {
 			return err
+		}
+		if !c.evictAll(mt, rd.Evict) {
+			return nil // it evicted its own node: its loops stopped, nothing more goes out
 		}
 	}
 	for _, env := range rd.Messages {
