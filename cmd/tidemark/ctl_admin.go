@@ -31,6 +31,22 @@ func toAdminJSON(r etcdutil.AdminResult) adminJSON {
 		Message: r.Message, Maintainer: r.Maintainer, Epoch: r.Epoch}
 }
 
+// runSpanAdmin submits req for changefeed cf (or the only one) and prints the maintainer's answer.
+func runSpanAdmin(c *cobra.Command, f *ctlFlags, cf string, req etcdutil.AdminRequest) error {
+	return withCtl(c, f, func(ctx context.Context, env *ctlEnv) error {
+		id, err := pickChangefeed(ctx, env, cf)
+		if err != nil {
+			return err
+		}
+		req.Changefeed = id
+		res, err := submitAdmin(ctx, env, req)
+		if err != nil {
+			return err
+		}
+		return reportAdmin(env, res)
+	})
+}
+
 // submitAdmin queues req and waits for its result within ctx. A request nobody answered is
 // withdrawn, so it cannot run later by surprise.
 func submitAdmin(ctx context.Context, env *ctlEnv, req etcdutil.AdminRequest) (etcdutil.AdminResult, error) {
@@ -93,17 +109,7 @@ func newMoveCmd(f *ctlFlags) *cobra.Command {
 			if err := checkSpanArgs(args); err != nil {
 				return err
 			}
-			return withCtl(c, f, func(ctx context.Context, env *ctlEnv) error {
-				id, err := pickChangefeed(ctx, env, cf)
-				if err != nil {
-					return err
-				}
-				res, err := submitAdmin(ctx, env, etcdutil.AdminRequest{Changefeed: id, Kind: etcdutil.AdminMove, Spans: args, Node: to})
-				if err != nil {
-					return err
-				}
-				return reportAdmin(env, res)
-			})
+			return runSpanAdmin(c, f, cf, etcdutil.AdminRequest{Kind: etcdutil.AdminMove, Spans: args, Node: to})
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "destination node (required)")
@@ -126,17 +132,7 @@ func newSplitCmd(f *ctlFlags) *cobra.Command {
 			if err := checkSpanArgs(args); err != nil {
 				return err
 			}
-			return withCtl(c, f, func(ctx context.Context, env *ctlEnv) error {
-				id, err := pickChangefeed(ctx, env, cf)
-				if err != nil {
-					return err
-				}
-				res, err := submitAdmin(ctx, env, etcdutil.AdminRequest{Changefeed: id, Kind: etcdutil.AdminSplit, Spans: args, Pieces: pieces})
-				if err != nil {
-					return err
-				}
-				return reportAdmin(env, res)
-			})
+			return runSpanAdmin(c, f, cf, etcdutil.AdminRequest{Kind: etcdutil.AdminSplit, Spans: args, Pieces: pieces})
 		},
 	}
 	cmd.Flags().IntVar(&pieces, "pieces", 0, "how many spans to make (default: the changefeed's split_pieces)")
@@ -160,17 +156,7 @@ func newMergeCmd(f *ctlFlags) *cobra.Command {
 			if err := checkSpanArgs(args); err != nil {
 				return err
 			}
-			return withCtl(c, f, func(ctx context.Context, env *ctlEnv) error {
-				id, err := pickChangefeed(ctx, env, cf)
-				if err != nil {
-					return err
-				}
-				res, err := submitAdmin(ctx, env, etcdutil.AdminRequest{Changefeed: id, Kind: etcdutil.AdminMerge, Spans: args})
-				if err != nil {
-					return err
-				}
-				return reportAdmin(env, res)
-			})
+			return runSpanAdmin(c, f, cf, etcdutil.AdminRequest{Kind: etcdutil.AdminMerge, Spans: args})
 		},
 	}
 	cmd.Flags().StringVar(&cf, "changefeed", "", "changefeed of the spans (default: the only one)")
