@@ -11,17 +11,10 @@ import (
 
 // checkHeader rejects envelopes that are not maintainer-to-node traffic for this manager.
 func (m *Manager) checkHeader(env *heartbeatpb.Envelope) error {
+	if err := env.CheckRoute(m.cfg.ClusterID, m.cfg.Changefeed, m.cfg.NodeID); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
 	switch {
-	case env == nil:
-		return fmt.Errorf("%w: nil envelope", ErrInvalid)
-	case env.ClusterId != m.cfg.ClusterID:
-		return fmt.Errorf("%w: cluster %q, want %q", ErrInvalid, env.ClusterId, m.cfg.ClusterID)
-	case env.Changefeed != m.cfg.Changefeed:
-		return fmt.Errorf("%w: changefeed %q, want %q", ErrInvalid, env.Changefeed, m.cfg.Changefeed)
-	case env.To != m.cfg.NodeID:
-		return fmt.Errorf("%w: addressed to %q, this is %q", ErrInvalid, env.To, m.cfg.NodeID)
-	case env.From == "":
-		return fmt.Errorf("%w: empty sender", ErrInvalid)
 	case env.Epoch == 0:
 		return fmt.Errorf("%w: from %s: epoch 0", ErrInvalid, env.From)
 	case env.Seq == 0:

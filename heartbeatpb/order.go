@@ -1,5 +1,10 @@
 package heartbeatpb
 
+import (
+	"errors"
+	"fmt"
+)
+
 // The ordering rule of the protocol (docs/protocol.md, "The envelope"): a sender numbers its
 // envelopes per receiver within one incarnation, and a receiver drops what is not newer than
 // the last envelope it accepted from that sender. Duplicates and reordering become loss, which
@@ -53,4 +58,22 @@ func NewSequencer() *Sequencer { return &Sequencer{next: make(map[string]uint64)
 func (s *Sequencer) Next(receiver string) uint64 {
 	s.next[receiver]++
 	return s.next[receiver]
+}
+
+// CheckRoute reports why env is not addressed to the receiver (cluster, changefeed, node) or
+// has no sender, or nil. Both cores check this first and wrap the error as their invalid input.
+func (e *Envelope) CheckRoute(cluster, changefeed, node string) error {
+	switch {
+	case e == nil:
+		return errors.New("nil envelope")
+	case e.ClusterId != cluster:
+		return fmt.Errorf("envelope for cluster %q, this is %q", e.ClusterId, cluster)
+	case e.Changefeed != changefeed:
+		return fmt.Errorf("envelope for changefeed %q, this is %q", e.Changefeed, changefeed)
+	case e.To != node:
+		return fmt.Errorf("envelope to %q delivered to %q", e.To, node)
+	case e.From == "":
+		return errors.New("envelope without sender")
+	}
+	return nil
 }

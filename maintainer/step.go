@@ -50,17 +50,8 @@ func (m *Maintainer) Step(env *heartbeatpb.Envelope, now time.Time) error {
 
 // validate checks the header and the body without changing anything.
 func (m *Maintainer) validate(env *heartbeatpb.Envelope) error {
-	switch {
-	case env == nil:
-		return fmt.Errorf("%w: nil envelope", ErrInvalid)
-	case env.ClusterId != m.cfg.ClusterID:
-		return fmt.Errorf("%w: envelope for cluster %q, this is %q", ErrInvalid, env.ClusterId, m.cfg.ClusterID)
-	case env.Changefeed != m.cfg.Changefeed:
-		return fmt.Errorf("%w: envelope for changefeed %q, this is %q", ErrInvalid, env.Changefeed, m.cfg.Changefeed)
-	case env.To != m.cfg.SelfNode:
-		return fmt.Errorf("%w: envelope to %q delivered to %q", ErrInvalid, env.To, m.cfg.SelfNode)
-	case env.From == "":
-		return fmt.Errorf("%w: envelope without sender", ErrInvalid)
+	if err := env.CheckRoute(m.cfg.ClusterID, m.cfg.Changefeed, m.cfg.SelfNode); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	switch b := env.Body.(type) {
 	case *heartbeatpb.Envelope_Heartbeat:
