@@ -37,8 +37,13 @@ func (m *Manager) onSchedule(req *heartbeatpb.ScheduleDispatcherRequest, now tim
 	key := span.KeyOf(req.Config.Span)
 	journal := m.journalOf(req.Config.Mode)
 	if e, ok := journal[key]; ok {
-		if e.req.Operator.Id == req.Operator.Id && e.req.Action == req.Action && e.req.Config.Id == req.Config.Id {
+		sameOp := e.req.Operator.Id == req.Operator.Id && e.req.Config.Id == req.Config.Id
+		if sameOp && e.req.Action == req.Action {
 			m.resend(e, now)
+			return
+		}
+		if sameOp && e.req.Action == heartbeatpb.ActionCreate && req.Action == heartbeatpb.ActionRemove {
+			m.cancelCreate(e, req, now)
 			return
 		}
 		m.reject(req.Operator.Id, req.Config.Id, fmt.Sprintf("span %s has an in-flight %s of operator %s",
@@ -167,7 +172,8 @@ func (m *Manager) applyRemove(j *journalEntry, now time.Time) error {
 }
 
 // resend handles the same request arriving again: finish it if it is not done, and report its
-// status again either way because the maintainer evidently did not see it.
+// status again either way because the maintainer evidently did not see it. Every resend gets an
+// answer: a status, or a refusal when the effect no longer holds.
 func (m *Manager) resend(j *journalEntry, now time.Time) {
 	if j.stage == heartbeatpb.StageAccepted {
 		m.apply(j, now)
@@ -175,12 +181,50 @@ func (m *Manager) resend(j *journalEntry, now time.Time) {
 	}
 	if e, ok := m.dispatchers[j.req.Config.Id]; ok {
 		e.dirty = true
-	} else if j.req.Action == heartbeatpb.ActionRemove {
+		return
+	}
+	if j.req.Action == heartbeatpb.ActionRemove {
 		m.removed = append(m.removed, heartbeatpb.DispatcherStatus{
 			Id: j.req.Config.Id, Span: j.req.Config.Span, Mode: j.req.Config.Mode,
 			State: heartbeatpb.StateRemoved, CheckpointTs: j.finalTs,
 		})
+		return
 	}
+	// A create that was done, whose dispatcher has since been removed by another operator (a
+	// merge, typically, while this entry's acknowledgement was lost). Creating it again could
+	// put a second owner on keys that moved on; saying nothing left the operator waiting for a
+	// Working report forever (tests/sim/testdata/stale_create.txt). Refuse, stating the fact.
+	m.reject(j.req.Operator.Id, j.req.Config.Id, fmt.Sprintf(
+		"dispatcher %s was created for operator %s and has since been removed",
+		dispatcher.FormatID(j.req.Config.Id), fmtOp(j.req.Operator.Id)))
+}
+
+// cancelCreate handles an operator taking back its own create (its phase timed out, or its table
+// left): the Remove replaces the Create entry. A create never applied leaves nothing to stop: the
+// dispatcher is reported Removed at once. An applied one is stopped like any remove half and
+// leaves a removal record with its final checkpoint.
+func (m *Manager) cancelCreate(j *journalEntry, req *heartbeatpb.ScheduleDispatcherRequest, now time.Time) {
+	m.log.Info("operator cancels its create", zapOp(req.Operator.Id), zapID(req.Config.Id),
+		zap.Stringer("span", span.KeyOf(req.Config.Span)), zap.Stringer("stage", j.stage))
+	cfg := j.req.Config
+	if j.stage == heartbeatpb.StageAccepted {
+		if _, ok := m.dispatchers[cfg.Id]; !ok {
+			// Drop the never-applied create so no later retry starts it.
+			j.req = *req
+			j.req.Config.Span, j.req.Config.Mode = cfg.Span, cfg.Mode
+			j.stage = heartbeatpb.StageApplied
+			m.removed = append(m.removed, heartbeatpb.DispatcherStatus{
+				Id: cfg.Id, Span: cfg.Span, Mode: cfg.Mode, State: heartbeatpb.StateRemoved,
+			})
+			return
+		}
+	}
+	failpoint.Inject("dm-before-journal-update", func() {})
+	j.req = *req
+	j.req.Config.Span, j.req.Config.Mode = cfg.Span, cfg.Mode
+	j.stage = heartbeatpb.StageAccepted
+	failpoint.Inject("dm-after-journal-update", func() {})
+	m.apply(j, now)
 }
 
 // retryAccepted retries the local effect of every entry not yet applied, in span order.
