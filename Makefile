@@ -23,7 +23,7 @@ SEEDS ?= 100
 # Extra flags for `make run`, e.g. make run ARGS='--nodes 5 --tables 200'.
 ARGS ?=
 
-.PHONY: help build run test bench proto proto-check lint failpoint-enable failpoint-disable build-failpoint failover-test sim clean
+.PHONY: sim-fresh-seed help build run test bench proto proto-check lint failpoint-enable failpoint-disable build-failpoint failover-test sim clean
 
 help:
 	@echo "build             bin/tidemark (version $(VERSION))"
@@ -38,6 +38,7 @@ help:
 	@echo "build-failpoint   bin/tidemark-failpoint with failpoints compiled in (built from a copy: sources untouched)"
 	@echo "failover-test     every chaos scenario of tests/failover (FAILOVER_RUN, FAILOVER_RUNS, FAILOVER_DURATION)"
 	@echo "sim               deterministic simulation over SEEDS=$(SEEDS) seeds from FIRST_SEED=$(FIRST_SEED)"
+	@echo "sim-fresh-seed    where this commit's fresh simulator range (run by make test) starts"
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/tidemark ./cmd/tidemark
@@ -106,6 +107,10 @@ sim:
 	$(GO) test -count=1 -timeout 120m -v -run 'TestSeeds' ./tests/sim -args -seeds=$(SEEDS) -first-seed=$(FIRST_SEED) \
 		| grep -v '^=== '
 
+
+# Where this commit's fresh simulator range starts (tests/sim TestFreshSeeds runs it in make test).
+sim-fresh-seed:
+	@$(GO) test -count=1 -v -run '^TestShowFreshSeed$$' ./tests/sim -args -show-fresh-seed | grep '^fresh simulator seeds'
 
 clean:
 	rm -rf bin $(BENCH_REPORT)

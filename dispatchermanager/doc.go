@@ -42,5 +42,10 @@
 // A request that conflicts (another operator's entry for the span, overlap with a working
 // dispatcher, a dispatcher inside an in-flight merge) is refused: the first one is left untouched
 // and the refusal travels as a RequestRejection in the next heartbeat. The same request again
-// (same operator ID) is a resend: idempotent, its status is reported again.
+// (same operator ID) is a resend: idempotent, its status is reported again. Every resend is
+// answered: when the effect no longer holds (a create whose dispatcher another operator has since
+// removed) it is refused with that fact, never ignored. An operator may take back its own create
+// with a Remove of the same dispatcher (its phase timed out, or its table left): the Remove
+// replaces the Create entry; a create never applied is reported Removed at once, an applied one
+// is stopped and leaves a removal record like any remove half.
 package dispatchermanager

@@ -32,6 +32,9 @@ type Config struct {
 	ScheduleBatch int
 	// StuckOperatorAfter: operators older than this are logged as stuck; default 1m.
 	StuckOperatorAfter time.Duration
+	// PhaseTimeout: an operator phase with neither progress nor a refusal for this long is
+	// rolled back (operator.Aborter); default 30s.
+	PhaseTimeout time.Duration
 	// LoadReports: consecutive load reports above split_load_threshold (below
 	// merge_load_threshold) before a span is split (merged); default 3.
 	LoadReports int
@@ -51,6 +54,7 @@ const (
 	defaultMaxOperators     = 10000
 	defaultScheduleBatch    = 2000
 	defaultStuckAfter       = time.Minute
+	defaultPhaseTimeout     = 30 * time.Second
 	defaultLoadReports      = 3
 	defaultSplitMergeCool   = 10 * time.Second
 	defaultSplitMergeBatch  = 64
@@ -72,7 +76,7 @@ func (c *Config) validate() error {
 	case c.ChangefeedConfig.Id != c.Changefeed:
 		return fmt.Errorf("%w: config: ChangefeedConfig.Id %q differs from Changefeed %q",
 			ErrInvalid, c.ChangefeedConfig.Id, c.Changefeed)
-	case c.BootstrapTimeout < 0, c.ResendInterval < 0, c.StuckOperatorAfter < 0:
+	case c.BootstrapTimeout < 0, c.ResendInterval < 0, c.StuckOperatorAfter < 0, c.PhaseTimeout < 0:
 		return fmt.Errorf("%w: config: negative duration", ErrInvalid)
 	case c.MaxOperatorsPerNode < 0, c.MaxOperators < 0, c.ScheduleBatch < 0, c.LoadReports < 0,
 		c.SplitMergeBatch < 0, c.SplitMergeCooldown < 0:
@@ -84,6 +88,7 @@ func (c *Config) validate() error {
 	setDefault(&c.BootstrapTimeout, defaultBootstrapTimeout)
 	setDefault(&c.ResendInterval, defaultResendInterval)
 	setDefault(&c.StuckOperatorAfter, defaultStuckAfter)
+	setDefault(&c.PhaseTimeout, defaultPhaseTimeout)
 	setDefault(&c.MaxOperatorsPerNode, defaultMaxPerNode)
 	setDefault(&c.MaxOperators, defaultMaxOperators)
 	setDefault(&c.ScheduleBatch, defaultScheduleBatch)

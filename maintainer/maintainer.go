@@ -110,6 +110,7 @@ func New(cfg Config, liveNodes []string, now time.Time) (*Maintainer, error) {
 		MaxTotal:       cfg.MaxOperators,
 		ResendInterval: cfg.ResendInterval,
 		StuckAfter:     cfg.StuckOperatorAfter,
+		PhaseTimeout:   cfg.PhaseTimeout,
 		Logger:         m.log,
 	})
 	for _, n := range liveNodes {
@@ -183,9 +184,13 @@ func (m *Maintainer) Tick(now time.Time) {
 	m.applyFinished(now)
 	// Admin requests run before the schedulers so they take operator slots first.
 	m.adminTick(now)
-	if !m.restoring() { // restored operators finish before the schedulers decide anything
-		m.collectRemovedTables(now) // before the basic scheduler could place their spans again
-		m.schedule(now)
+	// Repair never waits: absent spans are placed while restored operators still run (they hold
+	// only their own spans), so one operator waiting on a slow node cannot hold back the rest.
+	m.collectRemovedTables(now) // before the basic scheduler could place their spans again
+	m.schedule(now)
+	// Optimisation waits until the restored operators are done (each is bounded by the phase
+	// timeout), so it decides on the schedule the last term left, not on a half-restored one.
+	if !m.restoring() {
 		m.splitAndMerge(now) // after repair, before balance: balance waits for a quiet schedule
 		m.balance(now)
 	}

@@ -36,20 +36,23 @@ type Status struct {
 	Operators []OperatorStatus  `json:"operators"`
 	// OperatorsDone counts finished operators by "kind/outcome".
 	OperatorsDone map[string]uint64 `json:"operators_done"`
+	// OperatorsTimedOut counts operators whose phase timed out and was rolled back, by kind.
+	OperatorsTimedOut map[string]uint64 `json:"operators_timed_out,omitempty"`
 }
 
 // Status describes the maintainer now (as of the latest input's time).
 func (m *Maintainer) Status() Status {
 	st := Status{
-		Changefeed:    m.cfg.Changefeed,
-		Epoch:         m.cfg.Epoch,
-		Bootstrapped:  m.bootstrapped,
-		Checkpoint:    m.persisted,
-		Computed:      m.checkpoint,
-		Spans:         make(map[string]int, numStates),
-		NodeSpans:     make(map[string]int, len(m.nodes)),
-		Nodes:         make(map[string]string, len(m.nodes)),
-		OperatorsDone: make(map[string]uint64),
+		Changefeed:        m.cfg.Changefeed,
+		Epoch:             m.cfg.Epoch,
+		Bootstrapped:      m.bootstrapped,
+		Checkpoint:        m.persisted,
+		Computed:          m.checkpoint,
+		Spans:             make(map[string]int, numStates),
+		NodeSpans:         make(map[string]int, len(m.nodes)),
+		Nodes:             make(map[string]string, len(m.nodes)),
+		OperatorsDone:     make(map[string]uint64),
+		OperatorsTimedOut: make(map[string]uint64),
 	}
 	for s := spanState(0); s < numStates; s++ {
 		st.Spans[s.String()] = m.db.counts[s]
@@ -70,6 +73,9 @@ func (m *Maintainer) Status() Status {
 	}
 	for k, v := range m.ctl.Counters() {
 		st.OperatorsDone[k.Kind.String()+"/"+k.Outcome.String()] = v
+	}
+	for kind, v := range m.ctl.TimedOut() {
+		st.OperatorsTimedOut[kind.String()] = v
 	}
 	return st
 }

@@ -22,6 +22,8 @@ import (
 //	+----------+  dest reports Stopped/Removed, rejects, or is lost
 //	| canceling|-------------------------------------------> done (table removed)
 //	+----------+
+//	  ^ phase timeout (creating got no answer): the same canceling, then done (aborted: span
+//	    absent @ start ts, or @ the dest's final ts when it had worked)
 type addState int
 
 const (
@@ -47,6 +49,8 @@ type Add struct {
 	dest    string
 	id      heartbeatpb.DispatcherID
 	startTs uint64
+	// aborted: canceling because the create timed out, not because the table left.
+	aborted bool
 	state   addState
 	result  Result
 }
@@ -115,7 +119,7 @@ func (a *Add) OnStatus(node string, st *heartbeatpb.DispatcherStatus, now time.T
 		}
 	case addCanceling:
 		if gone(st.State) {
-			a.finish(Result{Outcome: OutcomeTableRemoved})
+			a.canceled(st.CheckpointTs)
 		}
 	}
 	return nil
@@ -146,13 +150,40 @@ func (a *Add) destGone() {
 	case addCreating:
 		a.abort(a.startTs)
 	case addCanceling:
-		a.finish(Result{Outcome: OutcomeTableRemoved})
+		a.canceled(0)
 	}
+}
+
+// canceled ends a cancel: nothing of the Add is left on dest; final is the dest's final ts, if
+// it had worked.
+func (a *Add) canceled(final uint64) {
+	if a.aborted {
+		a.abort(maxTs(final, a.startTs))
+		return
+	}
+	a.finish(Result{Outcome: OutcomeTableRemoved})
+}
+
+// Abort takes back a create that got no answer: the dest may yet have made the dispatcher.
+func (a *Add) Abort(now time.Time) []Outgoing {
+	if a.state != addCreating {
+		return nil
+	}
+	a.aborted = true
+	a.to(addCanceling)
+	return a.Resend(now)
 }
 
 // OnTableRemoved cancels a create that may already have happened.
 func (a *Add) OnTableRemoved(table int64, now time.Time) []Outgoing {
-	if table != a.span.TableId || a.state != addCreating {
+	if table != a.span.TableId {
+		return nil
+	}
+	if a.state == addCanceling {
+		a.aborted = false // whatever the cancel finds, nothing is left absent
+		return nil
+	}
+	if a.state != addCreating {
 		return nil
 	}
 	a.to(addCanceling)

@@ -27,7 +27,11 @@ type ControllerConfig struct {
 	MaxTotal       int           // in-flight operators overall; default 10000
 	ResendInterval time.Duration // how often a phase's requests are resent; default 1s
 	StuckAfter     time.Duration // warn about operators older than this; default 1m
-	Logger         *zap.Logger
+	// PhaseTimeout: a phase that gets neither progress nor a refusal for this long is rolled
+	// back (Aborter); default 30s. Well above a session TTL, so a lost node is seen as lost
+	// first, and above any single step a node takes.
+	PhaseTimeout time.Duration
+	Logger       *zap.Logger
 }
 
 func (c *ControllerConfig) fill() {
@@ -42,6 +46,9 @@ func (c *ControllerConfig) fill() {
 	}
 	if c.StuckAfter <= 0 {
 		c.StuckAfter = time.Minute
+	}
+	if c.PhaseTimeout <= 0 {
+		c.PhaseTimeout = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -81,6 +88,9 @@ type entry struct {
 	spans       []SpanRef // cached: Spans() builds string keys on every call
 	warnedAt    time.Time
 	dispatchers []heartbeatpb.DispatcherID
+	phase       string    // the operator's phase when last looked at
+	phaseSince  time.Time // when it entered that phase: the phase timeout counts from here
+	aborted     bool      // Abort was called
 }
 
 // Controller keeps every in-flight operator: at most one per span and mode, within per-node and
@@ -94,6 +104,7 @@ type Controller struct {
 	due          dueHeap
 	finished     []Finished
 	counters     map[CounterKey]uint64
+	timeouts     map[heartbeatpb.OperatorType]uint64
 }
 
 // NewController returns an empty controller.
@@ -106,6 +117,7 @@ func NewController(cfg ControllerConfig) *Controller {
 		byDispatcher: make(map[heartbeatpb.DispatcherID]heartbeatpb.OperatorID),
 		perNode:      make(map[string]int),
 		counters:     make(map[CounterKey]uint64),
+		timeouts:     make(map[heartbeatpb.OperatorType]uint64),
 	}
 }
 
@@ -170,7 +182,7 @@ func (c *Controller) add(op Operator, now time.Time, start func(time.Time) []Out
 		return nil, fmt.Errorf("%w: operator %v on nodes %v", ErrLimit, id, nodes)
 	}
 	e := &entry{op: op, id: id, started: now, due: now.Add(c.cfg.ResendInterval),
-		nodes: nodes, spans: spans, dispatchers: dispatchers}
+		nodes: nodes, spans: spans, dispatchers: dispatchers, phase: phaseOf(op), phaseSince: now}
 	c.ops[id] = e
 	for _, ref := range spans {
 		c.bySpan[ref] = id
@@ -193,6 +205,9 @@ func (c *Controller) settle(e *entry, sent []Outgoing, now time.Time) {
 	if res, done := e.op.Finished(); done {
 		c.retire(e, res)
 		return
+	}
+	if p := phaseOf(e.op); p != e.phase {
+		e.phase, e.phaseSince = p, now
 	}
 	if len(sent) > 0 {
 		e.due = now.Add(c.cfg.ResendInterval)
@@ -335,41 +350,6 @@ func (c *Controller) sorted(keep func(*entry) bool) []*entry {
 	return es
 }
 
-// Tick resends the requests of every operator whose phase is due and warns about stuck ones.
-// Only due operators are looked at.
-func (c *Controller) Tick(now time.Time) []Outgoing {
-	var out []Outgoing
-	for {
-		due, ok := c.due.peekDue()
-		if !ok || due.After(now) {
-			break
-		}
-		e := c.due[0]
-		c.warnIfStuck(e, now)
-		sent := e.op.Resend(now)
-		out = append(out, sent...)
-		e.due = now.Add(c.cfg.ResendInterval)
-		heap.Fix(&c.due, 0)
-		c.settle(e, nil, now)
-	}
-	return out
-}
-
-func (c *Controller) warnIfStuck(e *entry, now time.Time) {
-	age := now.Sub(e.started)
-	if age < c.cfg.StuckAfter || now.Sub(e.warnedAt) < c.cfg.StuckAfter {
-		return
-	}
-	e.warnedAt = now
-	phase := ""
-	if p, ok := e.op.(Phaser); ok {
-		phase = p.Phase()
-	}
-	id := e.op.ID()
-	c.cfg.Logger.Warn("operator stuck", zap.Stringer("operator", &id), zap.Stringer("kind", e.op.Type()),
-		zap.String("phase", phase), zap.Strings("nodes", e.nodes), zap.Duration("age", age))
-}
-
 // TakeFinished returns the operators finished since the last call, in finishing order.
 func (c *Controller) TakeFinished() []Finished {
 	f := c.finished
@@ -391,11 +371,8 @@ func (c *Controller) List(now time.Time) []Info {
 	es := c.sorted(func(*entry) bool { return true })
 	out := make([]Info, 0, len(es))
 	for _, e := range es {
-		info := Info{ID: e.op.ID(), Kind: e.op.Type(), Spans: e.spans, Nodes: e.nodes, Age: now.Sub(e.started)}
-		if p, ok := e.op.(Phaser); ok {
-			info.Phase = p.Phase()
-		}
-		out = append(out, info)
+		out = append(out, Info{ID: e.op.ID(), Kind: e.op.Type(), Spans: e.spans, Phase: phaseOf(e.op),
+			Nodes: e.nodes, Age: now.Sub(e.started)})
 	}
 	return out
 }

@@ -15,5 +15,10 @@
 // the operator a journaled descriptor describes and feeds it the reported statuses and the lost
 // nodes; Controller.AddRestored resumes it at the phase it reached.
 //
+// A phase that gets neither progress (a phase change) nor a refusal for
+// ControllerConfig.PhaseTimeout is rolled back through the operator's Abort (the Aborter
+// interface; see tick.go): no single operator waits forever on a node that accepted a request
+// and then said nothing.
+//
 // No goroutines, sockets, clock or global randomness in here.
 package operator

@@ -155,6 +155,12 @@ func (e *opEnv) handle(t testing.TB, td *datadriven.TestData) string {
 		out = e.op.OnTableRemoved(table, e.now)
 	case "resend":
 		out = e.op.Resend(e.now)
+	case "abort": // what the controller does when the phase timed out
+		a, ok := e.op.(Aborter)
+		if !ok {
+			return "cannot abort\n"
+		}
+		out = a.Abort(e.now)
 	default:
 		t.Fatalf("unknown command %s", td.Cmd)
 	}

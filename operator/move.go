@@ -23,6 +23,8 @@ import (
 //	  | | stopping-only|--> done, absent         | canceling |--> done (table removed)
 //	  | +--------------+                         +-----------+
 //	  | table removed: keep stopping, then done (table removed) without creating
+//	  | phase timeout: stopping ends as after a refusal (span left on origin); creating goes
+//	  | to canceling, which then ends with the span absent @ final ts
 type moveState int
 
 const (
@@ -175,6 +177,20 @@ func (m *Move) OnRejected(node string, rej *heartbeatpb.RequestRejection, now ti
 		}
 	case node == m.dest && (m.state == moveCreating || m.state == moveCanceling):
 		m.finishAbsent()
+	}
+	return nil
+}
+
+// Abort rolls back a phase that got no answer: an unanswered stop ends as a refused one (the
+// origin keeps the span); an unanswered create is taken back from dest before the span is left
+// absent at the origin's final checkpoint.
+func (m *Move) Abort(now time.Time) []Outgoing {
+	switch m.state {
+	case moveStopping, moveStoppingOnly:
+		return m.OnRejected(m.origin, &heartbeatpb.RequestRejection{OperatorId: m.desc.Id, DispatcherId: m.from}, now)
+	case moveCreating:
+		m.moveTo(moveCanceling)
+		return m.Resend(now)
 	}
 	return nil
 }

@@ -45,6 +45,16 @@ type RejectionHandler interface {
 	OnRejected(node string, rej *heartbeatpb.RequestRejection, now time.Time) []Outgoing
 }
 
+// Aborter is implemented by operators that can roll themselves back when a phase gets neither
+// progress nor a refusal for ControllerConfig.PhaseTimeout. A phase that only waits for a stop
+// ends leaving the span as it was (the source still serves it, as after a refusal); a phase
+// that created or may have created dispatchers takes them back with a Remove of its own and
+// ends, once they are gone, with the spans absent at the last checkpoint known. Abort is called
+// at most once per operator.
+type Aborter interface {
+	Abort(now time.Time) []Outgoing
+}
+
 // Phaser is implemented by operators that can name their current phase, for status output.
 type Phaser interface {
 	Phase() string

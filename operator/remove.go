@@ -110,6 +110,15 @@ func (r *Remove) OnRejected(node string, rej *heartbeatpb.RequestRejection, now 
 	return nil
 }
 
+// Abort ends a Remove whose origin answered nothing: it ends as after a refusal, the span left
+// bound as it was (the next full heartbeat tells whether the dispatcher still works).
+func (r *Remove) Abort(now time.Time) []Outgoing {
+	if r.state == removeStopping {
+		r.OnRejected(r.origin, &heartbeatpb.RequestRejection{OperatorId: r.desc.Id, DispatcherId: r.id}, now)
+	}
+	return nil
+}
+
 // OnNodeRemoved: a lost origin has stopped for good; the last checkpoint seen is all we know.
 func (r *Remove) OnNodeRemoved(node string, now time.Time) []Outgoing {
 	if r.state == removeStopping && node == r.origin {

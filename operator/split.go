@@ -21,6 +21,10 @@ import (
 //	  |  table removed: keep stopping, then done (table removed), nothing created
 //	  +--------------------------------------------------------------------> done
 //
+//	phase timeout: stopping ends as after a refusal (parent left as it was); creating goes to
+//	canceling: every child still waited for is taken back with a Remove; once each is gone
+//	(Stopped/Removed, refused, node lost) it is failed, and the Split ends as from creating.
+//
 // A child fails when its node is lost, refuses the create, or reports it Stopped/Removed; it is
 // then left absent from the parent's final checkpoint (or its own, when higher). The parent is
 // retired as soon as it stopped: from then on its keys belong to the children. A table removed
@@ -32,25 +36,28 @@ type splitState int
 const (
 	splitStopping splitState = iota
 	splitCreating
+	splitCanceling
 	splitDone
 )
 
-var splitStateNames = [...]string{"stopping", "creating", "done"}
+var splitStateNames = [...]string{"stopping", "creating", "canceling", "done"}
 
 func (s splitState) String() string { return splitStateNames[s] }
 
 var splitTransitions = map[splitState][]splitState{
 	splitStopping: {splitCreating, splitDone},
-	splitCreating: {splitDone},
+	splitCreating:  {splitDone, splitCanceling},
+	splitCanceling: {splitDone},
 }
 
 // childState is how far one child of a Split got.
 type childState uint8
 
 const (
-	childPending childState = iota // not seen working yet
-	childWorking                   // reported Working: bound at the end
-	childFailed                    // lost, refused or stopped: absent at the end
+	childPending   childState = iota // not seen working yet
+	childWorking                     // reported Working: bound at the end
+	childFailed                      // lost, refused or stopped: absent at the end
+	childCanceling                   // its create timed out; taken back with a Remove
 )
 
 type splitChild struct {
@@ -144,6 +151,34 @@ func (s *Split) Resend(time.Time) []Outgoing {
 			}
 		}
 		return out
+	case splitCanceling:
+		var out []Outgoing
+		for _, c := range s.children {
+			if c.state == childCanceling {
+				out = append(out, Outgoing{Node: c.p.NodeId,
+					Schedule: request(&s.desc, heartbeatpb.ActionRemove, c.p.DispatcherId, c.p.Span, s.checkpoint)})
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// Abort rolls back a phase that got no answer: an unanswered parent stop ends as a refused one;
+// children whose create got no answer are taken back (see the state diagram).
+func (s *Split) Abort(now time.Time) []Outgoing {
+	switch s.state {
+	case splitStopping:
+		return s.OnRejected(s.parent.NodeId, &heartbeatpb.RequestRejection{
+			OperatorId: s.desc.Id, DispatcherId: s.parent.DispatcherId}, now)
+	case splitCreating:
+		for i := range s.children {
+			if s.children[i].state == childPending {
+				s.children[i].state = childCanceling
+			}
+		}
+		s.to(splitCanceling)
+		return s.Resend(now)
 	}
 	return nil
 }
@@ -183,6 +218,13 @@ func (s *Split) onParent(st *heartbeatpb.DispatcherStatus, now time.Time) []Outg
 
 func (s *Split) onChild(i int, st *heartbeatpb.DispatcherStatus) {
 	c := &s.children[i]
+	if c.state == childCanceling {
+		if gone(st.State) {
+			c.state, c.cp = childFailed, maxTs(s.checkpoint, st.CheckpointTs)
+			s.settled()
+		}
+		return // still working: the Remove is resent until it stops
+	}
 	if s.state != splitCreating || c.state != childPending {
 		return // early (a stranger's report before the parent stopped), duplicate or late
 	}
@@ -212,12 +254,13 @@ func (s *Split) OnRejected(node string, rej *heartbeatpb.RequestRejection, now t
 		}
 		return nil
 	}
-	if s.state != splitCreating {
+	if s.state != splitCreating && s.state != splitCanceling {
 		return nil
 	}
 	for i := range s.children {
 		c := &s.children[i]
-		if node == c.p.NodeId && rej.DispatcherId == c.p.DispatcherId && c.state == childPending {
+		waited := c.state == childPending || c.state == childCanceling
+		if node == c.p.NodeId && rej.DispatcherId == c.p.DispatcherId && waited {
 			c.state, c.cp = childFailed, s.checkpoint
 		}
 	}
@@ -239,7 +282,7 @@ func (s *Split) OnNodeRemoved(node string, now time.Time) []Outgoing {
 			c.state, c.cp = childFailed, s.checkpoint
 		}
 	}
-	if s.state == splitCreating {
+	if s.state == splitCreating || s.state == splitCanceling {
 		s.settled()
 	}
 	return nil
@@ -256,11 +299,11 @@ func (s *Split) OnTableRemoved(table int64, now time.Time) []Outgoing {
 
 // settled finishes the Split when no child is waited for any more, and reports whether it did.
 func (s *Split) settled() bool {
-	if s.state != splitCreating {
+	if s.state != splitCreating && s.state != splitCanceling {
 		return s.state == splitDone
 	}
 	for _, c := range s.children {
-		if c.state == childPending {
+		if c.state == childPending || c.state == childCanceling {
 			return false
 		}
 	}

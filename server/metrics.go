@@ -82,7 +82,7 @@ const scrapeTimeout = time.Second
 type maintainerCollector struct {
 	terms *terms
 
-	spans, inFlight, oldest, finished, lag *prometheus.Desc
+	spans, inFlight, oldest, finished, timedOut, lag *prometheus.Desc
 }
 
 func newMaintainerCollector(t *terms) *maintainerCollector {
@@ -95,12 +95,13 @@ func newMaintainerCollector(t *terms) *maintainerCollector {
 		inFlight: d("operators_in_flight", "Operators in flight by kind.", "kind"),
 		oldest:   d("operator_oldest_age_seconds", "Age of the oldest in-flight operator by kind.", "kind"),
 		finished: d("operators_finished_total", "Operators finished in this maintainer term, by kind and outcome.", "kind", "outcome"),
+		timedOut: d("operators_timed_out_total", "Operators whose phase got no answer for the phase timeout and were rolled back, in this maintainer term, by kind.", "kind"),
 		lag:      d("changefeed_checkpoint_lag_seconds", "Wall clock minus the persisted changefeed checkpoint."),
 	}
 }
 
 func (c *maintainerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.spans, c.inFlight, c.oldest, c.finished, c.lag} {
+	for _, d := range []*prometheus.Desc{c.spans, c.inFlight, c.oldest, c.finished, c.timedOut, c.lag} {
 		ch <- d
 	}
 }
@@ -137,6 +138,9 @@ func (c *maintainerCollector) Collect(ch chan<- prometheus.Metric) {
 		for key, n := range st.OperatorsDone {
 			kind, outcome := splitKindOutcome(key)
 			ch <- prometheus.MustNewConstMetric(c.finished, prometheus.CounterValue, float64(n), cf, kind, outcome)
+		}
+		for kind, n := range st.OperatorsTimedOut {
+			ch <- prometheus.MustNewConstMetric(c.timedOut, prometheus.CounterValue, float64(n), cf, kind)
 		}
 		if st.Checkpoint > 0 {
 			ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, ts.Lag(st.Checkpoint, now).Seconds(), cf)
