@@ -45,7 +45,7 @@ var splitStateNames = [...]string{"stopping", "creating", "canceling", "done"}
 func (s splitState) String() string { return splitStateNames[s] }
 
 var splitTransitions = map[splitState][]splitState{
-	splitStopping: {splitCreating, splitDone},
+	splitStopping:  {splitCreating, splitDone},
 	splitCreating:  {splitDone, splitCanceling},
 	splitCanceling: {splitDone},
 }
