@@ -135,33 +135,31 @@ func (s *Split) to(next splitState) {
 // Start sends the remove half to the parent's node.
 func (s *Split) Start(now time.Time) []Outgoing { return s.Resend(now) }
 
-// Resend repeats the requests of the current phase: the parent's remove, or the create of every
-// child still waited for.
+// Resend repeats the requests of the current phase: the parent's remove, the create of every
+// child still waited for, or the remove of every child being taken back.
 func (s *Split) Resend(time.Time) []Outgoing {
 	switch s.state {
 	case splitStopping:
 		return []Outgoing{{Node: s.parent.NodeId,
 			Schedule: request(&s.desc, heartbeatpb.ActionRemove, s.parent.DispatcherId, s.parent.Span, 0)}}
 	case splitCreating:
-		var out []Outgoing
-		for _, c := range s.children {
-			if c.state == childPending {
-				out = append(out, Outgoing{Node: c.p.NodeId,
-					Schedule: request(&s.desc, heartbeatpb.ActionCreate, c.p.DispatcherId, c.p.Span, s.checkpoint)})
-			}
-		}
-		return out
+		return s.childRequests(childPending, heartbeatpb.ActionCreate)
 	case splitCanceling:
-		var out []Outgoing
-		for _, c := range s.children {
-			if c.state == childCanceling {
-				out = append(out, Outgoing{Node: c.p.NodeId,
-					Schedule: request(&s.desc, heartbeatpb.ActionRemove, c.p.DispatcherId, c.p.Span, s.checkpoint)})
-			}
-		}
-		return out
+		return s.childRequests(childCanceling, heartbeatpb.ActionRemove)
 	}
 	return nil
+}
+
+// childRequests asks for action on every child in state, from the parent's final checkpoint.
+func (s *Split) childRequests(state childState, action heartbeatpb.ScheduleAction) []Outgoing {
+	var out []Outgoing
+	for _, c := range s.children {
+		if c.state == state {
+			out = append(out, Outgoing{Node: c.p.NodeId,
+				Schedule: request(&s.desc, action, c.p.DispatcherId, c.p.Span, s.checkpoint)})
+		}
+	}
+	return out
 }
 
 // Abort rolls back a phase that got no answer: an unanswered parent stop ends as a refused one;
