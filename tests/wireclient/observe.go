@@ -139,15 +139,21 @@ func Unharmed(ctx context.Context, cli *clientv3.Client, k etcdutil.Keys, t Targ
 		return err
 	}
 	for _, want := range []Placement{t.Victim, t.Foreign} {
-		found := false
+		var found *Placement
 		for _, si := range spans {
 			p, err := PlacementOf(si)
 			if err == nil && si.State == "replicating" && p.Dispatcher == want.Dispatcher && p.Node == want.Node {
-				found = true
+				found = &p
 			}
 		}
-		if !found {
-			return fmt.Errorf("wireclient: dispatcher %d-%d no longer replicates on %s", want.Dispatcher.Hi, want.Dispatcher.Lo, want.Node)
+		if found == nil {
+			return fmt.Errorf("wireclient: dispatcher %d.%d no longer replicates on %s", want.Dispatcher.Hi, want.Dispatcher.Lo, want.Node)
+		}
+		// A dispatcher stopped behind the maintainer's back stays "replicating" in its listing,
+		// but its checkpoint stands still.
+		if found.Checkpoint <= want.Checkpoint {
+			return fmt.Errorf("wireclient: dispatcher %d.%d on %s is listed replicating but its checkpoint stands at %d",
+				want.Dispatcher.Hi, want.Dispatcher.Lo, want.Node, found.Checkpoint)
 		}
 	}
 	return nil

@@ -16,7 +16,6 @@ import (
 	"github.com/tidemark/tidemark/dispatcher/sinkcheck"
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/etcdutil/embedetcd"
-	"github.com/tidemark/tidemark/maintainer"
 	"github.com/tidemark/tidemark/server"
 	"github.com/tidemark/tidemark/ts"
 )
@@ -141,18 +140,13 @@ func TestForgeriesLeaveTheClusterUnharmed(t *testing.T) {
 	}
 
 	// The real maintainer still commands the target: move the victim span to the bystander.
-	req := etcdutil.AdminRequest{ID: etcdutil.NewAdminID(time.Now()), Changefeed: "cf1", Kind: "move",
-		Spans: []string{maintainer.FormatSpan(target.Victim.Span)}, Node: target.Bystander, CreatedAt: time.Now()}
-	if err := etcdutil.SubmitAdminRequest(ctx, cli, k, req, time.Minute); err != nil {
-		t.Fatal(err)
-	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	res, err := etcdutil.WaitAdminResult(wctx, cli, k, req.ID)
-	if err != nil || res.Outcome != "done" {
-		t.Fatalf("admin move after the attacks: %+v, %v", res, err)
+	msg, err := MoveSpan(wctx, cli, k, "cf1", target.Victim, target.Bystander)
+	if err != nil {
+		t.Fatalf("admin move after the attacks: %v", err)
 	}
-	t.Logf("admin move after the attacks: %s", res.Message)
+	t.Logf("admin move after the attacks: %s", msg)
 
 	for _, n := range nodes {
 		n.stop()
