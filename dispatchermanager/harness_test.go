@@ -75,9 +75,22 @@ func (f *fakeFactory) Flush() error {
 
 // harness drives one manager (cluster c1, node n1, changefeed cf1) from a datadriven file.
 type harness struct {
-	m   *Manager
-	f   *fakeFactory
-	now time.Time
+	m     *Manager
+	f     *fakeFactory
+	now   time.Time
+	query LeaderQuery // the last one handed out
+}
+
+// leaderReply builds the answer to q from "epoch= leader=" or "failed".
+func leaderReply(q LeaderQuery, args map[string]string) LeaderReply {
+	r := LeaderReply{Query: q, Leader: args["leader"]}
+	if v, ok := args["epoch"]; ok {
+		r.Epoch = mustUint(v)
+	}
+	if _, ok := args["failed"]; ok {
+		r.Err = errors.New("injected read failure")
+	}
+	return r
 }
 
 func TestManagerDataDriven(t *testing.T) {
@@ -108,10 +121,30 @@ func (h *harness) run(td *datadriven.TestData) (string, error) {
 		m, err := New(Config{ClusterID: "c1", NodeID: "n1", Changefeed: "cf1", Incarnation: 1,
 			HeartbeatInterval: time.Second, Factory: h.f}, h.now)
 		h.m = m
+		if err == nil {
+			// The registry: every maintainer the files use is a registered node unless said.
+			nodes := "m1,m2,m3,n1"
+			if v, ok := args["nodes"]; ok {
+				nodes = v
+			}
+			m.SetNodes(strings.Split(nodes, ","))
+		}
 		return result(err), nil
-	case "set-epoch":
-		h.m.SetEpoch(mustUint(args["epoch"]), args["maintainer"])
+	case "set-nodes":
+		h.m.SetNodes(strings.Split(args["nodes"], ","))
 		return "ok\n", nil
+	case "set-epoch":
+		return result(h.m.SetEpoch(mustUint(args["epoch"]), args["maintainer"], h.now)), nil
+	case "leader-query":
+		q, ok := h.m.LeaderQuery(h.now)
+		if !ok {
+			return "no query\n", nil
+		}
+		h.query = q
+		return fmt.Sprintf("query %d\n", q.ID), nil
+	case "leader-reply":
+		r := leaderReply(h.query, args)
+		return result(h.m.OnLeaderReply(r, h.now)), nil
 	case "tick":
 		ms := int64(100)
 		if v, ok := args["ms"]; ok {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"time"
@@ -68,6 +69,13 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 		log.Error("cannot watch the changefeed's leader", zap.Error(err))
 		return
 	}
+	// Only registered nodes are listened to; the registry may change while this loop runs.
+	nodesChanged, unsubscribe := s.nodes.Subscribe()
+	defer unsubscribe()
+	nodes, _ := s.nodes.Get()
+	m.SetNodes(liveNodeIDs(nodes))
+	reader := newLeaderReader(s, w.id)
+	var leader *etcdutil.Leader // the watch's newest leader, until the lease guard lets it act
 	ticker := time.NewTicker(s.cfg.TickInterval)
 	defer ticker.Stop()
 	snapshotEvery := s.cfg.HeartbeatInterval
@@ -80,9 +88,16 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 			if !ok {
 				return
 			}
-			if l.Epoch > 0 {
-				m.SetEpoch(l.Epoch, l.Node)
+			leader = &l
+		case rep := <-reader.replies:
+			reader.received(rep)
+			if rep.Err != nil {
+				log.Warn("quick read of the changefeed's leader failed; held envelopes wait for the watch",
+					zap.Error(rep.Err))
 			}
+		case <-nodesChanged:
+			nodes, _ := s.nodes.Get()
+			m.SetNodes(liveNodeIDs(nodes))
 		case e := <-w.dmInbox:
 			// Like ticks, requests wait while the lease may be gone: creating a dispatcher then
 			// could put a second one on a span that others already re-placed.
@@ -111,11 +126,33 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 				})
 			}
 		}
+		// etcd's word may release held envelopes, which act: only while the lease holds.
+		if env.guard.Valid(time.Now()) {
+			leader = w.applyLeader(m, leader, reader, log)
+		}
+		reader.maybeStart(ctx, m)
 		for _, out := range m.Ready() {
 			s.transport.Send(out)
 		}
 		m.Advance()
 	}
+}
+
+// applyLeader hands the core what etcd said about the leader (the watch's newest value and the
+// quick read's answer) and logs what the envelopes it released did. It returns nil: applied.
+func (w *worker) applyLeader(m *dispatchermanager.Manager, l *etcdutil.Leader, reader *leaderReader, log *zap.Logger) *etcdutil.Leader {
+	if l != nil && l.Epoch > 0 {
+		if err := m.SetEpoch(l.Epoch, l.Node, time.Now()); err != nil {
+			log.Warn("held envelopes confirmed by the leader watch were rejected", zap.Error(err))
+		}
+	}
+	if rep := reader.pending; rep != nil {
+		reader.pending = nil
+		if err := m.OnLeaderReply(*rep, time.Now()); err != nil {
+			log.Warn("held envelopes confirmed by a leader read were rejected", zap.Error(err))
+		}
+	}
+	return nil
 }
 
 // takeBatch steps first and then up to maxBatchPerWake envelopes already waiting in inbox,
@@ -135,7 +172,14 @@ func takeBatch(first *heartbeatpb.Envelope, inbox <-chan *heartbeatpb.Envelope, 
 // stepDispatcherManager feeds one envelope to the core. A rejected envelope changed nothing; it
 // is counted and logged with the sender and epoch so a fenced old maintainer is visible.
 func (w *worker) stepDispatcherManager(m *dispatchermanager.Manager, e *heartbeatpb.Envelope, log *zap.Logger, s *Server) {
-	if err := m.Step(e, time.Now()); err != nil {
+	err := m.Step(e, time.Now())
+	if errors.Is(err, dispatchermanager.ErrHeld) {
+		// Not a rejection yet: etcd confirms or refutes it within a read or a watch event.
+		s.metrics.held.Inc()
+		log.Debug("envelope held until etcd confirms its epoch", zap.String("from", e.From), zap.Uint64("epoch", e.Epoch))
+		return
+	}
+	if err != nil {
 		s.metrics.rejected.WithLabelValues("dispatcher-manager").Inc()
 		log.Warn("envelope rejected", zap.String("from", e.From), zap.Uint64("epoch", e.Epoch), zap.Error(err))
 	}
