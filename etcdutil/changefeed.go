@@ -23,7 +23,7 @@ func CreateChangefeed(ctx context.Context, cli *clientv3.Client, k Keys, info Ch
 	if info.CreatedAt.IsZero() {
 		info.CreatedAt = time.Now().UTC()
 	}
-	val, err := encodeJSON("changefeed info", info)
+	val, err := encodeChangefeed(info)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func UpdateChangefeed(ctx context.Context, cli *clientv3.Client, k Keys, info Ch
 
 // swapChangefeed writes info if its key still has the mod revision seen; ErrConflict otherwise.
 func swapChangefeed(ctx context.Context, cli *clientv3.Client, k Keys, info ChangefeedInfo, seen int64) error {
-	val, err := encodeJSON("changefeed info", info)
+	val, err := encodeChangefeed(info)
 	if err != nil {
 		return err
 	}

@@ -80,6 +80,10 @@ func (c *ChangefeedInfo) Validate() error {
 	if len(c.Tables) == 0 {
 		return fmt.Errorf("etcdutil: changefeed %q field tables: empty, need at least one table", c.ID)
 	}
+	if len(c.Tables) > MaxTables {
+		return fmt.Errorf("etcdutil: changefeed %q field tables: %d tables, more than the %d a changefeed may have",
+			c.ID, len(c.Tables), MaxTables)
+	}
 	seen := make(map[int64]bool, len(c.Tables))
 	for i, t := range c.Tables {
 		if t.ID < 0 {

@@ -25,6 +25,8 @@ import (
 //	  | table removed: keep stopping, then done (table removed) without creating
 //	  | phase timeout: stopping ends as after a refusal (span left on origin); creating goes
 //	  | to canceling, which then ends with the span absent @ final ts
+//	  | dest reports Working while stopping: the origin had stopped (the dest is only created
+//	  | after that), so on to creating, done at once (canceling if the table left)
 type moveState int
 
 const (
@@ -118,7 +120,7 @@ func (m *Move) OnStatus(node string, st *heartbeatpb.DispatcherStatus, now time.
 	case matches(node, m.origin, st, m.from):
 		return m.onOrigin(st, now)
 	case matches(node, m.dest, st, m.to):
-		m.onDest(st)
+		return m.onDest(st, now)
 	}
 	return nil
 }
@@ -139,8 +141,23 @@ func (m *Move) onOrigin(st *heartbeatpb.DispatcherStatus, now time.Time) []Outgo
 	return m.Resend(now)
 }
 
-func (m *Move) onDest(st *heartbeatpb.DispatcherStatus) {
+func (m *Move) onDest(st *heartbeatpb.DispatcherStatus, now time.Time) []Outgoing {
 	switch m.state {
+	case moveStopping:
+		// The dest is created only after the origin reported Stopped, and its ID is this Move's
+		// alone: a working dest proves the origin stopped. A restored Move whose dest entry was
+		// already acknowledged (so no journaled create says so) learns it here; waiting for an
+		// origin that no longer answers left the span absent under the working dest
+		// (tests/sim/testdata/dest_before_stop.txt).
+		if st.State != heartbeatpb.StateWorking {
+			return nil
+		}
+		m.moveTo(moveCreating)
+		if m.tableRemoved {
+			m.moveTo(moveCanceling)
+			return m.Resend(now)
+		}
+		return m.onDest(st, now)
 	case moveCreating:
 		if st.State == heartbeatpb.StateWorking {
 			m.moveTo(moveDone)
@@ -157,6 +174,7 @@ func (m *Move) onDest(st *heartbeatpb.DispatcherStatus) {
 			m.finishAbsent()
 		}
 	}
+	return nil
 }
 
 // OnRejected: a node refuses a remove only while the dispatcher is busy (another operator's

@@ -6,11 +6,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/tidemark/tidemark/etcdutil"
 )
 
 // maxTables bounds a table list so that a typo such as "1-1000000000" is an error instead of
-// an attempt to allocate and store a billion table entries in one etcd value.
-const maxTables = 1_000_000
+// an attempt to allocate a billion table entries: the most one changefeed may have.
+const maxTables = etcdutil.MaxTables
 
 // parseTables turns a table list such as "1-100,200,300-310" into sorted, distinct table IDs.
 // Ranges are inclusive. A table listed twice is an error rather than silently merged, because
