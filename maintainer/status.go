@@ -36,6 +36,10 @@ type Status struct {
 	Operators []OperatorStatus  `json:"operators"`
 	// OperatorsDone counts finished operators by "kind/outcome".
 	OperatorsDone map[string]uint64 `json:"operators_done"`
+	// SpanErrors counts, per node, the spans whose dispatcher reports an error, with a message.
+	SpanErrors map[string]NodeErrors `json:"span_errors,omitempty"`
+	// Unhealthy lists the nodes marked unhealthy (their spans are moved off).
+	Unhealthy []string `json:"unhealthy_nodes,omitempty"`
 }
 
 // Status describes the maintainer now (as of the latest input's time).
@@ -50,6 +54,12 @@ func (m *Maintainer) Status() Status {
 		NodeSpans:     make(map[string]int, len(m.nodes)),
 		Nodes:         make(map[string]string, len(m.nodes)),
 		OperatorsDone: make(map[string]uint64),
+	}
+	if len(m.health.unhealthy) > 0 {
+		st.Unhealthy = m.Unhealthy()
+	}
+	if errs := m.nodeErrors(); len(errs) > 0 {
+		st.SpanErrors = errs
 	}
 	for s := spanState(0); s < numStates; s++ {
 		st.Spans[s.String()] = m.db.counts[s]
