@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/tidemark/tidemark/etcdutil"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -183,5 +184,16 @@ func (p *playgroundRun) waitExit(t *testing.T, d time.Duration) {
 		}
 	case <-time.After(d):
 		t.Fatalf("playground still running %s after SIGINT", d)
+	}
+}
+
+func TestSpanErrorsSummary(t *testing.T) {
+	got := spanErrorsSummary(map[string]etcdutil.NodeSpanErrors{
+		"n3": {Spans: 2, Error: "dispatcher: flush sink /d/s.jsonl: write /d/s.jsonl: no space left on device"},
+		"n1": {Spans: 1, Error: "injected"},
+	})
+	want := "sink errors: n1 1 spans (injected), n3 2 spans (write /d/s.jsonl: no space left on device)"
+	if got != want {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }
