@@ -47,8 +47,11 @@ func fullDiskOnNode(e *env) {
 		e.t.Errorf("checkpoint lag %v while %s cannot write: the checkpoint did not wait for its spans", lag, victim)
 	}
 	e.disable(victim, fp)
-	_, took = e.waitFor(e.cf, 5*time.Second, "checkpoint moving after space returned",
-		func(st etcdutil.ChangefeedStatus) bool { return st.CheckpointTs > held.CheckpointTs && !named(st) })
+	// Moving again means passing the moment space returned, not only the records the sink held
+	// being written: those alone lift the checkpoint once and then it would stall again.
+	back := ts.FromTime(time.Now())
+	_, took = e.waitFor(e.cf, 5*time.Second, "checkpoint passing the moment space returned",
+		func(st etcdutil.ChangefeedStatus) bool { return st.CheckpointTs > back && !named(st) })
 	e.t.Logf("DISKFULL short: checkpoint moving again and the error gone %v after space returned (no restart)",
 		took.Round(10*time.Millisecond))
 	if !e.waitLog(victim, logAt, 5*time.Second, "sink recovered") {
@@ -84,6 +87,7 @@ func fullDiskOnNode(e *env) {
 
 	// 3. Space returns.
 	e.disable(victim, fp)
+	back = ts.FromTime(time.Now())
 	_, took, ok := e.poll(e.cf, 5*time.Second, func(etcdutil.ChangefeedStatus) bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -95,6 +99,8 @@ func fullDiskOnNode(e *env) {
 	} else {
 		e.t.Logf("DISKFULL: %s healthy again %v after space returned", victim, took.Round(10*time.Millisecond))
 	}
+	e.waitFor(e.cf, 5*time.Second, "checkpoint passing the moment space returned again",
+		func(st etcdutil.ChangefeedStatus) bool { return st.CheckpointTs > back })
 	if !e.alive(victim) {
 		e.t.Errorf("%s died of its full disk", victim)
 	}
