@@ -14,6 +14,17 @@
 // Out: heartbeats (changed statuses each Tick, a full report every HeartbeatInterval) and bootstrap
 // answers, always to the current maintainer node, stamped with the current epoch.
 //
+// # Durable checkpoints and sink errors
+//
+// A status carries a dispatcher's durable checkpoint: the one it had when the factory's sink
+// last flushed successfully, never more, so a reported checkpoint survives a crash of the node.
+// A failed flush holds nothing back: heartbeats and bootstrap answers still go out, with the
+// durable checkpoints and the flush's error on every working dispatcher (DispatcherStatus.error),
+// and every Tick tries again (the sink spaces its own retries). SinkHealth says since when the
+// sink fails and, from the now it is given, whether that has lasted UnhealthyAfter; the runner
+// turns that into the node's unhealthy mark. A merge starts its merged dispatcher from the
+// sources' durable checkpoints.
+//
 // # The journal
 //
 // The journal is three maps. Its entries let a new maintainer rebuild every operator in flight

@@ -118,8 +118,12 @@ func (h *harness) run(td *datadriven.TestData) (string, error) {
 	case "new":
 		h.f = &fakeFactory{all: map[heartbeatpb.DispatcherID]*fakeDispatcher{}}
 		h.now = time.UnixMilli(1_700_000_000_000)
-		m, err := New(Config{ClusterID: "c1", NodeID: "n1", Changefeed: "cf1", Incarnation: 1,
-			HeartbeatInterval: time.Second, Factory: h.f}, h.now)
+		cfg := Config{ClusterID: "c1", NodeID: "n1", Changefeed: "cf1", Incarnation: 1,
+			HeartbeatInterval: time.Second, Factory: h.f}
+		if v, ok := args["unhealthy-after-ms"]; ok {
+			cfg.UnhealthyAfter = time.Duration(mustUint(v)) * time.Millisecond
+		}
+		m, err := New(cfg, h.now)
 		h.m = m
 		if err == nil {
 			// The registry: every maintainer the files use is a registered node unless said.
@@ -157,6 +161,14 @@ func (h *harness) run(td *datadriven.TestData) (string, error) {
 		return h.ready(), nil
 	case "snapshot":
 		return printSnapshot(h.m.Snapshot()), nil
+	case "health":
+		hl := h.m.SinkHealth(h.now)
+		since := "-"
+		if hl.Failing {
+			since = hl.Since.Sub(time.UnixMilli(1_700_000_000_000)).String()
+		}
+		return fmt.Sprintf("failing=%t since=%s unhealthy=%t errors=%d cause=%q\n",
+			hl.Failing, since, hl.Unhealthy, hl.Errors, hl.Cause), nil
 	case "advance":
 		d, ok := h.f.all[mustID(args["d"])]
 		if !ok {

@@ -42,8 +42,10 @@ type Config struct {
 	ClusterID, NodeID, Changefeed string
 	Incarnation                   uint64
 	HeartbeatInterval             time.Duration // full report period; default 1s
-	Factory                       dispatcher.Factory
-	Logger                        *zap.Logger
+	// UnhealthyAfter: how long the sink may fail before SinkHealth says Unhealthy; default 30s.
+	UnhealthyAfter time.Duration
+	Factory        dispatcher.Factory
+	Logger         *zap.Logger
 }
 
 // Manager is the deterministic core of one changefeed on one node. Not safe for concurrent use:
@@ -78,6 +80,7 @@ type Manager struct {
 	rejections []heartbeatpb.RequestRejection
 	outbox     []*heartbeatpb.Envelope
 	lastFull   time.Time
+	sink       sinkState
 	closed     bool
 }
 
@@ -94,9 +97,14 @@ func New(cfg Config, now time.Time) (*Manager, error) {
 		return nil, fmt.Errorf("%w: config: nil Factory", ErrInvalid)
 	case cfg.HeartbeatInterval < 0:
 		return nil, fmt.Errorf("%w: config: negative HeartbeatInterval %s", ErrInvalid, cfg.HeartbeatInterval)
+	case cfg.UnhealthyAfter < 0:
+		return nil, fmt.Errorf("%w: config: negative UnhealthyAfter %s", ErrInvalid, cfg.UnhealthyAfter)
 	}
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.UnhealthyAfter == 0 {
+		cfg.UnhealthyAfter = DefaultUnhealthyAfter
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -142,16 +150,14 @@ func (m *Manager) Step(env *heartbeatpb.Envelope, now time.Time) error {
 	if m.changefeed == nil && !isBootstrap {
 		return fmt.Errorf("%w: %T from %s before any bootstrap request", ErrNotBootstrapped, env.Body, env.From)
 	}
-	if isBootstrap {
-		// The answer reports checkpoints, which must be durable before they leave the node.
-		if err := m.cfg.Factory.Flush(); err != nil {
-			return fmt.Errorf("dispatchermanager: flush before bootstrap answer: %w", err)
-		}
-	}
 	// Accepted: from here on the envelope takes effect.
 	m.recv.Accept(env)
 	switch b := env.Body.(type) {
 	case *heartbeatpb.Envelope_BootstrapRequest:
+		// The answer reports only durable checkpoints: flush so they are current. A failing
+		// sink does not hold the answer back (the new maintainer must hear of this node); it
+		// then carries the older durable checkpoints and the error.
+		m.flushDurable(now)
 		m.onBootstrap(env.From, b.BootstrapRequest)
 	case *heartbeatpb.Envelope_Schedule:
 		for i := range b.Schedule.Requests {

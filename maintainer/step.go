@@ -165,6 +165,7 @@ func (m *Maintainer) onStatus(node string, st *heartbeatpb.DispatcherStatus, now
 	if known && st.State == heartbeatpb.StateWorking {
 		m.db.advance(sid, st.CheckpointTs)
 		m.observeLoad(sid, st.Load)
+		m.observeError(sid, node, st)
 	}
 	out, owned := m.ctl.OnStatus(node, st, now)
 	m.emit(out)

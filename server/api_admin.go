@@ -44,6 +44,7 @@ func (s *Server) startAdminFeed(ctx context.Context, cf string, log *zap.Logger)
 // apply hands the new requests of snap to m, and the drained set.
 func (a *adminFeed) apply(snap etcdutil.AdminSnapshot, m *maintainer.Maintainer, now time.Time) {
 	m.SetDrained(snap.Drained)
+	m.SetUnhealthy(snap.Unhealthy)
 	if !m.Bootstrapped() {
 		a.held = &snap
 		return

@@ -31,8 +31,11 @@ type Config struct {
 	HeartbeatInterval time.Duration // full heartbeat period; default 1s
 	// StatusPublishInterval is how often a maintainer writes its changefeed status to etcd; default 1s.
 	StatusPublishInterval time.Duration
-	Version               string
-	Logger                *zap.Logger
+	// UnhealthyAfter is how long a sink may fail before the node marks itself unhealthy in
+	// etcd, so that maintainers move its spans away; default 30s.
+	UnhealthyAfter time.Duration
+	Version        string
+	Logger         *zap.Logger
 	// PeerTLS, when set, secures gRPC between nodes with mutual TLS (etcdutil.MutualTLS);
 	// EtcdTLS the etcd client (etcdutil.ClientTLS). nil means plaintext.
 	PeerTLS, EtcdTLS *tls.Config
@@ -77,6 +80,7 @@ func (c *Config) Validate() error {
 		{"tick interval", &c.TickInterval, 100 * time.Millisecond, time.Millisecond},
 		{"heartbeat interval", &c.HeartbeatInterval, time.Second, 10 * time.Millisecond},
 		{"status publish interval", &c.StatusPublishInterval, time.Second, 10 * time.Millisecond},
+		{"unhealthy after", &c.UnhealthyAfter, 30 * time.Second, 100 * time.Millisecond},
 	}
 	for _, d := range defaults {
 		if *d.d == 0 {

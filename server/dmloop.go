@@ -29,7 +29,9 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 		log.Error("cannot create sink dir; changefeed not served on this node", zap.Error(err))
 		return
 	}
-	sink, err := dispatcher.NewFileSink(filepath.Join(sinkDir, w.id+".jsonl"))
+	sinkErrors := s.metrics.sinkErrors.WithLabelValues(w.id)
+	sink, err := dispatcher.NewFileSink(filepath.Join(sinkDir, w.id+".jsonl"), dispatcher.WithSinkLogger(log),
+		dispatcher.WithErrorHook(func(error) { sinkErrors.Inc() }))
 	if err != nil {
 		log.Error("cannot open sink; changefeed not served on this node", zap.Error(err))
 		return
@@ -48,6 +50,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 		Changefeed:        w.id,
 		Incarnation:       env.incarnation,
 		HeartbeatInterval: s.cfg.HeartbeatInterval,
+		UnhealthyAfter:    s.cfg.UnhealthyAfter,
 		Factory:           factory,
 		Logger:            log,
 	}, time.Now())
@@ -57,6 +60,9 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 		return
 	}
 	defer func() {
+		// This loop's sink no longer counts for the node's health once it stops.
+		s.health.set(w.id, dispatchermanager.SinkHealth{})
+		s.metrics.sinkFailing.DeleteLabelValues(w.id)
 		if err := m.Close(); err != nil {
 			log.Warn("closing dispatchers", zap.Error(err))
 		}
@@ -80,6 +86,8 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 	defer ticker.Stop()
 	snapshotEvery := s.cfg.HeartbeatInterval
 	var lastSnapshot time.Time
+	var lastHealth dispatchermanager.SinkHealth
+	s.metrics.sinkFailing.WithLabelValues(w.id).Set(0)
 	for {
 		select {
 		case <-ctx.Done():
@@ -117,13 +125,16 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 				continue
 			}
 			m.Tick(now)
+			hl := m.SinkHealth(now)
+			s.health.set(w.id, hl)
+			if hl.Failing != lastHealth.Failing {
+				s.metrics.sinkFailing.WithLabelValues(w.id).Set(boolGauge(hl.Failing))
+				lastSnapshot = time.Time{} // show the change in the status API at once
+			}
+			lastHealth = hl
 			if now.Sub(lastSnapshot) >= snapshotEvery {
 				lastSnapshot = now
-				snap := m.Snapshot()
-				w.views.setManager(managerView{
-					Epoch: snap.Epoch, Maintainer: snap.Maintainer,
-					Dispatchers: len(snap.Dispatchers), Journal: len(snap.Operators) + len(snap.Merges),
-				})
+				w.views.setManager(newManagerView(m.Snapshot(), hl))
 			}
 		}
 		// etcd's word may release held envelopes, which act: only while the lease holds.
@@ -183,4 +194,25 @@ func (w *worker) stepDispatcherManager(m *dispatchermanager.Manager, e *heartbea
 		s.metrics.rejected.WithLabelValues("dispatcher-manager").Inc()
 		log.Warn("envelope rejected", zap.String("from", e.From), zap.Uint64("epoch", e.Epoch), zap.Error(err))
 	}
+}
+
+// newManagerView is the status API's view of one manager snapshot and its sink health.
+func newManagerView(snap dispatchermanager.ManagerSnapshot, hl dispatchermanager.SinkHealth) managerView {
+	v := managerView{
+		Epoch: snap.Epoch, Maintainer: snap.Maintainer,
+		Dispatchers: len(snap.Dispatchers), Journal: len(snap.Operators) + len(snap.Merges),
+		SinkErrors: hl.Errors, Unhealthy: hl.Unhealthy,
+	}
+	if hl.Failing {
+		since := hl.Since.UTC()
+		v.SinkError, v.SinkFailingSince = hl.Cause, &since
+	}
+	return v
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -12,4 +12,9 @@
 // than the TTL), every other node treats this one as dead and re-places its spans; so the node
 // stops every dispatcher and maintainer of that session at once and starts again with a new
 // session and a new incarnation, empty. A node never keeps working on an expired lease.
+//
+// Health is the sinks'. Each dispatcher manager loop reports its manager's SinkHealth; while any
+// is unhealthy (failing longer than Config.UnhealthyAfter) the health marker keeps
+// admin/unhealthy/<node> on the session's lease, and deletes it once every sink writes again.
+// Maintainers follow the marks with the admin snapshot and move spans off marked nodes.
 package server

@@ -283,7 +283,15 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // toEtcdStatus is the summary a maintainer publishes to etcd for ctl and the playground. The
 // full listings stay in the HTTP API: etcd values stay small.
 func toEtcdStatus(cf string, s *Server, lead *etcdutil.Leadership, st maintainer.Status) etcdutil.ChangefeedStatus {
+	var errs map[string]etcdutil.NodeSpanErrors
+	if len(st.SpanErrors) > 0 {
+		errs = make(map[string]etcdutil.NodeSpanErrors, len(st.SpanErrors))
+		for node, e := range st.SpanErrors {
+			errs[node] = etcdutil.NodeSpanErrors{Spans: e.Spans, Error: e.Error}
+		}
+	}
 	return etcdutil.ChangefeedStatus{
+		SpanErrors:           errs,
 		Changefeed:           cf,
 		Maintainer:           s.nodeID,
 		MaintainerStatusAddr: s.statusAddr,

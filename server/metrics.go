@@ -27,6 +27,8 @@ type metrics struct {
 	leaderReads      *prometheus.CounterVec
 	checkpoint       *prometheus.GaugeVec
 	evicted          *prometheus.CounterVec
+	sinkErrors       *prometheus.CounterVec
+	sinkFailing      *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -76,9 +78,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "tidemark", Name: "nodes_evicted_total",
 			Help: "Registrations of nodes silent past the bootstrap timeout deleted by this node as maintainer.",
 		}, []string{"changefeed"}),
+		sinkErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "tidemark", Name: "sink_errors_total",
+			Help: "Failed writes and fsyncs of this node's sinks (each is retried with backoff).",
+		}, []string{"changefeed"}),
+		sinkFailing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "tidemark", Name: "sink_failing",
+			Help: "1 while this node's sink for the changefeed is failing (checkpoints held), else 0.",
+		}, []string{"changefeed"}),
 	}
 	reg.MustRegister(m.liveNodes, m.sessionsLost, m.elected, m.failovers, m.bootstrap, m.admin,
-		m.leaseGuardStalls, m.inboxDropped, m.rejected, m.held, m.leaderReads, m.checkpoint, m.evicted)
+		m.leaseGuardStalls, m.inboxDropped, m.rejected, m.held, m.leaderReads, m.checkpoint, m.evicted,
+		m.sinkErrors, m.sinkFailing)
 	return m
 }
 

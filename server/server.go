@@ -38,7 +38,8 @@ type Server struct {
 
 	workers *workerSet
 	nodes   *latest[map[string]etcdutil.NodeInfo]
-	terms   *terms // maintainer terms running here, for the HTTP API (api.go)
+	terms   *terms      // maintainer terms running here, for the HTTP API (api.go)
+	health  *nodeHealth // sink health of the dispatcher manager loops (health.go)
 }
 
 // New validates cfg and prepares a node. It opens no connection; Run does.
@@ -61,6 +62,7 @@ func New(cfg Config) (*Server, error) {
 		reg:     reg,
 		metrics: newMetrics(reg),
 		workers: newWorkerSet(),
+		health:  newNodeHealth(),
 		nodes:   newLatest(map[string]etcdutil.NodeInfo{}),
 		terms:   newTerms(),
 	}
@@ -172,6 +174,8 @@ func (s *Server) runSession(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); guard.watchRegistration(sctx, s.cli, s.keys.Node(s.nodeID)) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.runHealthMarker(sctx, sess.Lease()) }()
 	nodesCh, err := etcdutil.WatchNodes(sctx, s.cli, s.keys)
 	if err != nil {
 		return fmt.Errorf("server: watch nodes: %w", err)

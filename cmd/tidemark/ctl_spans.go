@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -88,15 +89,16 @@ type spansJSON struct {
 func newSpansCmd(f *ctlFlags) *cobra.Command {
 	var sf spansFlags
 	cmd := &cobra.Command{
-		Use:     "spans",
-		Short:   "List a changefeed's spans, from its maintainer",
-		Example: "  tidemark ctl spans\n  tidemark ctl spans --node node-2 --state replicating --limit 0",
-		Args:    exactArgs(0, "no arguments"),
+		Use:   "spans",
+		Short: "List a changefeed's spans, from its maintainer",
+		Example: "  tidemark ctl spans\n  tidemark ctl spans --node node-2 --state replicating --limit 0\n" +
+			"  tidemark ctl spans --state error   # spans whose dispatcher reports an error, with the message",
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			switch sf.state {
-			case "", "absent", "scheduling", "replicating":
+			case "", "absent", "scheduling", "replicating", "error":
 			default:
-				return usagef("--state %q: want absent, scheduling or replicating", sf.state)
+				return usagef("--state %q: want absent, scheduling, replicating or error", sf.state)
 			}
 			switch sf.mode {
 			case "", "default", "redo":
@@ -112,7 +114,7 @@ func newSpansCmd(f *ctlFlags) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&sf.changefeed, "changefeed", "", "changefeed (default: the only one)")
 	fl.StringVar(&sf.node, "node", "", "only spans on this node")
-	fl.StringVar(&sf.state, "state", "", "only spans in this state: absent, scheduling, replicating")
+	fl.StringVar(&sf.state, "state", "", "only spans in this state: absent, scheduling, replicating, error (replicating, but its dispatcher reports an error)")
 	fl.StringVar(&sf.mode, "mode", "", "only spans of this mode: default, redo")
 	fl.Int64Var(&sf.table, "table", -1, "only spans of this table")
 	fl.IntVar(&sf.limit, "limit", 1000, "print at most this many spans (0: all)")
@@ -159,12 +161,21 @@ func listSpans(ctx context.Context, env *ctlEnv, sf spansFlags) error {
 	if env.json {
 		return env.printJSON(out)
 	}
+	header := []string{"SPAN", "MODE", "STATE", "NODE", "DISPATCHER", "CHECKPOINT-TS", "OPERATOR"}
+	withErr := slices.ContainsFunc(out.Spans, func(s maintainer.SpanInfo) bool { return s.Error != "" })
+	if withErr {
+		header = append(header, "ERROR") // only then: a healthy listing keeps its columns
+	}
 	rows := make([][]string, 0, len(out.Spans))
 	for _, s := range out.Spans {
-		rows = append(rows, []string{s.Span, s.Mode, s.State, dash(s.Node), dash(s.Dispatcher),
-			strconv.FormatUint(s.Checkpoint, 10), dash(s.Operator)})
+		row := []string{s.Span, s.Mode, s.State, dash(s.Node), dash(s.Dispatcher),
+			strconv.FormatUint(s.Checkpoint, 10), dash(s.Operator)}
+		if withErr {
+			row = append(row, dash(s.Error))
+		}
+		rows = append(rows, row)
 	}
-	if err := env.printTable([]string{"SPAN", "MODE", "STATE", "NODE", "DISPATCHER", "CHECKPOINT-TS", "OPERATOR"}, rows); err != nil {
+	if err := env.printTable(header, rows); err != nil {
 		return err
 	}
 	if len(out.Spans) < out.Matched {

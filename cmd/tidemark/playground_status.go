@@ -70,6 +70,9 @@ func statusLine(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, c
 			fmt.Sprintf("operators %d", st.Operators),
 			fmt.Sprintf("maintainer %s epoch %d", dash(st.Maintainer), st.Epoch),
 			checkpointLag(st.CheckpointTs, now))
+		if len(st.SpanErrors) > 0 {
+			parts = append(parts, spanErrorsSummary(st.SpanErrors))
+		}
 		// A maintainer publishes every second; an older status means it is gone and nobody has
 		// taken over yet, which is the interesting moment of a failover.
 		if age := now.Sub(st.UpdatedAt); !st.UpdatedAt.IsZero() && age > 3*time.Second {
@@ -77,6 +80,13 @@ func statusLine(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, c
 		}
 	}
 	parts = append(parts, nodesSummary(ctx, cli, keys, children))
+	if marks, err := etcdutil.ListUnhealthy(ctx, cli, keys); err == nil && len(marks) > 0 {
+		names := make([]string, 0, len(marks))
+		for _, m := range marks {
+			names = append(names, m.Node)
+		}
+		parts = append(parts, "unhealthy: "+strings.Join(names, ", "))
+	}
 	return strings.Join(parts, " | ")
 }
 
@@ -122,4 +132,23 @@ func checkpointLag(cp uint64, now time.Time) string {
 		return "checkpoint lag -"
 	}
 	return fmt.Sprintf("checkpoint lag %.1fs", ts.Lag(cp, now).Seconds())
+}
+
+// spanErrorsSummary names each node whose spans report errors, e.g.
+// "sink errors: node-2 75 spans (write /d/sink/demo.jsonl: no space left on device)".
+func spanErrorsSummary(errs map[string]etcdutil.NodeSpanErrors) string {
+	nodes := make([]string, 0, len(errs))
+	for n := range errs {
+		nodes = append(nodes, n)
+	}
+	sort.Strings(nodes)
+	out := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		msg := errs[n].Error
+		if i := strings.LastIndex(msg, ": write "); i >= 0 {
+			msg = msg[i+2:] // the cause, without the wrapping prefixes
+		}
+		out = append(out, fmt.Sprintf("%s %d spans (%s)", n, errs[n].Spans, msg))
+	}
+	return "sink errors: " + strings.Join(out, ", ")
 }

@@ -24,6 +24,7 @@ type serverFlags struct {
 	peerTLS, etcdTLS                                 etcdutil.TLSFiles
 	drainOnShutdown                                  bool
 	drainTimeout                                     time.Duration
+	unhealthyAfter                                   time.Duration
 }
 
 func newServerCmd() *cobra.Command {
@@ -54,6 +55,8 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.etcdTLS.Key, "etcd-key", "", "client key file for etcd (mutual TLS)")
 	fl.BoolVar(&f.drainOnShutdown, "drain-on-shutdown", false, "on SIGTERM/SIGINT, move this node's spans away before stopping")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long --drain-on-shutdown waits before stopping anyway")
+	fl.DurationVar(&f.unhealthyAfter, "unhealthy-after", 30*time.Second,
+		"how long a sink may fail (a full disk) before this node marks itself unhealthy and its spans move away")
 	return cmd
 }
 
@@ -89,6 +92,9 @@ func buildServerConfig(f serverFlags) (server.Config, error) {
 	if f.drainTimeout <= 0 {
 		return cfg, usagef("--drain-timeout %s must be above zero", f.drainTimeout)
 	}
+	if f.unhealthyAfter < 100*time.Millisecond {
+		return cfg, usagef("--unhealthy-after %s is below 100ms", f.unhealthyAfter)
+	}
 	peerTLS, err := etcdutil.MutualTLS(f.peerTLS)
 	if err != nil {
 		return cfg, usagef("--tls-ca/--tls-cert/--tls-key: %w", err)
@@ -98,16 +104,17 @@ func buildServerConfig(f serverFlags) (server.Config, error) {
 		return cfg, usagef("--etcd-ca/--etcd-cert/--etcd-key: %w", err)
 	}
 	cfg = server.Config{
-		ClusterID:     f.cluster,
-		NodeID:        f.nodeID,
-		DataDir:       f.dataDir,
-		EtcdEndpoints: eps,
-		Addr:          f.addr,
-		StatusAddr:    f.statusAddr,
-		SessionTTL:    f.sessionTTL,
-		Version:       version,
-		PeerTLS:       peerTLS,
-		EtcdTLS:       etcdTLS,
+		ClusterID:      f.cluster,
+		NodeID:         f.nodeID,
+		DataDir:        f.dataDir,
+		EtcdEndpoints:  eps,
+		Addr:           f.addr,
+		StatusAddr:     f.statusAddr,
+		SessionTTL:     f.sessionTTL,
+		UnhealthyAfter: f.unhealthyAfter,
+		Version:        version,
+		PeerTLS:        peerTLS,
+		EtcdTLS:        etcdTLS,
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, &usageError{err: err}
