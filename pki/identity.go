@@ -96,7 +96,7 @@ func NodeID(cert *x509.Certificate, cluster string) (string, error) {
 	if node == "" {
 		if len(seen) == 0 {
 			return "", fmt.Errorf("%w of cluster %q: certificate %q has no %s URI SAN (issue it with `tidemark certs`)",
-				ErrNoIdentity, cluster, cert.Subject.CommonName, IdentityURI(cluster, KindNode, "<id>"))
+				ErrNoIdentity, cluster, cert.Subject.CommonName, Scheme+"://"+cluster+"/"+KindNode+"/<id>")
 		}
 		return "", fmt.Errorf("%w of cluster %q: certificate %q names only %s", ErrNoIdentity, cluster, cert.Subject.CommonName, strings.Join(seen, ", "))
 	}
