@@ -12,4 +12,10 @@
 // than the TTL), every other node treats this one as dead and re-places its spans; so the node
 // stops every dispatcher and maintainer of that session at once and starts again with a new
 // session and a new incarnation, empty. A node never keeps working on an expired lease.
+//
+// Identity (identity.go): with peer TLS the node's certificate must name its node ID (pki); a
+// node configured, or stored, as another node does not start, and a node with no ID yet takes
+// the certificate's. Without peer TLS it warns once at start that peers are not authenticated.
+// The status API (status.go) then serves HTTPS with the same certificate and CA; pprof is
+// mounted only when asked for.
 package server
