@@ -44,7 +44,7 @@ type Written struct {
 // before the first file is written, so a refused run leaves the directory as it was.
 func WriteCluster(spec ClusterSpec) (Written, error) {
 	var w Written
-	if err := spec.check(); err != nil {
+	if err := spec.Validate(); err != nil {
 		return w, err
 	}
 	if err := os.MkdirAll(spec.Dir, 0o755); err != nil {
@@ -90,9 +90,9 @@ func WriteCluster(spec ClusterSpec) (Written, error) {
 	return w, nil
 }
 
-// check validates the spec, including that no two outputs share a file name ("a-key" as a node
+// Validate checks the spec, including that no two outputs share a file name ("a-key" as a node
 // would be node a's key file).
-func (spec ClusterSpec) check() error {
+func (spec ClusterSpec) Validate() error {
 	switch {
 	case strings.TrimSpace(spec.Dir) == "":
 		return errors.New("pki: no certificate directory")
