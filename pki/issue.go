@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -22,7 +23,7 @@ const backdate = 5 * time.Minute
 // CA is a certificate authority that signs a cluster's certificates.
 type CA struct {
 	Cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	key  crypto.Signer
 	// CertPEM and KeyPEM are the CA as written to ca.pem and ca-key.pem.
 	CertPEM, KeyPEM []byte
 }
@@ -63,7 +64,9 @@ func NewCA(name string, valid time.Duration) (*CA, error) {
 	return &CA{Cert: cert, key: key, CertPEM: encodeCert(der), KeyPEM: keyPEM}, nil
 }
 
-// LoadCA reads a CA written by NewCA (or any ECDSA CA with its key as "EC PRIVATE KEY").
+// LoadCA reads a CA: the one NewCA makes, or an existing one whose key is SEC1 ("EC PRIVATE
+// KEY"), PKCS#1 ("RSA PRIVATE KEY") or PKCS#8 ("PRIVATE KEY"), so a cluster's own CA can sign
+// its node certificates.
 func LoadCA(certPEM, keyPEM []byte) (*CA, error) {
 	cb, _ := pem.Decode(certPEM)
 	if cb == nil || cb.Type != "CERTIFICATE" {
@@ -76,18 +79,43 @@ func LoadCA(certPEM, keyPEM []byte) (*CA, error) {
 	if !cert.IsCA {
 		return nil, fmt.Errorf("pki: certificate %q is not a CA", cert.Subject.CommonName)
 	}
-	kb, _ := pem.Decode(keyPEM)
-	if kb == nil || kb.Type != "EC PRIVATE KEY" {
-		return nil, errors.New("pki: ca key: no PEM EC PRIVATE KEY block")
-	}
-	key, err := x509.ParseECPrivateKey(kb.Bytes)
+	key, err := parseSigner(keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("pki: ca key: %w", err)
+		return nil, err
 	}
-	if !key.PublicKey.Equal(cert.PublicKey) {
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(cert.PublicKey) {
 		return nil, fmt.Errorf("pki: ca key does not belong to ca certificate %q", cert.Subject.CommonName)
 	}
 	return &CA{Cert: cert, key: key, CertPEM: certPEM, KeyPEM: keyPEM}, nil
+}
+
+// parseSigner reads the first PEM private key block.
+func parseSigner(keyPEM []byte) (crypto.Signer, error) {
+	kb, _ := pem.Decode(keyPEM)
+	if kb == nil {
+		return nil, errors.New("pki: ca key: no PEM block")
+	}
+	var key any
+	var err error
+	switch kb.Type {
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(kb.Bytes)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(kb.Bytes)
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(kb.Bytes)
+	default:
+		return nil, fmt.Errorf("pki: ca key: PEM block %q is not a private key", kb.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pki: ca key: %w", err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("pki: ca key: a %T cannot sign", key)
+	}
+	return signer, nil
 }
 
 // IssueNode issues the certificate of node in cluster: its identity URI, the given hosts as IP
