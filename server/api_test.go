@@ -133,8 +133,8 @@ func checkMetrics(t *testing.T, base, other string) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	if code, _ := httpGet(t, base+"/debug/pprof/"); code != 200 {
-		t.Errorf("pprof: %d", code)
+	if code, _ := httpGet(t, base+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("pprof without EnablePprof: %d, want 404", code)
 	}
 }
 

@@ -39,6 +39,13 @@ type Config struct {
 	// PeerTLS, when set, secures gRPC between nodes with mutual TLS (etcdutil.MutualTLS);
 	// EtcdTLS the etcd client (etcdutil.ClientTLS). nil means plaintext.
 	PeerTLS, EtcdTLS *tls.Config
+	// With PeerTLS the status API serves HTTPS with the node's certificate; clients that show
+	// a certificate are verified against the same CA, and StatusRequireClientCert refuses those
+	// that show none.
+	StatusRequireClientCert bool
+	// EnablePprof serves /debug/pprof/ on the status API; off by default, since profiles and
+	// the command line are no one else's business.
+	EnablePprof bool
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
@@ -69,6 +76,9 @@ func (c *Config) Validate() error {
 		if err := checkHostPort("status addr", c.StatusAddr, false); err != nil {
 			return err
 		}
+	}
+	if c.StatusRequireClientCert && c.PeerTLS == nil {
+		return errors.New("server: requiring client certificates on the status API needs peer TLS (its CA verifies them)")
 	}
 	defaults := []struct {
 		name string

@@ -17,4 +17,10 @@
 // is unhealthy (failing longer than Config.UnhealthyAfter) the health marker keeps
 // admin/unhealthy/<node> on the session's lease, and deletes it once every sink writes again.
 // Maintainers follow the marks with the admin snapshot and move spans off marked nodes.
+//
+// Identity (identity.go): with peer TLS the node's certificate must name its node ID (pki); a
+// node configured, or stored, as another node does not start, and a node with no ID yet takes
+// the certificate's. Without peer TLS it warns once at start that peers are not authenticated.
+// The status API (status.go) then serves HTTPS with the same certificate and CA; pprof is
+// mounted only when asked for.
 package server

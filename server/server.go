@@ -47,7 +47,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	id, err := loadNodeID(&cfg)
+	id, err := resolveNodeID(&cfg)
 	if err != nil {
 		return nil, err
 	}

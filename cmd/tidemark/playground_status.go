@@ -16,19 +16,27 @@ import (
 )
 
 // printIntro prints, once, how to reach the playground.
-func printIntro(out io.Writer, f playgroundFlags, dir string, children []*child) {
+func printIntro(out io.Writer, f playgroundFlags, dir string, certs playgroundTLS, children []*child) {
 	ctlFlags := ""
 	if f.etcdURL != defaultEtcd {
 		ctlFlags = " --etcd " + f.etcdURL
 	}
-	fmt.Fprintf(out, "tidemark playground: %d nodes, changefeed %q over %d tables\n", f.nodes, demoChangefeed, f.tables)
+	// With TLS the status API is HTTPS: ctl's spans and operators need the CA and the ctl
+	// certificate; status and nodes read etcd only but take the same flags.
+	ctlFlags += certs.ctlArgs()
+	tls := ""
+	if certs.on() {
+		tls = ", mutual TLS (certificates in " + certs.dir + ")"
+	}
+	fmt.Fprintf(out, "tidemark playground: %d nodes, changefeed %q over %d tables%s\n", f.nodes, demoChangefeed, f.tables, tls)
 	fmt.Fprintf(out, "  data and logs:  %s\n", dir)
 	fmt.Fprintf(out, "  status:         tidemark ctl status%s\n", ctlFlags)
 	fmt.Fprintf(out, "  nodes:          tidemark ctl nodes%s\n", ctlFlags)
+	fmt.Fprintf(out, "  spans:          tidemark ctl spans%s\n", ctlFlags)
 	fmt.Fprintf(out, "  etcd:           etcdctl --endpoints %s get --prefix /tidemark/%s/\n", f.etcdURL, playgroundCluster)
 	for _, c := range children {
-		fmt.Fprintf(out, "  %s pid %d  grpc %s  http://%s/api/v1/status  log %s\n",
-			c.id, c.cmd.Process.Pid, c.addr, c.statusAddr, c.logPath)
+		fmt.Fprintf(out, "  %s pid %d  grpc %s  %s://%s/api/v1/status  log %s\n",
+			c.id, c.cmd.Process.Pid, c.addr, certs.scheme(), c.statusAddr, c.logPath)
 	}
 	fmt.Fprintln(out, "Kill a node to watch failover (nothing is restarted); Ctrl-C stops everything.")
 }
