@@ -37,7 +37,7 @@ func (w *worker) runCampaign(ctx context.Context, env *sessionEnv) {
 		log.Info("elected maintainer", zap.Uint64("epoch", lead.Epoch))
 		err = w.runMaintainer(ctx, env, lead, log.With(zap.Uint64("epoch", lead.Epoch)))
 		w.views.setMaintainer(nil)
-		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		rctx, cancel := context.WithTimeout(context.Background(), teardownTimeout(s.cfg.SessionTTL))
 		if rerr := lead.Resign(rctx); rerr != nil && ctx.Err() == nil {
 			log.Warn("resign failed", zap.Error(rerr))
 		}
