@@ -36,6 +36,10 @@ type Server struct {
 	advertised string
 	statusAddr string // bound address of the status API, "" when off
 
+	// lostLease is the lease of the last session that ended without a graceful stop; only Run's
+	// goroutine touches it. etcd may still hold it (see revokeLost).
+	lostLease clientv3.LeaseID
+
 	workers *workerSet
 	nodes   *latest[map[string]etcdutil.NodeInfo]
 	terms   *terms // maintainer terms running here, for the HTTP API (api.go)
@@ -138,6 +142,7 @@ func (s *Server) runSession(ctx context.Context) (lived time.Duration, _ error) 
 		return 0, fmt.Errorf("server: new etcd session: %w", err)
 	}
 	established := time.Now()
+	s.revokeLost(ctx)
 	guard := newLeaseGuard(s.cfg.SessionTTL, time.Now())
 	incarnation := uint64(time.Now().UnixNano())
 	sctx, cancel := context.WithCancel(ctx)
@@ -153,6 +158,8 @@ func (s *Server) runSession(ctx context.Context) (lived time.Duration, _ error) 
 			rctx, rcancel := context.WithTimeout(context.Background(), teardownTimeout(s.cfg.SessionTTL))
 			_, _ = s.cli.Revoke(rctx, sess.Lease())
 			rcancel()
+		} else {
+			s.lostLease = sess.Lease()
 		}
 	}()
 	wg.Add(1)

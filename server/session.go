@@ -7,6 +7,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
 )
 
 // Session timing. Recovery after an etcd outage must not get slower with each outage (issue 9):
@@ -49,9 +50,12 @@ func teardownTimeout(ttl time.Duration) time.Duration {
 	return min(max(ttl/5, 200*time.Millisecond), 2*time.Second)
 }
 
-// grantTimeout bounds one lease grant. An etcd member frozen (SIGSTOP, a stalled disk) keeps a
-// request pending forever; with a deadline the next attempt may reach another member.
-func grantTimeout(ttl time.Duration) time.Duration { return max(ttl, time.Second) }
+// grantTimeout bounds one lease grant: a fifth of the TTL, at least 1 s, at most the TTL. A
+// grant sent while etcd was frozen or had no raft leader may never be answered even once etcd
+// serves again (the proposal was dropped), so the attempt must end soon and be sent again: in
+// the outage scenario a 5 s deadline kept nodes out for up to 2 s after etcd came back. A
+// healthy etcd grants a lease within milliseconds, so 1 s leaves a wide margin.
+func grantTimeout(ttl time.Duration) time.Duration { return min(max(ttl/5, time.Second), ttl) }
 
 // newSession grants a lease with a deadline and starts a session on it. ctx ends the session's
 // keep-alives; it must not carry the grant's deadline, so the grant gets its own context.
@@ -70,4 +74,25 @@ func newSession(ctx context.Context, cli *clientv3.Client, ttl time.Duration) (*
 		return nil, fmt.Errorf("server: start session keep-alives: %w", err)
 	}
 	return sess, nil
+}
+
+// revokeLost revokes the lease of the previous session if it ended without a graceful stop,
+// now that a new session proves etcd serves again. That session stopped all its work, but etcd
+// may still hold its lease: a lease outlives the client's deadline when etcd was unreachable,
+// and a raft leader change refreshes every lease to a full TTL. Until it expires, the old
+// registration and the old election candidate key stay, and a candidate key created before
+// every new one blocks all elections of its changefeed: recovery after an outage then took
+// a further TTL whenever etcd changed leaders on its way back. Best effort, bounded: a lease
+// already gone is the usual answer.
+func (s *Server) revokeLost(ctx context.Context) {
+	if s.lostLease == clientv3.NoLease {
+		return
+	}
+	id := s.lostLease
+	s.lostLease = clientv3.NoLease
+	rctx, cancel := context.WithTimeout(ctx, teardownTimeout(s.cfg.SessionTTL))
+	defer cancel()
+	if _, err := s.cli.Revoke(rctx, id); err == nil {
+		s.log.Info("revoked the lease of the lost session", zap.String("lease", fmt.Sprintf("%x", id)))
+	}
 }
