@@ -119,12 +119,16 @@ func (s *Server) Run(ctx context.Context) error {
 
 	backoff := newSessionBackoff(s.cfg.SessionTTL)
 	for ctx.Err() == nil {
+		attempt := time.Now()
 		lived, err := s.runSession(ctx)
 		if ctx.Err() != nil {
 			break
 		}
 		s.metrics.sessionsLost.Inc()
-		wait := backoff.next(lived)
+		// The backoff spaces the starts of two attempts: an attempt that already took that long
+		// (a lease grant that waited out its deadline while etcd was unreachable) is followed by
+		// the next at once, so a node is back within one grant deadline of etcd serving again.
+		wait := max(0, backoff.next(lived)-time.Since(attempt))
 		s.log.Warn("etcd session ended; every dispatcher and maintainer of it was stopped, starting a new session",
 			zap.Error(err), zap.Duration("session_lived", lived.Round(time.Millisecond)), zap.Duration("backoff", wait))
 		sleepCtx(ctx, wait)
