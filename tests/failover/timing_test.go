@@ -84,6 +84,13 @@ func etcdOutages(e *env, outages, ttls int) {
 	e.startNodes()
 	e.createChangefeed()
 	e.converge(60*time.Second, "initial placement")
+	// Besides the bound (TTL + 2 s from etcd serving again), each node must be back
+	// within one lease grant deadline (max(1 s, TTL/5), server/session.go) of etcd serving:
+	// grants sent while etcd was frozen may be lost and are resent at that pace, and the
+	// election, restore and rebalance after take well under restoreSlack. A wait between
+	// session attempts that grows from outage to outage breaks this bound first.
+	grant := min(max(e.ttl/5, time.Second), e.ttl)
+	const restoreSlack = 1500 * time.Millisecond
 	var took []time.Duration
 	for i := 1; i <= outages; i++ {
 		_, epoch := e.maintainer()
@@ -98,8 +105,13 @@ func etcdOutages(e *env, outages, ttls int) {
 		serving := e.etcdServing(back)
 		d, next := e.waitMaintained(back, epoch, 60*time.Second)
 		took = append(took, d)
+		served := <-serving
 		e.t.Logf("OUTAGE %d/%d: etcd frozen %v; after SIGCONT etcd served again in %v, %s (epoch %d -> %d) maintains every span in %v",
-			i, outages, outage, (<-serving).Round(10*time.Millisecond), next.node, epoch, next.Epoch, d.Round(10*time.Millisecond))
+			i, outages, outage, served.Round(10*time.Millisecond), next.node, epoch, next.Epoch, d.Round(10*time.Millisecond))
+		if bound := served + grant + restoreSlack; d > bound {
+			e.t.Errorf("outage %d: converged %v after SIGCONT, more than one grant deadline (%v) + %v after etcd served again (%v)",
+				i, d.Round(10*time.Millisecond), grant, restoreSlack, served.Round(10*time.Millisecond))
+		}
 		// The etcd status catches up (the checkpoint moves again) before the next outage.
 		e.converge(30*time.Second, fmt.Sprintf("status published after outage %d", i))
 	}
