@@ -13,7 +13,7 @@ import (
 
 // scenarios is the suite, in the order `make failover-test` runs it.
 func scenarios() []scenario {
-	return []scenario{
+	return append([]scenario{
 		{name: "kill-node-and-maintainer", ci: true, nodes: 3, tables: 100, run: killNodeAndMaintainer},
 		{name: "kill-maintainer-mid-add", nodes: 3, tables: 60, run: killMaintainerMidAdd},
 		{name: "kill-maintainer-mid-move", ci: true, nodes: 2, tables: 60, run: killMaintainerMidMove},
@@ -35,7 +35,7 @@ func scenarios() []scenario {
 		{name: "rolling-restart", nodes: 3, tables: 60, run: rollingRestart},
 		{name: "random-chaos", ci: true, nodes: 4, tables: 60, run: randomChaos},
 		{name: "full-disk-on-node", nodes: 4, tables: 300, run: fullDiskOnNode},
-	}
+	}, timingScenarios()...)
 }
 
 // holdMaintainer enables a hold at failpoint fp on every live node, runs trigger, and waits until
