@@ -146,6 +146,16 @@ func (h *harness) run(td *datadriven.TestData) (string, error) {
 		}
 		h.query = q
 		return fmt.Sprintf("query %d\n", q.ID), nil
+	case "held":
+		// What waits for etcd's word, oldest first.
+		var b strings.Builder
+		for _, h := range h.m.gate.held {
+			fmt.Fprintf(&b, "held from=%s epoch=%d seq=%d query=%d\n", h.env.From, h.env.Epoch, h.env.Seq, h.query)
+		}
+		if b.Len() == 0 {
+			return "nothing held\n", nil
+		}
+		return b.String(), nil
 	case "leader-reply":
 		r := leaderReply(h.query, args)
 		return result(h.m.OnLeaderReply(r, h.now)), nil

@@ -39,6 +39,7 @@
 // Ownership: Send takes ownership of the envelope; the caller must not modify it afterwards.
 //
 // Wire format: gogo protobuf through a gRPC codec named "gogoproto" that both ends force, so the
-// golang/protobuf runtime is never involved. A Batch that fails to decode is counted and dropped
+// golang/protobuf runtime is never involved. PeerCodec and PeerMetadata export the codec and the
+// dialer's metadata for tests/wireclient, which plays a hostile peer. A Batch that fails to decode is counted and dropped
 // without ending the stream.
 package messaging
