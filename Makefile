@@ -10,7 +10,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Directories whose failpoint markers the failpoint targets rewrite (docs/failpoints.md lists
 # the markers); listing them keeps failpoint-ctl away from the rest of the tree.
 # tests/failover builds with the same list (failpointPkgs in tests/failover/harness.go).
-FAILPOINT_PKGS ?= failpoints server maintainer dispatchermanager messaging
+FAILPOINT_PKGS ?= failpoints server maintainer dispatcher dispatchermanager messaging
 # `make failover-test`: FAILOVER_RUN picks scenarios by name (default all), FAILOVER_RUNS repeats
 # each, FAILOVER_DURATION is the long mode (random chaos for that long, e.g. 30m).
 FAILOVER_RUN ?=

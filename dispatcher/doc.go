@@ -10,6 +10,11 @@
 // ranges join without holes (invariant I2) and that no key was processed twice at one ts by two
 // dispatchers (evidence against I1).
 //
+// Sinks recover from transient errors (a full disk, a failed fsync) by themselves: a failed
+// write keeps its records, cuts the file back to the last durable offset and is retried with a
+// backoff on a fresh file by a later Flush; meanwhile Append refuses with ErrSinkUnavailable so
+// dispatchers hold their checkpoints. docs/sinks.md states the contract a new sink keeps.
+//
 // A simulated dispatcher has no goroutine of its own: it only works when polled, so a node with a
 // million spans costs a million small structs, not a million goroutines.
 package dispatcher

@@ -47,6 +47,9 @@ type Sim struct {
 	checkpoint  uint64
 	lastAdvance time.Time // zero until the first advance, so the first Poll advances at once
 	state       simState
+	// sinkRefused: the last append was refused, so the warning is logged once per outage
+	// rather than on every poll of every dispatcher.
+	sinkRefused bool
 	log         *zap.Logger
 }
 
@@ -115,8 +118,15 @@ func (d *Sim) Poll(now time.Time) (checkpointTs, load uint64) {
 	rec.At = now.UnixMilli()
 	if err := d.cfg.Sink.Append(rec); err != nil {
 		// The range is not recorded, so the checkpoint must not claim it; the next Poll retries.
-		d.log.Warn("sink append failed; checkpoint held", zap.Uint64("checkpoint", d.checkpoint), zap.Error(err))
+		if !d.sinkRefused {
+			d.log.Warn("sink append failed; checkpoint held", zap.Uint64("checkpoint", d.checkpoint), zap.Error(err))
+		}
+		d.sinkRefused = true
 		return d.checkpoint, d.load
+	}
+	if d.sinkRefused {
+		d.log.Info("sink accepts records again; checkpoint moves", zap.Uint64("checkpoint", d.checkpoint))
+		d.sinkRefused = false
 	}
 	d.checkpoint = target
 	d.lastAdvance = now

@@ -55,96 +55,23 @@ func (r Record) Validate() error {
 	return nil
 }
 
-// Sink receives the ranges dispatchers processed.
+// Sink receives the ranges dispatchers processed. The error and recovery contract every sink
+// keeps (the file sink here, a future etcd mirror) is in docs/sinks.md:
+//
+//   - Append either accepts the record, which a later successful Flush makes durable and which is
+//     never dropped while the process lives, or refuses it with an error (the caller then holds
+//     its checkpoint below the record). While the sink is failing it refuses at once.
+//   - Flush returning nil means every accepted record is durable, each exactly once, whole. An
+//     error means nothing new is promised; the sink stays usable and retries on a later Flush
+//     (on a fresh writer, from its last durable point) with a backoff of its own, so Flush
+//     never blocks the caller's loop and no error sticks for the life of the process.
+//   - Errors wrap ErrSinkUnavailable while the sink is in that retry state, and keep the cause
+//     (for example syscall.ENOSPC) reachable with errors.Is.
 type Sink interface {
 	Append(Record) error
 	// Flush makes every appended record durable (as durable as the sink promises).
 	Flush() error
 	Close() error
-}
-
-// FileSinkOption tunes NewFileSink.
-type FileSinkOption func(*FileSink)
-
-// WithFsync makes Flush fsync the file after writing the buffer, so records survive a machine
-// crash, not just a process crash.
-func WithFsync() FileSinkOption { return func(s *FileSink) { s.fsync = true } }
-
-// FileSink appends records as JSON lines to a file through a buffer; Flush writes the buffer out.
-// Records appended but not flushed are lost in a crash, which is exactly why the dispatcher
-// manager flushes before it reports a checkpoint. Safe for concurrent use because one node may
-// share a sink between changefeeds.
-type FileSink struct {
-	mu     sync.Mutex
-	path   string
-	f      *os.File
-	w      *bufio.Writer
-	fsync  bool
-	closed bool
-}
-
-// NewFileSink opens (creating or appending to) the JSON-lines file at path.
-func NewFileSink(path string, opts ...FileSinkOption) (*FileSink, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("dispatcher: open sink %s: %w", path, err)
-	}
-	s := &FileSink{path: path, f: f, w: bufio.NewWriterSize(f, 64<<10)}
-	for _, o := range opts {
-		o(s)
-	}
-	return s, nil
-}
-
-// Append buffers one record.
-func (s *FileSink) Append(r Record) error {
-	line, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("dispatcher: encode record: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("dispatcher: sink %s: %w", s.path, os.ErrClosed)
-	}
-	line = append(line, '\n')
-	if _, err := s.w.Write(line); err != nil {
-		return fmt.Errorf("dispatcher: sink %s: %w", s.path, err)
-	}
-	return nil
-}
-
-// Flush writes the buffer to the file, and fsyncs it when WithFsync was given.
-func (s *FileSink) Flush() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("dispatcher: sink %s: %w", s.path, os.ErrClosed)
-	}
-	return s.flushLocked()
-}
-
-func (s *FileSink) flushLocked() error {
-	if err := s.w.Flush(); err != nil {
-		return fmt.Errorf("dispatcher: flush sink %s: %w", s.path, err)
-	}
-	if s.fsync {
-		if err := s.f.Sync(); err != nil {
-			return fmt.Errorf("dispatcher: fsync sink %s: %w", s.path, err)
-		}
-	}
-	return nil
-}
-
-// Close flushes and closes the file. Closing twice is harmless.
-func (s *FileSink) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	return errors.Join(s.flushLocked(), s.f.Close())
 }
 
 // MemSink keeps records in memory, for tests. Flushed returns what a crash would leave behind.

@@ -155,8 +155,12 @@ func printEnvelope(b *strings.Builder, env *heartbeatpb.Envelope) {
 }
 
 func fmtStatus(st heartbeatpb.DispatcherStatus) string {
-	return fmt.Sprintf("status %s %s %s %s cp=%d load=%d", dispatcher.FormatID(st.Id), fmtSpan(st.Span),
+	s := fmt.Sprintf("status %s %s %s %s cp=%d load=%d", dispatcher.FormatID(st.Id), fmtSpan(st.Span),
 		dispatcher.ModeName(st.Mode), strings.TrimPrefix(st.State.String(), "State"), st.CheckpointTs, st.Load)
+	if st.Error != "" {
+		s += fmt.Sprintf(" error=%q", st.Error)
+	}
+	return s
 }
 
 func fmtInFlight(op heartbeatpb.InFlightOperator) string {

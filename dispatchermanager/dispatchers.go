@@ -21,17 +21,26 @@ type dispatcherEntry struct {
 	mode       heartbeatpb.Mode
 	state      heartbeatpb.ComponentState
 	checkpoint uint64
-	load       uint64
+	// durable: the checkpoint as of the last successful sink flush, the only one ever
+	// reported (a reported checkpoint must survive a crash of this node).
+	durable uint64
+	load    uint64
 	// stoppedBy: the operator whose acknowledgement closes this removal record.
 	stoppedBy heartbeatpb.OperatorID
 	// dirty: the status changed since the last heartbeat carried it.
 	dirty bool
 }
 
-func (e *dispatcherEntry) status() heartbeatpb.DispatcherStatus {
-	return heartbeatpb.DispatcherStatus{
-		Id: e.id, Span: e.span, Mode: e.mode, State: e.state, CheckpointTs: e.checkpoint, Load: e.load,
+// status is what the node reports of e; sinkErr is the failing sink's cause, "" when healthy,
+// and only a working dispatcher carries it (a stopped one has nothing left to write).
+func (e *dispatcherEntry) status(sinkErr string) heartbeatpb.DispatcherStatus {
+	st := heartbeatpb.DispatcherStatus{
+		Id: e.id, Span: e.span, Mode: e.mode, State: e.state, CheckpointTs: e.durable, Load: e.load,
 	}
+	if e.state == heartbeatpb.StateWorking {
+		st.Error = sinkErr
+	}
+	return st
 }
 
 // indexKey groups working dispatchers: spans only conflict within one table and mode.
@@ -121,7 +130,7 @@ func lessOp(a, b heartbeatpb.OperatorID) bool {
 func (m *Manager) addWorking(d dispatcher.Dispatcher, cfg heartbeatpb.DispatcherConfig) *dispatcherEntry {
 	e := &dispatcherEntry{
 		d: d, id: cfg.Id, span: cfg.Span, mode: cfg.Mode,
-		state: heartbeatpb.StateWorking, checkpoint: cfg.StartTs, dirty: true,
+		state: heartbeatpb.StateWorking, checkpoint: cfg.StartTs, durable: cfg.StartTs, dirty: true,
 	}
 	m.dispatchers[cfg.Id] = e
 	m.order = nil
@@ -152,7 +161,7 @@ func (m *Manager) dropDispatcher(e *dispatcherEntry) {
 	}
 	delete(m.dispatchers, e.id)
 	m.order = nil
-	st := e.status()
+	st := e.status("")
 	st.State = heartbeatpb.StateRemoved
 	m.removed = append(m.removed, st)
 }

@@ -7,12 +7,37 @@
 // It has no goroutines, sockets or clock; dispatchers are reached through a dispatcher.Factory.
 //
 // In: envelopes from the maintainer (bootstrap requests, schedule and merge requests, heartbeat
-// responses) and the current epoch from etcd (SetEpoch). Every envelope passes, before anything is
-// touched, the header checks (cluster, changefeed, receiver, body kind), the ordering filter (per
-// sender: incarnation and seq must be newer than the last accepted) and fencing (an epoch below the
-// current one is refused; a higher one is adopted with its sender as maintainer).
+// responses); from etcd, through the runner, the registered nodes (SetNodes) and the election
+// leader: epoch and node (SetEpoch from the leader watch, OnLeaderReply answering a LeaderQuery).
+// Every envelope passes, before anything is touched, the header checks (cluster, changefeed,
+// receiver, body kind), the sender check (a registered node), the ordering filter (per sender:
+// incarnation and seq must be newer than the last accepted) and fencing against the leader etcd
+// confirmed: a lower epoch is refused, the same epoch from another sender is refused, and a higher
+// epoch is held (gate.go), never adopted on the sender's word.
 // Out: heartbeats (changed statuses each Tick, a full report every HeartbeatInterval) and bootstrap
-// answers, always to the current maintainer node, stamped with the current epoch.
+// answers, always to the confirmed maintainer node, stamped with the confirmed epoch; and leader
+// queries (LeaderQuery) for the runner to read etcd with.
+//
+// # Epochs are confirmed, never asserted
+//
+// A held envelope waits (at most maxHeld of them, at most holdTimeout) until etcd names exactly its
+// epoch and sender, and is then stepped as if it had just arrived. etcd naming anything else drops
+// held envelopes of a lower or equal epoch. A leader read drops more: it starts after the core
+// asked for it, so an envelope held by then whose epoch and sender it does not name came from no
+// maintainer that existed when it arrived. The watch alone keeps higher epochs, as it may lag a real
+// new maintainer. A confirmed epoch never goes back. Without TLS, a sender that claims the
+// confirmed leader's name and epoch cannot be told from the leader; docs/protocol.md says so.
+//
+// # Durable checkpoints and sink errors
+//
+// A status carries a dispatcher's durable checkpoint: the one it had when the factory's sink
+// last flushed successfully, never more, so a reported checkpoint survives a crash of the node.
+// A failed flush holds nothing back: heartbeats and bootstrap answers still go out, with the
+// durable checkpoints and the flush's error on every working dispatcher (DispatcherStatus.error),
+// and every Tick tries again (the sink spaces its own retries). SinkHealth says since when the
+// sink fails and, from the now it is given, whether that has lasted UnhealthyAfter; the runner
+// turns that into the node's unhealthy mark. A merge starts its merged dispatcher from the
+// sources' durable checkpoints.
 //
 // # The journal
 //

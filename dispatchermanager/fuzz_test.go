@@ -39,6 +39,10 @@ func newFuzzManager(t testing.TB) (*Manager, *fakeFactory) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.SetNodes([]string{"m1", "n1"})
+	if err := m.SetEpoch(5, "m1", time.UnixMilli(0)); err != nil {
+		t.Fatal(err)
+	}
 	return m, f
 }
 

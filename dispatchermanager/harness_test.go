@@ -75,9 +75,22 @@ func (f *fakeFactory) Flush() error {
 
 // harness drives one manager (cluster c1, node n1, changefeed cf1) from a datadriven file.
 type harness struct {
-	m   *Manager
-	f   *fakeFactory
-	now time.Time
+	m     *Manager
+	f     *fakeFactory
+	now   time.Time
+	query LeaderQuery // the last one handed out
+}
+
+// leaderReply builds the answer to q from "epoch= leader=" or "failed".
+func leaderReply(q LeaderQuery, args map[string]string) LeaderReply {
+	r := LeaderReply{Query: q, Leader: args["leader"]}
+	if v, ok := args["epoch"]; ok {
+		r.Epoch = mustUint(v)
+	}
+	if _, ok := args["failed"]; ok {
+		r.Err = errors.New("injected read failure")
+	}
+	return r
 }
 
 func TestManagerDataDriven(t *testing.T) {
@@ -105,13 +118,47 @@ func (h *harness) run(td *datadriven.TestData) (string, error) {
 	case "new":
 		h.f = &fakeFactory{all: map[heartbeatpb.DispatcherID]*fakeDispatcher{}}
 		h.now = time.UnixMilli(1_700_000_000_000)
-		m, err := New(Config{ClusterID: "c1", NodeID: "n1", Changefeed: "cf1", Incarnation: 1,
-			HeartbeatInterval: time.Second, Factory: h.f}, h.now)
+		cfg := Config{ClusterID: "c1", NodeID: "n1", Changefeed: "cf1", Incarnation: 1,
+			HeartbeatInterval: time.Second, Factory: h.f}
+		if v, ok := args["unhealthy-after-ms"]; ok {
+			cfg.UnhealthyAfter = time.Duration(mustUint(v)) * time.Millisecond
+		}
+		m, err := New(cfg, h.now)
 		h.m = m
+		if err == nil {
+			// The registry: every maintainer the files use is a registered node unless said.
+			nodes := "m1,m2,m3,n1"
+			if v, ok := args["nodes"]; ok {
+				nodes = v
+			}
+			m.SetNodes(strings.Split(nodes, ","))
+		}
 		return result(err), nil
-	case "set-epoch":
-		h.m.SetEpoch(mustUint(args["epoch"]), args["maintainer"])
+	case "set-nodes":
+		h.m.SetNodes(strings.Split(args["nodes"], ","))
 		return "ok\n", nil
+	case "set-epoch":
+		return result(h.m.SetEpoch(mustUint(args["epoch"]), args["maintainer"], h.now)), nil
+	case "leader-query":
+		q, ok := h.m.LeaderQuery(h.now)
+		if !ok {
+			return "no query\n", nil
+		}
+		h.query = q
+		return fmt.Sprintf("query %d\n", q.ID), nil
+	case "held":
+		// What waits for etcd's word, oldest first.
+		var b strings.Builder
+		for _, h := range h.m.gate.held {
+			fmt.Fprintf(&b, "held from=%s epoch=%d seq=%d query=%d\n", h.env.From, h.env.Epoch, h.env.Seq, h.query)
+		}
+		if b.Len() == 0 {
+			return "nothing held\n", nil
+		}
+		return b.String(), nil
+	case "leader-reply":
+		r := leaderReply(h.query, args)
+		return result(h.m.OnLeaderReply(r, h.now)), nil
 	case "tick":
 		ms := int64(100)
 		if v, ok := args["ms"]; ok {
@@ -124,6 +171,14 @@ func (h *harness) run(td *datadriven.TestData) (string, error) {
 		return h.ready(), nil
 	case "snapshot":
 		return printSnapshot(h.m.Snapshot()), nil
+	case "health":
+		hl := h.m.SinkHealth(h.now)
+		since := "-"
+		if hl.Failing {
+			since = hl.Since.Sub(time.UnixMilli(1_700_000_000_000)).String()
+		}
+		return fmt.Sprintf("failing=%t since=%s unhealthy=%t errors=%d cause=%q\n",
+			hl.Failing, since, hl.Unhealthy, hl.Errors, hl.Cause), nil
 	case "advance":
 		d, ok := h.f.all[mustID(args["d"])]
 		if !ok {

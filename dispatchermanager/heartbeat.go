@@ -92,10 +92,12 @@ func (m *Manager) dropRecord(op heartbeatpb.OperatorID, id heartbeatpb.Dispatche
 	}
 }
 
-// heartbeat polls the working dispatchers and queues one heartbeat to the maintainer with what
-// changed, or with everything when a full report is due.
+// heartbeat polls the working dispatchers, flushes the sink when a checkpoint moved (or to
+// retry a failing one), and queues one heartbeat to the maintainer with what changed, or with
+// everything when a full report is due. A failed flush no longer holds the heartbeat back: the
+// statuses go out with their durable checkpoints and the sink's error, so the maintainer knows.
 func (m *Manager) heartbeat(now time.Time) {
-	var changed []*dispatcherEntry
+	var changed, above []*dispatcherEntry // above: checkpoint past what the sink made durable
 	for _, e := range m.dispatchers {
 		if e.state == heartbeatpb.StateWorking {
 			cp, load := e.d.Poll(now)
@@ -104,18 +106,35 @@ func (m *Manager) heartbeat(now time.Time) {
 					zap.Uint64("polled", cp), zap.Uint64("kept", e.checkpoint))
 				cp = e.checkpoint
 			}
-			if cp != e.checkpoint || load != e.load {
-				e.checkpoint, e.load, e.dirty = cp, load, true
+			if load != e.load {
+				e.load, e.dirty = load, true
 			}
+			e.checkpoint = cp
 		}
 		if e.dirty {
 			changed = append(changed, e)
+		} else if e.checkpoint > e.durable {
+			above = append(above, e)
 		}
 	}
 	if m.epoch == 0 || m.maintainer == "" {
-		return // nobody to tell yet; the dirty marks wait
+		return // nobody to tell yet; the dirty marks and checkpoints wait
 	}
 	full := m.lastFull.IsZero() || now.Sub(m.lastFull) >= m.cfg.HeartbeatInterval
+	if len(changed) > 0 || len(above) > 0 || full || len(m.removed) > 0 || m.sink.failing {
+		ok, turned := m.flushSink(now)
+		if ok {
+			for _, e := range changed {
+				e.durable = e.checkpoint
+			}
+			for _, e := range above {
+				e.durable = e.checkpoint
+			}
+			changed = append(changed, above...)
+		}
+		// The sink's health changed: every working status changes its error, so report all.
+		full = full || turned
+	}
 	if !full && len(changed) == 0 && len(m.removed) == 0 && len(m.rejections) == 0 {
 		return
 	}
@@ -127,17 +146,10 @@ func (m *Manager) heartbeat(now time.Time) {
 		sort.Slice(changed, func(i, j int) bool { return lessID(changed[i].id, changed[j].id) })
 		req.Statuses = make([]heartbeatpb.DispatcherStatus, 0, len(changed)+len(m.removed))
 		for _, e := range changed {
-			req.Statuses = append(req.Statuses, e.status())
+			req.Statuses = append(req.Statuses, e.status(m.sink.cause))
 		}
 	}
 	req.Statuses = append(req.Statuses, m.removed...)
-	if len(req.Statuses) > 0 {
-		// A reported checkpoint must survive a crash of this node: flush first, or say nothing.
-		if err := m.cfg.Factory.Flush(); err != nil {
-			m.log.Warn("flush failed; heartbeat held back", zap.Error(err))
-			return
-		}
-	}
 	for _, e := range changed {
 		e.dirty = false
 	}
@@ -152,7 +164,7 @@ func (m *Manager) heartbeat(now time.Time) {
 func (m *Manager) allStatuses() []heartbeatpb.DispatcherStatus {
 	out := make([]heartbeatpb.DispatcherStatus, 0, len(m.dispatchers))
 	for _, id := range m.orderedIDs() {
-		out = append(out, m.dispatchers[id].status())
+		out = append(out, m.dispatchers[id].status(m.sink.cause))
 	}
 	return out
 }

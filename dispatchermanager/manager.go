@@ -18,6 +18,14 @@ var (
 	ErrInvalid = errors.New("dispatchermanager: invalid input")
 	// ErrStaleEpoch: the sender's epoch is below the current one (fencing, I5).
 	ErrStaleEpoch = errors.New("dispatchermanager: stale epoch")
+	// ErrNotLeader: the envelope carries the confirmed epoch but another sender than the node
+	// etcd names as its leader.
+	ErrNotLeader = errors.New("dispatchermanager: sender is not the leader etcd confirmed")
+	// ErrUnknownSender: the claimed sender is not a registered node.
+	ErrUnknownSender = errors.New("dispatchermanager: sender is not a registered node")
+	// ErrHeld: the epoch is above the one etcd confirmed; the envelope is held until etcd
+	// confirms its epoch and sender (then it is stepped) or refutes them (then it is dropped).
+	ErrHeld = errors.New("dispatchermanager: epoch not confirmed by etcd; envelope held")
 	// ErrDuplicate: the envelope is not newer than the last one accepted from its sender.
 	ErrDuplicate = errors.New("dispatchermanager: duplicate or reordered envelope")
 	// ErrNotBootstrapped: a request arrived before any changefeed config.
@@ -34,8 +42,10 @@ type Config struct {
 	ClusterID, NodeID, Changefeed string
 	Incarnation                   uint64
 	HeartbeatInterval             time.Duration // full report period; default 1s
-	Factory                       dispatcher.Factory
-	Logger                        *zap.Logger
+	// UnhealthyAfter: how long the sink may fail before SinkHealth says Unhealthy; default 30s.
+	UnhealthyAfter time.Duration
+	Factory        dispatcher.Factory
+	Logger         *zap.Logger
 }
 
 // Manager is the deterministic core of one changefeed on one node. Not safe for concurrent use:
@@ -44,8 +54,10 @@ type Manager struct {
 	cfg Config
 	log *zap.Logger
 
+	// epoch and maintainer: the election leader as etcd last reported it, never a message.
 	epoch      uint64
 	maintainer string
+	gate       gate
 	changefeed *heartbeatpb.ChangefeedConfig // nil until the first bootstrap request
 	tables     map[int64]heartbeatpb.TableConfig
 	checkpoint uint64 // highest changefeed checkpoint seen
@@ -68,6 +80,7 @@ type Manager struct {
 	rejections []heartbeatpb.RequestRejection
 	outbox     []*heartbeatpb.Envelope
 	lastFull   time.Time
+	sink       sinkState
 	closed     bool
 }
 
@@ -84,9 +97,14 @@ func New(cfg Config, now time.Time) (*Manager, error) {
 		return nil, fmt.Errorf("%w: config: nil Factory", ErrInvalid)
 	case cfg.HeartbeatInterval < 0:
 		return nil, fmt.Errorf("%w: config: negative HeartbeatInterval %s", ErrInvalid, cfg.HeartbeatInterval)
+	case cfg.UnhealthyAfter < 0:
+		return nil, fmt.Errorf("%w: config: negative UnhealthyAfter %s", ErrInvalid, cfg.UnhealthyAfter)
 	}
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.UnhealthyAfter == 0 {
+		cfg.UnhealthyAfter = DefaultUnhealthyAfter
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -107,34 +125,9 @@ func New(cfg Config, now time.Time) (*Manager, error) {
 	}, nil
 }
 
-// SetEpoch tells the manager the current epoch and maintainer node as etcd reports them. An
-// epoch below the current one is ignored: etcd watches may lag behind what messages told us.
-func (m *Manager) SetEpoch(epoch uint64, maintainer string) {
-	if epoch < m.epoch {
-		m.log.Debug("ignoring older epoch from etcd", zap.Uint64("epoch", epoch), zap.Uint64("current", m.epoch))
-		return
-	}
-	if epoch == m.epoch {
-		if maintainer != "" {
-			m.maintainer = maintainer
-		}
-		return
-	}
-	m.adoptEpoch(epoch, maintainer)
-}
-
-func (m *Manager) adoptEpoch(epoch uint64, maintainer string) {
-	m.log.Info("adopting epoch", zap.Uint64("epoch", epoch), zap.Uint64("previous", m.epoch),
-		zap.String("maintainer", maintainer))
-	m.epoch = epoch
-	m.maintainer = maintainer
-	// Rejections answered the old maintainer's requests; the new one never sent them.
-	m.rejections = nil
-	// The new maintainer wants a full picture soon after its bootstrap.
-	m.lastFull = time.Time{}
-}
-
-// Step handles one envelope from a maintainer. Any error means nothing was changed.
+// Step handles one envelope from a maintainer. Any error means nothing was changed; an error
+// wrapping ErrHeld means the envelope waits for etcd to confirm its epoch (SetEpoch,
+// OnLeaderReply) and is stepped then, or dropped.
 func (m *Manager) Step(env *heartbeatpb.Envelope, now time.Time) error {
 	if m.closed {
 		return ErrClosed
@@ -142,39 +135,29 @@ func (m *Manager) Step(env *heartbeatpb.Envelope, now time.Time) error {
 	if err := m.checkHeader(env); err != nil {
 		return err
 	}
-	if !m.recv.IsNew(env) {
-		_, last := m.recv.Last(env.From)
-		return fmt.Errorf("%w: from %s incarnation %d seq %d, last accepted %d",
-			ErrDuplicate, env.From, env.Incarnation, env.Seq, last)
-	}
-	if env.Epoch < m.epoch {
-		return fmt.Errorf("%w: from %s epoch %d, current %d", ErrStaleEpoch, env.From, env.Epoch, m.epoch)
-	}
-	if env.Epoch == m.epoch && m.maintainer != "" && env.From != m.maintainer {
-		return fmt.Errorf("%w: epoch %d belongs to maintainer %s, not %s", ErrInvalid, env.Epoch, m.maintainer, env.From)
+	if err := m.admit(env); err != nil {
+		return err
 	}
 	if err := m.checkBody(env); err != nil {
 		return err
+	}
+	if env.Epoch > m.epoch {
+		// Never adopted on the sender's word: etcd must name this epoch and sender first.
+		m.gate.hold(env, now)
+		return fmt.Errorf("%w: from %s epoch %d, confirmed %d", ErrHeld, env.From, env.Epoch, m.epoch)
 	}
 	_, isBootstrap := env.Body.(*heartbeatpb.Envelope_BootstrapRequest)
 	if m.changefeed == nil && !isBootstrap {
 		return fmt.Errorf("%w: %T from %s before any bootstrap request", ErrNotBootstrapped, env.Body, env.From)
 	}
-	if isBootstrap {
-		// The answer reports checkpoints, which must be durable before they leave the node.
-		if err := m.cfg.Factory.Flush(); err != nil {
-			return fmt.Errorf("dispatchermanager: flush before bootstrap answer: %w", err)
-		}
-	}
 	// Accepted: from here on the envelope takes effect.
 	m.recv.Accept(env)
-	if env.Epoch > m.epoch {
-		m.adoptEpoch(env.Epoch, env.From)
-	} else if m.maintainer == "" {
-		m.maintainer = env.From
-	}
 	switch b := env.Body.(type) {
 	case *heartbeatpb.Envelope_BootstrapRequest:
+		// The answer reports only durable checkpoints: flush so they are current. A failing
+		// sink does not hold the answer back (the new maintainer must hear of this node); it
+		// then carries the older durable checkpoints and the error.
+		m.flushDurable(now)
 		m.onBootstrap(env.From, b.BootstrapRequest)
 	case *heartbeatpb.Envelope_Schedule:
 		for i := range b.Schedule.Requests {
@@ -198,6 +181,7 @@ func (m *Manager) Tick(now time.Time) {
 	if m.closed {
 		return
 	}
+	m.expireHeld(now)
 	m.retryAccepted(now)
 	m.advanceMerges(now)
 	m.heartbeat(now)

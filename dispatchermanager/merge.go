@@ -121,8 +121,7 @@ func (m *Manager) advanceMerge(e *mergeEntry, now time.Time) error {
 	op := e.req.Operator.Id
 	switch e.stage {
 	case heartbeatpb.MergeAccepted:
-		var minTs uint64
-		for i, id := range e.req.SourceIds {
+		for _, id := range e.req.SourceIds {
 			src, ok := m.dispatchers[id]
 			if !ok {
 				panic(fmt.Sprintf("dispatchermanager: merge source %s vanished", dispatcher.FormatID(id)))
@@ -132,8 +131,14 @@ func (m *Manager) advanceMerge(e *mergeEntry, now time.Time) error {
 					return err
 				}
 			}
-			if i == 0 || src.checkpoint < minTs {
-				minTs = src.checkpoint
+		}
+		// The merged dispatcher starts where the sources are durable: flush first, and with a
+		// failing sink start lower (a replay) rather than above what a crash would keep.
+		m.flushDurable(now)
+		var minTs uint64
+		for i, id := range e.req.SourceIds {
+			if src := m.dispatchers[id]; i == 0 || src.durable < minTs {
+				minTs = src.durable
 			}
 		}
 		m.setMergeStage(e, heartbeatpb.MergeSourcesStopped, minTs)

@@ -35,6 +35,10 @@ func newSimNode(t *testing.T, node string, now time.Time) *simNode {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.SetNodes([]string{"m1", "n1", "n2"})
+	if err := m.SetEpoch(5, "m1", now); err != nil {
+		t.Fatal(err)
+	}
 	return &simNode{m: m, factory: f, path: path, last: map[heartbeatpb.DispatcherID]heartbeatpb.DispatcherStatus{}}
 }
 

@@ -241,11 +241,12 @@ func (l *Leadership) PublishAdminResult(ctx context.Context, res AdminResult) er
 }
 
 // AdminSnapshot is what a maintainer follows: the pending requests for its changefeed (oldest
-// first) and the drained nodes (sorted). Malformed lists request keys whose value cannot be
+// first), the drained nodes and the unhealthy nodes (each sorted). Malformed lists request keys whose value cannot be
 // used; they are left alone (their lease removes them).
 type AdminSnapshot struct {
 	Requests  []AdminRequest
 	Drained   []string
+	Unhealthy []string
 	Malformed []string
 }
 
@@ -271,6 +272,7 @@ func loadAdmin(ctx context.Context, cli *clientv3.Client, k Keys, cf string) (Ad
 	resp, err := cli.Txn(ctx).Then(
 		clientv3.OpGet(k.AdminRequestsPrefix(), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend)),
 		clientv3.OpGet(k.AdminDrainedPrefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+		clientv3.OpGet(k.AdminUnhealthyPrefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 	).Commit()
 	if err != nil {
 		return AdminSnapshot{}, 0, fmt.Errorf("etcdutil: read admin requests: %w", err)
@@ -290,7 +292,11 @@ func loadAdmin(ctx context.Context, cli *clientv3.Client, k Keys, cf string) (Ad
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
 		snap.Drained = append(snap.Drained, strings.TrimPrefix(string(kv.Key), k.AdminDrainedPrefix()))
 	}
+	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+		snap.Unhealthy = append(snap.Unhealthy, strings.TrimPrefix(string(kv.Key), k.AdminUnhealthyPrefix()))
+	}
 	sort.Strings(snap.Drained)
+	sort.Strings(snap.Unhealthy)
 	return snap, resp.Header.Revision, nil
 }
 

@@ -4,14 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
-
-// cleanupTimeout bounds the best-effort deletes done when a campaign fails half-way.
-const cleanupTimeout = 5 * time.Second
 
 // Leadership is a won election for one changefeed. Epoch is the create revision of Key, the
 // winner's election key; every maintainer-only write is guarded by it, so once the key is gone
@@ -20,11 +16,10 @@ type Leadership struct {
 	Epoch uint64
 	Key   string
 
-	cf       string
-	node     string
-	keys     Keys
-	cli      *clientv3.Client
-	election *concurrency.Election
+	cf   string
+	node string
+	keys Keys
+	cli  *clientv3.Client
 
 	done       chan struct{}
 	stop       context.CancelFunc // ends the monitor: on Resign
@@ -45,40 +40,29 @@ func Campaign(ctx context.Context, sess *concurrency.Session, k Keys, cf, node s
 	if err != nil {
 		return nil, err
 	}
-	e := concurrency.NewElection(sess, k.ElectionPrefix(cf))
-	if err := e.Campaign(ctx, val); err != nil {
-		// The concurrency package leaves its key behind on some failures (a compacted watch);
-		// a stale candidate key would block every other node until our lease ends.
-		dropCandidate(sess.Client(), e.Key(), e.Rev())
+	prefix := k.electionKeys(cf)
+	c, err := putCandidate(ctx, sess, prefix, val)
+	if err == nil {
+		err = waitTurn(ctx, sess.Client(), prefix, c)
+	}
+	if err != nil {
+		// A candidate key left behind would block every other node until our lease ends.
+		dropCandidate(ctx, sess.Client(), c)
 		return nil, fmt.Errorf("etcdutil: campaign for changefeed %q as node %q: %w", cf, node, err)
 	}
 	mctx, stop := context.WithCancel(sess.Ctx())
 	l := &Leadership{
-		Epoch:    uint64(e.Rev()),
-		Key:      e.Key(),
-		cf:       cf,
-		node:     node,
-		keys:     k,
-		cli:      sess.Client(),
-		election: e,
-		done:     make(chan struct{}),
-		stop:     stop,
+		Epoch: uint64(c.rev),
+		Key:   c.key,
+		cf:    cf,
+		node:  node,
+		keys:  k,
+		cli:   sess.Client(),
+		done:  make(chan struct{}),
+		stop:  stop,
 	}
 	go l.monitor(mctx)
 	return l, nil
-}
-
-// dropCandidate deletes a candidate key if it is still the one created at rev.
-func dropCandidate(cli *clientv3.Client, key string, rev int64) {
-	if key == "" || rev == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-	defer cancel()
-	_, _ = cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev)).
-		Then(clientv3.OpDelete(key)).
-		Commit()
 }
 
 // Done is closed when leadership is over: the session ended, Resign was called, or the election
@@ -97,7 +81,9 @@ func (l *Leadership) Changefeed() string { return l.cf }
 func (l *Leadership) Resign(ctx context.Context) error {
 	l.resignOnce.Do(func() {
 		l.stop()
-		if err := l.election.Resign(ctx); err != nil {
+		// Guarded like every maintainer-only write: a key re-created by a successor is not ours.
+		_, err := l.cli.Txn(ctx).If(l.guard()).Then(clientv3.OpDelete(l.Key)).Commit()
+		if err != nil {
 			l.resignErr = fmt.Errorf("etcdutil: resign changefeed %q (epoch %d): %w", l.cf, l.Epoch, err)
 		}
 	})

@@ -140,6 +140,14 @@ type ChangefeedStatus struct {
 	NodeSpans            map[string]int `json:"node_spans,omitempty"`
 	Bootstrapped         bool           `json:"bootstrapped"`
 	UpdatedAt            time.Time      `json:"updated_at"`
+	// SpanErrors: per node, the spans whose dispatcher reports an error and one message.
+	SpanErrors map[string]NodeSpanErrors `json:"span_errors,omitempty"`
+}
+
+// NodeSpanErrors is one node's erroring spans in a ChangefeedStatus.
+type NodeSpanErrors struct {
+	Spans int    `json:"spans"`
+	Error string `json:"error"`
 }
 
 // Leader names the current maintainer of a changefeed; the zero value means nobody leads.

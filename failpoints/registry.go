@@ -46,6 +46,7 @@ const (
 	AfterCheckpointPersist  = "checkpoint-after-persist"
 	DMBeforeJournalUpdate   = "dm-before-journal-update"
 	DMAfterJournalUpdate    = "dm-after-journal-update"
+	SinkENOSPC              = "sink-enospc"
 	TransportDrop           = "transport-drop"
 	TransportDelay          = "transport-delay"
 	TransportDuplicate      = "transport-duplicate"
@@ -76,6 +77,8 @@ func All() []Failpoint {
 		{"server", AfterCheckpointPersist, "the changefeed checkpoint was written to etcd, nothing sent yet", holdDoc},
 		{"maintainer", BeforeRestore, "every bootstrap answer is in, nothing restored yet", ""},
 		{"maintainer", AfterRestore, "the restore plan is applied, its first requests not yet sent", ""},
+		{"dispatcher", SinkENOSPC, "a file sink's write fails with ENOSPC (a full disk) before any byte is written; the sink keeps the records and retries with backoff",
+			`return(true): fail every write; return("torn"): write half of the pending bytes first (a torn line the sink must cut off)`},
 		{"dispatchermanager", DMBeforeJournalUpdate, "a request was accepted, the in-flight (journal) map not yet updated", ""},
 		{"dispatchermanager", DMAfterJournalUpdate, "the in-flight (journal) map was updated, the effect not yet reported", ""},
 		{"messaging", TransportDrop, "drop batches sent to a peer", `return("<peer>") drops toward that peer, return(true) toward all; 50%return(true) drops half`},

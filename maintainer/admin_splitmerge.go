@@ -160,7 +160,7 @@ func (m *Maintainer) mergeStep(p *pendingOp, now time.Time) string {
 			}
 		}
 		if targets[i] == "" {
-			return fmt.Sprintf("merge of %s: no node holding its spans can take the merged span (drained or not ready)", p.name)
+			return fmt.Sprintf("merge of %s: no node holding its spans can take the merged span (drained, unhealthy or not ready)", p.name)
 		}
 		for _, sid := range run {
 			if r := m.db.get(sid); r.node != targets[i] {

@@ -16,6 +16,9 @@ var (
 	ErrInvalid = errors.New("maintainer: invalid input")
 	// ErrStale wraps errors about messages from another epoch or from a node not in the cluster.
 	ErrStale = errors.New("maintainer: stale message")
+	// ErrUnknownSender wraps errors about envelopes whose claimed sender is not a registered
+	// node (NodeJoined). It wraps ErrStale, so callers that only count stale messages still do.
+	ErrUnknownSender = fmt.Errorf("%w: sender is not a registered node", ErrStale)
 )
 
 // Config configures one maintainer. Zero durations and limits take the defaults.

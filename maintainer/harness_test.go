@@ -332,6 +332,9 @@ func (e *env) cmdHeartbeat(t *testing.T, td *datadriven.TestData) error {
 	if td.HasArg("seq") {
 		td.ScanArgs(t, "seq", &env.Seq)
 	}
+	if td.HasArg("epoch") {
+		td.ScanArgs(t, "epoch", &env.Epoch)
+	}
 	env.Body = &heartbeatpb.Envelope_Heartbeat{Heartbeat: hb}
 	return e.m.Step(env, e.now)
 }

@@ -78,8 +78,9 @@ type Maintainer struct {
 	recvOrder    *heartbeatpb.OrderFilter
 	ready        *Ready
 
-	admin adminState // admin requests and drained nodes (admin.go)
-	sched schedState // split/merge load tracking, table changes, config pushes, merges (tables.go)
+	admin  adminState  // admin requests and drained nodes (admin.go)
+	health healthState // unhealthy nodes and erroring dispatchers (health.go)
+	sched  schedState  // split/merge load tracking, table changes, config pushes, merges (tables.go)
 }
 
 // New returns a maintainer that starts bootstrapping liveNodes at once.

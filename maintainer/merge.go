@@ -129,7 +129,7 @@ func (m *Maintainer) startMergeRun(run []spanID, now time.Time) (int, bool) {
 	}
 	target := ""
 	for n, c := range count {
-		if m.nodes[n] == nil || m.nodes[n].state != nodeReady || m.admin.drained[n] {
+		if m.nodes[n] == nil || m.nodes[n].state != nodeReady || m.avoided(n) {
 			continue
 		}
 		if target == "" || c > count[target] || (c == count[target] && n < target) {

@@ -67,7 +67,7 @@ func FormatSpan(s heartbeatpb.TableSpan) string {
 // SpanQuery selects spans for the status API. Empty fields do not filter.
 type SpanQuery struct {
 	Node  string
-	State string // absent | scheduling | replicating
+	State string // absent | scheduling | replicating | error (replicating, its dispatcher erroring)
 	Mode  string // default | redo
 	Table int64  // -1: every table
 	// Cursor is where the page starts: the Next of the previous page, 0 for the first.
@@ -87,6 +87,8 @@ type SpanInfo struct {
 	Dispatcher string `json:"dispatcher,omitempty"`
 	Checkpoint uint64 `json:"checkpoint_ts"`
 	Operator   string `json:"operator,omitempty"`
+	// Error: why the span's dispatcher cannot make progress (State is then "error").
+	Error string `json:"error,omitempty"`
 }
 
 // SpanPage is one page of a listing. Spans are in span-DB order, which is stable, so a cursor
@@ -100,9 +102,9 @@ type SpanPage struct {
 // ValidateSpanQuery checks the filters; the error names the bad one.
 func ValidateSpanQuery(q SpanQuery) error {
 	switch q.State {
-	case "", "absent", "scheduling", "replicating":
+	case "", "absent", "scheduling", "replicating", "error":
 	default:
-		return fmt.Errorf("%w: state %q: want absent, scheduling or replicating", ErrInvalid, q.State)
+		return fmt.Errorf("%w: state %q: want absent, scheduling, replicating or error", ErrInvalid, q.State)
 	}
 	switch q.Mode {
 	case "", "default", "redo":
@@ -137,7 +139,8 @@ func (m *Maintainer) Spans(q SpanQuery) (SpanPage, error) {
 	}
 	match := func(sid spanID) bool {
 		r := m.db.get(sid)
-		return !r.retired && (q.State == "" || r.state.String() == q.State) &&
+		return !r.retired && (q.State == "" || r.state.String() == q.State ||
+			(q.State == "error" && m.spanErr(sid) != "")) &&
 			(q.Mode == "" || modeName(r.mode) == q.Mode) &&
 			(q.Table < 0 || r.span.TableId == q.Table) &&
 			(q.Node == "" || r.node == q.Node)
@@ -181,6 +184,9 @@ func (m *Maintainer) spanInfo(sid spanID) SpanInfo {
 	}
 	if r.op != noOp {
 		info.Operator = fmt.Sprintf("%d.%d", r.op.Epoch, r.op.Seq)
+	}
+	if info.Error = m.spanErr(sid); info.Error != "" {
+		info.State = "error"
 	}
 	return info
 }

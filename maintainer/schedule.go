@@ -77,7 +77,7 @@ func (m *Maintainer) twinsAmong(cands []spanID) []int {
 func (m *Maintainer) nodeLoads() []nodeLoad {
 	out := make([]nodeLoad, 0, len(m.nodes))
 	for id, n := range m.nodes {
-		if n.state != nodeReady || m.admin.drained[id] { // drained nodes take no new spans
+		if n.state != nodeReady || m.avoided(id) { // drained and unhealthy nodes take no new spans
 			continue
 		}
 		out = append(out, nodeLoad{node: id, spans: m.db.nodeLoad(id), free: m.ctl.Free(id)})

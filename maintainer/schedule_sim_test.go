@@ -41,6 +41,10 @@ func newLiveCluster(t *testing.T, cfg Config, nodes ...string) *liveCluster {
 		if err != nil {
 			t.Fatal(err)
 		}
+		dm.SetNodes(nodes)
+		if err := dm.SetEpoch(cfg.Epoch, cfg.SelfNode, c.now); err != nil {
+			t.Fatal(err)
+		}
 		c.nodes[n], c.sinks[n] = dm, sink
 	}
 	m, err := New(cfg, nodes, c.now)

@@ -53,8 +53,12 @@ type spanKeyMode struct {
 
 func (s *sim) addNode(id string) {
 	s.nextInc++
-	s.nodes[id] = &simNode{id: id, incarnation: s.nextInc,
+	n := &simNode{id: id, incarnation: s.nextInc,
 		dispatchers: make(map[heartbeatpb.DispatcherID]*simDispatcher), journal: make(map[heartbeatpb.OperatorID]bool)}
+	if s.m != nil {
+		n.epoch = s.m.cfg.Epoch // a starting node learns the current epoch from etcd's leader watch
+	}
+	s.nodes[id] = n
 }
 
 // deliver hands one maintainer envelope to its node, applying it like a dispatcher manager.
@@ -180,6 +184,9 @@ func (s *sim) failover(cfg Config) {
 		s.t.Fatal(err)
 	}
 	s.m = m
+	for _, n := range s.nodes {
+		n.epoch = cfg.Epoch // etcd's leader watch tells every node of the new epoch
+	}
 }
 
 func sortedIDs(n *simNode) []heartbeatpb.DispatcherID {

@@ -38,6 +38,10 @@ type Status struct {
 	OperatorsDone map[string]uint64 `json:"operators_done"`
 	// OperatorsTimedOut counts operators whose phase timed out and was rolled back, by kind.
 	OperatorsTimedOut map[string]uint64 `json:"operators_timed_out,omitempty"`
+	// SpanErrors counts, per node, the spans whose dispatcher reports an error, with a message.
+	SpanErrors map[string]NodeErrors `json:"span_errors,omitempty"`
+	// Unhealthy lists the nodes marked unhealthy (their spans are moved off).
+	Unhealthy []string `json:"unhealthy_nodes,omitempty"`
 }
 
 // Status describes the maintainer now (as of the latest input's time).
@@ -53,6 +57,12 @@ func (m *Maintainer) Status() Status {
 		Nodes:             make(map[string]string, len(m.nodes)),
 		OperatorsDone:     make(map[string]uint64),
 		OperatorsTimedOut: make(map[string]uint64),
+	}
+	if len(m.health.unhealthy) > 0 {
+		st.Unhealthy = m.Unhealthy()
+	}
+	if errs := m.nodeErrors(); len(errs) > 0 {
+		st.SpanErrors = errs
 	}
 	for s := spanState(0); s < numStates; s++ {
 		st.Spans[s.String()] = m.db.counts[s]

@@ -12,19 +12,23 @@ import (
 )
 
 // Step takes one envelope from a node. Malformed envelopes return an error wrapping ErrInvalid,
-// envelopes of another epoch or from an unknown node one wrapping ErrStale; either way nothing
-// changes. Duplicated or reordered envelopes are dropped silently (resending repairs the loss).
+// envelopes of another epoch (lower or higher) one wrapping ErrStale, envelopes from a node that
+// is not registered one wrapping ErrUnknownSender (and ErrStale); either way nothing changes. Duplicated or reordered envelopes are dropped silently (resending repairs the loss).
 func (m *Maintainer) Step(env *heartbeatpb.Envelope, now time.Time) error {
 	if err := m.validate(env); err != nil {
 		return err
 	}
 	n := m.nodes[env.From]
 	if n == nil {
-		return fmt.Errorf("%w: envelope from %s, which is not a live node", ErrStale, env.From)
+		// A node the registry has not shown yet resends its heartbeat on its interval, and
+		// NodeJoined asks it to bootstrap, so a dropped first message loses nothing.
+		return fmt.Errorf("%w: %q (epoch %d seq %d)", ErrUnknownSender, env.From, env.Epoch, env.Seq)
 	}
-	if resp := env.GetBootstrapResponse(); resp != nil && env.Epoch != m.cfg.Epoch {
-		return fmt.Errorf("%w: bootstrap response from %s for epoch %d, current is %d",
-			ErrStale, env.From, env.Epoch, m.cfg.Epoch)
+	if env.Epoch != m.cfg.Epoch {
+		// A node stamps what it holds as etcd's current epoch. Another one, higher included,
+		// is a node that has not confirmed this term yet (it resends once it has) or a forgery.
+		return fmt.Errorf("%w: %s from %s for epoch %d, current is %d",
+			ErrStale, bodyName(env), env.From, env.Epoch, m.cfg.Epoch)
 	}
 	restarted, ok := m.accept(env)
 	if !ok {
@@ -46,6 +50,14 @@ func (m *Maintainer) Step(env *heartbeatpb.Envelope, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// bodyName names what a node sent, for errors.
+func bodyName(env *heartbeatpb.Envelope) string {
+	if env.GetBootstrapResponse() != nil {
+		return "bootstrap response"
+	}
+	return "heartbeat"
 }
 
 // validate checks the header and the body without changing anything.
@@ -153,6 +165,7 @@ func (m *Maintainer) onStatus(node string, st *heartbeatpb.DispatcherStatus, now
 	if known && st.State == heartbeatpb.StateWorking {
 		m.db.advance(sid, st.CheckpointTs)
 		m.observeLoad(sid, st.Load)
+		m.observeError(sid, node, st)
 	}
 	out, owned := m.ctl.OnStatus(node, st, now)
 	m.emit(out)

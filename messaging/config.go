@@ -34,7 +34,9 @@ type GRPCConfig struct {
 	MaxMsgSize int // bytes per gRPC message, both ways; 0 means DefaultMaxMsgSize
 	// TLS, when set, secures both the server and the client side with mutual TLS: it must hold the
 	// node's certificate, RootCAs to verify peers as servers and ClientCAs (with ClientAuth) to
-	// verify them as clients. nil means plaintext.
+	// verify them as clients. Every node's certificate must name it (pki.NodeID, a URI SAN
+	// tidemark://<ClusterID>/node/<id>): a peer is accepted, and dialled, only as the node its
+	// certificate names (identity.go). nil means plaintext, where a peer is whoever it claims.
 	TLS        *tls.Config
 	Registerer prometheus.Registerer // nil: metrics are kept but not registered
 	// Logger should already carry the node's fields (node, cluster), as the server's does; the

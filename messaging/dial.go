@@ -18,10 +18,12 @@ import (
 	"github.com/tidemark/tidemark/heartbeatpb"
 )
 
-func (t *GRPCTransport) dialOptions() []grpc.DialOption {
+// dialOptions are the options of the connection to peer: with TLS, the handshake also checks
+// that the server's certificate names peer (dialTLS).
+func (t *GRPCTransport) dialOptions(peer string) []grpc.DialOption {
 	creds := insecure.NewCredentials()
 	if t.cfg.TLS != nil {
-		creds = credentials.NewTLS(t.cfg.TLS.Clone())
+		creds = credentials.NewTLS(t.dialTLS(peer))
 	}
 	return []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
@@ -57,7 +59,7 @@ func (t *GRPCTransport) startDialLocked(p *peer, addr string) {
 
 // dialLoop keeps one stream to p open for as long as ctx lives, redialing with backoff.
 func (t *GRPCTransport) dialLoop(ctx context.Context, p *peer, addr string) {
-	cc, err := grpc.NewClient(addr, t.dialOpts...)
+	cc, err := grpc.NewClient(addr, t.dialOptions(p.id)...)
 	if err != nil {
 		t.log.Error("messaging: cannot dial peer", zap.String("peer", p.id), zap.String("addr", addr), zap.Error(err))
 		return

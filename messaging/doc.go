@@ -14,6 +14,16 @@
 //     the older one (restart, races). Broken streams are redialed with exponential backoff and jitter.
 //   - MemNetwork (NewMemNetwork, Join): in memory, for unit tests, with partitions and drops.
 //
+// Identity (identity.go): with TLS the node IDs in the metadata are claims checked against
+// certificates. Each node's certificate names its node ID in a URI SAN (pki.NodeID:
+// tidemark://<cluster>/node/<id>); the acceptor refuses, with PermissionDenied and a log line
+// naming both IDs and the remote address, a stream whose claimed sender is not the node of the
+// dialer's certificate, and the dialer refuses a server whose certificate is not the node it
+// dialled. The receiver drops every envelope whose From is not the stream's node, so a stream
+// cannot change identity later and only a stream authenticated as B can replace B's stream.
+// Without TLS the claims cannot be checked: any process that reaches the listen address can
+// speak as any node.
+//
 // Delivery is best effort by design: the cores number their envelopes and resend, so the transport
 // may drop (a full per-peer queue, an unknown peer, a bad batch) but never blocks the caller. Each
 // peer has one bounded queue and one sender goroutine that drains it into Batches; each stream has
@@ -29,6 +39,7 @@
 // Ownership: Send takes ownership of the envelope; the caller must not modify it afterwards.
 //
 // Wire format: gogo protobuf through a gRPC codec named "gogoproto" that both ends force, so the
-// golang/protobuf runtime is never involved. A Batch that fails to decode is counted and dropped
+// golang/protobuf runtime is never involved. PeerCodec and PeerMetadata export the codec and the
+// dialer's metadata for tests/wireclient, which plays a hostile peer. A Batch that fails to decode is counted and dropped
 // without ending the stream.
 package messaging

@@ -36,7 +36,6 @@ type GRPCTransport struct {
 	counters *counters
 	lis      net.Listener
 	server   *grpc.Server
-	dialOpts []grpc.DialOption
 	ctx      context.Context
 	cancel   context.CancelFunc
 	streams  atomic.Uint64 // stream IDs, for logs
@@ -81,7 +80,6 @@ func NewGRPC(cfg GRPCConfig, handler Handler) (*GRPCTransport, error) {
 	}
 	t.server = grpc.NewServer(t.serverOptions()...)
 	heartbeatpb.RegisterMessengerServer(t.server, &messengerService{t: t})
-	t.dialOpts = t.dialOptions()
 
 	t.mu.Lock()
 	t.self = newPeer(ctx, cfg.NodeID, cfg.QueueSize)

@@ -46,7 +46,16 @@ func (s *messengerService) Stream(ss grpc.BidiStreamingServer[heartbeatpb.Batch,
 	defer t.wg.Done()
 	from, err := t.checkInbound(ss.Context())
 	if err != nil {
-		t.log.Warn("messaging: inbound stream rejected", zap.String("peer", from), zap.Error(err))
+		t.log.Warn("messaging: inbound stream rejected", zap.String("peer", from),
+			zap.String("remote_addr", remoteAddr(ss.Context())), zap.Error(err))
+		return err
+	}
+	if certID, err := t.authenticateInbound(ss.Context(), from); err != nil {
+		// Worth a warning of its own: either a misissued certificate or a node trying to pass
+		// for another.
+		t.log.Warn("messaging: inbound stream refused: claimed node does not match its certificate",
+			zap.String("claimed", from), zap.String("certificate_node", certID),
+			zap.String("remote_addr", remoteAddr(ss.Context())), zap.Error(err))
 		return err
 	}
 	p, st, ok := t.inboundPeer(from)

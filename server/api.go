@@ -192,7 +192,7 @@ func (s *Server) notMaintainer(w http.ResponseWriter, ctx context.Context, cf st
 	}
 	msg := fmt.Sprintf("node %s does not maintain changefeed %s", s.nodeID, cf)
 	if where.Maintainer != "" {
-		msg += fmt.Sprintf("; its maintainer is %s, ask http://%s", where.Maintainer, where.MaintainerStatusAddr)
+		msg += fmt.Sprintf("; its maintainer is %s, ask %s://%s", where.Maintainer, s.statusScheme(), where.MaintainerStatusAddr)
 	} else {
 		msg += "; no node maintains it right now, retry shortly"
 	}

@@ -44,6 +44,7 @@ func (s *Server) startAdminFeed(ctx context.Context, cf string, log *zap.Logger)
 // apply hands the new requests of snap to m, and the drained set.
 func (a *adminFeed) apply(snap etcdutil.AdminSnapshot, m *maintainer.Maintainer, now time.Time) {
 	m.SetDrained(snap.Drained)
+	m.SetUnhealthy(snap.Unhealthy)
 	if !m.Bootstrapped() {
 		a.held = &snap
 		return
@@ -146,19 +147,23 @@ func (a *adminFeed) flush(ctx context.Context, lead *etcdutil.Leadership, m *mai
 // termOps is what the ops tooling adds to one maintainer term: the query channel of the HTTP
 // API, the admin feed, and the takeover and bootstrap metrics.
 type termOps struct {
-	s       *Server
-	cf      string
-	handle  *termHandle
-	end     func()
-	cancel  context.CancelFunc
-	admin   *adminFeed
-	snaps   <-chan etcdutil.AdminSnapshot
-	started time.Time
-	booted  bool
+	s      *Server
+	cf     string
+	handle *termHandle
+	end    func()
+	cancel context.CancelFunc
+	admin  *adminFeed
+	snaps  <-chan etcdutil.AdminSnapshot
+	// elected is when the election was won; the term's milestones are logged with the time
+	// since (since_elected), which is how an operator sees where a failover's time went.
+	elected     time.Time
+	booted      bool
+	replicating bool // every span was seen replicating with no operator in flight
+	log         *zap.Logger
 }
 
 // beginTermOps sets up a term's ops tooling; close ends it.
-func (s *Server) beginTermOps(ctx context.Context, cf string, lead *etcdutil.Leadership, log *zap.Logger) (*termOps, error) {
+func (s *Server) beginTermOps(ctx context.Context, cf string, lead *etcdutil.Leadership, elected time.Time, log *zap.Logger) (*termOps, error) {
 	tctx, cancel := context.WithCancel(ctx)
 	admin, err := s.startAdminFeed(tctx, cf, log)
 	if err != nil {
@@ -170,7 +175,8 @@ func (s *Server) beginTermOps(ctx context.Context, cf string, lead *etcdutil.Lea
 		s.metrics.failovers.WithLabelValues(cf).Inc()
 	}
 	h, end := s.terms.begin(cf, lead.Epoch)
-	return &termOps{s: s, cf: cf, handle: h, end: end, cancel: cancel, admin: admin, snaps: admin.snaps, started: time.Now()}, nil
+	return &termOps{s: s, cf: cf, handle: h, end: end, cancel: cancel, admin: admin, snaps: admin.snaps,
+		elected: elected, log: log}, nil
 }
 
 func (t *termOps) close() {
@@ -190,20 +196,46 @@ func (t *termOps) onAdmin(snap etcdutil.AdminSnapshot, ok bool, m *maintainer.Ma
 	t.admin.apply(snap, m, time.Now())
 }
 
-// afterFlush writes admin answers and notes the end of the bootstrap. publishNow asks the loop
-// to publish its status at once: the first status of a bootstrapped term tells ctl and tests
-// that this node maintains the changefeed, without waiting for the publish interval.
+// afterFlush writes admin answers and notes the term's milestones. publishNow asks the loop to
+// publish its status at once: the first status of a bootstrapped term tells ctl and tests that
+// this node maintains the changefeed, and the first one with every span replicating tells them
+// the failover is over, without waiting up to a publish interval for either.
 func (t *termOps) afterFlush(ctx context.Context, lead *etcdutil.Leadership, m *maintainer.Maintainer) (publishNow bool, err error) {
 	if err := t.admin.flush(ctx, lead, m); err != nil {
 		return false, err
 	}
 	if !t.booted && m.Bootstrapped() {
 		t.booted = true
-		t.s.metrics.bootstrap.WithLabelValues(t.cf).Observe(time.Since(t.started).Seconds())
+		since := time.Since(t.elected)
+		t.s.metrics.bootstrap.WithLabelValues(t.cf).Observe(since.Seconds())
+		t.log.Info("maintainer bootstrapped", zap.Duration("since_elected", since.Round(time.Millisecond)))
 		if held := t.admin.held; held != nil {
 			t.admin.apply(*held, m, time.Now())
 		}
-		return true, nil
+		publishNow = true
 	}
-	return false, nil
+	if t.booted && !t.replicating {
+		// Status costs the live nodes and the operators in flight, not the spans, and is only
+		// asked until the first time every span replicates.
+		if st := m.Status(); allReplicating(st) {
+			t.replicating = true
+			t.log.Info("every span replicating", zap.Duration("since_elected", time.Since(t.elected).Round(time.Millisecond)),
+				zap.Int("spans", st.Spans["replicating"]))
+			publishNow = true
+		}
+	}
+	return publishNow, nil
+}
+
+// allReplicating: no span absent or being scheduled, and no operator in flight.
+func allReplicating(st maintainer.Status) bool {
+	if len(st.Operators) > 0 || st.Spans["replicating"] == 0 {
+		return false
+	}
+	for state, n := range st.Spans {
+		if state != "replicating" && n > 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/tidemark/tidemark/etcdutil"
+	"github.com/tidemark/tidemark/pki"
 )
 
 // testPKI is a CA that issues certificates for 127.0.0.1, written as PEM files.
@@ -63,6 +64,17 @@ func (p *testPKI) write(t *testing.T, name, typ string, der []byte) string {
 // issue returns the files of a certificate for 127.0.0.1 usable as server and client.
 func (p *testPKI) issue(t *testing.T, name string) etcdutil.TLSFiles {
 	t.Helper()
+	return p.issueWith(t, name, nil)
+}
+
+// issueNode is issue for node id of cluster: the certificate also names the node (pki).
+func (p *testPKI) issueNode(t *testing.T, cluster, id string) etcdutil.TLSFiles {
+	t.Helper()
+	return p.issueWith(t, cluster+"-"+id, []*url.URL{pki.IdentityURI(cluster, pki.KindNode, id)})
+}
+
+func (p *testPKI) issueWith(t *testing.T, name string, uris []*url.URL) etcdutil.TLSFiles {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +82,7 @@ func (p *testPKI) issue(t *testing.T, name string) etcdutil.TLSFiles {
 	p.serial++
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, URIs: uris, KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
 	if err != nil {
@@ -126,13 +138,13 @@ func TestMutualTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd and two nodes")
 	}
-	pki := newTestPKI(t, "tidemark")
-	ep := startTLSEtcd(t, pki.issue(t, "etcd"))
+	ca := newTestPKI(t, "tidemark")
+	ep := startTLSEtcd(t, ca.issue(t, "etcd"))
 	keys := etcdutil.Keys{Cluster: "itest"}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	clientTLS, err := etcdutil.ClientTLS(pki.issue(t, "client"))
+	clientTLS, err := etcdutil.ClientTLS(ca.issue(t, "client"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,13 +162,13 @@ func TestMutualTLS(t *testing.T) {
 	}
 
 	// Without a client certificate, or with one from another CA, etcd refuses.
-	plain, _ := etcdutil.ClientTLS(etcdutil.TLSFiles{CA: pki.caFile})
+	plain, _ := etcdutil.ClientTLS(etcdutil.TLSFiles{CA: ca.caFile})
 	if c, err := etcdutil.Connect(ctx, []string{ep}, plain, time.Second); err == nil {
 		c.Close()
 		t.Fatal("etcd accepted a client without certificate")
 	}
 	rogue := newTestPKI(t, "rogue").issue(t, "rogue")
-	rogue.CA = pki.caFile
+	rogue.CA = ca.caFile
 	rogueTLS, err := etcdutil.ClientTLS(rogue)
 	if err != nil {
 		t.Fatal(err)
@@ -167,11 +179,11 @@ func TestMutualTLS(t *testing.T) {
 	}
 
 	for _, id := range []string{"n1", "n2"} {
-		peer, err := etcdutil.MutualTLS(pki.issue(t, id))
+		peer, err := etcdutil.MutualTLS(ca.issueNode(t, "itest", id))
 		if err != nil {
 			t.Fatal(err)
 		}
-		etcdTLS, err := etcdutil.ClientTLS(pki.issue(t, id+"-etcd"))
+		etcdTLS, err := etcdutil.ClientTLS(ca.issue(t, id+"-etcd"))
 		if err != nil {
 			t.Fatal(err)
 		}

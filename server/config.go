@@ -31,11 +31,21 @@ type Config struct {
 	HeartbeatInterval time.Duration // full heartbeat period; default 1s
 	// StatusPublishInterval is how often a maintainer writes its changefeed status to etcd; default 1s.
 	StatusPublishInterval time.Duration
-	Version               string
-	Logger                *zap.Logger
+	// UnhealthyAfter is how long a sink may fail before the node marks itself unhealthy in
+	// etcd, so that maintainers move its spans away; default 30s.
+	UnhealthyAfter time.Duration
+	Version        string
+	Logger         *zap.Logger
 	// PeerTLS, when set, secures gRPC between nodes with mutual TLS (etcdutil.MutualTLS);
 	// EtcdTLS the etcd client (etcdutil.ClientTLS). nil means plaintext.
 	PeerTLS, EtcdTLS *tls.Config
+	// With PeerTLS the status API serves HTTPS with the node's certificate; clients that show
+	// a certificate are verified against the same CA, and StatusRequireClientCert refuses those
+	// that show none.
+	StatusRequireClientCert bool
+	// EnablePprof serves /debug/pprof/ on the status API; off by default, since profiles and
+	// the command line are no one else's business.
+	EnablePprof bool
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
@@ -67,6 +77,9 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if c.StatusRequireClientCert && c.PeerTLS == nil {
+		return errors.New("server: requiring client certificates on the status API needs peer TLS (its CA verifies them)")
+	}
 	defaults := []struct {
 		name string
 		d    *time.Duration
@@ -77,6 +90,7 @@ func (c *Config) Validate() error {
 		{"tick interval", &c.TickInterval, 100 * time.Millisecond, time.Millisecond},
 		{"heartbeat interval", &c.HeartbeatInterval, time.Second, 10 * time.Millisecond},
 		{"status publish interval", &c.StatusPublishInterval, time.Second, 10 * time.Millisecond},
+		{"unhealthy after", &c.UnhealthyAfter, 30 * time.Second, 100 * time.Millisecond},
 	}
 	for _, d := range defaults {
 		if *d.d == 0 {

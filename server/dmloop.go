@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"time"
@@ -28,7 +29,9 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 		log.Error("cannot create sink dir; changefeed not served on this node", zap.Error(err))
 		return
 	}
-	sink, err := dispatcher.NewFileSink(filepath.Join(sinkDir, w.id+".jsonl"))
+	sinkErrors := s.metrics.sinkErrors.WithLabelValues(w.id)
+	sink, err := dispatcher.NewFileSink(filepath.Join(sinkDir, w.id+".jsonl"), dispatcher.WithSinkLogger(log),
+		dispatcher.WithErrorHook(func(error) { sinkErrors.Inc() }))
 	if err != nil {
 		log.Error("cannot open sink; changefeed not served on this node", zap.Error(err))
 		return
@@ -47,6 +50,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 		Changefeed:        w.id,
 		Incarnation:       env.incarnation,
 		HeartbeatInterval: s.cfg.HeartbeatInterval,
+		UnhealthyAfter:    s.cfg.UnhealthyAfter,
 		Factory:           factory,
 		Logger:            log,
 	}, time.Now())
@@ -56,6 +60,9 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 		return
 	}
 	defer func() {
+		// This loop's sink no longer counts for the node's health once it stops.
+		s.health.set(w.id, dispatchermanager.SinkHealth{})
+		s.metrics.sinkFailing.DeleteLabelValues(w.id)
 		if err := m.Close(); err != nil {
 			log.Warn("closing dispatchers", zap.Error(err))
 		}
@@ -68,10 +75,19 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 		log.Error("cannot watch the changefeed's leader", zap.Error(err))
 		return
 	}
+	// Only registered nodes are listened to; the registry may change while this loop runs.
+	nodesChanged, unsubscribe := s.nodes.Subscribe()
+	defer unsubscribe()
+	nodes, _ := s.nodes.Get()
+	m.SetNodes(liveNodeIDs(nodes))
+	reader := newLeaderReader(s, w.id)
+	var leader *etcdutil.Leader // the watch's newest leader, until the lease guard lets it act
 	ticker := time.NewTicker(s.cfg.TickInterval)
 	defer ticker.Stop()
 	snapshotEvery := s.cfg.HeartbeatInterval
 	var lastSnapshot time.Time
+	var lastHealth dispatchermanager.SinkHealth
+	s.metrics.sinkFailing.WithLabelValues(w.id).Set(0)
 	for {
 		select {
 		case <-ctx.Done():
@@ -80,9 +96,16 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 			if !ok {
 				return
 			}
-			if l.Epoch > 0 {
-				m.SetEpoch(l.Epoch, l.Node)
+			leader = &l
+		case rep := <-reader.replies:
+			reader.received(rep)
+			if rep.Err != nil {
+				log.Warn("quick read of the changefeed's leader failed; held envelopes wait for the watch",
+					zap.Error(rep.Err))
 			}
+		case <-nodesChanged:
+			nodes, _ := s.nodes.Get()
+			m.SetNodes(liveNodeIDs(nodes))
 		case e := <-w.dmInbox:
 			// Like ticks, requests wait while the lease may be gone: creating a dispatcher then
 			// could put a second one on a span that others already re-placed.
@@ -102,20 +125,45 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 				continue
 			}
 			m.Tick(now)
+			hl := m.SinkHealth(now)
+			s.health.set(w.id, hl)
+			if hl.Failing != lastHealth.Failing {
+				s.metrics.sinkFailing.WithLabelValues(w.id).Set(boolGauge(hl.Failing))
+				lastSnapshot = time.Time{} // show the change in the status API at once
+			}
+			lastHealth = hl
 			if now.Sub(lastSnapshot) >= snapshotEvery {
 				lastSnapshot = now
-				snap := m.Snapshot()
-				w.views.setManager(managerView{
-					Epoch: snap.Epoch, Maintainer: snap.Maintainer,
-					Dispatchers: len(snap.Dispatchers), Journal: len(snap.Operators) + len(snap.Merges),
-				})
+				w.views.setManager(newManagerView(m.Snapshot(), hl))
 			}
 		}
+		// etcd's word may release held envelopes, which act: only while the lease holds.
+		if env.guard.Valid(time.Now()) {
+			leader = w.applyLeader(m, leader, reader, log)
+		}
+		reader.maybeStart(ctx, m)
 		for _, out := range m.Ready() {
 			s.transport.Send(out)
 		}
 		m.Advance()
 	}
+}
+
+// applyLeader hands the core what etcd said about the leader (the watch's newest value and the
+// quick read's answer) and logs what the envelopes it released did. It returns nil: applied.
+func (w *worker) applyLeader(m *dispatchermanager.Manager, l *etcdutil.Leader, reader *leaderReader, log *zap.Logger) *etcdutil.Leader {
+	if l != nil && l.Epoch > 0 {
+		if err := m.SetEpoch(l.Epoch, l.Node, time.Now()); err != nil {
+			log.Warn("held envelopes confirmed by the leader watch were rejected", zap.Error(err))
+		}
+	}
+	if rep := reader.pending; rep != nil {
+		reader.pending = nil
+		if err := m.OnLeaderReply(*rep, time.Now()); err != nil {
+			log.Warn("held envelopes confirmed by a leader read were rejected", zap.Error(err))
+		}
+	}
+	return nil
 }
 
 // takeBatch steps first and then up to maxBatchPerWake envelopes already waiting in inbox,
@@ -135,8 +183,36 @@ func takeBatch(first *heartbeatpb.Envelope, inbox <-chan *heartbeatpb.Envelope, 
 // stepDispatcherManager feeds one envelope to the core. A rejected envelope changed nothing; it
 // is counted and logged with the sender and epoch so a fenced old maintainer is visible.
 func (w *worker) stepDispatcherManager(m *dispatchermanager.Manager, e *heartbeatpb.Envelope, log *zap.Logger, s *Server) {
-	if err := m.Step(e, time.Now()); err != nil {
+	err := m.Step(e, time.Now())
+	if errors.Is(err, dispatchermanager.ErrHeld) {
+		// Not a rejection yet: etcd confirms or refutes it within a read or a watch event.
+		s.metrics.held.Inc()
+		log.Debug("envelope held until etcd confirms its epoch", zap.String("from", e.From), zap.Uint64("epoch", e.Epoch))
+		return
+	}
+	if err != nil {
 		s.metrics.rejected.WithLabelValues("dispatcher-manager").Inc()
 		log.Warn("envelope rejected", zap.String("from", e.From), zap.Uint64("epoch", e.Epoch), zap.Error(err))
 	}
+}
+
+// newManagerView is the status API's view of one manager snapshot and its sink health.
+func newManagerView(snap dispatchermanager.ManagerSnapshot, hl dispatchermanager.SinkHealth) managerView {
+	v := managerView{
+		Epoch: snap.Epoch, Maintainer: snap.Maintainer,
+		Dispatchers: len(snap.Dispatchers), Journal: len(snap.Operators) + len(snap.Merges),
+		SinkErrors: hl.Errors, Unhealthy: hl.Unhealthy,
+	}
+	if hl.Failing {
+		since := hl.Since.UTC()
+		v.SinkError, v.SinkFailingSince = hl.Cause, &since
+	}
+	return v
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -33,11 +33,12 @@ func (w *worker) runCampaign(ctx context.Context, env *sessionEnv) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		elected := time.Now()
 		s.metrics.elected.Inc()
 		log.Info("elected maintainer", zap.Uint64("epoch", lead.Epoch))
-		err = w.runMaintainer(ctx, env, lead, log.With(zap.Uint64("epoch", lead.Epoch)))
+		err = w.runMaintainer(ctx, env, lead, elected, log.With(zap.Uint64("epoch", lead.Epoch)))
 		w.views.setMaintainer(nil)
-		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		rctx, cancel := context.WithTimeout(context.Background(), teardownTimeout(s.cfg.SessionTTL))
 		if rerr := lead.Resign(rctx); rerr != nil && ctx.Err() == nil {
 			log.Warn("resign failed", zap.Error(rerr))
 		}
@@ -48,7 +49,7 @@ func (w *worker) runCampaign(ctx context.Context, env *sessionEnv) {
 
 // runMaintainer drives the maintainer core for one term. It returns when the term ends: ctx
 // done, leadership lost (session ended or a guarded write refused), or a fatal core error.
-func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdutil.Leadership, log *zap.Logger) error {
+func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdutil.Leadership, elected time.Time, log *zap.Logger) error {
 	s := env.server
 	info, _ := w.info.Get()
 	persisted, err := etcdutil.GetCheckpoint(ctx, s.cli, s.keys, w.id)
@@ -70,7 +71,7 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 	if err != nil {
 		return err
 	}
-	ops, err := s.beginTermOps(ctx, w.id, lead, log) // HTTP API queries, admin queue (api_admin.go)
+	ops, err := s.beginTermOps(ctx, w.id, lead, elected, log) // HTTP API queries, admin queue (api_admin.go)
 	if err != nil {
 		return err
 	}
@@ -283,7 +284,15 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // toEtcdStatus is the summary a maintainer publishes to etcd for ctl and the playground. The
 // full listings stay in the HTTP API: etcd values stay small.
 func toEtcdStatus(cf string, s *Server, lead *etcdutil.Leadership, st maintainer.Status) etcdutil.ChangefeedStatus {
+	var errs map[string]etcdutil.NodeSpanErrors
+	if len(st.SpanErrors) > 0 {
+		errs = make(map[string]etcdutil.NodeSpanErrors, len(st.SpanErrors))
+		for node, e := range st.SpanErrors {
+			errs[node] = etcdutil.NodeSpanErrors{Spans: e.Spans, Error: e.Error}
+		}
+	}
 	return etcdutil.ChangefeedStatus{
+		SpanErrors:           errs,
 		Changefeed:           cf,
 		Maintainer:           s.nodeID,
 		MaintainerStatusAddr: s.statusAddr,

@@ -23,8 +23,12 @@ type metrics struct {
 	leaseGuardStalls prometheus.Counter
 	inboxDropped     *prometheus.CounterVec
 	rejected         *prometheus.CounterVec
+	held             prometheus.Counter
+	leaderReads      *prometheus.CounterVec
 	checkpoint       *prometheus.GaugeVec
 	evicted          *prometheus.CounterVec
+	sinkErrors       *prometheus.CounterVec
+	sinkFailing      *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -59,6 +63,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "tidemark", Name: "envelopes_rejected_total", Help: "Envelopes a core rejected (stale, malformed, fenced).",
 		}, []string{"core"}),
+		held: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "tidemark", Name: "envelopes_held_total",
+			Help: "Envelopes a dispatcher manager held because etcd had not confirmed their epoch yet.",
+		}),
+		leaderReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "tidemark", Name: "leader_reads_total",
+			Help: "Quick etcd reads of a changefeed's leader asked for by a held envelope, by result.",
+		}, []string{"result"}),
 		checkpoint: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "tidemark", Name: "changefeed_checkpoint_ts", Help: "Changefeed checkpoint persisted by this node as maintainer.",
 		}, []string{"changefeed"}),
@@ -66,9 +78,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "tidemark", Name: "nodes_evicted_total",
 			Help: "Registrations of nodes silent past the bootstrap timeout deleted by this node as maintainer.",
 		}, []string{"changefeed"}),
+		sinkErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "tidemark", Name: "sink_errors_total",
+			Help: "Failed writes and fsyncs of this node's sinks (each is retried with backoff).",
+		}, []string{"changefeed"}),
+		sinkFailing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "tidemark", Name: "sink_failing",
+			Help: "1 while this node's sink for the changefeed is failing (checkpoints held), else 0.",
+		}, []string{"changefeed"}),
 	}
 	reg.MustRegister(m.liveNodes, m.sessionsLost, m.elected, m.failovers, m.bootstrap, m.admin,
-		m.leaseGuardStalls, m.inboxDropped, m.rejected, m.checkpoint, m.evicted)
+		m.leaseGuardStalls, m.inboxDropped, m.rejected, m.held, m.leaderReads, m.checkpoint, m.evicted,
+		m.sinkErrors, m.sinkFailing)
 	return m
 }
 

@@ -36,9 +36,14 @@ type Server struct {
 	advertised string
 	statusAddr string // bound address of the status API, "" when off
 
+	// lostLease is the lease of the last session that ended without a graceful stop; only Run's
+	// goroutine touches it. etcd may still hold it (see revokeLost).
+	lostLease clientv3.LeaseID
+
 	workers *workerSet
 	nodes   *latest[map[string]etcdutil.NodeInfo]
-	terms   *terms // maintainer terms running here, for the HTTP API (api.go)
+	terms   *terms      // maintainer terms running here, for the HTTP API (api.go)
+	health  *nodeHealth // sink health of the dispatcher manager loops (health.go)
 }
 
 // New validates cfg and prepares a node. It opens no connection; Run does.
@@ -46,7 +51,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	id, err := loadNodeID(&cfg)
+	id, err := resolveNodeID(&cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -61,6 +66,7 @@ func New(cfg Config) (*Server, error) {
 		reg:     reg,
 		metrics: newMetrics(reg),
 		workers: newWorkerSet(),
+		health:  newNodeHealth(),
 		nodes:   newLatest(map[string]etcdutil.NodeInfo{}),
 		terms:   newTerms(),
 	}
@@ -113,91 +119,99 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("node started", zap.String("addr", s.cfg.Addr), zap.String("status_addr", s.cfg.StatusAddr),
 		zap.Strings("etcd", s.cfg.EtcdEndpoints), zap.Int("pid", os.Getpid()))
 
-	backoff := 200 * time.Millisecond
+	backoff := newSessionBackoff(s.cfg.SessionTTL)
 	for ctx.Err() == nil {
-		err := s.runSession(ctx)
+		attempt := time.Now()
+		lived, err := s.runSession(ctx)
 		if ctx.Err() != nil {
 			break
 		}
 		s.metrics.sessionsLost.Inc()
+		// The backoff spaces the starts of two attempts: an attempt that already took that long
+		// (a lease grant that waited out its deadline while etcd was unreachable) is followed by
+		// the next at once, so a node is back within one grant deadline of etcd serving again.
+		wait := max(0, backoff.next(lived)-time.Since(attempt))
 		s.log.Warn("etcd session ended; every dispatcher and maintainer of it was stopped, starting a new session",
-			zap.Error(err), zap.Duration("backoff", backoff))
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		if backoff *= 2; backoff > 5*time.Second {
-			backoff = 5 * time.Second
-		}
+			zap.Error(err), zap.Duration("session_lived", lived.Round(time.Millisecond)), zap.Duration("backoff", wait))
+		sleepCtx(ctx, wait)
 	}
 	s.log.Info("node stopped")
 	return nil
 }
 
 // runSession runs one etcd session: registration, watches and every changefeed worker. It
-// returns when ctx ends (graceful: maintainers resign, the lease is revoked) or the session is lost.
-func (s *Server) runSession(ctx context.Context) error {
-	ttl := int(s.cfg.SessionTTL / time.Second)
-	sess, err := concurrency.NewSession(s.cli, concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
+// returns when ctx ends (graceful: maintainers resign, the lease is revoked) or the session is
+// lost, with how long the session lived (0 when it could not be established).
+func (s *Server) runSession(ctx context.Context) (lived time.Duration, _ error) {
+	sess, err := newSession(ctx, s.cli, s.cfg.SessionTTL)
 	if err != nil {
-		return fmt.Errorf("server: new etcd session: %w", err)
+		return 0, fmt.Errorf("server: new etcd session: %w", err)
 	}
+	established := time.Now()
+	s.revokeLost(ctx)
 	guard := newLeaseGuard(s.cfg.SessionTTL, time.Now())
 	incarnation := uint64(time.Now().UnixNano())
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
+		lived = time.Since(established)
 		cancel()
 		wg.Wait() // every loop has stopped: no dispatcher of this session works any more
+		sess.Orphan()
 		if ctx.Err() != nil {
 			// Graceful stop: give the lease back so others need not wait for the TTL. Not
 			// sess.Close: it revokes under the session's context, which ctx already cancelled.
-			sess.Orphan()
-			rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+			rctx, rcancel := context.WithTimeout(context.Background(), teardownTimeout(s.cfg.SessionTTL))
 			_, _ = s.cli.Revoke(rctx, sess.Lease())
 			rcancel()
 		} else {
-			sess.Orphan()
+			s.lostLease = sess.Lease()
 		}
 	}()
 	wg.Add(1)
 	go func() { defer wg.Done(); guard.watch(sctx, s.cli, sess.Lease()) }()
+	// The setup calls below (register, first listings) have no deadline of their own: ending
+	// sctx with the session bounds them by the TTL when etcd stops answering half-way.
+	stopWithSession := context.AfterFunc(sess.Ctx(), cancel)
+	defer stopWithSession()
 
 	info := etcdutil.NodeInfo{
 		ID: s.nodeID, Addr: s.advertised, StatusAddr: s.statusAddr, Version: s.cfg.Version,
 		PID: os.Getpid(), StartedAt: s.startedAt, Incarnation: incarnation,
 	}
 	if err := etcdutil.RegisterNode(sctx, sess, s.keys, info); err != nil {
-		return fmt.Errorf("server: register node: %w", err)
+		return 0, fmt.Errorf("server: register node: %w", err)
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); guard.watchRegistration(sctx, s.cli, s.keys.Node(s.nodeID)) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.runHealthMarker(sctx, sess.Lease()) }()
 	nodesCh, err := etcdutil.WatchNodes(sctx, s.cli, s.keys)
 	if err != nil {
-		return fmt.Errorf("server: watch nodes: %w", err)
+		return 0, fmt.Errorf("server: watch nodes: %w", err)
 	}
 	feedsCh, err := etcdutil.WatchChangefeeds(sctx, s.cli, s.keys)
 	if err != nil {
-		return fmt.Errorf("server: watch changefeeds: %w", err)
+		return 0, fmt.Errorf("server: watch changefeeds: %w", err)
 	}
 	env := &sessionEnv{server: s, session: sess, guard: guard, incarnation: incarnation}
 	defer s.workers.stopAll()
 	for {
 		select {
 		case <-sctx.Done():
-			return sctx.Err()
+			return 0, sctx.Err()
 		case <-sess.Done():
-			return errors.New("server: etcd session expired")
+			return 0, errors.New("server: etcd session expired")
 		case <-guard.Lost():
-			return errors.New("server: node registration deleted (lease revoked or expired)")
+			return 0, errors.New("server: node registration deleted (lease revoked or expired)")
 		case nodes, ok := <-nodesCh:
 			if !ok {
-				return errors.New("server: node watch closed")
+				return 0, errors.New("server: node watch closed")
 			}
 			s.applyNodes(nodes)
 		case feeds, ok := <-feedsCh:
 			if !ok {
-				return errors.New("server: changefeed watch closed")
+				return 0, errors.New("server: changefeed watch closed")
 			}
 			s.workers.reconcile(sctx, &wg, env, feeds)
 		}

@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -18,7 +20,7 @@ import (
 )
 
 // startStatusAPI binds the HTTP status API. Binding happens here, not in a goroutine, so a port
-// in use fails Run with a clear error instead of a log line.
+// in use fails Run with a clear error instead of a log line. With peer TLS it serves HTTPS only.
 func (s *Server) startStatusAPI(ctx context.Context) (*statusServer, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.StatusAddr)
@@ -26,6 +28,55 @@ func (s *Server) startStatusAPI(ctx context.Context) (*statusServer, error) {
 		return nil, fmt.Errorf("server: status api: listen %s: %w", s.cfg.StatusAddr, err)
 	}
 	s.statusAddr = ln.Addr().String()
+	if tlsCfg := s.statusTLS(); tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	srv := &http.Server{Handler: s.statusMux(), ReadHeaderTimeout: 5 * time.Second,
+		// Failed handshakes (a plain-HTTP client, a wrong certificate) are the client's business.
+		ErrorLog: statusErrorLog(s.log)}
+	go func() {
+		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+			s.log.Error("status api stopped", zap.Error(err))
+		}
+	}()
+	return srv, nil
+}
+
+// statusErrorLog sends net/http's own messages to the node's log at debug level.
+func statusErrorLog(lg *zap.Logger) *log.Logger {
+	std, err := zap.NewStdLogAt(lg.Named("http"), zap.DebugLevel)
+	if err != nil { // only for an invalid level, and DebugLevel is valid
+		return zap.NewStdLog(lg.Named("http"))
+	}
+	return std
+}
+
+// statusTLS is the status API's server config: the node's own certificate, and client
+// certificates verified against the cluster CA when shown (required with
+// StatusRequireClientCert). nil without peer TLS.
+func (s *Server) statusTLS() *tls.Config {
+	if s.cfg.PeerTLS == nil {
+		return nil
+	}
+	cfg := s.cfg.PeerTLS.Clone()
+	cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	if s.cfg.StatusRequireClientCert {
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	cfg.NextProtos = []string{"h2", "http/1.1"}
+	return cfg
+}
+
+// statusScheme is how clients reach the status API.
+func (s *Server) statusScheme() string {
+	if s.cfg.PeerTLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// statusMux routes the status API. pprof is mounted only with EnablePprof.
+func (s *Server) statusMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -34,19 +85,15 @@ func (s *Server) startStatusAPI(ctx context.Context) (*statusServer, error) {
 	mux.HandleFunc("/api/v1/status", s.handleStatus)
 	s.mountAPI(mux)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if s.cfg.EnablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	s.mountFailpoints(mux)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
-			s.log.Error("status api stopped", zap.Error(err))
-		}
-	}()
-	return srv, nil
+	return mux
 }
 
 // nodeStatus is the /api/v1/status document.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"time"
 
 	"github.com/tidemark/tidemark/maintainer"
 )
@@ -20,6 +21,11 @@ type managerView struct {
 	Maintainer  string `json:"maintainer"`
 	Dispatchers int    `json:"dispatchers"`
 	Journal     int    `json:"journal_entries"`
+	// SinkError is the failing sink's cause, "" while it writes; SinkFailingSince when it began.
+	SinkError        string     `json:"sink_error,omitempty"`
+	SinkFailingSince *time.Time `json:"sink_failing_since,omitempty"`
+	SinkErrors       uint64     `json:"sink_errors"`
+	Unhealthy        bool       `json:"unhealthy"`
 }
 
 func (v *views) setManager(s managerView) {

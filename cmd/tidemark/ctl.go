@@ -19,16 +19,18 @@ import (
 type ctlFlags struct {
 	etcd, cluster string
 	etcdTLS       etcdutil.TLSFiles
+	apiTLS        etcdutil.TLSFiles // the nodes' HTTPS status API
 	json          bool
 	timeout       time.Duration
 }
 
 // ctlEnv is what a ctl subcommand works with: a connected client, the key layout, the output.
 type ctlEnv struct {
-	cli  *clientv3.Client
-	keys etcdutil.Keys
-	json bool
-	out  io.Writer
+	cli       *clientv3.Client
+	keys      etcdutil.Keys
+	json      bool
+	out       io.Writer
+	apiClient apiClient // the nodes' status API; see api()
 }
 
 func newCtlCmd() *cobra.Command {
@@ -54,6 +56,9 @@ func newCtlCmd() *cobra.Command {
 	pf.StringVar(&f.etcdTLS.CA, "etcd-ca", "", "CA file to verify etcd's certificate (turns on TLS to etcd)")
 	pf.StringVar(&f.etcdTLS.Cert, "etcd-cert", "", "client certificate file for etcd (mutual TLS)")
 	pf.StringVar(&f.etcdTLS.Key, "etcd-key", "", "client key file for etcd (mutual TLS)")
+	pf.StringVar(&f.apiTLS.CA, "tls-ca", "", "CA of the cluster's node certificates: reach the nodes' status API over HTTPS")
+	pf.StringVar(&f.apiTLS.Cert, "tls-cert", "", "client certificate for the status API (ctl.pem of `tidemark certs`)")
+	pf.StringVar(&f.apiTLS.Key, "tls-key", "", "client key for the status API")
 	cmd.AddCommand(newNodesCmd(f), newChangefeedCmd(f), newStatusCmd(f), newSpansCmd(f), newOperatorsCmd(f),
 		newMoveCmd(f), newSplitCmd(f), newMergeCmd(f), newDrainCmd(f), newResignCmd(f))
 	return cmd
@@ -118,9 +123,13 @@ func connectCtl(ctx context.Context, c *cobra.Command, f *ctlFlags) (*ctlEnv, er
 	if err != nil {
 		return nil, &usageError{err: fmt.Errorf("--etcd-ca/--etcd-cert/--etcd-key: %w", err)}
 	}
+	api, err := newAPIClient(f.apiTLS, f.timeout)
+	if err != nil {
+		return nil, err
+	}
 	cli, err := etcdutil.Connect(ctx, eps, tlsCfg, f.timeout)
 	if err != nil {
 		return nil, fmt.Errorf("%w; is the cluster running? `tidemark playground` starts a local one", err)
 	}
-	return &ctlEnv{cli: cli, keys: etcdutil.Keys{Cluster: f.cluster}, json: f.json, out: c.OutOrStdout()}, nil
+	return &ctlEnv{cli: cli, keys: etcdutil.Keys{Cluster: f.cluster}, json: f.json, out: c.OutOrStdout(), apiClient: api}, nil
 }

@@ -2,74 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/maintainer"
 )
-
-// maintainerAPI finds the HTTP status API of cf's current maintainer through etcd: the
-// election names the node, the registry its status address.
-func maintainerAPI(ctx context.Context, env *ctlEnv, cf string) (string, error) {
-	ld, err := etcdutil.GetLeader(ctx, env.cli, env.keys, cf)
-	if err != nil {
-		return "", err
-	}
-	if ld.Node == "" {
-		return "", fmt.Errorf("changefeed %s has no maintainer right now; retry shortly (see `tidemark ctl status`)", cf)
-	}
-	nodes, err := etcdutil.ListNodes(ctx, env.cli, env.keys)
-	if err != nil {
-		return "", err
-	}
-	for _, n := range nodes {
-		if n.ID == ld.Node {
-			if n.StatusAddr == "" {
-				return "", fmt.Errorf("maintainer %s of %s serves no HTTP status API; start it with --status-addr", ld.Node, cf)
-			}
-			return "http://" + n.StatusAddr, nil
-		}
-	}
-	return "", fmt.Errorf("maintainer %s of %s is not in the registry (dying?); retry shortly", ld.Node, cf)
-}
-
-// getAPI fetches path from base into v. A JSON error body becomes the error message.
-func getAPI(ctx context.Context, base, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the maintainer's status API at %s: %w", base, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		return fmt.Errorf("reading %s%s: %w", base, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return fmt.Errorf("the maintainer's API answered %d: %s", resp.StatusCode, e.Error)
-		}
-		return fmt.Errorf("the maintainer's API answered %d for %s", resp.StatusCode, path)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("malformed answer from %s%s: %w", base, path, err)
-	}
-	return nil
-}
 
 // spansFlags are the flags of `ctl spans`.
 type spansFlags struct {
@@ -88,15 +30,16 @@ type spansJSON struct {
 func newSpansCmd(f *ctlFlags) *cobra.Command {
 	var sf spansFlags
 	cmd := &cobra.Command{
-		Use:     "spans",
-		Short:   "List a changefeed's spans, from its maintainer",
-		Example: "  tidemark ctl spans\n  tidemark ctl spans --node node-2 --state replicating --limit 0",
-		Args:    exactArgs(0, "no arguments"),
+		Use:   "spans",
+		Short: "List a changefeed's spans, from its maintainer",
+		Example: "  tidemark ctl spans\n  tidemark ctl spans --node node-2 --state replicating --limit 0\n" +
+			"  tidemark ctl spans --state error   # spans whose dispatcher reports an error, with the message",
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			switch sf.state {
-			case "", "absent", "scheduling", "replicating":
+			case "", "absent", "scheduling", "replicating", "error":
 			default:
-				return usagef("--state %q: want absent, scheduling or replicating", sf.state)
+				return usagef("--state %q: want absent, scheduling, replicating or error", sf.state)
 			}
 			switch sf.mode {
 			case "", "default", "redo":
@@ -112,7 +55,7 @@ func newSpansCmd(f *ctlFlags) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&sf.changefeed, "changefeed", "", "changefeed (default: the only one)")
 	fl.StringVar(&sf.node, "node", "", "only spans on this node")
-	fl.StringVar(&sf.state, "state", "", "only spans in this state: absent, scheduling, replicating")
+	fl.StringVar(&sf.state, "state", "", "only spans in this state: absent, scheduling, replicating, error (replicating, but its dispatcher reports an error)")
 	fl.StringVar(&sf.mode, "mode", "", "only spans of this mode: default, redo")
 	fl.Int64Var(&sf.table, "table", -1, "only spans of this table")
 	fl.IntVar(&sf.limit, "limit", 1000, "print at most this many spans (0: all)")
@@ -124,7 +67,7 @@ func listSpans(ctx context.Context, env *ctlEnv, sf spansFlags) error {
 	if err != nil {
 		return err
 	}
-	base, err := maintainerAPI(ctx, env, cf)
+	base, err := env.maintainerAPI(ctx, cf)
 	if err != nil {
 		return err
 	}
@@ -146,7 +89,7 @@ func listSpans(ctx context.Context, env *ctlEnv, sf spansFlags) error {
 		v.Set("limit", strconv.Itoa(page))
 		v.Set("cursor", strconv.Itoa(cursor))
 		var p maintainer.SpanPage
-		if err := getAPI(ctx, base, "/api/v1/changefeeds/"+cf+"/spans?"+v.Encode(), &p); err != nil {
+		if err := env.getAPI(ctx, base, "/api/v1/changefeeds/"+cf+"/spans?"+v.Encode(), &p); err != nil {
 			return err
 		}
 		out.Matched = p.Matched
@@ -159,12 +102,21 @@ func listSpans(ctx context.Context, env *ctlEnv, sf spansFlags) error {
 	if env.json {
 		return env.printJSON(out)
 	}
+	header := []string{"SPAN", "MODE", "STATE", "NODE", "DISPATCHER", "CHECKPOINT-TS", "OPERATOR"}
+	withErr := slices.ContainsFunc(out.Spans, func(s maintainer.SpanInfo) bool { return s.Error != "" })
+	if withErr {
+		header = append(header, "ERROR") // only then: a healthy listing keeps its columns
+	}
 	rows := make([][]string, 0, len(out.Spans))
 	for _, s := range out.Spans {
-		rows = append(rows, []string{s.Span, s.Mode, s.State, dash(s.Node), dash(s.Dispatcher),
-			strconv.FormatUint(s.Checkpoint, 10), dash(s.Operator)})
+		row := []string{s.Span, s.Mode, s.State, dash(s.Node), dash(s.Dispatcher),
+			strconv.FormatUint(s.Checkpoint, 10), dash(s.Operator)}
+		if withErr {
+			row = append(row, dash(s.Error))
+		}
+		rows = append(rows, row)
 	}
-	if err := env.printTable([]string{"SPAN", "MODE", "STATE", "NODE", "DISPATCHER", "CHECKPOINT-TS", "OPERATOR"}, rows); err != nil {
+	if err := env.printTable(header, rows); err != nil {
 		return err
 	}
 	if len(out.Spans) < out.Matched {
@@ -186,7 +138,7 @@ func newOperatorsCmd(f *ctlFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				base, err := maintainerAPI(ctx, env, id)
+				base, err := env.maintainerAPI(ctx, id)
 				if err != nil {
 					return err
 				}
@@ -195,7 +147,7 @@ func newOperatorsCmd(f *ctlFlags) *cobra.Command {
 				if kind != "" {
 					path += "?kind=" + url.QueryEscape(kind)
 				}
-				if err := getAPI(ctx, base, path, &ops); err != nil {
+				if err := env.getAPI(ctx, base, path, &ops); err != nil {
 					return err
 				}
 				if env.json {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,6 +32,11 @@ type nodeJSON struct {
 	Spans   int  `json:"spans"`
 	Alive   bool `json:"alive"`
 	Drained bool `json:"drained"`
+	// Unhealthy: the node marked itself so (a sink failing too long); its spans move away.
+	// Kept apart from Drained, which is an operator's request.
+	Unhealthy       bool       `json:"unhealthy"`
+	UnhealthySince  *time.Time `json:"unhealthy_since,omitempty"`
+	UnhealthyReason string     `json:"unhealthy_reason,omitempty"`
 }
 
 // statusJSON is the output of `ctl status --json`.
@@ -46,11 +53,13 @@ type cfStatusJSON struct {
 	Maintainer           maintainerJSON `json:"maintainer"`
 	CheckpointTs         uint64         `json:"checkpoint_ts"`
 	CheckpointLagSeconds float64        `json:"checkpoint_lag_seconds"`
-	Spans                map[string]int `json:"spans"`
-	Operators            int            `json:"operators"`
-	NodeSpans            map[string]int `json:"node_spans"`
-	Bootstrapped         bool           `json:"bootstrapped"`
-	UpdatedAt            time.Time      `json:"updated_at"`
+	// SpanErrors: per node, the spans whose dispatcher reports an error, and the message.
+	SpanErrors   map[string]etcdutil.NodeSpanErrors `json:"span_errors,omitempty"`
+	Spans        map[string]int                     `json:"spans"`
+	Operators    int                                `json:"operators"`
+	NodeSpans    map[string]int                     `json:"node_spans"`
+	Bootstrapped bool                               `json:"bootstrapped"`
+	UpdatedAt    time.Time                          `json:"updated_at"`
 }
 
 // maintainerJSON names a changefeed's maintainer; empty while no node has won the election.
@@ -93,6 +102,14 @@ func listNodes(ctx context.Context, env *ctlEnv) ([]nodeJSON, error) {
 	if err != nil {
 		return nil, err
 	}
+	marks, err := etcdutil.ListUnhealthy(ctx, env.cli, env.keys)
+	if err != nil {
+		return nil, err
+	}
+	sick := make(map[string]etcdutil.UnhealthyMark, len(marks))
+	for _, m := range marks {
+		sick[m.Node] = m
+	}
 	now := time.Now()
 	out := make([]nodeJSON, 0, len(infos))
 	for _, n := range infos {
@@ -100,6 +117,10 @@ func listNodes(ctx context.Context, env *ctlEnv) ([]nodeJSON, error) {
 			StartedAt: n.StartedAt, Spans: spans[n.ID], Alive: true, Drained: slices.Contains(drained, n.ID)}
 		if !n.StartedAt.IsZero() {
 			nj.UptimeSec = now.Sub(n.StartedAt).Round(time.Second).Seconds()
+		}
+		if m, ok := sick[n.ID]; ok {
+			since := m.Since
+			nj.Unhealthy, nj.UnhealthySince, nj.UnhealthyReason = true, &since, m.Reason
 		}
 		out = append(out, nj)
 	}
@@ -118,10 +139,14 @@ func printNodes(env *ctlEnv, nodes []nodeJSON) error {
 		if n.Alive && !n.StartedAt.IsZero() {
 			uptime = (time.Duration(n.UptimeSec) * time.Second).String()
 		}
+		health := "ok"
+		if n.Unhealthy {
+			health = "unhealthy"
+		}
 		rows = append(rows, []string{n.ID, dash(n.Addr), dash(n.StatusAddr), pid, dash(n.Version), uptime,
-			strconv.Itoa(n.Spans), strconv.FormatBool(n.Alive), strconv.FormatBool(n.Drained)})
+			strconv.Itoa(n.Spans), strconv.FormatBool(n.Alive), strconv.FormatBool(n.Drained), health})
 	}
-	return env.printTable([]string{"NODE", "ADDR", "STATUS-ADDR", "PID", "VERSION", "UPTIME", "SPANS", "ALIVE", "DRAINED"}, rows)
+	return env.printTable([]string{"NODE", "ADDR", "STATUS-ADDR", "PID", "VERSION", "UPTIME", "SPANS", "ALIVE", "DRAINED", "HEALTH"}, rows)
 }
 
 // spansPerNode sums the published per-node span counts over every changefeed.
@@ -230,6 +255,7 @@ func changefeedStatus(ctx context.Context, env *ctlEnv, info etcdutil.Changefeed
 		for k, v := range pub.NodeSpans {
 			cs.NodeSpans[k] = v
 		}
+		cs.SpanErrors = pub.SpanErrors
 	}
 	// The persisted checkpoint is the authoritative one; the status copy may be older.
 	cp, err := etcdutil.GetCheckpoint(ctx, env.cli, env.keys, info.ID)
@@ -257,8 +283,37 @@ func printStatus(env *ctlEnv, st statusJSON) error {
 			strconv.Itoa(c.Spans["replicating"]), strconv.Itoa(c.Spans["scheduling"]), strconv.Itoa(c.Spans["absent"]),
 			strconv.Itoa(c.Operators)})
 	}
-	return env.printTable([]string{"CHANGEFEED", "MAINTAINER", "EPOCH", "CHECKPOINT-TS", "LAG",
-		"REPLICATING", "SCHEDULING", "ABSENT", "OPERATORS"}, rows)
+	if err := env.printTable([]string{"CHANGEFEED", "MAINTAINER", "EPOCH", "CHECKPOINT-TS", "LAG",
+		"REPLICATING", "SCHEDULING", "ABSENT", "OPERATORS"}, rows); err != nil {
+		return err
+	}
+	printProblems(env, st, time.Now())
+	return nil
+}
+
+// printProblems names every node whose spans report errors or that marked itself unhealthy,
+// with the message: the first thing an operator needs when the checkpoint lag grows.
+func printProblems(env *ctlEnv, st statusJSON, now time.Time) {
+	var lines []string
+	for _, c := range st.Changefeeds {
+		for _, node := range slices.Sorted(maps.Keys(c.SpanErrors)) {
+			e := c.SpanErrors[node]
+			lines = append(lines, fmt.Sprintf("  changefeed %s: node %s: %d spans in error: %s", c.ID, node, e.Spans, e.Error))
+		}
+	}
+	for _, n := range st.Nodes {
+		if n.Unhealthy {
+			since := ""
+			if n.UnhealthySince != nil {
+				since = fmt.Sprintf(" for %s", now.Sub(*n.UnhealthySince).Round(time.Second))
+			}
+			lines = append(lines, fmt.Sprintf("  node %s unhealthy (sink failing%s; its spans move to healthy nodes): %s",
+				n.ID, since, n.UnhealthyReason))
+		}
+	}
+	if len(lines) > 0 {
+		fmt.Fprintf(env.out, "\nproblems:\n%s\n", strings.Join(lines, "\n"))
+	}
 }
 
 func countAlive(nodes []nodeJSON) int {

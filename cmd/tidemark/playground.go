@@ -29,7 +29,7 @@ const stopGrace = 5 * time.Second
 type playgroundFlags struct {
 	nodes, tables, basePort int
 	etcdURL, dir            string
-	redo                    bool
+	redo, tls               bool
 }
 
 func newPlaygroundCmd() *cobra.Command {
@@ -41,7 +41,7 @@ func newPlaygroundCmd() *cobra.Command {
 			"\"demo\" over the given number of tables, then prints a status line every second. Kill a\n" +
 			"child to watch failover; nothing is restarted. Ctrl-C stops everything and removes the\n" +
 			"temporary directory (kept when --dir is given).",
-		Example: "  tidemark playground\n  tidemark playground --nodes 5 --tables 200 --redo --dir ./.playground",
+		Example: "  tidemark playground\n  tidemark playground --nodes 5 --tables 200 --redo --dir ./.playground\n  tidemark playground --tls",
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := f.validate(); err != nil {
@@ -65,6 +65,7 @@ func newPlaygroundCmd() *cobra.Command {
 	fl.IntVar(&f.basePort, "base-port", 18300, "node i listens on base-port+2i (gRPC) and base-port+2i+1 (HTTP)")
 	fl.StringVar(&f.dir, "dir", "", "keep data and logs in this directory (default: a temporary one, removed at exit)")
 	fl.BoolVar(&f.redo, "redo", false, "enable redo on the demo changefeed")
+	fl.BoolVar(&f.tls, "tls", false, "mutual TLS between the nodes and HTTPS status APIs, with certificates made in <dir>/certs")
 	return cmd
 }
 
@@ -129,6 +130,12 @@ func runPlayground(ctx context.Context, f playgroundFlags, out io.Writer) (err e
 			err = rmErr
 		}
 	}()
+	var certs playgroundTLS
+	if f.tls {
+		if certs, err = makePlaygroundCerts(dir, f.nodes); err != nil {
+			return err
+		}
+	}
 	stopEtcd, err := startEtcd(filepath.Join(dir, "etcd"), f.etcdURL)
 	if err != nil {
 		return err
@@ -143,7 +150,7 @@ func runPlayground(ctx context.Context, f playgroundFlags, out io.Writer) (err e
 	if err := createDemo(ctx, cli, keys, f, out); err != nil {
 		return err
 	}
-	children, err := startChildren(f, dir)
+	children, err := startChildren(f, dir, certs)
 	defer func() {
 		if killed := stopChildren(children, stopGrace); len(killed) > 0 {
 			fmt.Fprintf(out, "killed %v: they did not stop within %s\n", killed, stopGrace)
@@ -152,7 +159,7 @@ func runPlayground(ctx context.Context, f playgroundFlags, out io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	printIntro(out, f, dir, children)
+	printIntro(out, f, dir, certs, children)
 	watchStatus(ctx, cli, keys, children, out)
 	fmt.Fprintln(out, "stopping: SIGTERM to the nodes, then etcd")
 	return nil
@@ -206,14 +213,14 @@ func createDemo(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, f
 
 // startChildren starts one server process per node. On error it returns the children started
 // so far, for the caller to stop.
-func startChildren(f playgroundFlags, dir string) ([]*child, error) {
+func startChildren(f playgroundFlags, dir string, certs playgroundTLS) ([]*child, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("cannot find the tidemark binary to start nodes with: %w", err)
 	}
 	var children []*child
 	for i := range f.nodes {
-		c := &child{id: fmt.Sprintf("node-%d", i+1)}
+		c := &child{id: playgroundNodeID(i)}
 		c.addr, c.statusAddr = f.nodePorts(i)
 		c.dataDir = filepath.Join(dir, c.id)
 		c.logPath = filepath.Join(dir, c.id+".log")
@@ -222,6 +229,7 @@ func startChildren(f playgroundFlags, dir string) ([]*child, error) {
 		}
 		args := []string{"server", "--etcd", f.etcdURL, "--addr", c.addr, "--status-addr", c.statusAddr,
 			"--cluster", playgroundCluster, "--data-dir", c.dataDir, "--node-id", c.id, "--log-file", c.logPath}
+		args = append(args, certs.serverArgs(c.id)...)
 		if err := startChild(self, c, args); err != nil {
 			return children, err
 		}

@@ -16,19 +16,27 @@ import (
 )
 
 // printIntro prints, once, how to reach the playground.
-func printIntro(out io.Writer, f playgroundFlags, dir string, children []*child) {
+func printIntro(out io.Writer, f playgroundFlags, dir string, certs playgroundTLS, children []*child) {
 	ctlFlags := ""
 	if f.etcdURL != defaultEtcd {
 		ctlFlags = " --etcd " + f.etcdURL
 	}
-	fmt.Fprintf(out, "tidemark playground: %d nodes, changefeed %q over %d tables\n", f.nodes, demoChangefeed, f.tables)
+	// With TLS the status API is HTTPS: ctl's spans and operators need the CA and the ctl
+	// certificate; status and nodes read etcd only but take the same flags.
+	ctlFlags += certs.ctlArgs()
+	tls := ""
+	if certs.on() {
+		tls = ", mutual TLS (certificates in " + certs.dir + ")"
+	}
+	fmt.Fprintf(out, "tidemark playground: %d nodes, changefeed %q over %d tables%s\n", f.nodes, demoChangefeed, f.tables, tls)
 	fmt.Fprintf(out, "  data and logs:  %s\n", dir)
 	fmt.Fprintf(out, "  status:         tidemark ctl status%s\n", ctlFlags)
 	fmt.Fprintf(out, "  nodes:          tidemark ctl nodes%s\n", ctlFlags)
+	fmt.Fprintf(out, "  spans:          tidemark ctl spans%s\n", ctlFlags)
 	fmt.Fprintf(out, "  etcd:           etcdctl --endpoints %s get --prefix /tidemark/%s/\n", f.etcdURL, playgroundCluster)
 	for _, c := range children {
-		fmt.Fprintf(out, "  %s pid %d  grpc %s  http://%s/api/v1/status  log %s\n",
-			c.id, c.cmd.Process.Pid, c.addr, c.statusAddr, c.logPath)
+		fmt.Fprintf(out, "  %s pid %d  grpc %s  %s://%s/api/v1/status  log %s\n",
+			c.id, c.cmd.Process.Pid, c.addr, certs.scheme(), c.statusAddr, c.logPath)
 	}
 	fmt.Fprintln(out, "Kill a node to watch failover (nothing is restarted); Ctrl-C stops everything.")
 }
@@ -70,6 +78,9 @@ func statusLine(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, c
 			fmt.Sprintf("operators %d", st.Operators),
 			fmt.Sprintf("maintainer %s epoch %d", dash(st.Maintainer), st.Epoch),
 			checkpointLag(st.CheckpointTs, now))
+		if len(st.SpanErrors) > 0 {
+			parts = append(parts, spanErrorsSummary(st.SpanErrors))
+		}
 		// A maintainer publishes every second; an older status means it is gone and nobody has
 		// taken over yet, which is the interesting moment of a failover.
 		if age := now.Sub(st.UpdatedAt); !st.UpdatedAt.IsZero() && age > 3*time.Second {
@@ -77,6 +88,13 @@ func statusLine(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, c
 		}
 	}
 	parts = append(parts, nodesSummary(ctx, cli, keys, children))
+	if marks, err := etcdutil.ListUnhealthy(ctx, cli, keys); err == nil && len(marks) > 0 {
+		names := make([]string, 0, len(marks))
+		for _, m := range marks {
+			names = append(names, m.Node)
+		}
+		parts = append(parts, "unhealthy: "+strings.Join(names, ", "))
+	}
 	return strings.Join(parts, " | ")
 }
 
@@ -122,4 +140,23 @@ func checkpointLag(cp uint64, now time.Time) string {
 		return "checkpoint lag -"
 	}
 	return fmt.Sprintf("checkpoint lag %.1fs", ts.Lag(cp, now).Seconds())
+}
+
+// spanErrorsSummary names each node whose spans report errors, e.g.
+// "sink errors: node-2 75 spans (write /d/sink/demo.jsonl: no space left on device)".
+func spanErrorsSummary(errs map[string]etcdutil.NodeSpanErrors) string {
+	nodes := make([]string, 0, len(errs))
+	for n := range errs {
+		nodes = append(nodes, n)
+	}
+	sort.Strings(nodes)
+	out := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		msg := errs[n].Error
+		if i := strings.LastIndex(msg, ": write "); i >= 0 {
+			msg = msg[i+2:] // the cause, without the wrapping prefixes
+		}
+		out = append(out, fmt.Sprintf("%s %d spans (%s)", n, errs[n].Spans, msg))
+	}
+	return "sink errors: " + strings.Join(out, ", ")
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tidemark/tidemark/etcdutil"
 )
 
 // freeBasePort finds n consecutive free ports. Another process may take one before the
@@ -183,5 +185,16 @@ func (p *playgroundRun) waitExit(t *testing.T, d time.Duration) {
 		}
 	case <-time.After(d):
 		t.Fatalf("playground still running %s after SIGINT", d)
+	}
+}
+
+func TestSpanErrorsSummary(t *testing.T) {
+	got := spanErrorsSummary(map[string]etcdutil.NodeSpanErrors{
+		"n3": {Spans: 2, Error: "dispatcher: flush sink /d/s.jsonl: write /d/s.jsonl: no space left on device"},
+		"n1": {Spans: 1, Error: "injected"},
+	})
+	want := "sink errors: n1 1 spans (injected), n3 2 spans (write /d/s.jsonl: no space left on device)"
+	if got != want {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }

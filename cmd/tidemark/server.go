@@ -24,6 +24,8 @@ type serverFlags struct {
 	peerTLS, etcdTLS                                 etcdutil.TLSFiles
 	drainOnShutdown                                  bool
 	drainTimeout                                     time.Duration
+	unhealthyAfter                                   time.Duration
+	statusRequireClientCert, enablePprof             bool
 }
 
 func newServerCmd() *cobra.Command {
@@ -52,8 +54,13 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.etcdTLS.CA, "etcd-ca", "", "CA file to verify etcd's certificate (turns on TLS to etcd)")
 	fl.StringVar(&f.etcdTLS.Cert, "etcd-cert", "", "client certificate file for etcd (mutual TLS)")
 	fl.StringVar(&f.etcdTLS.Key, "etcd-key", "", "client key file for etcd (mutual TLS)")
+	fl.BoolVar(&f.statusRequireClientCert, "status-require-client-cert", false,
+		"with --tls-*: the HTTPS status API refuses clients without a certificate of the cluster CA")
+	fl.BoolVar(&f.enablePprof, "enable-pprof", false, "serve Go profiles at /debug/pprof/ on the status API")
 	fl.BoolVar(&f.drainOnShutdown, "drain-on-shutdown", false, "on SIGTERM/SIGINT, move this node's spans away before stopping")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long --drain-on-shutdown waits before stopping anyway")
+	fl.DurationVar(&f.unhealthyAfter, "unhealthy-after", 30*time.Second,
+		"how long a sink may fail (a full disk) before this node marks itself unhealthy and its spans move away")
 	return cmd
 }
 
@@ -89,6 +96,9 @@ func buildServerConfig(f serverFlags) (server.Config, error) {
 	if f.drainTimeout <= 0 {
 		return cfg, usagef("--drain-timeout %s must be above zero", f.drainTimeout)
 	}
+	if f.unhealthyAfter < 100*time.Millisecond {
+		return cfg, usagef("--unhealthy-after %s is below 100ms", f.unhealthyAfter)
+	}
 	peerTLS, err := etcdutil.MutualTLS(f.peerTLS)
 	if err != nil {
 		return cfg, usagef("--tls-ca/--tls-cert/--tls-key: %w", err)
@@ -97,17 +107,24 @@ func buildServerConfig(f serverFlags) (server.Config, error) {
 	if err != nil {
 		return cfg, usagef("--etcd-ca/--etcd-cert/--etcd-key: %w", err)
 	}
+	if f.statusRequireClientCert && peerTLS == nil {
+		return cfg, usagef("--status-require-client-cert needs --tls-ca/--tls-cert/--tls-key: their CA verifies the clients")
+	}
 	cfg = server.Config{
-		ClusterID:     f.cluster,
-		NodeID:        f.nodeID,
-		DataDir:       f.dataDir,
-		EtcdEndpoints: eps,
-		Addr:          f.addr,
-		StatusAddr:    f.statusAddr,
-		SessionTTL:    f.sessionTTL,
-		Version:       version,
-		PeerTLS:       peerTLS,
-		EtcdTLS:       etcdTLS,
+		ClusterID:      f.cluster,
+		NodeID:         f.nodeID,
+		DataDir:        f.dataDir,
+		EtcdEndpoints:  eps,
+		Addr:           f.addr,
+		StatusAddr:     f.statusAddr,
+		SessionTTL:     f.sessionTTL,
+		UnhealthyAfter: f.unhealthyAfter,
+		Version:        version,
+		PeerTLS:        peerTLS,
+		EtcdTLS:        etcdTLS,
+
+		StatusRequireClientCert: f.statusRequireClientCert,
+		EnablePprof:             f.enablePprof,
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, &usageError{err: err}
@@ -131,12 +148,14 @@ func runServer(ctx context.Context, f serverFlags) error {
 
 	sigCtx, stop := signalContext(ctx)
 	defer stop()
-	if err := checkEtcd(sigCtx, cfg.EtcdEndpoints, cfg.EtcdTLS); err != nil {
-		return err
-	}
+	// New opens no connection: a node misconfigured (a certificate of another node) is told so
+	// before etcd is even asked.
 	srv, err := server.New(cfg)
 	if err != nil {
 		return fmt.Errorf("cannot start the node: %w", err)
+	}
+	if err := checkEtcd(sigCtx, cfg.EtcdEndpoints, cfg.EtcdTLS); err != nil {
+		return err
 	}
 	lg.Info("tidemark server starting", zap.String("version", version), zap.String("addr", cfg.Addr))
 	// The node runs on its own context so that a drain can run between the signal and the stop.

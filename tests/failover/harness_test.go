@@ -17,7 +17,7 @@ import (
 
 // failpointPkgs are the directories whose markers the failpoint build rewrites; the Makefile's
 // FAILPOINT_PKGS names the same.
-var failpointPkgs = []string{"failpoints", "server", "maintainer", "dispatchermanager", "messaging"}
+var failpointPkgs = []string{"failpoints", "server", "maintainer", "dispatcher", "dispatchermanager", "messaging"}
 
 // builds holds the binaries built once per test binary run, shared by every scenario.
 var builds struct {

@@ -36,7 +36,9 @@ type scenario struct {
 	// knownBug names a bug the scenario exposes and that is not fixed yet: the scenario is
 	// skipped unless asked for by name (-failover.run), so the suite stays a regression gate.
 	knownBug string
-	run      func(e *env)
+	// ttl is the nodes' session TTL; 0 means the suite's default ttl.
+	ttl time.Duration
+	run func(e *env)
 }
 
 // env is what a running scenario works with.
@@ -53,7 +55,7 @@ type env struct {
 	after []func()
 }
 
-// ttl is the session TTL of every scenario: short, so that failovers are quick.
+// ttl is the session TTL of every scenario that names none: short, so that failovers are quick.
 const ttl = 2 * time.Second
 
 func selected(t *testing.T) []scenario {
@@ -113,7 +115,11 @@ func runScenario(t *testing.T, sc scenario) {
 	}
 	t.Logf("scenario %s seed %d (rerun with -failover.run=%s -failover.seed=%d)", sc.name, seed, sc.name, seed)
 	start := time.Now()
-	e := &env{cluster: newCluster(t, ttl), sc: sc, rng: rand.New(rand.NewSource(seed)), seed: seed, cf: "cf1"}
+	sessionTTL := ttl
+	if sc.ttl > 0 {
+		sessionTTL = sc.ttl
+	}
+	e := &env{cluster: newCluster(t, sessionTTL), sc: sc, rng: rand.New(rand.NewSource(seed)), seed: seed, cf: "cf1"}
 	e.info = etcdutil.ChangefeedInfo{ID: e.cf, StartTs: ts.FromTime(time.Now())}
 	for i := 1; i <= sc.tables; i++ {
 		e.info.Tables = append(e.info.Tables, etcdutil.TableInfo{ID: int64(i), Load: 5})

@@ -13,7 +13,7 @@ import (
 
 // scenarios is the suite, in the order `make failover-test` runs it.
 func scenarios() []scenario {
-	return []scenario{
+	return append([]scenario{
 		{name: "kill-node-and-maintainer", ci: true, nodes: 3, tables: 100, run: killNodeAndMaintainer},
 		{name: "kill-maintainer-mid-add", nodes: 3, tables: 60, run: killMaintainerMidAdd},
 		{name: "kill-maintainer-mid-move", ci: true, nodes: 2, tables: 60, run: killMaintainerMidMove},
@@ -28,48 +28,14 @@ func scenarios() []scenario {
 		{name: "kill-dm-mid-merge", nodes: 3, tables: 12, needs: "operator/merge.go", run: killDMMidMerge},
 		{name: "pause-maintainer-past-ttl", ci: true, nodes: 3, tables: 60, run: pauseMaintainerPastTTL},
 		{name: "stale-requests-fenced", ci: true, nodes: 3, tables: 60, run: staleRequestsFenced},
+		{name: "forged-envelopes", ci: true, nodes: 4, tables: 60, run: forgedEnvelopes},
 		{name: "slow-node-at-bootstrap", nodes: 3, tables: 60, run: slowNodeAtBootstrap},
 		{name: "kill-etcd-member", nodes: 3, tables: 60, run: func(e *env) { killEtcdMember(e, false) }},
 		{name: "kill-etcd-leader", ci: true, nodes: 3, tables: 60, run: func(e *env) { killEtcdMember(e, true) }},
 		{name: "rolling-restart", nodes: 3, tables: 60, run: rollingRestart},
 		{name: "random-chaos", ci: true, nodes: 4, tables: 60, run: randomChaos},
-	}
-}
-
-// killNodeAndMaintainer: SIGKILL of a node that is not the maintainer re-places its spans within
-// TTL + 3 s; SIGKILL of the maintainer's node makes another maintainer with a larger epoch.
-func killNodeAndMaintainer(e *env) {
-	e.startNodes()
-	e.createChangefeed()
-	e.converge(30*time.Second, "initial placement")
-	maint, epoch := e.maintainer()
-	victim := e.other(maint)
-	e.kill(victim)
-	st, took := e.converge(ttl+3*time.Second, "spans re-placed after SIGKILL of "+victim)
-	e.t.Logf("SIGKILL %s (not maintainer): all spans replicating on the others after %v (TTL %v)", victim, took, ttl)
-	if st.Epoch != epoch {
-		e.t.Errorf("maintainer epoch changed from %d to %d though the maintainer's node lived", epoch, st.Epoch)
-	}
-	e.killMaintainerAndRecover(maint, epoch)
-	e.start(victim)
-	e.start(maint)
-}
-
-// killMaintainerAndRecover is the kill -9 of a maintainer and acceptance 2's measurement: from
-// the kill to a new epoch with every span replicating and every restored operator finished.
-func (e *env) killMaintainerAndRecover(maint string, epoch uint64) time.Duration {
-	e.t.Helper()
-	start := time.Now()
-	e.kill(maint)
-	live := e.live()
-	st, _ := e.waitFor(e.cf, 60*time.Second, "recovery after SIGKILL of maintainer "+maint,
-		func(st etcdutil.ChangefeedStatus) bool {
-			return st.Epoch > epoch && st.Maintainer != maint && converged(live)(st)
-		})
-	took := time.Since(start)
-	e.t.Logf("RECOVERY scenario=%s maintainer=%s new=%s epoch %d->%d took=%v ttl=%v (%.1f x TTL)",
-		e.sc.name, maint, st.Maintainer, epoch, st.Epoch, took.Round(10*time.Millisecond), ttl, took.Seconds()/ttl.Seconds())
-	return took
+		{name: "full-disk-on-node", nodes: 4, tables: 300, run: fullDiskOnNode},
+	}, timingScenarios()...)
 }
 
 // holdMaintainer enables a hold at failpoint fp on every live node, runs trigger, and waits until
@@ -228,51 +194,6 @@ func rollingRestart(e *env) {
 		e.start(id)
 		time.Sleep(time.Duration(500+e.rng.Intn(1000)) * time.Millisecond)
 	}
-}
-
-// staleRequestsFenced is I5 end to end: a maintainer's Add requests sit in its transport (a
-// 12 s transport delay) while it is held right after sending them and then paused past its TTL.
-// A successor takes over and places the spans itself; when the old process resumes, its stale
-// requests reach the other nodes, which must reject them by epoch. A dispatcher manager that
-// obeyed them would run a second dispatcher on spans the successor placed: I1 fails.
-func staleRequestsFenced(e *env) {
-	e.startNodes()
-	e.createChangefeed()
-	e.converge(30*time.Second, "initial placement")
-	maint, epoch := e.maintainer()
-	victim := e.other(maint)
-	offsets := map[string]int64{}
-	for _, id := range e.live() {
-		offsets[id] = e.logSize(id)
-	}
-	const delay = 12 * time.Second
-	e.enable(maint, failpoints.TransportDelay, fmt.Sprintf("return(%d)", delay/time.Millisecond))
-	// Killing a node makes the maintainer re-add its spans: those are the requests held back.
-	held, ok := e.holdMaintainer(failpoints.AddSent, 20*time.Second, func() { e.kill(victim) })
-	if !ok || held != maint {
-		e.t.Fatalf("maintainer %s did not hold at %s (held: %q)", maint, failpoints.AddSent, held)
-	}
-	sent := time.Now()
-	e.pause(maint)
-	live := e.live()
-	st, took := e.waitFor(e.cf, 30*time.Second, "takeover from paused "+maint, func(st etcdutil.ChangefeedStatus) bool {
-		return st.Epoch > epoch && st.Maintainer != maint && converged(live)(st)
-	})
-	e.t.Logf("%s took over with epoch %d after %v and placed the spans; resuming %s", st.Maintainer, st.Epoch, took, maint)
-	e.resume(maint)
-	e.disable(maint, failpoints.AddSent)
-	time.Sleep(time.Until(sent.Add(delay + 3*time.Second)))
-	e.disable(maint, failpoints.TransportDelay)
-	e.start(victim)
-	e.after = append(e.after, func() {
-		for _, id := range live {
-			if logHas(e.nodes[id].logPath, offsets[id], []string{"envelope rejected", "stale epoch", `"from":"` + maint + `"`}) {
-				e.t.Logf("I5: %s rejected the stale requests of %s (epoch %d)", id, maint, epoch)
-				return
-			}
-		}
-		e.t.Errorf("no node logged a rejection of %s's stale requests: they never arrived, the scenario tested nothing", maint)
-	})
 }
 
 // slowNodeAtBootstrap: a live node whose messages take longer than the bootstrap timeout (a

@@ -92,7 +92,8 @@ type node struct {
 	incarnation uint64
 	dm          *dispatchermanager.Manager
 	sink        *sink
-	toldEpoch   uint64 // highest epoch etcd's leader watch delivered to this incarnation
+	toldEpoch   uint64 // highest epoch etcd (leader watch or read) told this incarnation
+	toldLeader  string // the node etcd named with toldEpoch
 	partitioned bool
 	working     []heartbeatpb.DispatcherStatus // working dispatchers after the last Step/Tick
 }
@@ -141,7 +142,14 @@ type Cluster struct {
 	faults      bool // fault phase on
 	kill        *killSpec
 	interrupted *intent
-	counter     map[string]int // what happened, for the report
+	fail        error // a violation found inside a scheduled action, returned by the next step
+	// forged: envelopes the Byzantine sender made (byzantine.go), exempt from the checks of
+	// real traffic (a forged malformed body is refused as malformed, as it must be).
+	forged map[*heartbeatpb.Envelope]bool
+	// forgedEpochs: epochs it claimed; the election skips them, because an attacker who guesses
+	// the next epoch and its winner is indistinguishable from that winner without TLS.
+	forgedEpochs map[uint64]bool
+	counter      map[string]int // what happened, for the report
 }
 
 // timed is an action due at a time.
@@ -164,6 +172,9 @@ func New(cfg Config) *Cluster {
 		epoch:    10,
 		trace:    newTrace(cfg.TraceLen),
 		counter:  make(map[string]int),
+		forged:   make(map[*heartbeatpb.Envelope]bool),
+
+		forgedEpochs: make(map[uint64]bool),
 	}
 	c.track = newTracker(c.startTs)
 	for i := int64(1); i <= int64(cfg.Tables); i++ {
@@ -198,7 +209,7 @@ func (c *Cluster) addNode(id string) {
 		sort.Strings(c.order)
 	}
 	c.nextInc++
-	n.state, n.incarnation, n.toldEpoch, n.working = nodeUp, c.nextInc, 0, nil
+	n.state, n.incarnation, n.toldEpoch, n.toldLeader, n.working = nodeUp, c.nextInc, 0, "", nil
 	n.sink = c.track.newSink(fmt.Sprintf("%s#%d", id, n.incarnation))
 	dm, err := dispatchermanager.New(dispatchermanager.Config{
 		ClusterID: clusterID, NodeID: id, Changefeed: changefeed, Incarnation: n.incarnation,
@@ -208,13 +219,12 @@ func (c *Cluster) addNode(id string) {
 		panic(err)
 	}
 	n.dm = dm
-	// The leader watch starts with the current leader.
-	if c.leader != nil {
-		n.toldEpoch = c.leader.epoch
-		dm.SetEpoch(c.leader.epoch, c.leader.node)
-	}
 	c.tracef("node %s starts, incarnation %d", id, n.incarnation)
 	c.register(id)
+	// The leader watch starts with the current leader.
+	if c.leader != nil {
+		c.tellLeader(n, c.leader.epoch, c.leader.node)
+	}
 }
 
 // register puts node in the registry and tells every running maintainer.
@@ -228,8 +238,20 @@ func (c *Cluster) unregister(id string) {
 	c.membership()
 }
 
-// membership hands the registry to every running maintainer, as the server's node watch does.
+// membership hands the registry to every running maintainer and every node's dispatcher
+// manager, as the server's node watch does.
 func (c *Cluster) membership() {
+	var ids []string
+	for _, id := range c.order {
+		if c.registry[id] {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range c.order {
+		if n := c.nodes[id]; n.dm != nil && n.state != nodeDown {
+			n.dm.SetNodes(ids)
+		}
+	}
 	for _, mt := range c.maints {
 		if mt.state != maintRunning {
 			continue
@@ -286,6 +308,9 @@ func (c *Cluster) elect() {
 	}
 	c.electAt = time.Time{}
 	c.epoch += 1 + uint64(c.rng.Intn(3))
+	for c.forgedEpochs[c.epoch] {
+		c.epoch++
+	}
 	id := cands[c.rng.Intn(len(cands))]
 	live := make([]string, 0, len(c.registry))
 	for _, n := range c.order {
@@ -316,8 +341,7 @@ func (c *Cluster) elect() {
 		inc, epoch := n.incarnation, c.epoch
 		c.at(time.Duration(c.rng.Int63n(int64(400*time.Millisecond))), func() {
 			if n.state == nodeUp && n.incarnation == inc && epoch > n.toldEpoch {
-				n.toldEpoch = epoch
-				n.dm.SetEpoch(epoch, id)
+				c.tellLeader(n, epoch, id)
 			}
 		})
 	}

@@ -11,10 +11,14 @@
 // Faults are events, scripted (testdata/*.txt scenarios) or drawn from the seed: crash the
 // maintainer at any point, including between sending any two messages of one Ready; crash and
 // restart nodes (a new incarnation, dispatchers gone, unflushed sink records lost); partitions;
-// lease expiry; an old maintainer that wakes up after a new one took over and keeps sending.
+// lease expiry; an old maintainer that wakes up after a new one took over and keeps sending; a
+// Byzantine sender (byzantine.go) that injects envelopes with arbitrary epochs, sender names and
+// bodies drawn from real requests. The nodes' dispatcher managers learn the registry and the
+// election leader as the server's watches tell them, and answer their leader queries as an etcd
+// read does (etcdview.go).
 //
 // Invariants I1 to I5 (../../../shared/DESIGN.md) are checked after every delivered message
-// and every tick, I6 at the end: once faults stop the cluster converges within a bounded
+// and every tick (I5 strictly: a node acts only on the epoch and sender etcd confirmed to it), I6 at the end: once faults stop the cluster converges within a bounded
 // simulated time. A violation stops the run with the seed and a readable trace of the last
 // events. Every bug found becomes a scenario file in testdata/ that stays in the suite.
 //

@@ -15,7 +15,7 @@ func (c *Cluster) randomFault() {
 	}
 	ids := c.order
 	victim := ids[c.rng.Intn(len(ids))]
-	switch k := c.rng.Intn(8); k {
+	switch k := c.rng.Intn(9); k {
 	case 0:
 		c.CrashMaintainer()
 	case 1:
@@ -34,6 +34,8 @@ func (c *Cluster) randomFault() {
 		}
 	case 7:
 		c.CrashMaintainer()
+	case 8:
+		c.Forge(1 + c.rng.Intn(8))
 	}
 }
 

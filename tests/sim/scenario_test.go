@@ -108,6 +108,14 @@ func scenarioStep(t *testing.T, c *Cluster, td *datadriven.TestData) error {
 		c.WakeZombie(dur(arg(0)))
 	case "crash-maintainer":
 		c.CrashMaintainer()
+	case "forge":
+		var n int
+		td.ScanArgs(t, "n", &n)
+		c.Forge(n)
+	case "forge-higher":
+		if !c.ForgeHigher(opt("to", "n1"), opt("kind", "create")) {
+			t.Fatalf("forge-higher: nothing to forge against")
+		}
 	case "remove-table":
 		var id int64
 		td.ScanArgs(t, "id", &id)

@@ -52,6 +52,9 @@ func (c *Cluster) RunFor(d time.Duration) error {
 func (c *Cluster) step() error {
 	c.now = c.now.Add(c.cfg.Tick)
 	c.runDue()
+	if c.fail != nil {
+		return c.fail
+	}
 	if !c.electAt.IsZero() && !c.now.Before(c.electAt) {
 		c.elect()
 	}
@@ -111,7 +114,12 @@ func (c *Cluster) deliver(env *heartbeatpb.Envelope) error {
 		}
 		err := mt.m.Step(env, c.now)
 		c.trace.add(c.now, stepNote(err), env)
-		if errors.Is(err, maintainer.ErrInvalid) {
+		if c.forged[env] {
+			if err == nil {
+				return c.violation("I7: maintainer %s accepted a forged envelope", mt.node)
+			}
+			c.counter["forged-refused"]++
+		} else if errors.Is(err, maintainer.ErrInvalid) {
 			return c.violation("I7: maintainer %s refused a node's envelope as malformed: %v", mt.node, err)
 		}
 		if err := c.flushMaint(mt); err != nil {
@@ -124,6 +132,15 @@ func (c *Cluster) deliver(env *heartbeatpb.Envelope) error {
 	switch {
 	case err == nil && env.Epoch < n.toldEpoch:
 		return c.violation("I5: %s acted on epoch %d after etcd told it epoch %d", n.id, env.Epoch, n.toldEpoch)
+	case err == nil && (env.Epoch != n.toldEpoch || env.From != n.toldLeader):
+		return c.violation("I5: %s acted on %s's epoch %d, but etcd told it %s leads epoch %d", n.id, env.From,
+			env.Epoch, n.toldLeader, n.toldEpoch)
+	case c.forged[env]:
+		if errors.Is(err, dispatchermanager.ErrHeld) {
+			c.counter["forged-held"]++
+		} else {
+			c.counter["forged-refused"]++
+		}
 	case errors.Is(err, dispatchermanager.ErrInvalid):
 		return c.violation("I7: %s refused a maintainer envelope as malformed: %v", n.id, err)
 	case errors.Is(err, dispatchermanager.ErrStaleEpoch):
@@ -157,6 +174,7 @@ func (c *Cluster) afterNode(n *node) error {
 		c.send(env)
 	}
 	n.dm.Advance()
+	c.askLeader(n)
 	if len(c.track.broken) > 0 {
 		return c.violation("%s", c.track.broken[0])
 	}

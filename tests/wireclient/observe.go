@@ -1,0 +1,181 @@
+package wireclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tidemark/tidemark/etcdutil"
+	"github.com/tidemark/tidemark/maintainer"
+)
+
+// ErrNoTarget: the cluster offers no node to attack as the attacks need (a non-maintainer node
+// above the maintainer's ID, holding a span, with spans elsewhere).
+var ErrNoTarget = errors.New("wireclient: no suitable target node")
+
+// Observe learns what an outsider with read access to etcd and the status API knows, and picks
+// the target: the node with the largest ID that is not the maintainer, so that the maintainer's
+// own name can be claimed to it. The maintainer's ID must be below it (ErrNoTarget otherwise:
+// resign the maintainer or pick other node IDs).
+func Observe(ctx context.Context, cli *clientv3.Client, k etcdutil.Keys, cf string) (Target, error) {
+	st, err := etcdutil.GetStatus(ctx, cli, k, cf)
+	if err != nil {
+		return Target{}, fmt.Errorf("wireclient: status: %w", err)
+	}
+	nodes, err := etcdutil.ListNodes(ctx, cli, k)
+	if err != nil {
+		return Target{}, fmt.Errorf("wireclient: nodes: %w", err)
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
+	t := Target{ClusterID: k.Cluster, Changefeed: cf, Maintainer: st.Maintainer, Epoch: st.Epoch}
+	for _, n := range nodes {
+		if n.ID != st.Maintainer {
+			t.Node, t.Addr = n.ID, n.Addr
+		}
+	}
+	for _, n := range nodes {
+		if n.ID != st.Maintainer && n.ID != t.Node {
+			t.Bystander = n.ID
+		}
+	}
+	if t.Node == "" || t.Node < st.Maintainer || t.Bystander == "" {
+		return t, fmt.Errorf("%w: nodes %v, maintainer %s", ErrNoTarget, nodes, st.Maintainer)
+	}
+	spans, err := Spans(ctx, st.MaintainerStatusAddr, cf)
+	if err != nil {
+		return t, err
+	}
+	var victim, foreign bool
+	for _, si := range spans {
+		if si.State != "replicating" {
+			continue
+		}
+		p, err := PlacementOf(si)
+		if err != nil {
+			return t, err
+		}
+		switch {
+		case p.Node == t.Node && !victim:
+			t.Victim, victim = p, true
+		case p.Node != t.Node && !foreign:
+			t.Foreign, foreign = p, true
+		}
+	}
+	if !victim || !foreign {
+		return t, fmt.Errorf("%w: %s holds a span: %v, others do: %v", ErrNoTarget, t.Node, victim, foreign)
+	}
+	return t, nil
+}
+
+// Spans reads the maintainer's span listing (every span, one page).
+func Spans(ctx context.Context, statusAddr, cf string) ([]maintainer.SpanInfo, error) {
+	var page maintainer.SpanPage
+	err := getJSON(ctx, fmt.Sprintf("http://%s/api/v1/changefeeds/%s/spans?limit=10000", statusAddr, cf), &page)
+	return page.Spans, err
+}
+
+// ManagerView is what a node's status API says of its dispatcher manager of one changefeed.
+type ManagerView struct {
+	Epoch       uint64 `json:"epoch"`
+	Maintainer  string `json:"maintainer"`
+	Dispatchers int    `json:"dispatchers"`
+	Journal     int    `json:"journal_entries"`
+}
+
+// Manager reads node's view of its dispatcher manager for cf from its status API.
+func Manager(ctx context.Context, statusAddr, cf string) (ManagerView, error) {
+	var list []struct {
+		ID      string       `json:"id"`
+		Manager *ManagerView `json:"dispatcher_manager"`
+	}
+	if err := getJSON(ctx, fmt.Sprintf("http://%s/api/v1/changefeeds", statusAddr), &list); err != nil {
+		return ManagerView{}, err
+	}
+	for _, c := range list {
+		if c.ID == cf && c.Manager != nil {
+			return *c.Manager, nil
+		}
+	}
+	return ManagerView{}, fmt.Errorf("wireclient: %s shows no dispatcher manager of %s", statusAddr, cf)
+}
+
+// Unharmed checks, after the attacks, that t's cluster is as before: the target still follows
+// the real maintainer at the real epoch (its manager view), and the victim and foreign spans
+// are still replicating on their own nodes with their own dispatchers (a forged remove would
+// have stopped the victim, a forged create would have placed the foreign span a second time).
+func Unharmed(ctx context.Context, cli *clientv3.Client, k etcdutil.Keys, t Target) error {
+	nodes, err := etcdutil.ListNodes(ctx, cli, k)
+	if err != nil {
+		return fmt.Errorf("wireclient: nodes: %w", err)
+	}
+	st, err := etcdutil.GetStatus(ctx, cli, k, t.Changefeed)
+	if err != nil {
+		return fmt.Errorf("wireclient: status: %w", err)
+	}
+	if st.Maintainer != t.Maintainer || st.Epoch != t.Epoch {
+		return fmt.Errorf("wireclient: maintainer changed to %s epoch %d (was %s %d)", st.Maintainer, st.Epoch, t.Maintainer, t.Epoch)
+	}
+	for _, n := range nodes {
+		if n.ID != t.Node {
+			continue
+		}
+		mv, err := Manager(ctx, n.StatusAddr, t.Changefeed)
+		if err != nil {
+			return err
+		}
+		if mv.Epoch != t.Epoch || mv.Maintainer != t.Maintainer {
+			return fmt.Errorf("wireclient: %s follows %s epoch %d, not the real maintainer %s epoch %d",
+				t.Node, mv.Maintainer, mv.Epoch, t.Maintainer, t.Epoch)
+		}
+	}
+	spans, err := Spans(ctx, st.MaintainerStatusAddr, t.Changefeed)
+	if err != nil {
+		return err
+	}
+	for _, want := range []Placement{t.Victim, t.Foreign} {
+		var found *Placement
+		for _, si := range spans {
+			p, err := PlacementOf(si)
+			if err == nil && si.State == "replicating" && p.Dispatcher == want.Dispatcher && p.Node == want.Node {
+				found = &p
+			}
+		}
+		if found == nil {
+			return fmt.Errorf("wireclient: dispatcher %d.%d no longer replicates on %s", want.Dispatcher.Hi, want.Dispatcher.Lo, want.Node)
+		}
+		// A dispatcher stopped behind the maintainer's back stays "replicating" in its listing,
+		// but its checkpoint stands still.
+		if found.Checkpoint <= want.Checkpoint {
+			return fmt.Errorf("wireclient: dispatcher %d.%d on %s is listed replicating but its checkpoint stands at %d",
+				want.Dispatcher.Hi, want.Dispatcher.Lo, want.Node, found.Checkpoint)
+		}
+	}
+	return nil
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("wireclient: %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("wireclient: %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("wireclient: %s: HTTP %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("wireclient: %s: %w", url, err)
+	}
+	return nil
+}
