@@ -80,7 +80,7 @@ func forgedEnvelopes(e *env) {
 		}
 		e.resignMaintainer(ctx, maint, epoch)
 	}
-	target, err := wireclient.Observe(ctx, e.cli, e.keys, e.cf)
+	target, err := wireclient.Observe(ctx, wireclient.PlainHTTP, e.cli, e.keys, e.cf)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ type Client struct {
 var ErrRejected = errors.New("wireclient: stream rejected")
 
 // Dial opens the stream and waits until the node accepts it (its header names it) or refuses it
-// (the error wraps ErrRejected and the node's status). Note that a node accepts a claimed name
+// (the error wraps ErrRejected and the node's gRPC status, for status.Code). Note that a node accepts a claimed name
 // only when it is below its own ID: the smaller ID dials.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.HandshakeTimeout == 0 {
@@ -67,7 +67,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		var f heartbeatpb.Batch
 		rerr := stream.RecvMsg(&f)
 		_ = c.Close()
-		return nil, fmt.Errorf("%w: %s as %q to %q: %v", ErrRejected, cfg.Addr, cfg.From, cfg.To, rerr)
+		return nil, fmt.Errorf("%w: %s as %q to %q: %w", ErrRejected, cfg.Addr, cfg.From, cfg.To, rerr)
 	}
 	if got := hdr.Get(messaging.PeerNodeHeader)[0]; got != cfg.To {
 		_ = c.Close()

@@ -2,6 +2,7 @@ package wireclient
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 
 	"github.com/tidemark/tidemark/dispatcher"
@@ -21,6 +22,7 @@ type Target struct {
 	Epoch                 uint64
 	Bystander             string
 	Victim, Foreign       Placement
+	API                   StatusAPI // how the observer reached the status API
 }
 
 // Placement is one working dispatcher as the maintainer's span listing shows it.
@@ -54,10 +56,12 @@ func PlacementOf(si maintainer.SpanInfo) (Placement, error) {
 	return Placement{Node: si.Node, Dispatcher: id, Span: s, Mode: mode, Checkpoint: si.Checkpoint}, nil
 }
 
-// Attack is one stream opened under the name From, and what is sent on it.
+// Attack is one stream opened under the name From (with the client certificate in TLS, if
+// any), and what is sent on it.
 type Attack struct {
 	Name      string
 	From      string
+	TLS       *tls.Config               // nil: plaintext
 	Envelopes [][]*heartbeatpb.Envelope // batches, in order
 	Raw       [][]byte
 }
@@ -80,31 +84,83 @@ func Attacks(t Target) (attacks []Attack, skipped []string) {
 		attacks = append(attacks, a)
 	}
 	higher := t.Epoch + 1
-	add(Attack{Name: "maintainer-id-higher-epoch-create", From: t.Maintainer, Envelopes: [][]*heartbeatpb.Envelope{{
-		t.envelope(t.Maintainer, higher, 1, t.create(higher, t.Foreign)),
-	}}})
-	add(Attack{Name: "maintainer-id-higher-epoch-remove", From: t.Maintainer, Envelopes: [][]*heartbeatpb.Envelope{{
-		t.envelope(t.Maintainer, higher+1000, 1, t.remove(higher+1000, t.Victim)),
-	}}})
-	add(Attack{Name: "bystander-current-epoch", From: t.Bystander, Envelopes: [][]*heartbeatpb.Envelope{{
-		t.envelope(t.Bystander, t.Epoch, 1, t.remove(t.Epoch, t.Victim)),
-		t.envelope(t.Bystander, t.Epoch, 2, t.create(t.Epoch, t.Foreign)),
-	}}})
-	add(Attack{Name: "bystander-higher-epoch-bootstrap", From: t.Bystander, Envelopes: [][]*heartbeatpb.Envelope{{
-		t.envelope(t.Bystander, higher, 1, &heartbeatpb.Envelope{Body: &heartbeatpb.Envelope_BootstrapRequest{
-			BootstrapRequest: &heartbeatpb.MaintainerBootstrapRequest{Config: heartbeatpb.ChangefeedConfig{Id: t.Changefeed}}}}),
-		t.envelope(t.Bystander, higher, 2, t.remove(higher, t.Victim)),
-	}}})
+	add(Attack{Name: "maintainer-id-higher-epoch-create", From: t.Maintainer, Envelopes: t.higherCreate(t.Maintainer)})
+	add(Attack{Name: "maintainer-id-higher-epoch-remove", From: t.Maintainer, Envelopes: t.higherRemove(t.Maintainer)})
+	add(Attack{Name: "bystander-current-epoch", From: t.Bystander, Envelopes: t.currentEpoch(t.Bystander)})
+	add(Attack{Name: "bystander-higher-epoch-bootstrap", From: t.Bystander, Envelopes: t.higherBootstrap(t.Bystander)})
 	add(Attack{Name: "unregistered-sender", From: "0-intruder", Envelopes: [][]*heartbeatpb.Envelope{{
 		t.envelope("0-intruder", higher, 1, t.remove(higher, t.Victim)),
 		t.envelope("0-intruder", t.Epoch, 2, t.create(t.Epoch, t.Foreign)),
 	}}})
-	old := t.envelope(t.Maintainer, t.Epoch-1, 1, t.remove(t.Epoch-1, t.Victim))
-	add(Attack{Name: "replayed-old-envelopes", From: t.Maintainer, Envelopes: [][]*heartbeatpb.Envelope{{old}, {old}}})
-	add(Attack{Name: "garbage", From: "0-intruder", Raw: [][]byte{
-		{0xff, 0xff, 0xff, 0xff}, {0x0a, 0x05, 0x0a, 0x03, 'c', 'f'}, make([]byte, 64),
-	}})
+	add(Attack{Name: "replayed-old-envelopes", From: t.Maintainer, Envelopes: t.replayed(t.Maintainer)})
+	add(Attack{Name: "garbage", From: "0-intruder", Raw: garbage()})
 	return attacks, skipped
+}
+
+// AttacksAs builds the same forgeries sent by the holder of node from's certificate (creds),
+// under from's own name as TLS admits nothing else: forged higher epochs, from at the current
+// epoch, a bootstrap at a higher epoch, replays of an older epoch, envelopes on from's stream
+// naming the maintainer as their sender, and garbage. from must be below the target's ID.
+func AttacksAs(t Target, from string, creds *tls.Config) []Attack {
+	higher := t.Epoch + 1
+	attacks := []Attack{
+		{Name: "higher-epoch-create", Envelopes: t.higherCreate(from)},
+		{Name: "higher-epoch-remove", Envelopes: t.higherRemove(from)},
+		{Name: "current-epoch", Envelopes: t.currentEpoch(from)},
+		{Name: "higher-epoch-bootstrap", Envelopes: t.higherBootstrap(from)},
+		{Name: "replayed-old-envelopes", Envelopes: t.replayed(from)},
+		{Name: "envelopes-naming-the-maintainer", Envelopes: [][]*heartbeatpb.Envelope{{
+			t.envelope(t.Maintainer, higher, 1, t.remove(higher, t.Victim)),
+			t.envelope(t.Maintainer, t.Epoch, 2, t.create(t.Epoch, t.Foreign)),
+		}}},
+		{Name: "garbage", Raw: garbage()},
+	}
+	for i := range attacks {
+		attacks[i].Name = from + "-" + attacks[i].Name
+		attacks[i].From, attacks[i].TLS = from, creds
+	}
+	return attacks
+}
+
+// higherCreate: from, at a higher epoch, asks for a second owner of the foreign span.
+func (t Target) higherCreate(from string) [][]*heartbeatpb.Envelope {
+	higher := t.Epoch + 1
+	return [][]*heartbeatpb.Envelope{{t.envelope(from, higher, 1, t.create(higher, t.Foreign))}}
+}
+
+// higherRemove: from, at a much higher epoch, stops the victim.
+func (t Target) higherRemove(from string) [][]*heartbeatpb.Envelope {
+	higher := t.Epoch + 1001
+	return [][]*heartbeatpb.Envelope{{t.envelope(from, higher, 1, t.remove(higher, t.Victim))}}
+}
+
+// currentEpoch: from claims the current epoch, stops the victim and doubles the foreign span.
+func (t Target) currentEpoch(from string) [][]*heartbeatpb.Envelope {
+	return [][]*heartbeatpb.Envelope{{
+		t.envelope(from, t.Epoch, 1, t.remove(t.Epoch, t.Victim)),
+		t.envelope(from, t.Epoch, 2, t.create(t.Epoch, t.Foreign)),
+	}}
+}
+
+// higherBootstrap: from bootstraps the target at a higher epoch, then stops the victim.
+func (t Target) higherBootstrap(from string) [][]*heartbeatpb.Envelope {
+	higher := t.Epoch + 1
+	return [][]*heartbeatpb.Envelope{{
+		t.envelope(from, higher, 1, &heartbeatpb.Envelope{Body: &heartbeatpb.Envelope_BootstrapRequest{
+			BootstrapRequest: &heartbeatpb.MaintainerBootstrapRequest{Config: heartbeatpb.ChangefeedConfig{Id: t.Changefeed}}}}),
+		t.envelope(from, higher, 2, t.remove(higher, t.Victim)),
+	}}
+}
+
+// replayed: the same envelope of the previous epoch, twice.
+func (t Target) replayed(from string) [][]*heartbeatpb.Envelope {
+	old := t.envelope(from, t.Epoch-1, 1, t.remove(t.Epoch-1, t.Victim))
+	return [][]*heartbeatpb.Envelope{{old}, {old}}
+}
+
+// garbage is frames that decode to nothing, or to an envelope of nothing.
+func garbage() [][]byte {
+	return [][]byte{{0xff, 0xff, 0xff, 0xff}, {0x0a, 0x05, 0x0a, 0x03, 'c', 'f'}, make([]byte, 64)}
 }
 
 // Run opens one stream per attack, sends it, and closes it.
@@ -117,7 +173,7 @@ func Run(ctx context.Context, t Target, attacks []Attack) []Result {
 }
 
 func run(ctx context.Context, t Target, a Attack) error {
-	c, err := Dial(ctx, Config{Addr: t.Addr, ClusterID: t.ClusterID, From: a.From, To: t.Node})
+	c, err := Dial(ctx, Config{Addr: t.Addr, ClusterID: t.ClusterID, From: a.From, To: t.Node, TLS: a.TLS})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package wireclient
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,11 +20,26 @@ import (
 // above the maintainer's ID, holding a span, with spans elsewhere).
 var ErrNoTarget = errors.New("wireclient: no suitable target node")
 
+// StatusAPI is how an observer reaches the nodes' status API: plain HTTP, or HTTPS (verified
+// against the cluster's CA) when the nodes run with TLS.
+type StatusAPI struct {
+	Scheme string // "http" or "https"
+	Client *http.Client
+}
+
+// PlainHTTP reaches nodes that run without TLS.
+var PlainHTTP = StatusAPI{Scheme: "http", Client: http.DefaultClient}
+
+// HTTPS reaches nodes that run with TLS: tlsCfg verifies their certificates.
+func HTTPS(tlsCfg *tls.Config) StatusAPI {
+	return StatusAPI{Scheme: "https", Client: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}}
+}
+
 // Observe learns what an outsider with read access to etcd and the status API knows, and picks
 // the target: the node with the largest ID that is not the maintainer, so that the maintainer's
 // own name can be claimed to it. The maintainer's ID must be below it (ErrNoTarget otherwise:
 // resign the maintainer or pick other node IDs).
-func Observe(ctx context.Context, cli *clientv3.Client, k etcdutil.Keys, cf string) (Target, error) {
+func Observe(ctx context.Context, api StatusAPI, cli *clientv3.Client, k etcdutil.Keys, cf string) (Target, error) {
 	st, err := etcdutil.GetStatus(ctx, cli, k, cf)
 	if err != nil {
 		return Target{}, fmt.Errorf("wireclient: status: %w", err)
@@ -33,7 +49,7 @@ func Observe(ctx context.Context, cli *clientv3.Client, k etcdutil.Keys, cf stri
 		return Target{}, fmt.Errorf("wireclient: nodes: %w", err)
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
-	t := Target{ClusterID: k.Cluster, Changefeed: cf, Maintainer: st.Maintainer, Epoch: st.Epoch}
+	t := Target{ClusterID: k.Cluster, Changefeed: cf, Maintainer: st.Maintainer, Epoch: st.Epoch, API: api}
 	for _, n := range nodes {
 		if n.ID != st.Maintainer {
 			t.Node, t.Addr = n.ID, n.Addr
@@ -47,7 +63,7 @@ func Observe(ctx context.Context, cli *clientv3.Client, k etcdutil.Keys, cf stri
 	if t.Node == "" || t.Node < st.Maintainer || t.Bystander == "" {
 		return t, fmt.Errorf("%w: nodes %v, maintainer %s", ErrNoTarget, nodes, st.Maintainer)
 	}
-	spans, err := Spans(ctx, st.MaintainerStatusAddr, cf)
+	spans, err := Spans(ctx, api, st.MaintainerStatusAddr, cf)
 	if err != nil {
 		return t, err
 	}
@@ -74,9 +90,9 @@ func Observe(ctx context.Context, cli *clientv3.Client, k etcdutil.Keys, cf stri
 }
 
 // Spans reads the maintainer's span listing (every span, one page).
-func Spans(ctx context.Context, statusAddr, cf string) ([]maintainer.SpanInfo, error) {
+func Spans(ctx context.Context, api StatusAPI, statusAddr, cf string) ([]maintainer.SpanInfo, error) {
 	var page maintainer.SpanPage
-	err := getJSON(ctx, fmt.Sprintf("http://%s/api/v1/changefeeds/%s/spans?limit=10000", statusAddr, cf), &page)
+	err := api.get(ctx, fmt.Sprintf("%s://%s/api/v1/changefeeds/%s/spans?limit=10000", api.Scheme, statusAddr, cf), &page)
 	return page.Spans, err
 }
 
@@ -89,12 +105,12 @@ type ManagerView struct {
 }
 
 // Manager reads node's view of its dispatcher manager for cf from its status API.
-func Manager(ctx context.Context, statusAddr, cf string) (ManagerView, error) {
+func Manager(ctx context.Context, api StatusAPI, statusAddr, cf string) (ManagerView, error) {
 	var list []struct {
 		ID      string       `json:"id"`
 		Manager *ManagerView `json:"dispatcher_manager"`
 	}
-	if err := getJSON(ctx, fmt.Sprintf("http://%s/api/v1/changefeeds", statusAddr), &list); err != nil {
+	if err := api.get(ctx, fmt.Sprintf("%s://%s/api/v1/changefeeds", api.Scheme, statusAddr), &list); err != nil {
 		return ManagerView{}, err
 	}
 	for _, c := range list {
@@ -125,7 +141,7 @@ func Unharmed(ctx context.Context, cli *clientv3.Client, k etcdutil.Keys, t Targ
 		if n.ID != t.Node {
 			continue
 		}
-		mv, err := Manager(ctx, n.StatusAddr, t.Changefeed)
+		mv, err := Manager(ctx, t.API, n.StatusAddr, t.Changefeed)
 		if err != nil {
 			return err
 		}
@@ -134,7 +150,7 @@ func Unharmed(ctx context.Context, cli *clientv3.Client, k etcdutil.Keys, t Targ
 				t.Node, mv.Maintainer, mv.Epoch, t.Maintainer, t.Epoch)
 		}
 	}
-	spans, err := Spans(ctx, st.MaintainerStatusAddr, t.Changefeed)
+	spans, err := Spans(ctx, t.API, st.MaintainerStatusAddr, t.Changefeed)
 	if err != nil {
 		return err
 	}
@@ -159,14 +175,14 @@ func Unharmed(ctx context.Context, cli *clientv3.Client, k etcdutil.Keys, t Targ
 	return nil
 }
 
-func getJSON(ctx context.Context, url string, v any) error {
+func (api StatusAPI) get(ctx context.Context, url string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return fmt.Errorf("wireclient: %s: %w", url, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := api.Client.Do(req)
 	if err != nil {
 		return fmt.Errorf("wireclient: %s: %w", url, err)
 	}
