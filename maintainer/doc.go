@@ -17,9 +17,14 @@
 //     A node that joins later is asked the same way; its working dispatchers the span DB does
 //     not know are removed. A node whose process restarted (new envelope incarnation) is judged
 //     by its next full heartbeat.
-//   - Schedulers, each a pure function: the basic scheduler puts absent spans on the least-loaded
-//     ready node (bounded per round); the balance scheduler moves spans from the most to the least
-//     loaded node, only when every span is replicating and no operator is in flight.
+//   - Schedulers: the basic scheduler puts absent spans on the least-loaded ready node (bounded
+//     per round), also while operators restored by a bootstrap still run; the balance scheduler
+//     moves spans from the most to the least loaded node, only when every span is replicating,
+//     no operator is in flight and every restored operator has ended. Their planning steps
+//     (placeAbsent, planMoves) are pure functions; the rest reads the span DB directly.
+//   - Operators that get no answer: a phase with neither progress nor a refusal for
+//     PhaseTimeout is rolled back by the operator controller (operator.Aborter), so no single
+//     operator holds a changefeed up.
 //   - Split and merge schedulers: a span whose load stays above the split threshold for several
 //     reports is split by key (both modes alike); adjacent cold spans of a table are gathered on
 //     one node by Moves and merged, never into a span the split scheduler would cut again; a
