@@ -21,6 +21,9 @@ import (
 //	  |  table removed: keep stopping, then done (table removed), nothing created
 //	  +--------------------------------------------------------------------> done
 //
+//	a child reports Working while stopping: the parent had stopped (children are only created
+//	after that), so on to creating from the last checkpoint known.
+//
 //	phase timeout: stopping ends as after a refusal (parent left as it was); creating goes to
 //	canceling: every child still waited for is taken back with a Remove; once each is gone
 //	(Stopped/Removed, refused, node lost) it is failed, and the Split ends as from creating.
@@ -188,8 +191,7 @@ func (s *Split) OnStatus(node string, st *heartbeatpb.DispatcherStatus, now time
 	}
 	for i := range s.children {
 		if matches(node, s.children[i].p.NodeId, st, s.children[i].p.DispatcherId) {
-			s.onChild(i, st)
-			return nil
+			return s.onChild(i, st, now)
 		}
 	}
 	return nil
@@ -214,17 +216,26 @@ func (s *Split) onParent(st *heartbeatpb.DispatcherStatus, now time.Time) []Outg
 	return s.Resend(now)
 }
 
-func (s *Split) onChild(i int, st *heartbeatpb.DispatcherStatus) {
+func (s *Split) onChild(i int, st *heartbeatpb.DispatcherStatus, now time.Time) []Outgoing {
 	c := &s.children[i]
 	if c.state == childCanceling {
 		if gone(st.State) {
 			c.state, c.cp = childFailed, maxTs(s.checkpoint, st.CheckpointTs)
 			s.settled()
 		}
-		return // still working: the Remove is resent until it stops
+		return nil // still working: the Remove is resent until it stops
+	}
+	proven := false
+	if s.state == splitStopping && st.State == heartbeatpb.StateWorking {
+		// A child is created only after the parent reported Stopped, and its ID is this Split's
+		// alone: a working child proves the parent stopped (a restored Split whose child entry
+		// was already acknowledged learns it here; see Move.onDest). The children still waited
+		// for are created from the last checkpoint known, at or below the parent's final one.
+		s.to(splitCreating)
+		proven = true
 	}
 	if s.state != splitCreating || c.state != childPending {
-		return // early (a stranger's report before the parent stopped), duplicate or late
+		return nil // duplicate or late
 	}
 	c.cp = maxTs(s.checkpoint, st.CheckpointTs)
 	if st.State == heartbeatpb.StateWorking {
@@ -232,7 +243,10 @@ func (s *Split) onChild(i int, st *heartbeatpb.DispatcherStatus) {
 	} else if gone(st.State) {
 		c.state = childFailed
 	}
-	s.settled()
+	if s.settled() || !proven {
+		return nil
+	}
+	return s.Resend(now)
 }
 
 // OnRejected: a refused parent remove means it has no such dispatcher (nothing is known past
