@@ -17,10 +17,23 @@ import (
 func (m *Maintainer) resendBootstrap(now time.Time) {
 	for id, n := range m.nodes {
 		if n.state == nodeBootstrapping && now.Sub(n.sentAt) >= m.cfg.ResendInterval {
-			n.sentAt = now
+			n.sentAt, n.nudged = now, false
 			m.outBootstrap[id] = true
 		}
 	}
+}
+
+// nudgeBootstrap resends the bootstrap request to a node that has not answered it but whose
+// heartbeat of this term just arrived. A heartbeat at this epoch shows the node has confirmed
+// the term with etcd, so a request it got before that (or lost) need not wait out the resend
+// throttle: after an etcd outage that wait was most of a node's time to rejoin. Once per send,
+// so a chatty node cannot make it a storm.
+func (m *Maintainer) nudgeBootstrap(id string, n *nodeInfo) {
+	if n.state != nodeBootstrapping || n.nudged {
+		return
+	}
+	n.nudged = true
+	m.outBootstrap[id] = true
 }
 
 // timeoutBootstrap handles nodes still silent at the bootstrap deadline. A silent node may be

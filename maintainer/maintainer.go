@@ -25,6 +25,8 @@ const (
 type nodeInfo struct {
 	state  nodeState
 	sentAt time.Time // last bootstrap request
+	// nudged: a heartbeat of this term came after sentAt and the request was sent again at once.
+	nudged bool
 	// joined: when it was first asked. A node that joins during bootstrap (an evicted node
 	// registering again) gets its own BootstrapTimeout, so it is not evicted again at once.
 	joined time.Time

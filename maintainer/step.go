@@ -48,6 +48,7 @@ func (m *Maintainer) Step(env *heartbeatpb.Envelope, now time.Time) error {
 		if m.bootstrapped && n.state == nodeReady {
 			m.onHeartbeat(env.From, b.Heartbeat, now)
 		}
+		m.nudgeBootstrap(env.From, n)
 	}
 	return nil
 }
