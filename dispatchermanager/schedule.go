@@ -200,29 +200,15 @@ func (m *Manager) resend(j *journalEntry, now time.Time) {
 }
 
 // cancelCreate handles an operator taking back its own create (its phase timed out, or its table
-// left): the Remove replaces the Create entry. A create never applied leaves nothing to stop: the
-// dispatcher is reported Removed at once. An applied one is stopped like any remove half and
-// leaves a removal record with its final checkpoint.
+// left): the Remove replaces the Create entry (same span and mode: the journal is keyed by them)
+// and is applied like any remove half. A create never applied left no dispatcher, so the remove
+// reports it Removed at once and no later retry starts it; an applied one is stopped and leaves a
+// removal record with its final checkpoint.
 func (m *Manager) cancelCreate(j *journalEntry, req *heartbeatpb.ScheduleDispatcherRequest, now time.Time) {
 	m.log.Info("operator cancels its create", zapOp(req.Operator.Id), zapID(req.Config.Id),
 		zap.Stringer("span", span.KeyOf(req.Config.Span)), zap.Stringer("stage", j.stage))
-	cfg := j.req.Config
-	if j.stage == heartbeatpb.StageAccepted {
-		if _, ok := m.dispatchers[cfg.Id]; !ok {
-			// Drop the never-applied create so no later retry starts it.
-			j.req = *req
-			j.req.Config.Span, j.req.Config.Mode = cfg.Span, cfg.Mode
-			j.stage = heartbeatpb.StageApplied
-			m.removed = append(m.removed, heartbeatpb.DispatcherStatus{
-				Id: cfg.Id, Span: cfg.Span, Mode: cfg.Mode, State: heartbeatpb.StateRemoved,
-			})
-			return
-		}
-	}
 	failpoint.Inject("dm-before-journal-update", func() {})
-	j.req = *req
-	j.req.Config.Span, j.req.Config.Mode = cfg.Span, cfg.Mode
-	j.stage = heartbeatpb.StageAccepted
+	j.req, j.stage = *req, heartbeatpb.StageAccepted
 	failpoint.Inject("dm-after-journal-update", func() {})
 	m.apply(j, now)
 }
