@@ -59,6 +59,20 @@ type ChangefeedInfo struct {
 	SplitPieces        uint32      `json:"split_pieces,omitempty"`
 	State              string      `json:"state"`
 	CreatedAt          time.Time   `json:"created_at"`
+	// Dispatcher names the kind of dispatcher every node runs for this changefeed's spans
+	// (server.Config.Dispatchers); "" is the built-in simulated one, DefaultDispatcher.
+	Dispatcher string `json:"dispatcher,omitempty"`
+}
+
+// DefaultDispatcher is the dispatcher kind of a changefeed that names none.
+const DefaultDispatcher = "sim"
+
+// DispatcherKind is the kind of dispatcher the changefeed runs: Dispatcher or the default.
+func (c *ChangefeedInfo) DispatcherKind() string {
+	if c.Dispatcher == "" {
+		return DefaultDispatcher
+	}
+	return c.Dispatcher
 }
 
 // Normalize fills defaults: SplitPieces 2 and State "normal".
@@ -100,6 +114,11 @@ func (c *ChangefeedInfo) Validate() error {
 		}
 		if c.MergeLoadThreshold >= c.SplitLoadThreshold {
 			return fmt.Errorf("etcdutil: changefeed %q field merge_load_threshold: %d must be below split_load_threshold %d", c.ID, c.MergeLoadThreshold, c.SplitLoadThreshold)
+		}
+	}
+	if c.Dispatcher != "" {
+		if err := ValidateID("dispatcher kind", c.Dispatcher); err != nil {
+			return fmt.Errorf("etcdutil: changefeed %q field dispatcher: %w", c.ID, err)
 		}
 	}
 	switch c.State {

@@ -10,10 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/etcdutil"
 )
 
 // Config is everything one node needs. Validate fills the defaults.
@@ -46,6 +49,10 @@ type Config struct {
 	// EnablePprof serves /debug/pprof/ on the status API; off by default, since profiles and
 	// the command line are no one else's business.
 	EnablePprof bool
+	// Dispatchers are the dispatcher kinds this node can run, by the name a changefeed gives
+	// (etcdutil.ChangefeedInfo.Dispatcher). The built-in ones are always there; an entry with a
+	// built-in's name replaces it.
+	Dispatchers map[string]DispatcherKind
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
@@ -109,7 +116,28 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
+	kinds := defaultDispatchers()
+	for name, kind := range c.Dispatchers {
+		if err := etcdutil.ValidateID("dispatcher kind", name); err != nil {
+			return fmt.Errorf("server: dispatchers: %w", err)
+		}
+		if kind == nil {
+			return fmt.Errorf("server: dispatchers: kind %q has no constructor", name)
+		}
+		kinds[name] = kind
+	}
+	c.Dispatchers = kinds
 	return nil
+}
+
+// dispatcherNames lists the dispatcher kinds this node runs, sorted, for messages.
+func (c *Config) dispatcherNames() []string {
+	names := make([]string, 0, len(c.Dispatchers))
+	for name := range c.Dispatchers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // checkHostPort rejects what cannot be listened on or, when advertised, dialled by peers.

@@ -3,13 +3,10 @@ package server
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/tidemark/tidemark/dispatcher"
 	"github.com/tidemark/tidemark/dispatchermanager"
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/heartbeatpb"
@@ -24,25 +21,31 @@ const maxBatchPerWake = 256
 func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 	s := env.server
 	log := s.log.With(zap.String("changefeed", w.id), zap.String("role", "dispatcher-manager"))
-	sinkDir := filepath.Join(s.cfg.DataDir, "sink")
-	if err := os.MkdirAll(sinkDir, 0o755); err != nil {
-		log.Error("cannot create sink dir; changefeed not served on this node", zap.Error(err))
+	info, _ := w.info.Get()
+	kindName := info.DispatcherKind()
+	kind, ok := s.cfg.Dispatchers[kindName]
+	if !ok {
+		log.Error("changefeed names a dispatcher kind this node does not have; changefeed not served on this node",
+			zap.String("dispatcher", kindName), zap.Strings("known", s.cfg.dispatcherNames()))
 		return
 	}
 	sinkErrors := s.metrics.sinkErrors.WithLabelValues(w.id)
-	sink, err := dispatcher.NewFileSink(filepath.Join(sinkDir, w.id+".jsonl"), dispatcher.WithSinkLogger(log),
-		dispatcher.WithErrorHook(func(error) { sinkErrors.Inc() }))
-	if err != nil {
-		log.Error("cannot open sink; changefeed not served on this node", zap.Error(err))
-		return
-	}
-	factory, err := dispatcher.NewSimFactory(dispatcher.SimFactoryConfig{
-		Node: s.nodeID, Changefeed: w.id, Sink: sink, Logger: log,
+	factory, closer, err := kind(DispatcherEnv{
+		Node: s.nodeID, Changefeed: info, DataDir: s.cfg.DataDir, Logger: log,
+		OnSinkError: func(error) { sinkErrors.Inc() },
 	})
 	if err != nil {
-		log.Error("cannot create the dispatcher factory", zap.Error(err))
-		_ = sink.Close()
+		log.Error("cannot build the changefeed's dispatchers; changefeed not served on this node",
+			zap.String("dispatcher", kindName), zap.Error(err))
 		return
+	}
+	closeKind := func() {
+		if closer == nil {
+			return
+		}
+		if err := closer.Close(); err != nil {
+			log.Warn("closing the changefeed's sink", zap.Error(err))
+		}
 	}
 	m, err := dispatchermanager.New(dispatchermanager.Config{
 		ClusterID:         s.cfg.ClusterID,
@@ -56,7 +59,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 	}, time.Now())
 	if err != nil {
 		log.Error("cannot start dispatcher manager", zap.Error(err))
-		_ = sink.Close()
+		closeKind()
 		return
 	}
 	defer func() {
@@ -66,9 +69,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 		if err := m.Close(); err != nil {
 			log.Warn("closing dispatchers", zap.Error(err))
 		}
-		if err := sink.Close(); err != nil {
-			log.Warn("closing sink", zap.Error(err))
-		}
+		closeKind()
 	}()
 	leaders, err := etcdutil.WatchLeader(ctx, s.cli, s.keys, w.id)
 	if err != nil {
