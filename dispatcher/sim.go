@@ -16,6 +16,12 @@ import (
 const (
 	DefaultLag      = 200 * time.Millisecond
 	DefaultInterval = 500 * time.Millisecond
+	// DefaultRecordsPerSecond bounds what one factory's dispatchers append to their sink
+	// together: about 4 MB/s of records. Below DefaultRecordsPerSecond*DefaultInterval (10,000)
+	// dispatchers a node the budget changes nothing; above, each dispatcher records (and so
+	// advances its checkpoint) less often, in proportion, instead of the sink growing with the
+	// number of spans.
+	DefaultRecordsPerSecond = 20000
 )
 
 // SimConfig is what a simulated dispatcher needs besides its DispatcherConfig.
@@ -27,6 +33,23 @@ type SimConfig struct {
 	// Interval: the least time between two advances; default DefaultInterval.
 	Interval time.Duration
 	Logger   *zap.Logger
+	// pace is shared by the dispatchers of one factory; nil for a dispatcher on its own.
+	pace *simPace
+}
+
+// simPace spreads a factory's record budget over its open dispatchers.
+type simPace struct {
+	perSecond int
+	open      int
+}
+
+// interval is the least time between two records of one dispatcher: the configured interval,
+// or longer when the open dispatchers would exceed the budget together.
+func (p *simPace) interval(min time.Duration) time.Duration {
+	if p == nil || p.perSecond <= 0 {
+		return min
+	}
+	return max(min, time.Duration(int64(p.open)*int64(time.Second)/int64(p.perSecond)))
 }
 
 // simState is the lifecycle of a simulated dispatcher; it only moves forward.
@@ -80,6 +103,9 @@ func NewSim(cfg SimConfig, dc heartbeatpb.DispatcherConfig, table heartbeatpb.Ta
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.pace != nil {
+		cfg.pace.open++
+	}
 	return &Sim{
 		cfg:        cfg,
 		dc:         dc,
@@ -106,7 +132,7 @@ func (d *Sim) Poll(now time.Time) (checkpointTs, load uint64) {
 	if d.state != simWorking {
 		return d.checkpoint, 0
 	}
-	if !d.lastAdvance.IsZero() && now.Sub(d.lastAdvance) < d.cfg.Interval {
+	if !d.lastAdvance.IsZero() && now.Sub(d.lastAdvance) < d.cfg.pace.interval(d.cfg.Interval) {
 		return d.checkpoint, d.load
 	}
 	target := ts.FromTime(now.Add(-d.cfg.Lag))
@@ -144,6 +170,9 @@ func (d *Sim) Stop(now time.Time) (uint64, error) {
 
 // Close releases the dispatcher; the shared sink stays open (the factory owns it).
 func (d *Sim) Close() error {
+	if d.state != simClosed && d.cfg.pace != nil {
+		d.cfg.pace.open--
+	}
 	d.state = simClosed
 	return nil
 }
@@ -182,6 +211,9 @@ type SimFactoryConfig struct {
 	Node, Changefeed string
 	Sink             Sink
 	Lag, Interval    time.Duration
+	// RecordsPerSecond bounds the records all dispatchers of the factory append together:
+	// 0 is DefaultRecordsPerSecond, negative is unbounded.
+	RecordsPerSecond int
 	Logger           *zap.Logger
 }
 
@@ -198,9 +230,13 @@ func NewSimFactory(cfg SimFactoryConfig) (*SimFactory, error) {
 	if cfg.Lag < 0 || cfg.Interval < 0 {
 		return nil, fmt.Errorf("%w: sim factory: negative lag or interval", ErrInvalid)
 	}
+	if cfg.RecordsPerSecond == 0 {
+		cfg.RecordsPerSecond = DefaultRecordsPerSecond
+	}
 	return &SimFactory{cfg: SimConfig{
 		Node: cfg.Node, Changefeed: cfg.Changefeed, Sink: cfg.Sink,
 		Lag: cfg.Lag, Interval: cfg.Interval, Logger: cfg.Logger,
+		pace: &simPace{perSecond: cfg.RecordsPerSecond},
 	}}, nil
 }
 

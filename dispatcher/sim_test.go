@@ -191,3 +191,50 @@ func TestSimFactory(t *testing.T) {
 		t.Fatalf("flushed %+v", got)
 	}
 }
+
+// TestSimFactoryRecordBudget: the dispatchers of one factory append at most the budget's records
+// a second together however many there are (so a million spans do not write hundreds of MB/s),
+// and a factory with few dispatchers records at the configured interval as before.
+func TestSimFactoryRecordBudget(t *testing.T) {
+	const perSecond, n = 100, 400
+	sink := NewMemSink()
+	f, err := NewSimFactory(SimFactoryConfig{Node: "n1", Changefeed: "cf1", Sink: sink,
+		Interval: 100 * time.Millisecond, RecordsPerSecond: perSecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds []Dispatcher
+	for i := 0; i < n; i++ {
+		d, err := f.New(heartbeatpb.DispatcherConfig{Id: heartbeatpb.DispatcherID{Hi: 1, Lo: uint64(i)},
+			Span: span.TableSpan(int64(i)), StartTs: ts.FromTime(t0)}, heartbeatpb.TableConfig{TableId: int64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	// 20 s polled every 100 ms: each dispatcher records once at first and then every 4 s.
+	const seconds = 20
+	for at := time.Second; at <= (seconds+1)*time.Second; at += 100 * time.Millisecond {
+		for _, d := range ds {
+			d.Poll(t0.Add(at))
+		}
+	}
+	got := len(sink.Records())
+	if limit := n + seconds*perSecond; got > limit || got < seconds*perSecond/2 {
+		t.Fatalf("%d dispatchers appended %d records in %d s, want between %d and %d", n, got, seconds, seconds*perSecond/2, limit)
+	}
+	// Closing all but one gives the last its configured interval back.
+	for _, d := range ds[1:] {
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := len(sink.Records())
+	base := t0.Add((seconds + 10) * time.Second)
+	for at := time.Duration(0); at < time.Second; at += 100 * time.Millisecond {
+		ds[0].Poll(base.Add(at))
+	}
+	if added := len(sink.Records()) - before; added < 9 {
+		t.Fatalf("a lone dispatcher appended %d records in 1 s at a 100 ms interval, want 10", added)
+	}
+}
