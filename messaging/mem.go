@@ -277,7 +277,7 @@ func (t *MemTransport) run() {
 				break
 			}
 			for _, env := range batch {
-				t.counters.addReceived(env.From, 1)
+				t.counters.addReceived(env.From, []*heartbeatpb.Envelope{env})
 				t.handler(env)
 			}
 			t.net.settled(len(batch))

@@ -122,7 +122,7 @@ func (t *GRPCTransport) deliver(p *peer, st *stream, envs []*heartbeatpb.Envelop
 		return
 	}
 	// Counted before the handler runs, so whoever sees an envelope also sees it counted.
-	t.counters.addReceived(p.id, len(valid))
+	t.counters.addReceived(p.id, valid)
 	for _, env := range valid {
 		t.handler(env)
 	}
@@ -130,7 +130,7 @@ func (t *GRPCTransport) deliver(p *peer, st *stream, envs []*heartbeatpb.Envelop
 
 // deliverLocal is the send function of the node's stream to itself: no network, no copy.
 func (t *GRPCTransport) deliverLocal(b *heartbeatpb.Batch) error {
-	t.counters.addReceived(t.cfg.NodeID, len(b.Envelopes))
+	t.counters.addReceived(t.cfg.NodeID, b.Envelopes)
 	for _, env := range b.Envelopes {
 		t.handler(env)
 	}

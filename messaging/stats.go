@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tidemark/tidemark/heartbeatpb"
 )
 
 // dropReason says why an envelope was not delivered; its String is the "reason" metric label.
@@ -76,6 +78,9 @@ type counters struct {
 	dropped        [numDropReasons]atomic.Uint64
 
 	sentVec, receivedVec, droppedVec *prometheus.CounterVec
+	// receivedBytes is the encoded size of what was handed to the handler: the figure a
+	// maintainer's ingress is judged by (bytes per span per second in steady state).
+	receivedBytes *prometheus.CounterVec
 }
 
 // newCounters builds the counters and registers them with reg when it is not nil. node becomes a
@@ -95,11 +100,15 @@ func newCounters(node string, reg prometheus.Registerer) (*counters, error) {
 			Namespace: "tidemark", Subsystem: "messaging", Name: "dropped_envelopes_total",
 			Help: "Envelopes dropped, by peer and reason.", ConstLabels: labels,
 		}, []string{"peer", "reason"}),
+		receivedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "tidemark", Subsystem: "messaging", Name: "received_bytes_total",
+			Help: "Encoded bytes of the envelopes received from a peer and handed to the handler.", ConstLabels: labels,
+		}, []string{"peer"}),
 	}
 	if reg == nil {
 		return c, nil
 	}
-	for _, col := range []prometheus.Collector{c.sentVec, c.receivedVec, c.droppedVec} {
+	for _, col := range []prometheus.Collector{c.sentVec, c.receivedVec, c.droppedVec, c.receivedBytes} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("messaging: register metrics: %w", err)
 		}
@@ -116,6 +125,7 @@ func (c *counters) unregister(reg prometheus.Registerer) {
 	reg.Unregister(c.sentVec)
 	reg.Unregister(c.receivedVec)
 	reg.Unregister(c.droppedVec)
+	reg.Unregister(c.receivedBytes)
 }
 
 func (c *counters) addSent(peer string, n int) {
@@ -123,9 +133,14 @@ func (c *counters) addSent(peer string, n int) {
 	c.sentVec.WithLabelValues(peer).Add(float64(n))
 }
 
-func (c *counters) addReceived(peer string, n int) {
-	c.received.Add(uint64(n))
-	c.receivedVec.WithLabelValues(peer).Add(float64(n))
+func (c *counters) addReceived(peer string, envs []*heartbeatpb.Envelope) {
+	c.received.Add(uint64(len(envs)))
+	c.receivedVec.WithLabelValues(peer).Add(float64(len(envs)))
+	size := 0
+	for _, env := range envs {
+		size += env.Size()
+	}
+	c.receivedBytes.WithLabelValues(peer).Add(float64(size))
 }
 
 func (c *counters) addDropped(peer string, r dropReason, n int) {
