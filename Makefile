@@ -18,18 +18,22 @@ FAILOVER_RUNS ?= 1
 FAILOVER_DURATION ?=
 # Output file of `make bench`.
 BENCH_REPORT ?= bench.out
+# The system harness (tests/bench): span counts, one fresh 3-node cluster each, and its JSON.
+BENCH_SIZES ?= 10000,100000,1000000
+BENCH_JSON ?= bench.json
 # Seeds for `make sim`.
 SEEDS ?= 100
 # Extra flags for `make run`, e.g. make run ARGS='--nodes 5 --tables 200'.
 ARGS ?=
 
-.PHONY: sim-fresh-seed help build run test bench proto proto-check lint failpoint-enable failpoint-disable build-failpoint failover-test sim clean
+.PHONY: sim-fresh-seed help build run test bench bench-micro proto proto-check lint failpoint-enable failpoint-disable build-failpoint failover-test sim clean
 
 help:
 	@echo "build             bin/tidemark (version $(VERSION))"
 	@echo "run               build, then bin/tidemark playground \$$ARGS"
 	@echo "test              go test -race over every package"
-	@echo "bench             benchmarks of every package that has some, also written to $(BENCH_REPORT)"
+	@echo "bench             the whole system on real processes at BENCH_SIZES spans (table, $(BENCH_JSON)), then bench-micro"
+	@echo "bench-micro       benchmarks of every package that has some, also written to $(BENCH_REPORT)"
 	@echo "proto             regenerate heartbeatpb from heartbeat.proto"
 	@echo "proto-check       fail if heartbeatpb differs from what make proto generates"
 	@echo "lint              gofmt and go vet"
@@ -49,12 +53,17 @@ run: build
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-bench:
+bench: build
+	$(GO) run ./tests/bench -bin bin/tidemark -sizes $(BENCH_SIZES) -json $(BENCH_JSON)
+	@echo "bench: figures written to $(BENCH_JSON)"
+	@$(MAKE) --no-print-directory bench-micro
+
+bench-micro:
 	@pkgs=$$(grep -rl --include='*_test.go' '^func Benchmark' . | xargs -r -n1 dirname | sort -u); \
-	if [ -z "$$pkgs" ]; then echo "bench: no package has benchmarks yet"; exit 0; fi; \
-	echo "bench: $$pkgs" | tr '\n' ' '; echo; \
+	if [ -z "$$pkgs" ]; then echo "bench-micro: no package has benchmarks yet"; exit 0; fi; \
+	echo "bench-micro: $$pkgs" | tr '\n' ' '; echo; \
 	$(GO) test -run '^$$' -bench . -benchmem $$pkgs | tee $(BENCH_REPORT); \
-	echo "bench: report written to $(BENCH_REPORT)"
+	echo "bench-micro: report written to $(BENCH_REPORT)"
 
 proto:
 	scripts/genproto.sh
@@ -113,4 +122,4 @@ sim-fresh-seed:
 	@$(GO) test -count=1 -v -run '^TestShowFreshSeed$$' ./tests/sim -args -show-fresh-seed | grep '^fresh simulator seeds'
 
 clean:
-	rm -rf bin $(BENCH_REPORT)
+	rm -rf bin $(BENCH_REPORT) $(BENCH_JSON)

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/tidemark/tidemark/etcdutil"
+)
+
+// result is every figure of one size's run; a figure that could not be measured is NaN and its
+// error is kept in Errors.
+type result struct {
+	Spans int `json:"spans"`
+	// ColdStartSeconds: ctl changefeed create to every span replicating.
+	ColdStartSeconds float64 `json:"cold_start_s"`
+	// IngressBytesPerSpanSecond: what the maintainer's node received per span per second at rest.
+	IngressBytesPerSpanSecond float64 `json:"ingress_bytes_per_span_s"`
+	// MaintainerRSSPerSpan: the maintainer's node RSS per span it schedules (it also runs
+	// dispatchers of its own, so this is an upper bound).
+	MaintainerRSSPerSpan float64 `json:"maintainer_rss_bytes_per_span"`
+	// WorkerRSSPerDispatcher: the largest worker RSS per dispatcher it runs.
+	WorkerRSSPerDispatcher float64 `json:"worker_rss_bytes_per_dispatcher"`
+	// MovesPerSecond: spans moved off a drained worker per second.
+	MovesPerSecond float64 `json:"moves_per_s"`
+	// FailoverSeconds: kill -9 of the maintainer to every span replicating under the new epoch.
+	FailoverSeconds float64 `json:"failover_s"`
+	// BootstrapSeconds: the new maintainer's bootstrap, from its metric.
+	BootstrapSeconds float64  `json:"bootstrap_s"`
+	Errors           []string `json:"errors,omitempty"`
+}
+
+type runConfig struct {
+	bin           string
+	dir           string
+	nodes         int
+	ttl           time.Duration
+	ingressWindow time.Duration
+	timeout       time.Duration // per phase
+	logf          func(string, ...any)
+}
+
+const changefeed = "bench"
+
+// runSize measures every scenario at spans spans on a fresh cluster.
+func runSize(rc runConfig, spans int) result {
+	r := result{Spans: spans, ColdStartSeconds: math.NaN(), IngressBytesPerSpanSecond: math.NaN(),
+		MaintainerRSSPerSpan: math.NaN(), WorkerRSSPerDispatcher: math.NaN(), MovesPerSecond: math.NaN(),
+		FailoverSeconds: math.NaN(), BootstrapSeconds: math.NaN()}
+	fail := func(what string, err error) { r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", what, err)) }
+	c, err := startCluster(rc.bin, rc.dir, rc.nodes, rc.ttl, rc.logf)
+	if err != nil {
+		fail("start", err)
+		return r
+	}
+	defer c.close()
+
+	start := time.Now()
+	if _, err := c.ctl(rc.timeout, "changefeed", "create", changefeed, "--tables", fmt.Sprintf("1-%d", spans)); err != nil {
+		fail("create", err)
+		return r
+	}
+	if err := c.waitReplicating(spans, 0, rc.timeout); err != nil {
+		fail("cold start", err)
+		return r
+	}
+	r.ColdStartSeconds = time.Since(start).Seconds()
+	rc.logf("%d spans: cold start %.2fs", spans, r.ColdStartSeconds)
+
+	st, _ := c.status(changefeed)
+	maint := st.Maintainer
+	if v, err := c.ingress(maint, spans, rc.ingressWindow); err != nil {
+		fail("ingress", err)
+	} else {
+		r.IngressBytesPerSpanSecond = v
+	}
+	if rss, err := c.rss(maint); err != nil {
+		fail("rss", err)
+	} else {
+		r.MaintainerRSSPerSpan = float64(rss) / float64(spans)
+	}
+	for id, n := range st.NodeSpans {
+		if id == maint || n == 0 {
+			continue
+		}
+		if rss, err := c.rss(id); err == nil {
+			r.WorkerRSSPerDispatcher = nanMax(r.WorkerRSSPerDispatcher, float64(rss)/float64(n))
+		}
+	}
+	rc.logf("%d spans: ingress %.2f B/span/s, RSS %.0f B/span (maintainer), %.0f B/dispatcher (worker)",
+		spans, r.IngressBytesPerSpanSecond, r.MaintainerRSSPerSpan, r.WorkerRSSPerDispatcher)
+
+	if v, err := c.drainRate(st, rc.timeout); err != nil {
+		fail("moves", err)
+	} else {
+		r.MovesPerSecond = v
+		rc.logf("%d spans: %.0f moves/s", spans, v)
+	}
+	if err := c.waitReplicating(spans, 0, rc.timeout); err != nil {
+		fail("settle after drain", err)
+		return r
+	}
+	fo, boot, err := c.failover(spans, rc.timeout)
+	if err != nil {
+		fail("failover", err)
+	} else {
+		r.FailoverSeconds, r.BootstrapSeconds = fo, boot
+		rc.logf("%d spans: failover %.2fs, bootstrap %.3fs", spans, fo, boot)
+	}
+	return r
+}
+
+func nanMax(a, b float64) float64 {
+	if math.IsNaN(a) || b > a {
+		return b
+	}
+	return a
+}
+
+// waitReplicating waits until the published status shows every span replicating, nothing in
+// flight, bootstrapped, under an epoch above minEpoch.
+func (c *cluster) waitReplicating(spans int, minEpoch uint64, d time.Duration) error {
+	var last string
+	err := c.waitFor(fmt.Sprintf("%d spans replicating", spans), d, func() (bool, error) {
+		st, ok := c.status(changefeed)
+		if !ok {
+			return false, nil
+		}
+		last = fmt.Sprintf("epoch %d bootstrapped=%v spans=%v operators=%d", st.Epoch, st.Bootstrapped, st.Spans, st.Operators)
+		return st.Epoch > minEpoch && st.Bootstrapped && st.Spans["replicating"] == spans && st.Operators == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w (last status: %s)", err, last)
+	}
+	return nil
+}
+
+// ingress is the bytes per span per second the maintainer's node received over window.
+func (c *cluster) ingress(maint string, spans int, window time.Duration) (float64, error) {
+	const name = "tidemark_messaging_received_bytes_total"
+	before, err := c.metric(maint, name)
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	time.Sleep(window)
+	after, err := c.metric(maint, name)
+	if err != nil {
+		return 0, err
+	}
+	return (after - before) / time.Since(t0).Seconds() / float64(spans), nil
+}
+
+// drainRate drains the worker with the most spans and reports spans moved per second, then
+// undrains it.
+func (c *cluster) drainRate(st etcdutil.ChangefeedStatus, d time.Duration) (float64, error) {
+	var victim string
+	ids := make([]string, 0, len(st.NodeSpans))
+	for id := range st.NodeSpans {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if id != st.Maintainer && (victim == "" || st.NodeSpans[id] > st.NodeSpans[victim]) {
+			victim = id
+		}
+	}
+	if victim == "" || st.NodeSpans[victim] == 0 {
+		return 0, fmt.Errorf("no worker holds spans: %v", st.NodeSpans)
+	}
+	moved := st.NodeSpans[victim]
+	start := time.Now()
+	if _, err := c.ctl(d, "drain", victim); err != nil {
+		return 0, err
+	}
+	took := time.Since(start)
+	if _, err := c.ctl(d, "drain", victim, "--cancel"); err != nil {
+		return 0, err
+	}
+	return float64(moved) / took.Seconds(), nil
+}
+
+// failover kills the maintainer and returns the time until every span replicates under a new
+// epoch, and the new maintainer's bootstrap duration from its histogram.
+func (c *cluster) failover(spans int, d time.Duration) (float64, float64, error) {
+	st, ok := c.status(changefeed)
+	if !ok {
+		return 0, 0, fmt.Errorf("no status")
+	}
+	start := time.Now()
+	c.kill(st.Maintainer)
+	if err := c.waitReplicating(spans, st.Epoch, d); err != nil {
+		return 0, 0, err
+	}
+	took := time.Since(start).Seconds()
+	now, _ := c.status(changefeed)
+	sum, err := c.metric(now.Maintainer, "tidemark_maintainer_bootstrap_duration_seconds_sum")
+	if err != nil {
+		return took, math.NaN(), err
+	}
+	return took, sum, nil
+}
