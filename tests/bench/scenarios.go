@@ -26,7 +26,9 @@ type result struct {
 	MovesPerSecond float64 `json:"moves_per_s"`
 	// FailoverSeconds: kill -9 of the maintainer to every span replicating under the new epoch.
 	FailoverSeconds float64 `json:"failover_s"`
-	// BootstrapSeconds: the new maintainer's bootstrap, from its metric.
+	// BootstrapSeconds: the new maintainer from elected to bootstrapped (every node answered and
+	// the restored plan applied), from tidemark_maintainer_bootstrap_duration_seconds; the
+	// restore alone is a part of it (bootstrap BenchmarkRestore in bench-micro).
 	BootstrapSeconds float64  `json:"bootstrap_s"`
 	Errors           []string `json:"errors,omitempty"`
 }
