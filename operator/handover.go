@@ -28,7 +28,8 @@ import (
 // target is left absent from its own checkpoint or the source's final one, whichever is higher.
 // A pending target reporting Working while the source is still waited for proves that the
 // source stopped (targets are created only after that, and their IDs are this operator's
-// alone): on to creating, the others created from the last checkpoint known.
+// alone): on to creating, the others created from the last checkpoint known (or, when the table
+// has left meanwhile, every target taken back at once).
 //
 // The cancel rule, one for every target: an operator takes a create of its own back with a
 // Remove of the same dispatcher on the same node. The node's journal holds the create, and a
