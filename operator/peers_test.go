@@ -174,20 +174,27 @@ func (p *realPeers) placeOn(node string) uint64 {
 	return res.Bind[0].Checkpoint
 }
 
+// startMove places t1 on n1, then moves it to n2 up to the create: n1 reports Stopped, the
+// create reaches n2, which makes the dispatcher at once.
+func startMove(t *testing.T) (*realPeers, *operator.Move) {
+	p := newRealPeers(t, "n1", "n2")
+	cp := p.placeOn("n1")
+	move, err := operator.NewMove(opID(2), span.TableSpan(1), heartbeatpb.ModeDefault, "n1", did(1), "n2", did(2), cp, p.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.start(move)
+	p.tick("n1")
+	return p, move
+}
+
 // TestTakeBackAgainstRealNodes: a Move whose table leaves while it creates, a Split whose table
 // leaves with one child made and one whose create was lost, and a Move whose create timed out
 // after the dest had run. Each take-back is answered by the node (Stopped for a dispatcher made,
 // Removed for one never made), never refused, and leaves nothing of the operator working.
 func TestTakeBackAgainstRealNodes(t *testing.T) {
 	t.Run("move, table removed", func(t *testing.T) {
-		p := newRealPeers(t, "n1", "n2")
-		cp := p.placeOn("n1")
-		move, err := operator.NewMove(opID(2), span.TableSpan(1), heartbeatpb.ModeDefault, "n1", did(1), "n2", did(2), cp, p.now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.start(move)
-		p.tick("n1") // Stopped: the create reaches n2, which makes the dispatcher at once
+		p, move := startMove(t)
 		if len(p.working("n2")) != 1 || move.Phase() != "creating" {
 			t.Fatalf("n2 runs %v, phase %s", p.working("n2"), move.Phase())
 		}
@@ -232,14 +239,7 @@ func TestTakeBackAgainstRealNodes(t *testing.T) {
 		}
 	})
 	t.Run("move, create timed out", func(t *testing.T) {
-		p := newRealPeers(t, "n1", "n2")
-		cp := p.placeOn("n1")
-		move, err := operator.NewMove(opID(2), span.TableSpan(1), heartbeatpb.ModeDefault, "n1", did(1), "n2", did(2), cp, p.now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.start(move)
-		p.tick("n1")
+		p, move := startMove(t)
 		final := p.nodes["n1"].Snapshot().Dispatchers[0].CheckpointTs
 		// The dest's heartbeats are lost for a while; it runs on, then the phase times out.
 		for i := 0; i < 10; i++ {
