@@ -1,6 +1,13 @@
-// Package operator owns tidemark's schedule changes: the Operator interface, one pure state
+// Package operator owns tidemark's schedule changes: the Operator interface, a pure state
 // machine per kind (Add, Remove, Move, Split, Merge) and the Controller that keeps every
 // in-flight operator.
+//
+// Move and Split are one machine, the handover (handover.go), built from two steps (steps.go):
+// stop the source and learn its final checkpoint, then create every target from exactly that
+// ts. A Move is a handover with one target on the source's span, a Split one with two or more
+// targets covering it. Both follow one cancel rule, the dispatcher manager's: a create is taken
+// back with a Remove of the same operator and dispatcher, which the node applies in place of
+// the journaled create.
 //
 // In: a start time, the DispatcherStatus reports nodes send, request rejections, node and table
 // removals and ticks, each with `now`. Out: Outgoing requests (a node plus one

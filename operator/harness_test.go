@@ -146,8 +146,13 @@ func (e *opEnv) handle(t testing.TB, td *datadriven.TestData) string {
 		}
 		out = e.op.OnStatus(argStr(t, td, "node", ""), st, e.now)
 	case "reject":
+		// A node's refusal always names the dispatcher of the request it refuses
+		// (dispatchermanager reject), so the scenario must too.
+		if !td.HasArg("d") {
+			t.Fatalf("%s: reject without d=: no node refuses without naming the dispatcher", td.Pos)
+		}
 		rej := &heartbeatpb.RequestRejection{OperatorId: e.op.ID(), Reason: "test",
-			DispatcherId: parseDID(t, argStr(t, td, "d", "0.0"))}
+			DispatcherId: parseDID(t, argStr(t, td, "d", ""))}
 		out = e.op.(RejectionHandler).OnRejected(argStr(t, td, "node", ""), rej, e.now)
 	case "node-removed":
 		out = e.op.OnNodeRemoved(argStr(t, td, "node", ""), e.now)

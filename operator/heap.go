@@ -12,12 +12,7 @@ func (h dueHeap) Less(i, j int) bool {
 	if !h[i].due.Equal(h[j].due) {
 		return h[i].due.Before(h[j].due)
 	}
-	// Ties by operator ID keep the resend order deterministic.
-	a, b := h[i].id, h[j].id
-	if a.Epoch != b.Epoch {
-		return a.Epoch < b.Epoch
-	}
-	return a.Seq < b.Seq
+	return lessID(h[i].id, h[j].id) // ties by operator ID keep the resend order deterministic
 }
 
 func (h dueHeap) Swap(i, j int) {

@@ -39,8 +39,15 @@ type Operator interface {
 	Finished() (Result, bool)
 }
 
+// The optional interfaces below are what the Controller looks for beside Operator. Every kind in
+// this package implements RejectionHandler and Phaser, and every kind but Merge implements Aborter
+// (a Merge is one request its node carries out whole; see the assertions below). An Operator
+// without RejectionHandler never hears of refusals (the Controller drops them; its phase times
+// out instead), one without Aborter is only resent when its phase times out, and one without
+// Phaser shows no phase, so its phase timeout counts from its start.
+
 // RejectionHandler is implemented by operators that react to a node refusing one of their
-// requests. It is separate from Operator so the pinned interface in docs/internals.md stays as is.
+// requests.
 type RejectionHandler interface {
 	OnRejected(node string, rej *heartbeatpb.RequestRejection, now time.Time) []Outgoing
 }
@@ -55,10 +62,26 @@ type Aborter interface {
 	Abort(now time.Time) []Outgoing
 }
 
-// Phaser is implemented by operators that can name their current phase, for status output.
+// Phaser is implemented by operators that can name their current phase, for status output and
+// for the phase timeout (a phase change is the progress it waits for; tick.go).
 type Phaser interface {
 	Phase() string
 }
+
+// What each kind implements beside Operator; the Controller relies on it (see above).
+var (
+	_ = []interface {
+		Operator
+		RejectionHandler
+		Aborter
+		Phaser
+	}{(*Add)(nil), (*Remove)(nil), (*Move)(nil), (*Split)(nil)}
+	_ = []interface {
+		Operator
+		RejectionHandler
+		Phaser
+	}{(*Merge)(nil)}
+)
 
 // Outgoing is one request for one node. Exactly one of Schedule and Merge is set.
 type Outgoing struct {

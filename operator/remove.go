@@ -32,14 +32,12 @@ var removeTransitions = map[removeState][]removeState{
 	removeStopping: {removeDone},
 }
 
-// Remove stops one dispatcher. Its result marks the span absent from the dispatcher's final
-// checkpoint; the maintainer applies that only when the span was bound to this operator.
+// Remove stops one dispatcher: the stop step of a handover (steps.go) alone. Its result marks
+// the span absent from the dispatcher's final checkpoint; the maintainer applies that only when
+// the span was bound to this operator.
 type Remove struct {
 	desc         heartbeatpb.OperatorDescriptor
-	span         heartbeatpb.TableSpan
-	origin       string
-	id           heartbeatpb.DispatcherID
-	checkpoint   uint64 // last checkpoint seen from the origin
+	stop         stopStep
 	tableRemoved bool
 	state        removeState
 	result       Result
@@ -55,20 +53,21 @@ func NewRemove(id heartbeatpb.OperatorID, s heartbeatpb.TableSpan, mode heartbea
 	if origin == "" {
 		return nil, fmt.Errorf("%w: remove of %v: empty origin node", ErrInvalid, RefOf(s, mode).Span)
 	}
+	src := placement(s, origin, did)
 	return &Remove{
 		desc: heartbeatpb.OperatorDescriptor{
 			Id: id, Kind: heartbeatpb.OpRemove, Mode: mode,
-			Sources:   []heartbeatpb.SpanPlacement{placement(s, origin, did)},
+			Sources:   []heartbeatpb.SpanPlacement{src},
 			CreatedMs: now.UnixMilli(),
 		},
-		span: s, origin: origin, id: did, checkpoint: checkpoint,
+		stop: stopStep{src: src, checkpoint: checkpoint},
 	}, nil
 }
 
 func (r *Remove) ID() heartbeatpb.OperatorID                  { return r.desc.Id }
 func (r *Remove) Type() heartbeatpb.OperatorType              { return heartbeatpb.OpRemove }
 func (r *Remove) Descriptor() *heartbeatpb.OperatorDescriptor { return &r.desc }
-func (r *Remove) Spans() []SpanRef                            { return []SpanRef{RefOf(r.span, r.desc.Mode)} }
+func (r *Remove) Spans() []SpanRef                            { return []SpanRef{RefOf(r.stop.src.Span, r.desc.Mode)} }
 func (r *Remove) Phase() string                               { return r.state.String() }
 
 // Start sends the remove request.
@@ -79,16 +78,12 @@ func (r *Remove) Resend(time.Time) []Outgoing {
 	if r.state != removeStopping {
 		return nil
 	}
-	return []Outgoing{{Node: r.origin, Schedule: request(&r.desc, heartbeatpb.ActionRemove, r.id, r.span, 0)}}
+	return []Outgoing{r.stop.request(&r.desc)}
 }
 
 // OnStatus finishes once the origin reports the dispatcher stopped.
 func (r *Remove) OnStatus(node string, st *heartbeatpb.DispatcherStatus, now time.Time) []Outgoing {
-	if r.state != removeStopping || !matches(node, r.origin, st, r.id) {
-		return nil
-	}
-	r.checkpoint = maxTs(r.checkpoint, st.CheckpointTs)
-	if gone(st.State) {
+	if st != nil && r.state == removeStopping && r.stop.names(node, st.Id) && r.stop.observe(st) {
 		r.finish()
 	}
 	return nil
@@ -99,7 +94,7 @@ func (r *Remove) OnStatus(node string, st *heartbeatpb.DispatcherStatus, now tim
 // dispatcher still works, so the Remove ends without marking its span absent; the maintainer
 // tries again when it next sees the dispatcher.
 func (r *Remove) OnRejected(node string, rej *heartbeatpb.RequestRejection, now time.Time) []Outgoing {
-	if r.state == removeStopping && rej != nil && node == r.origin && rej.OperatorId == r.desc.Id {
+	if r.state == removeStopping && rej != nil && node == r.stop.src.NodeId && rej.OperatorId == r.desc.Id {
 		mustTransition("remove", r.state, removeDone, removeTransitions)
 		r.state = removeDone
 		r.result = Result{Outcome: OutcomeAborted}
@@ -114,14 +109,14 @@ func (r *Remove) OnRejected(node string, rej *heartbeatpb.RequestRejection, now 
 // bound as it was (the next full heartbeat tells whether the dispatcher still works).
 func (r *Remove) Abort(now time.Time) []Outgoing {
 	if r.state == removeStopping {
-		r.OnRejected(r.origin, &heartbeatpb.RequestRejection{OperatorId: r.desc.Id, DispatcherId: r.id}, now)
+		r.OnRejected(r.stop.src.NodeId, &heartbeatpb.RequestRejection{OperatorId: r.desc.Id, DispatcherId: r.stop.src.DispatcherId}, now)
 	}
 	return nil
 }
 
 // OnNodeRemoved: a lost origin has stopped for good; the last checkpoint seen is all we know.
 func (r *Remove) OnNodeRemoved(node string, now time.Time) []Outgoing {
-	if r.state == removeStopping && node == r.origin {
+	if r.state == removeStopping && node == r.stop.src.NodeId {
 		r.finish()
 	}
 	return nil
@@ -129,7 +124,7 @@ func (r *Remove) OnNodeRemoved(node string, now time.Time) []Outgoing {
 
 // OnTableRemoved keeps stopping (that is what removal needs) but drops the absent span.
 func (r *Remove) OnTableRemoved(table int64, now time.Time) []Outgoing {
-	if table == r.span.TableId {
+	if table == r.stop.src.Span.TableId {
 		r.tableRemoved = true
 	}
 	return nil
@@ -143,7 +138,7 @@ func (r *Remove) finish() {
 		return
 	}
 	r.result = Result{Outcome: OutcomeSucceeded,
-		Absent: []AbsentSpan{{Span: r.span, Mode: r.desc.Mode, Checkpoint: r.checkpoint}}}
+		Absent: []AbsentSpan{{Span: r.stop.src.Span, Mode: r.desc.Mode, Checkpoint: r.stop.checkpoint}}}
 }
 
 // Finished returns the result once the dispatcher is stopped or its node is gone.
