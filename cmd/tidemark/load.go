@@ -70,7 +70,7 @@ func newLoadCmd() *cobra.Command {
 	fl.IntVar(&lf.events, "events", 0, "how many puts and deletes in all (required, at least 1)")
 	fl.Float64Var(&lf.rate, "rate", 0, "events per second (0: as fast as etcd takes them)")
 	fl.Float64Var(&lf.deleteRatio, "delete-ratio", 0, "share of events that are deletes, from 0 to 1")
-	fl.IntVar(&lf.workers, "workers", 16, "concurrent writers")
+	fl.IntVar(&lf.workers, "workers", 64, "concurrent writers (etcd takes more writes per second from more of them)")
 	fl.Uint64Var(&lf.seed, "seed", 1, "seed of the key and operation sequence")
 	fl.DurationVar(&lf.progressPeriod, "progress", 2*time.Second, "how often to print progress when the output is not a terminal")
 	fl.DurationVar(&lf.timeout, "timeout", 5*time.Second, "deadline of each write, including its retries")
