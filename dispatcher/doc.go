@@ -2,6 +2,11 @@
 // interfaces the dispatcher manager drives, the built-in simulated dispatcher, and the sinks it
 // writes to.
 //
+// The rules every implementation keeps, built in or a user's own (package node), are the doc
+// comment of Dispatcher: idempotent create per dispatcher ID, processing strictly above the start
+// ts, a final ts from Stop after which nothing is written, and checkpoints never above what the
+// sink made durable.
+//
 // In: a DispatcherConfig (ID, span, start ts, mode) and the table's TableConfig when a dispatcher
 // is created; the caller's clock on every Poll and Stop.
 // Out: a checkpoint ts and a load figure from Poll, a final checkpoint from Stop, and one sink

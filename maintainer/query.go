@@ -231,3 +231,32 @@ func (m *Maintainer) Operators() []OperatorInfo {
 	}
 	return out
 }
+
+// OwnerAnswer is who owns a key now, as the maintainer of one term sees it.
+type OwnerAnswer struct {
+	// Epoch is the maintainer's term: an owner named here acts on requests of this epoch.
+	Epoch uint64 `json:"epoch"`
+	// Bootstrapped is false while a new maintainer restores the schedule: Spans may then miss
+	// spans that nodes have not reported yet, so the answer is not to be trusted.
+	Bootstrapped bool `json:"bootstrapped"`
+	// Spans are the live spans holding the key, one per mode (none when no span covers it).
+	Spans []SpanInfo `json:"spans"`
+}
+
+// Owner answers who owns key now: the live span of each mode whose key range holds it, as
+// listed by Spans (node, dispatcher, state, checkpoint), in span-DB order. A key no span covers
+// (outside every table of the changefeed, or not a table key) gives no spans. The cost is one
+// pass over the spans of the key's table.
+func (m *Maintainer) Owner(key []byte) OwnerAnswer {
+	out := OwnerAnswer{Epoch: m.cfg.Epoch, Bootstrapped: m.bootstrapped, Spans: []SpanInfo{}}
+	table, ok := span.TableOf(key)
+	if !ok {
+		return out
+	}
+	for _, sid := range m.db.byTable[table] {
+		if r := m.db.get(sid); !r.retired && span.ContainsKey(r.span, key) {
+			out.Spans = append(out.Spans, m.spanInfo(sid))
+		}
+	}
+	return out
+}

@@ -99,9 +99,11 @@ func (s *Server) mountAPI(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/changefeeds/{id}", s.handleChangefeed)
 	mux.HandleFunc("GET /api/v1/changefeeds/{id}/spans", s.handleSpans)
 	mux.HandleFunc("GET /api/v1/changefeeds/{id}/operators", s.handleOperators)
+	mux.HandleFunc("GET /api/v1/changefeeds/{id}/owner", s.handleOwner)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s %s; the API serves GET /api/v1/status, "+
-			"/api/v1/changefeeds, /api/v1/changefeeds/{id}, /api/v1/changefeeds/{id}/spans and /api/v1/changefeeds/{id}/operators",
+			"/api/v1/changefeeds, /api/v1/changefeeds/{id}, /api/v1/changefeeds/{id}/spans, /api/v1/changefeeds/{id}/operators "+
+			"and /api/v1/changefeeds/{id}/owner?key=",
 			r.Method, r.URL.Path), nil)
 	})
 }

@@ -99,6 +99,7 @@ func TestStatusAPI(t *testing.T) {
 	}
 
 	checkAPIErrors(t, base, otherBase, st.Maintainer)
+	checkOwner(t, base, otherBase, st.Maintainer, st.Epoch)
 	checkMetrics(t, base, other)
 }
 

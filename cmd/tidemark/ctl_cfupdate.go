@@ -54,6 +54,7 @@ func getChangefeed(ctx context.Context, env *ctlEnv, name string) error {
 	rows := [][]string{
 		{"name", info.ID}, {"state", info.State}, {"tables", fmt.Sprintf("%d (%s)", len(info.Tables), tableList(info.Tables))},
 		{"start-ts", strconv.FormatUint(info.StartTs, 10)}, {"redo", strconv.FormatBool(info.Redo)},
+		{"dispatcher", info.DispatcherKind()},
 		{"split-threshold", strconv.FormatUint(info.SplitLoadThreshold, 10)},
 		{"merge-threshold", strconv.FormatUint(info.MergeLoadThreshold, 10)},
 		{"split-pieces", strconv.FormatUint(uint64(info.SplitPieces), 10)}, {"created", fmtTime(info.CreatedAt)},

@@ -77,7 +77,7 @@ func newRootCmd() *cobra.Command {
 	}
 	makeGroup(root)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
-	root.AddCommand(newVersionCmd(), newServerCmd(), newPlaygroundCmd(), newCtlCmd(), newCertsCmd())
+	root.AddCommand(newVersionCmd(), newServerCmd(), newPlaygroundCmd(), newCtlCmd(), newCertsCmd(), newLoadCmd())
 	return root
 }
 
