@@ -99,7 +99,7 @@ func sortedIDs[V any](m map[heartbeatpb.DispatcherID]V) []heartbeatpb.Dispatcher
 	for id := range m {
 		ids = append(ids, id)
 	}
-	sort.Slice(ids, func(i, j int) bool { return lessID(ids[i], ids[j]) })
+	sort.Slice(ids, func(i, j int) bool { return ids[i].Less(ids[j]) })
 	return ids
 }
 
@@ -110,20 +110,6 @@ func (m *Manager) orderedIDs() []heartbeatpb.DispatcherID {
 		m.order = sortedIDs(m.dispatchers)
 	}
 	return m.order
-}
-
-func lessID(a, b heartbeatpb.DispatcherID) bool {
-	if a.Hi != b.Hi {
-		return a.Hi < b.Hi
-	}
-	return a.Lo < b.Lo
-}
-
-func lessOp(a, b heartbeatpb.OperatorID) bool {
-	if a.Epoch != b.Epoch {
-		return a.Epoch < b.Epoch
-	}
-	return a.Seq < b.Seq
 }
 
 // addWorking registers a freshly created dispatcher.

@@ -143,7 +143,7 @@ func (m *Manager) heartbeat(now time.Time) {
 		req.Statuses = m.allStatuses()
 		req.Journal = m.journalOperators()
 	} else {
-		sort.Slice(changed, func(i, j int) bool { return lessID(changed[i].id, changed[j].id) })
+		sort.Slice(changed, func(i, j int) bool { return changed[i].id.Less(changed[j].id) })
 		req.Statuses = make([]heartbeatpb.DispatcherStatus, 0, len(changed)+len(m.removed))
 		for _, e := range changed {
 			req.Statuses = append(req.Statuses, e.status(m.sink.cause))
@@ -208,7 +208,7 @@ func (m *Manager) journalOperators() []heartbeatpb.OperatorID {
 	for _, e := range m.merges {
 		add(e.req.Operator.Id)
 	}
-	sort.Slice(out, func(i, j int) bool { return lessOp(out[i], out[j]) })
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
 	return out
 }
 

@@ -107,7 +107,7 @@ func (m *Manager) advanceMerges(now time.Time) {
 			pending = append(pending, id)
 		}
 	}
-	sort.Slice(pending, func(i, j int) bool { return lessID(pending[i], pending[j]) })
+	sort.Slice(pending, func(i, j int) bool { return pending[i].Less(pending[j]) })
 	for _, id := range pending {
 		e := m.merges[id]
 		if err := m.advanceMerge(e, now); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/maintainer"
+	"github.com/tidemark/tidemark/wait"
 )
 
 // runCampaign campaigns for the changefeed's maintainer role and runs the maintainer loop while
@@ -26,7 +27,7 @@ func (w *worker) runCampaign(ctx context.Context, env *sessionEnv) {
 				return
 			}
 			log.Warn("campaign failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
-			sleepCtx(ctx, backoff)
+			wait.Sleep(ctx, backoff)
 			if backoff *= 2; backoff > 3*time.Second {
 				backoff = 3 * time.Second
 			}
@@ -269,15 +270,6 @@ func drain(ch chan *heartbeatpb.Envelope) {
 		default:
 			return
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }
 
