@@ -149,19 +149,6 @@ func (c *Cluster) ExpireLease(id string) {
 	})
 }
 
-// evictAll carries out a Ready's evictions as the server's runner does: a write guarded by the
-// election key, so only the current leader's take effect. It reports false when mt lost its
-// role on the way (it evicted its own node).
-func (c *Cluster) evictAll(mt *maint, ids []string) bool {
-	for _, id := range ids {
-		if c.leader != mt {
-			return false
-		}
-		c.evict(id)
-	}
-	return c.leader == mt
-}
-
 // evict deletes a node's registration. A process that is still there (up, or frozen with its
 // lease about to go) learns it from its lease guard's watch and stops at once: every dispatcher
 // closed, the sink flushed. Its new session registers it again shortly after, empty, as a new
