@@ -30,7 +30,7 @@ func (st termStore) PersistCheckpoint(cp uint64) (bool, error) {
 	if st.mt.state != maintRunning {
 		return true, nil
 	}
-	return true, st.c.persist(st.mt, cp)
+	return true, st.c.etcd.persist(st.mt, cp)
 }
 
 // Evict is a write guarded by the election key, as the server's: only the current leader's
@@ -45,7 +45,7 @@ func (st termStore) Evict(node string) error {
 		}
 		return errSelfEvicted
 	}
-	st.c.evict(node)
+	st.c.fault.evict(node)
 	if st.c.leader != st.mt && !st.crashing {
 		return errSelfEvicted
 	}
@@ -53,11 +53,11 @@ func (st termStore) Evict(node string) error {
 }
 
 // persist is the guarded forward-only CAS: only the current leader writes, and never backwards.
-func (c *Cluster) persist(mt *maint, cp uint64) error {
+func (c etcdView) persist(mt *maint, cp uint64) error {
 	if cp == 0 || c.leader != mt {
 		return nil
 	}
-	if reached := c.minReached(); cp > reached {
+	if reached := c.check.minReached(); cp > reached {
 		return c.violation("I3: maintainer %s persists checkpoint %d above the %d every span reached", mt.node, cp, reached)
 	}
 	if cp > c.persisted {
@@ -68,10 +68,10 @@ func (c *Cluster) persist(mt *maint, cp uint64) error {
 
 // wire is the simulated network as a runner.Transport: a send never fails (loss, delay and
 // duplication happen inside).
-type wire struct{ c *Cluster }
+type wire struct{ *Cluster }
 
 func (w wire) Send(env *heartbeatpb.Envelope) error {
-	w.c.send(env)
+	w.send(env)
 	return nil
 }
 

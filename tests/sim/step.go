@@ -60,7 +60,7 @@ func (c *Cluster) step() error {
 		c.elect()
 	}
 	if c.faults {
-		c.randomFault()
+		c.fault.randomFault()
 	}
 	for {
 		env, ok := c.net.popDue(c.now)
@@ -90,10 +90,10 @@ func (c *Cluster) step() error {
 			return err
 		}
 	}
-	if err := c.noteResume(); err != nil {
+	if err := c.script.noteResume(); err != nil {
 		return err
 	}
-	return c.checkLeader()
+	return c.check.checkLeader()
 }
 
 // deliver hands one envelope to the core it is for, as the server's route does.
@@ -126,7 +126,7 @@ func (c *Cluster) deliver(env *heartbeatpb.Envelope) error {
 		if err := c.flushMaint(mt); err != nil {
 			return err
 		}
-		return c.checkLeader()
+		return c.check.checkLeader()
 	}
 	err := n.dm.Step(env, c.now)
 	c.trace.add(c.now, stepNote(err), env)
@@ -171,8 +171,8 @@ func (c *Cluster) maintOn(id string) *maint {
 
 // afterNode performs what a manager produced and checks I1 and I2 for it.
 func (c *Cluster) afterNode(n *node) error {
-	_ = runner.Manager(n.dm.Ready(), n.dm, wire{c}) // the network never fails a send
-	c.askLeader(n)
+	_ = runner.Manager(n.dm.Ready(), n.dm, c.wire) // the network never fails a send
+	c.etcd.askLeader(n)
 	if len(c.track.broken) > 0 {
 		return c.violation("%s", c.track.broken[0])
 	}
@@ -182,7 +182,7 @@ func (c *Cluster) afterNode(n *node) error {
 			n.working = append(n.working, st)
 		}
 	}
-	return c.checkExclusive(n)
+	return c.check.checkExclusive(n)
 }
 
 // flushMaint performs a maintainer's Ready as the server's loop does (runner.Maintainer: persist
@@ -191,14 +191,14 @@ func (c *Cluster) afterNode(n *node) error {
 // unnoticed; it sends anyway.
 func (c *Cluster) flushMaint(mt *maint) error {
 	rd := mt.m.Ready()
-	cut := c.checkKill(mt, len(rd.Messages))
+	cut := c.script.checkKill(mt, len(rd.Messages))
 	if cut < 0 && mt.state == maintRunning && c.faults && len(rd.Messages) > 0 && c.rng.Float64() < 0.004 {
 		cut = c.rng.Intn(len(rd.Messages) + 1)
 		c.counter["crash-mid-ready"]++
 	}
 	if cut >= 0 {
 		c.tracef("fault: maintainer %s crashes after sending %d of %d messages", mt.node, cut, len(rd.Messages))
-		err := runner.Maintainer(runner.Ready(rd), mt.m, termStore{c: c, mt: mt, crashing: true}, &crashingNetwork{wire{c}, cut})
+		err := runner.Maintainer(runner.Ready(rd), mt.m, termStore{c: c, mt: mt, crashing: true}, &crashingNetwork{c.wire, cut})
 		if err != nil && !errors.Is(err, errCrashed) {
 			return err
 		}
@@ -208,7 +208,7 @@ func (c *Cluster) flushMaint(mt *maint) error {
 	if mt.state == maintRunning && c.leader != mt {
 		return nil // its term is over: its loops stopped, nothing more goes out
 	}
-	err := runner.Maintainer(runner.Ready(rd), mt.m, termStore{c: c, mt: mt}, wire{c})
+	err := runner.Maintainer(runner.Ready(rd), mt.m, termStore{c: c, mt: mt}, c.wire)
 	if errors.Is(err, errSelfEvicted) {
 		return nil // it evicted its own node: its loops stopped, nothing more goes out
 	}
@@ -216,7 +216,7 @@ func (c *Cluster) flushMaint(mt *maint) error {
 }
 
 // minReached is the least ts every key of every table and mode has durably reached.
-func (c *Cluster) minReached() uint64 {
+func (c checker) minReached() uint64 {
 	lowest := ^uint64(0)
 	for _, t := range c.tables {
 		for _, mode := range c.modes() {
@@ -226,7 +226,7 @@ func (c *Cluster) minReached() uint64 {
 	return lowest
 }
 
-func (c *Cluster) modes() []heartbeatpb.Mode {
+func (c checker) modes() []heartbeatpb.Mode {
 	if c.cfg.Redo {
 		return []heartbeatpb.Mode{heartbeatpb.ModeDefault, heartbeatpb.ModeRedo}
 	}
