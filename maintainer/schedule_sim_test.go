@@ -33,15 +33,7 @@ func newLiveCluster(t *testing.T, cfg Config, nodes ...string) *liveCluster {
 		sinks: map[string]*dispatcher.MemSink{}, names: nodes}
 	for i, n := range nodes {
 		sink := dispatcher.NewMemSink()
-		f, err := dispatcher.NewSimFactory(dispatcher.SimFactoryConfig{Node: n, Changefeed: cfg.Changefeed, Sink: sink})
-		if err != nil {
-			t.Fatal(err)
-		}
-		dm, err := dispatchermanager.New(dispatchermanager.Config{ClusterID: cfg.ClusterID, NodeID: n,
-			Changefeed: cfg.Changefeed, Incarnation: uint64(i + 1), Factory: f}, c.now)
-		if err != nil {
-			t.Fatal(err)
-		}
+		dm := newSimManager(t, cfg, n, uint64(i+1), 0, sink, c.now)
 		dm.SetNodes(nodes)
 		if err := dm.SetEpoch(cfg.Epoch, cfg.SelfNode, c.now); err != nil {
 			t.Fatal(err)

@@ -69,21 +69,30 @@ type spanKeyMode struct {
 func (s *sim) addNode(id string) {
 	s.nextInc++
 	sink := &faultySink{}
-	f, err := dispatcher.NewSimFactory(dispatcher.SimFactoryConfig{Node: id, Changefeed: "cf", Sink: sink})
-	if err != nil {
-		s.t.Fatal(err)
-	}
 	// A full report every step, as a node that heartbeats faster than the maintainer ticks.
-	dm, err := dispatchermanager.New(dispatchermanager.Config{ClusterID: "c1", NodeID: id, Changefeed: "cf",
-		Incarnation: s.nextInc, HeartbeatInterval: simStep, Factory: f}, s.now)
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	dm := newSimManager(s.t, testConfig(), id, s.nextInc, simStep, sink, s.now)
 	s.nodes[id] = &simNode{id: id, dm: dm, sink: sink}
 	s.setRegistry()
 	if s.m != nil {
 		s.tellEpoch(dm) // a starting node learns the current epoch from etcd's leader watch
 	}
+}
+
+// newSimManager is a real dispatcher manager of node for cfg's changefeed, over simulated
+// dispatchers writing to sink; hb is its full report period (0: the default).
+func newSimManager(t *testing.T, cfg Config, node string, inc uint64, hb time.Duration, sink dispatcher.Sink,
+	now time.Time) *dispatchermanager.Manager {
+	t.Helper()
+	f, err := dispatcher.NewSimFactory(dispatcher.SimFactoryConfig{Node: node, Changefeed: cfg.Changefeed, Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm, err := dispatchermanager.New(dispatchermanager.Config{ClusterID: cfg.ClusterID, NodeID: node,
+		Changefeed: cfg.Changefeed, Incarnation: inc, HeartbeatInterval: hb, Factory: f}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dm
 }
 
 // removeNode ends a node process for good; the registry no longer lists it.
