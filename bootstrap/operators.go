@@ -62,12 +62,7 @@ func (c *collector) restoreOperators(now time.Time) {
 	for id := range c.ops {
 		ids = append(ids, id)
 	}
-	sort.Slice(ids, func(i, j int) bool {
-		if ids[i].Epoch != ids[j].Epoch {
-			return ids[i].Epoch > ids[j].Epoch
-		}
-		return ids[i].Seq > ids[j].Seq
-	})
+	sort.Slice(ids, func(i, j int) bool { return ids[j].Less(ids[i]) })
 	c.stoppedBy = stoppedByGroup(c.stopped)
 	for _, id := range ids {
 		c.restoreOne(c.ops[id], now)

@@ -172,7 +172,7 @@ func (c *collector) collectDispatchers(node string, resp *heartbeatpb.Maintainer
 func duplicates(list []heartbeatpb.DispatcherStatus) []bool {
 	sorted := true
 	for i := 1; i < len(list) && sorted; i++ {
-		sorted = lessDID(list[i-1].Id, list[i].Id)
+		sorted = list[i-1].Id.Less(list[i].Id)
 	}
 	if sorted {
 		return make([]bool, len(list))
@@ -295,10 +295,7 @@ func better(a, b Placement) bool {
 	if a.Node != b.Node {
 		return a.Node < b.Node
 	}
-	if a.Dispatcher.Hi != b.Dispatcher.Hi {
-		return a.Dispatcher.Hi < b.Dispatcher.Hi
-	}
-	return a.Dispatcher.Lo < b.Dispatcher.Lo
+	return a.Dispatcher.Less(b.Dispatcher)
 }
 
 // pickNonOverlapping appends to kept the candidates of one group (sorted by span) that do not

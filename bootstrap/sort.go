@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/span"
 )
 
@@ -19,14 +18,14 @@ func sortPlan(p *Plan) {
 		}
 		return int(a.Mode) - int(b.Mode)
 	})
-	sort.Slice(p.Resumed, func(i, j int) bool { return lessOp(p.Resumed[i].Op.ID(), p.Resumed[j].Op.ID()) })
-	sort.Slice(p.Completed, func(i, j int) bool { return lessOp(p.Completed[i].ID, p.Completed[j].ID) })
+	sort.Slice(p.Resumed, func(i, j int) bool { return p.Resumed[i].Op.ID().Less(p.Resumed[j].Op.ID()) })
+	sort.Slice(p.Completed, func(i, j int) bool { return p.Completed[i].ID.Less(p.Completed[j].ID) })
 	slices.SortStableFunc(p.Conflicts, func(a, b Conflict) int { return comparePlacement(a.Placement, b.Placement) })
 	sort.Slice(p.Acks, func(i, j int) bool {
 		if p.Acks[i].Node != p.Acks[j].Node {
 			return p.Acks[i].Node < p.Acks[j].Node
 		}
-		return lessOp(p.Acks[i].Operator, p.Acks[j].Operator)
+		return p.Acks[i].Operator.Less(p.Acks[j].Operator)
 	})
 	sort.SliceStable(p.Unresolved, func(i, j int) bool {
 		a, b := p.Unresolved[i], p.Unresolved[j]
@@ -37,12 +36,12 @@ func sortPlan(p *Plan) {
 			return a.Node < b.Node
 		}
 		if a.Operator != b.Operator {
-			return lessOp(a.Operator, b.Operator)
+			return a.Operator.Less(b.Operator)
 		}
 		if c := span.Compare(a.Span, b.Span); c != 0 {
 			return c < 0
 		}
-		return lessDID(a.Dispatcher, b.Dispatcher)
+		return a.Dispatcher.Less(b.Dispatcher)
 	})
 }
 
@@ -60,7 +59,7 @@ func comparePlacement(a, b Placement) int {
 	if a.Node != b.Node {
 		return strings.Compare(a.Node, b.Node)
 	}
-	if lessDID(a.Dispatcher, b.Dispatcher) {
+	if a.Dispatcher.Less(b.Dispatcher) {
 		return -1
 	}
 	if a.Dispatcher == b.Dispatcher {
@@ -74,18 +73,4 @@ func cmpInt(a, b int64) int {
 		return -1
 	}
 	return 1
-}
-
-func lessOp(a, b heartbeatpb.OperatorID) bool {
-	if a.Epoch != b.Epoch {
-		return a.Epoch < b.Epoch
-	}
-	return a.Seq < b.Seq
-}
-
-func lessDID(a, b heartbeatpb.DispatcherID) bool {
-	if a.Hi != b.Hi {
-		return a.Hi < b.Hi
-	}
-	return a.Lo < b.Lo
 }

@@ -93,77 +93,76 @@ func (w workingIndex) remove(e *dispatcherEntry) {
 	w[k] = list
 }
 
+// dispatcherTable is every dispatcher of this node, working or kept as a removal record until
+// its operator is acknowledged, with the index that finds overlaps among the working ones.
+type dispatcherTable struct {
+	log         *zap.Logger
+	dispatchers map[heartbeatpb.DispatcherID]*dispatcherEntry
+	working     workingIndex
+	order       []heartbeatpb.DispatcherID // dispatcher IDs sorted; nil when stale
+	// records: removal records by the operator that stopped them, so an acknowledgement finds
+	// them without a scan over every dispatcher.
+	records map[heartbeatpb.OperatorID][]heartbeatpb.DispatcherID
+	removed []heartbeatpb.DispatcherStatus // Removed statuses still to report once
+}
+
 // sortedIDs returns the keys of m in (hi, lo) order, so every output is deterministic.
 func sortedIDs[V any](m map[heartbeatpb.DispatcherID]V) []heartbeatpb.DispatcherID {
 	ids := make([]heartbeatpb.DispatcherID, 0, len(m))
 	for id := range m {
 		ids = append(ids, id)
 	}
-	sort.Slice(ids, func(i, j int) bool { return lessID(ids[i], ids[j]) })
+	sort.Slice(ids, func(i, j int) bool { return ids[i].Less(ids[j]) })
 	return ids
 }
 
 // orderedIDs returns every dispatcher ID in (hi, lo) order. The order is cached until a
 // dispatcher comes or goes, so a full report of a million dispatchers does not sort each time.
-func (m *Manager) orderedIDs() []heartbeatpb.DispatcherID {
-	if m.order == nil || len(m.order) != len(m.dispatchers) {
-		m.order = sortedIDs(m.dispatchers)
+func (t *dispatcherTable) orderedIDs() []heartbeatpb.DispatcherID {
+	if t.order == nil || len(t.order) != len(t.dispatchers) {
+		t.order = sortedIDs(t.dispatchers)
 	}
-	return m.order
-}
-
-func lessID(a, b heartbeatpb.DispatcherID) bool {
-	if a.Hi != b.Hi {
-		return a.Hi < b.Hi
-	}
-	return a.Lo < b.Lo
-}
-
-func lessOp(a, b heartbeatpb.OperatorID) bool {
-	if a.Epoch != b.Epoch {
-		return a.Epoch < b.Epoch
-	}
-	return a.Seq < b.Seq
+	return t.order
 }
 
 // addWorking registers a freshly created dispatcher.
-func (m *Manager) addWorking(d dispatcher.Dispatcher, cfg heartbeatpb.DispatcherConfig) *dispatcherEntry {
+func (t *dispatcherTable) addWorking(d dispatcher.Dispatcher, cfg heartbeatpb.DispatcherConfig) *dispatcherEntry {
 	e := &dispatcherEntry{
 		d: d, id: cfg.Id, span: cfg.Span, mode: cfg.Mode,
 		state: heartbeatpb.StateWorking, checkpoint: cfg.StartTs, durable: cfg.StartTs, dirty: true,
 	}
-	m.dispatchers[cfg.Id] = e
-	m.order = nil
-	m.working.insert(e)
+	t.dispatchers[cfg.Id] = e
+	t.order = nil
+	t.working.insert(e)
 	return e
 }
 
 // stopDispatcher stops a working dispatcher and keeps it as a removal record of op.
-func (m *Manager) stopDispatcher(e *dispatcherEntry, op heartbeatpb.OperatorID, now time.Time) error {
+func (t *dispatcherTable) stopDispatcher(e *dispatcherEntry, op heartbeatpb.OperatorID, now time.Time) error {
 	final, err := e.d.Stop(now)
 	if err != nil {
 		return fmt.Errorf("dispatchermanager: stop %s: %w", dispatcher.FormatID(e.id), err)
 	}
-	m.working.remove(e)
+	t.working.remove(e)
 	e.state = heartbeatpb.StateStopped
 	e.checkpoint = final
 	e.load = 0
 	e.stoppedBy = op
 	e.dirty = true
-	m.records[op] = append(m.records[op], e.id)
+	t.records[op] = append(t.records[op], e.id)
 	return nil
 }
 
 // dropDispatcher closes a stopped dispatcher, forgets it and reports it once as Removed.
-func (m *Manager) dropDispatcher(e *dispatcherEntry) {
+func (t *dispatcherTable) dropDispatcher(e *dispatcherEntry) {
 	if err := e.d.Close(); err != nil {
-		m.log.Warn("closing dispatcher failed", zapID(e.id), zap.Error(err))
+		t.log.Warn("closing dispatcher failed", zapID(e.id), zap.Error(err))
 	}
-	delete(m.dispatchers, e.id)
-	m.order = nil
+	delete(t.dispatchers, e.id)
+	t.order = nil
 	st := e.status("")
 	st.State = heartbeatpb.StateRemoved
-	m.removed = append(m.removed, st)
+	t.removed = append(t.removed, st)
 }
 
 func zapID(id heartbeatpb.DispatcherID) zap.Field {

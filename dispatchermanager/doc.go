@@ -6,6 +6,12 @@
 // through Tick (both take now), envelopes to send come out of Ready and are released by Advance.
 // It has no goroutines, sockets or clock; dispatchers are reached through a dispatcher.Factory.
 //
+// The Manager composes its parts, each a type with its own state: gate (gate.go, epoch.go: etcd's
+// leader, the registry, the ordering filter and held envelopes), dispatcherTable (dispatchers.go:
+// the dispatchers, their overlap index and removal records), journal (journal.go, schedule.go,
+// merge.go: the requests in flight), sinkState (sinkhealth.go) and the header and body checks on
+// Config (validate.go). The Manager's own methods are the API and the steps that span parts.
+//
 // In: envelopes from the maintainer (bootstrap requests, schedule and merge requests, heartbeat
 // responses); from etcd, through the runner, the registered nodes (SetNodes) and the election
 // leader: epoch and node (SetEpoch from the leader watch, OnLeaderReply answering a LeaderQuery).

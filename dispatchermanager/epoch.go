@@ -23,11 +23,15 @@ func (m *Manager) SetEpoch(epoch uint64, maintainer string, now time.Time) error
 	if m.closed || epoch == 0 || maintainer == "" {
 		return nil // nobody leads: the last confirmed leader stays until etcd names another
 	}
-	if epoch < m.epoch {
-		m.log.Debug("ignoring older epoch from etcd", zap.Uint64("epoch", epoch), zap.Uint64("current", m.epoch))
+	if epoch < m.gate.epoch {
+		m.log.Debug("ignoring older epoch from etcd", zap.Uint64("epoch", epoch), zap.Uint64("current", m.gate.epoch))
 		return nil
 	}
-	m.confirm(epoch, maintainer)
+	if m.gate.confirm(m.log, epoch, maintainer) {
+		// Rejections answered the old maintainer's requests (the new one never sent them), and
+		// the new maintainer wants a full picture soon after its bootstrap.
+		m.rejections, m.lastFull = nil, time.Time{}
+	}
 	return m.release(epoch, maintainer, 0, now)
 }
 
@@ -58,31 +62,31 @@ func (m *Manager) OnLeaderReply(r LeaderReply, now time.Time) error {
 	if open {
 		refutes = r.Query.ID
 	}
-	if r.Epoch > 0 && r.Leader != "" && r.Epoch >= m.epoch {
-		m.confirm(r.Epoch, r.Leader)
+	if r.Epoch > 0 && r.Leader != "" && r.Epoch >= m.gate.epoch {
+		if m.gate.confirm(m.log, r.Epoch, r.Leader) {
+			m.rejections, m.lastFull = nil, time.Time{} // as in SetEpoch
+		}
 	}
 	return m.release(r.Epoch, r.Leader, refutes, now)
 }
 
-// confirm makes epoch and leader, as etcd named them, the current ones (epoch >= m.epoch).
-func (m *Manager) confirm(epoch uint64, leader string) {
-	if epoch == m.epoch {
-		if leader != m.maintainer {
+// confirm makes epoch and leader, as etcd named them, the current ones (epoch >= g.epoch). It
+// reports whether the epoch changed: a new maintainer then needs a fresh start of the reports.
+func (g *gate) confirm(log *zap.Logger, epoch uint64, leader string) (adopted bool) {
+	if epoch == g.epoch {
+		if leader != g.maintainer {
 			// One key per create revision: only a broken etcd answer could do this.
-			m.log.Warn("etcd names another leader for the confirmed epoch; following etcd",
-				zap.Uint64("epoch", epoch), zap.String("was", m.maintainer), zap.String("now", leader))
-			m.maintainer = leader
+			log.Warn("etcd names another leader for the confirmed epoch; following etcd",
+				zap.Uint64("epoch", epoch), zap.String("was", g.maintainer), zap.String("now", leader))
+			g.maintainer = leader
 		}
-		return
+		return false
 	}
-	m.log.Info("adopting epoch confirmed by etcd", zap.Uint64("epoch", epoch), zap.Uint64("previous", m.epoch),
+	log.Info("adopting epoch confirmed by etcd", zap.Uint64("epoch", epoch), zap.Uint64("previous", g.epoch),
 		zap.String("maintainer", leader))
-	m.epoch = epoch
-	m.maintainer = leader
-	// Rejections answered the old maintainer's requests; the new one never sent them.
-	m.rejections = nil
-	// The new maintainer wants a full picture soon after its bootstrap.
-	m.lastFull = time.Time{}
+	g.epoch = epoch
+	g.maintainer = leader
+	return true
 }
 
 // release steps the held envelopes etcd just confirmed and drops those it ruled out.
@@ -102,29 +106,29 @@ func (m *Manager) release(epoch uint64, leader string, refutes uint64, now time.
 }
 
 // expireHeld drops held envelopes etcd neither confirmed nor refuted in time.
-func (m *Manager) expireHeld(now time.Time) {
-	if n := m.gate.expire(now); n > 0 {
-		m.log.Warn("dropped held envelopes: etcd did not confirm their epoch in time",
+func (g *gate) expireHeld(log *zap.Logger, now time.Time) {
+	if n := g.expire(now); n > 0 {
+		log.Warn("dropped held envelopes: etcd did not confirm their epoch in time",
 			zap.Int("dropped", n), zap.Duration("hold_timeout", holdTimeout))
 	}
 }
 
 // admit is the sender and epoch check of Step: a registered sender, an envelope newer than the
 // last accepted from it, and the confirmed epoch with its leader (or a higher one, to hold).
-func (m *Manager) admit(env *heartbeatpb.Envelope) error {
-	if !m.gate.registered[env.From] {
+func (g *gate) admit(env *heartbeatpb.Envelope) error {
+	if !g.registered[env.From] {
 		return fmt.Errorf("%w: %q (epoch %d seq %d)", ErrUnknownSender, env.From, env.Epoch, env.Seq)
 	}
-	if !m.recv.IsNew(env) {
-		_, last := m.recv.Last(env.From)
+	if !g.recv.IsNew(env) {
+		_, last := g.recv.Last(env.From)
 		return fmt.Errorf("%w: from %s incarnation %d seq %d, last accepted %d",
 			ErrDuplicate, env.From, env.Incarnation, env.Seq, last)
 	}
-	if env.Epoch < m.epoch {
-		return fmt.Errorf("%w: from %s epoch %d, current %d", ErrStaleEpoch, env.From, env.Epoch, m.epoch)
+	if env.Epoch < g.epoch {
+		return fmt.Errorf("%w: from %s epoch %d, current %d", ErrStaleEpoch, env.From, env.Epoch, g.epoch)
 	}
-	if env.Epoch == m.epoch && env.From != m.maintainer {
-		return fmt.Errorf("%w: epoch %d belongs to maintainer %s, not %s", ErrNotLeader, env.Epoch, m.maintainer, env.From)
+	if env.Epoch == g.epoch && env.From != g.maintainer {
+		return fmt.Errorf("%w: epoch %d belongs to maintainer %s, not %s", ErrNotLeader, env.Epoch, g.maintainer, env.From)
 	}
 	return nil
 }

@@ -50,19 +50,19 @@ func newFuzzManager(t testing.TB) (*Manager, *fakeFactory) {
 func checkInvariants(t testing.TB, m *Manager) {
 	t.Helper()
 	working := 0
-	for id, e := range m.dispatchers {
+	for id, e := range m.table.dispatchers {
 		if e.id != id {
 			t.Fatalf("dispatcher %v filed under %v", e.id, id)
 		}
 		if e.state == heartbeatpb.StateWorking {
 			working++
-			if o := m.working.overlapping(e.mode, e.span); o == nil {
+			if o := m.table.working.overlapping(e.mode, e.span); o == nil {
 				t.Fatalf("working dispatcher %v missing from the index", id)
 			}
 		}
 	}
 	indexed := 0
-	for k, list := range m.working {
+	for k, list := range m.table.working {
 		for i, e := range list {
 			indexed++
 			if e.mode != k.mode || e.span.TableId != k.table || e.state != heartbeatpb.StateWorking {
@@ -76,7 +76,7 @@ func checkInvariants(t testing.TB, m *Manager) {
 	if indexed != working {
 		t.Fatalf("index holds %d, %d working", indexed, working)
 	}
-	for _, journal := range []map[span.Key]*journalEntry{m.current, m.redo} {
+	for _, journal := range []map[span.Key]*journalEntry{m.journal.current, m.journal.redo} {
 		for k, j := range journal {
 			if span.KeyOf(j.req.Config.Span) != k {
 				t.Fatalf("journal entry under the wrong key")
@@ -173,7 +173,7 @@ func TestStepRandomBytes(t *testing.T) {
 	if accepted < 100 {
 		t.Fatalf("only %d mutated envelopes were accepted; the test exercises too little", accepted)
 	}
-	t.Logf("%d mutated envelopes accepted, %d dispatchers at the end", accepted, len(m.dispatchers))
+	t.Logf("%d mutated envelopes accepted, %d dispatchers at the end", accepted, len(m.table.dispatchers))
 }
 
 // FuzzStep is the same property as a native fuzz target (go test -fuzz FuzzStep).

@@ -47,6 +47,10 @@ type heldEnvelope struct {
 // envelopes whose epoch is above the one etcd confirmed, held until etcd confirms or refutes
 // their epoch and sender. It never decides on a message's word alone.
 type gate struct {
+	// epoch and maintainer: the election leader as etcd last reported it, never a message.
+	epoch      uint64
+	maintainer string
+	recv       *heartbeatpb.OrderFilter // the last envelope accepted per sender
 	// registered is the node registry as the runner last reported it; nil until then, which
 	// refuses everyone (a dropped request is resent once the registry arrives).
 	registered map[string]bool

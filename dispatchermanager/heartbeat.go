@@ -20,12 +20,12 @@ func (m *Manager) onBootstrap(from string, req *heartbeatpb.MaintainerBootstrapR
 		m.tables[t.TableId] = t
 	}
 	resp := &heartbeatpb.MaintainerBootstrapResponse{
-		Dispatchers:    m.allStatuses(),
-		Operators:      m.inFlightOperators(),
-		MergeOperators: m.inFlightMerges(),
+		Dispatchers:    m.table.allStatuses(m.sink.cause),
+		Operators:      m.journal.inFlightOperators(),
+		MergeOperators: m.journal.inFlightMerges(),
 		CheckpointTs:   m.checkpoint,
 	}
-	m.log.Info("answering bootstrap", zap.String("maintainer", from), zap.Uint64("epoch", m.epoch),
+	m.log.Info("answering bootstrap", zap.String("maintainer", from), zap.Uint64("epoch", m.gate.epoch),
 		zap.Int("dispatchers", len(resp.Dispatchers)), zap.Int("operators", len(resp.Operators)),
 		zap.Int("merges", len(resp.MergeOperators)))
 	m.send(&heartbeatpb.Envelope{To: from, Body: &heartbeatpb.Envelope_BootstrapResponse{BootstrapResponse: resp}})
@@ -45,7 +45,7 @@ func (m *Manager) onHeartbeatResponse(resp *heartbeatpb.HeartBeatResponse) {
 		finished[op] = true
 	}
 	failpoint.Inject("dm-before-journal-update", func() {})
-	for _, journal := range []map[span.Key]*journalEntry{m.current, m.redo} {
+	for _, journal := range []map[span.Key]*journalEntry{m.journal.current, m.journal.redo} {
 		for key, j := range journal {
 			if finished[j.req.Operator.Id] {
 				delete(journal, key)
@@ -54,27 +54,27 @@ func (m *Manager) onHeartbeatResponse(resp *heartbeatpb.HeartBeatResponse) {
 			}
 		}
 	}
-	for id, e := range m.merges {
+	for id, e := range m.journal.merges {
 		if finished[e.req.Operator.Id] {
-			delete(m.merges, id)
+			delete(m.journal.merges, id)
 			for _, src := range e.req.SourceIds {
-				delete(m.inMerge, src)
+				delete(m.journal.inMerge, src)
 			}
-			delete(m.inMerge, id)
+			delete(m.journal.inMerge, id)
 			m.log.Info("merge entry acknowledged", zapOp(e.req.Operator.Id), zapID(id), zap.Stringer("stage", e.stage))
 		}
 	}
 	failpoint.Inject("dm-after-journal-update", func() {})
 	for _, op := range resp.Finished {
-		for _, id := range m.records[op] {
-			m.dropRecord(op, id)
+		for _, id := range m.table.records[op] {
+			m.table.dropRecord(op, id)
 		}
 	}
 }
 
 // dropRecord closes the removal record id of op, if it is still there.
-func (m *Manager) dropRecord(op heartbeatpb.OperatorID, id heartbeatpb.DispatcherID) {
-	ids := m.records[op]
+func (t *dispatcherTable) dropRecord(op heartbeatpb.OperatorID, id heartbeatpb.DispatcherID) {
+	ids := t.records[op]
 	for i, rid := range ids {
 		if rid == id {
 			ids = append(ids[:i], ids[i+1:]...)
@@ -82,13 +82,13 @@ func (m *Manager) dropRecord(op heartbeatpb.OperatorID, id heartbeatpb.Dispatche
 		}
 	}
 	if len(ids) == 0 {
-		delete(m.records, op)
+		delete(t.records, op)
 	} else {
-		m.records[op] = ids
+		t.records[op] = ids
 	}
-	if e, ok := m.dispatchers[id]; ok && e.state == heartbeatpb.StateStopped && e.stoppedBy == op {
-		m.dropDispatcher(e)
-		m.log.Debug("removal record closed", zapID(id), zapOp(op), zap.Uint64("final-ts", e.checkpoint))
+	if e, ok := t.dispatchers[id]; ok && e.state == heartbeatpb.StateStopped && e.stoppedBy == op {
+		t.dropDispatcher(e)
+		t.log.Debug("removal record closed", zapID(id), zapOp(op), zap.Uint64("final-ts", e.checkpoint))
 	}
 }
 
@@ -98,7 +98,7 @@ func (m *Manager) dropRecord(op heartbeatpb.OperatorID, id heartbeatpb.Dispatche
 // statuses go out with their durable checkpoints and the sink's error, so the maintainer knows.
 func (m *Manager) heartbeat(now time.Time) {
 	var changed, above []*dispatcherEntry // above: checkpoint past what the sink made durable
-	for _, e := range m.dispatchers {
+	for _, e := range m.table.dispatchers {
 		if e.state == heartbeatpb.StateWorking {
 			cp, load := e.d.Poll(now)
 			if cp < e.checkpoint {
@@ -117,12 +117,12 @@ func (m *Manager) heartbeat(now time.Time) {
 			above = append(above, e)
 		}
 	}
-	if m.epoch == 0 || m.maintainer == "" {
+	if m.gate.epoch == 0 || m.gate.maintainer == "" {
 		return // nobody to tell yet; the dirty marks and checkpoints wait
 	}
 	full := m.lastFull.IsZero() || now.Sub(m.lastFull) >= m.cfg.HeartbeatInterval
-	if len(changed) > 0 || len(above) > 0 || full || len(m.removed) > 0 || m.sink.failing {
-		ok, turned := m.flushSink(now)
+	if len(changed) > 0 || len(above) > 0 || full || len(m.table.removed) > 0 || m.sink.failing {
+		ok, turned := m.sink.flush(m.cfg.Factory, now, m.log)
 		if ok {
 			for _, e := range changed {
 				e.durable = e.checkpoint
@@ -135,88 +135,36 @@ func (m *Manager) heartbeat(now time.Time) {
 		// The sink's health changed: every working status changes its error, so report all.
 		full = full || turned
 	}
-	if !full && len(changed) == 0 && len(m.removed) == 0 && len(m.rejections) == 0 {
+	if !full && len(changed) == 0 && len(m.table.removed) == 0 && len(m.rejections) == 0 {
 		return
 	}
 	req := &heartbeatpb.HeartBeatRequest{Full: full, Rejections: m.rejections}
 	if full {
-		req.Statuses = m.allStatuses()
-		req.Journal = m.journalOperators()
+		req.Statuses = m.table.allStatuses(m.sink.cause)
+		req.Journal = m.journal.journalOperators()
 	} else {
-		sort.Slice(changed, func(i, j int) bool { return lessID(changed[i].id, changed[j].id) })
-		req.Statuses = make([]heartbeatpb.DispatcherStatus, 0, len(changed)+len(m.removed))
+		sort.Slice(changed, func(i, j int) bool { return changed[i].id.Less(changed[j].id) })
+		req.Statuses = make([]heartbeatpb.DispatcherStatus, 0, len(changed)+len(m.table.removed))
 		for _, e := range changed {
 			req.Statuses = append(req.Statuses, e.status(m.sink.cause))
 		}
 	}
-	req.Statuses = append(req.Statuses, m.removed...)
+	req.Statuses = append(req.Statuses, m.table.removed...)
 	for _, e := range changed {
 		e.dirty = false
 	}
 	if full {
 		m.lastFull = now
 	}
-	m.removed, m.rejections = nil, nil
-	m.send(&heartbeatpb.Envelope{To: m.maintainer, Body: &heartbeatpb.Envelope_Heartbeat{Heartbeat: req}})
+	m.table.removed, m.rejections = nil, nil
+	m.send(&heartbeatpb.Envelope{To: m.gate.maintainer, Body: &heartbeatpb.Envelope_Heartbeat{Heartbeat: req}})
 }
 
-// allStatuses returns every dispatcher's status in ID order.
-func (m *Manager) allStatuses() []heartbeatpb.DispatcherStatus {
-	out := make([]heartbeatpb.DispatcherStatus, 0, len(m.dispatchers))
-	for _, id := range m.orderedIDs() {
-		out = append(out, m.dispatchers[id].status(m.sink.cause))
+// allStatuses returns every dispatcher's status in ID order; sinkErr as for status.
+func (t *dispatcherTable) allStatuses(sinkErr string) []heartbeatpb.DispatcherStatus {
+	out := make([]heartbeatpb.DispatcherStatus, 0, len(t.dispatchers))
+	for _, id := range t.orderedIDs() {
+		out = append(out, t.dispatchers[id].status(sinkErr))
 	}
 	return out
-}
-
-// inFlightOperators returns the current map, then the redo map, each in span order.
-func (m *Manager) inFlightOperators() []heartbeatpb.InFlightOperator {
-	out := make([]heartbeatpb.InFlightOperator, 0, len(m.current)+len(m.redo))
-	for _, journal := range []map[span.Key]*journalEntry{m.current, m.redo} {
-		for _, key := range sortedKeys(journal) {
-			out = append(out, journal[key].inFlight())
-		}
-	}
-	return out
-}
-
-// inFlightMerges returns the merge map in merged-ID order.
-func (m *Manager) inFlightMerges() []heartbeatpb.InFlightMerge {
-	out := make([]heartbeatpb.InFlightMerge, 0, len(m.merges))
-	for _, id := range sortedIDs(m.merges) {
-		out = append(out, m.merges[id].inFlight())
-	}
-	return out
-}
-
-// journalOperators returns the distinct operator IDs of all three maps, in order.
-func (m *Manager) journalOperators() []heartbeatpb.OperatorID {
-	seen := map[heartbeatpb.OperatorID]bool{}
-	var out []heartbeatpb.OperatorID
-	add := func(op heartbeatpb.OperatorID) {
-		if !seen[op] {
-			seen[op] = true
-			out = append(out, op)
-		}
-	}
-	for _, j := range m.current {
-		add(j.req.Operator.Id)
-	}
-	for _, j := range m.redo {
-		add(j.req.Operator.Id)
-	}
-	for _, e := range m.merges {
-		add(e.req.Operator.Id)
-	}
-	sort.Slice(out, func(i, j int) bool { return lessOp(out[i], out[j]) })
-	return out
-}
-
-func sortedKeys(journal map[span.Key]*journalEntry) []span.Key {
-	keys := make([]span.Key, 0, len(journal))
-	for k := range journal {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return span.Compare(keys[i].Span(), keys[j].Span()) < 0 })
-	return keys
 }

@@ -54,29 +54,15 @@ type Manager struct {
 	cfg Config
 	log *zap.Logger
 
-	// epoch and maintainer: the election leader as etcd last reported it, never a message.
-	epoch      uint64
-	maintainer string
-	gate       gate
+	gate       gate                          // etcd's leader, the registry and held envelopes
 	changefeed *heartbeatpb.ChangefeedConfig // nil until the first bootstrap request
 	tables     map[int64]heartbeatpb.TableConfig
 	checkpoint uint64 // highest changefeed checkpoint seen
 
-	dispatchers map[heartbeatpb.DispatcherID]*dispatcherEntry
-	working     workingIndex
-	order       []heartbeatpb.DispatcherID // dispatcher IDs sorted; nil when stale
-	// records: removal records by the operator that stopped them, so an acknowledgement finds
-	// them without a scan over every dispatcher.
-	records map[heartbeatpb.OperatorID][]heartbeatpb.DispatcherID
+	table   dispatcherTable // the dispatchers and their removal records
+	journal journal         // the schedule and merge requests in flight
 
-	current, redo map[span.Key]*journalEntry
-	merges        map[heartbeatpb.DispatcherID]*mergeEntry
-	// inMerge: sources and merged dispatcher of every in-flight merge, by merged ID.
-	inMerge map[heartbeatpb.DispatcherID]heartbeatpb.DispatcherID
-
-	recv       *heartbeatpb.OrderFilter
 	sendSeq    *heartbeatpb.Sequencer
-	removed    []heartbeatpb.DispatcherStatus // Removed statuses still to report once
 	rejections []heartbeatpb.RequestRejection
 	outbox     []*heartbeatpb.Envelope
 	lastFull   time.Time
@@ -109,20 +95,27 @@ func New(cfg Config, now time.Time) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Manager{
-		cfg:         cfg,
-		log:         cfg.Logger.With(zap.String("changefeed", cfg.Changefeed), zap.String("node", cfg.NodeID)),
-		tables:      map[int64]heartbeatpb.TableConfig{},
-		dispatchers: map[heartbeatpb.DispatcherID]*dispatcherEntry{},
-		working:     workingIndex{},
-		records:     map[heartbeatpb.OperatorID][]heartbeatpb.DispatcherID{},
-		current:     map[span.Key]*journalEntry{},
-		redo:        map[span.Key]*journalEntry{},
-		merges:      map[heartbeatpb.DispatcherID]*mergeEntry{},
-		inMerge:     map[heartbeatpb.DispatcherID]heartbeatpb.DispatcherID{},
-		recv:        heartbeatpb.NewOrderFilter(),
-		sendSeq:     heartbeatpb.NewSequencer(),
-	}, nil
+	log := cfg.Logger.With(zap.String("changefeed", cfg.Changefeed), zap.String("node", cfg.NodeID))
+	m := &Manager{
+		cfg:    cfg,
+		log:    log,
+		tables: map[int64]heartbeatpb.TableConfig{},
+		gate:   gate{recv: heartbeatpb.NewOrderFilter()},
+		table: dispatcherTable{
+			dispatchers: map[heartbeatpb.DispatcherID]*dispatcherEntry{},
+			working:     workingIndex{},
+			records:     map[heartbeatpb.OperatorID][]heartbeatpb.DispatcherID{},
+		},
+		journal: journal{
+			current: map[span.Key]*journalEntry{},
+			redo:    map[span.Key]*journalEntry{},
+			merges:  map[heartbeatpb.DispatcherID]*mergeEntry{},
+			inMerge: map[heartbeatpb.DispatcherID]heartbeatpb.DispatcherID{},
+		},
+		sendSeq: heartbeatpb.NewSequencer(),
+	}
+	m.table.log = log
+	return m, nil
 }
 
 // Step handles one envelope from a maintainer. Any error means nothing was changed; an error
@@ -132,26 +125,26 @@ func (m *Manager) Step(env *heartbeatpb.Envelope, now time.Time) error {
 	if m.closed {
 		return ErrClosed
 	}
-	if err := m.checkHeader(env); err != nil {
+	if err := m.cfg.checkHeader(env); err != nil {
 		return err
 	}
-	if err := m.admit(env); err != nil {
+	if err := m.gate.admit(env); err != nil {
 		return err
 	}
-	if err := m.checkBody(env); err != nil {
+	if err := m.cfg.checkBody(env); err != nil {
 		return err
 	}
-	if env.Epoch > m.epoch {
+	if env.Epoch > m.gate.epoch {
 		// Never adopted on the sender's word: etcd must name this epoch and sender first.
 		m.gate.hold(env, now)
-		return fmt.Errorf("%w: from %s epoch %d, confirmed %d", ErrHeld, env.From, env.Epoch, m.epoch)
+		return fmt.Errorf("%w: from %s epoch %d, confirmed %d", ErrHeld, env.From, env.Epoch, m.gate.epoch)
 	}
 	_, isBootstrap := env.Body.(*heartbeatpb.Envelope_BootstrapRequest)
 	if m.changefeed == nil && !isBootstrap {
 		return fmt.Errorf("%w: %T from %s before any bootstrap request", ErrNotBootstrapped, env.Body, env.From)
 	}
 	// Accepted: from here on the envelope takes effect.
-	m.recv.Accept(env)
+	m.gate.recv.Accept(env)
 	switch b := env.Body.(type) {
 	case *heartbeatpb.Envelope_BootstrapRequest:
 		// The answer reports only durable checkpoints: flush so they are current. A failing
@@ -181,7 +174,7 @@ func (m *Manager) Tick(now time.Time) {
 	if m.closed {
 		return
 	}
-	m.expireHeld(now)
+	m.gate.expireHeld(m.log, now)
 	m.retryAccepted(now)
 	m.advanceMerges(now)
 	m.heartbeat(now)
@@ -201,8 +194,8 @@ func (m *Manager) Close() error {
 	}
 	m.closed = true
 	var errs []error
-	for _, id := range m.orderedIDs() {
-		if err := m.dispatchers[id].d.Close(); err != nil {
+	for _, id := range m.table.orderedIDs() {
+		if err := m.table.dispatchers[id].d.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("dispatchermanager: close %s: %w", dispatcher.FormatID(id), err))
 		}
 	}
@@ -213,6 +206,6 @@ func (m *Manager) Close() error {
 // its receiver, and queues it.
 func (m *Manager) send(env *heartbeatpb.Envelope) {
 	env.ClusterId, env.Changefeed, env.From = m.cfg.ClusterID, m.cfg.Changefeed, m.cfg.NodeID
-	env.Epoch, env.Incarnation, env.Seq = m.epoch, m.cfg.Incarnation, m.sendSeq.Next(env.To)
+	env.Epoch, env.Incarnation, env.Seq = m.gate.epoch, m.cfg.Incarnation, m.sendSeq.Next(env.To)
 	m.outbox = append(m.outbox, env)
 }

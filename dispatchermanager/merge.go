@@ -27,9 +27,9 @@ func (e *mergeEntry) inFlight() heartbeatpb.InFlightMerge {
 // onMerge handles one well-formed merge request: a resend, a refusal or a new entry. The work
 // itself happens one stage per Tick, so every stage is visible to a bootstrap in between.
 func (m *Manager) onMerge(req *heartbeatpb.MergeDispatcherRequest) {
-	if e, ok := m.merges[req.MergedId]; ok {
+	if e, ok := m.journal.merges[req.MergedId]; ok {
 		if e.req.Operator.Id == req.Operator.Id {
-			m.resendMerge(e)
+			m.table.resendMerge(e)
 			return
 		}
 		m.reject(req.Operator.Id, req.MergedId, fmt.Sprintf("merge into %s already in flight for operator %s",
@@ -41,10 +41,10 @@ func (m *Manager) onMerge(req *heartbeatpb.MergeDispatcherRequest) {
 		return
 	}
 	failpoint.Inject("dm-before-journal-update", func() {})
-	m.merges[req.MergedId] = &mergeEntry{req: *req, stage: heartbeatpb.MergeAccepted}
-	m.inMerge[req.MergedId] = req.MergedId
+	m.journal.merges[req.MergedId] = &mergeEntry{req: *req, stage: heartbeatpb.MergeAccepted}
+	m.journal.inMerge[req.MergedId] = req.MergedId
 	for _, id := range req.SourceIds {
-		m.inMerge[id] = req.MergedId
+		m.journal.inMerge[id] = req.MergedId
 	}
 	failpoint.Inject("dm-after-journal-update", func() {})
 	m.log.Info("merge request accepted", zapOp(req.Operator.Id), zapID(req.MergedId),
@@ -53,7 +53,7 @@ func (m *Manager) onMerge(req *heartbeatpb.MergeDispatcherRequest) {
 
 // refuseMerge returns why a new merge cannot be accepted, or "".
 func (m *Manager) refuseMerge(req *heartbeatpb.MergeDispatcherRequest) string {
-	if _, ok := m.dispatchers[req.MergedId]; ok {
+	if _, ok := m.table.dispatchers[req.MergedId]; ok {
 		return fmt.Sprintf("merged dispatcher %s already exists", dispatcher.FormatID(req.MergedId))
 	}
 	if _, ok := m.tables[req.MergedSpan.TableId]; !ok {
@@ -61,7 +61,7 @@ func (m *Manager) refuseMerge(req *heartbeatpb.MergeDispatcherRequest) string {
 	}
 	spans := make([]heartbeatpb.TableSpan, 0, len(req.SourceIds))
 	for _, id := range req.SourceIds {
-		e, ok := m.dispatchers[id]
+		e, ok := m.table.dispatchers[id]
 		switch {
 		case !ok:
 			return fmt.Sprintf("source %s does not exist", dispatcher.FormatID(id))
@@ -72,10 +72,10 @@ func (m *Manager) refuseMerge(req *heartbeatpb.MergeDispatcherRequest) string {
 		case e.span.TableId != req.MergedSpan.TableId:
 			return fmt.Sprintf("source %s is of table %d, merge of %d", dispatcher.FormatID(id), e.span.TableId, req.MergedSpan.TableId)
 		}
-		if _, busy := m.inMerge[id]; busy {
+		if _, busy := m.journal.inMerge[id]; busy {
 			return fmt.Sprintf("source %s is part of another merge", dispatcher.FormatID(id))
 		}
-		if j, busy := m.journalOf(e.mode)[span.KeyOf(e.span)]; busy && j.req.Action == heartbeatpb.ActionRemove {
+		if j, busy := m.journal.journalOf(e.mode)[span.KeyOf(e.span)]; busy && j.req.Action == heartbeatpb.ActionRemove {
 			return fmt.Sprintf("source %s is being removed by operator %s", dispatcher.FormatID(id), fmtOp(j.req.Operator.Id))
 		}
 		spans = append(spans, e.span)
@@ -91,9 +91,9 @@ func (m *Manager) refuseMerge(req *heartbeatpb.MergeDispatcherRequest) string {
 }
 
 // resendMerge reports the statuses of a merge again.
-func (m *Manager) resendMerge(e *mergeEntry) {
+func (t *dispatcherTable) resendMerge(e *mergeEntry) {
 	for _, id := range append([]heartbeatpb.DispatcherID{e.req.MergedId}, e.req.SourceIds...) {
-		if d, ok := m.dispatchers[id]; ok {
+		if d, ok := t.dispatchers[id]; ok {
 			d.dirty = true
 		}
 	}
@@ -102,14 +102,14 @@ func (m *Manager) resendMerge(e *mergeEntry) {
 // advanceMerges moves every unfinished merge one stage, in merged-ID order.
 func (m *Manager) advanceMerges(now time.Time) {
 	var pending []heartbeatpb.DispatcherID
-	for id, e := range m.merges {
+	for id, e := range m.journal.merges {
 		if e.stage != heartbeatpb.MergeDone {
 			pending = append(pending, id)
 		}
 	}
-	sort.Slice(pending, func(i, j int) bool { return lessID(pending[i], pending[j]) })
+	sort.Slice(pending, func(i, j int) bool { return pending[i].Less(pending[j]) })
 	for _, id := range pending {
-		e := m.merges[id]
+		e := m.journal.merges[id]
 		if err := m.advanceMerge(e, now); err != nil {
 			m.log.Warn("merge step failed; will retry", zapOp(e.req.Operator.Id), zapID(id),
 				zap.Stringer("stage", e.stage), zap.Error(err))
@@ -122,12 +122,12 @@ func (m *Manager) advanceMerge(e *mergeEntry, now time.Time) error {
 	switch e.stage {
 	case heartbeatpb.MergeAccepted:
 		for _, id := range e.req.SourceIds {
-			src, ok := m.dispatchers[id]
+			src, ok := m.table.dispatchers[id]
 			if !ok {
 				panic(fmt.Sprintf("dispatchermanager: merge source %s vanished", dispatcher.FormatID(id)))
 			}
 			if src.state == heartbeatpb.StateWorking {
-				if err := m.stopDispatcher(src, op, now); err != nil {
+				if err := m.table.stopDispatcher(src, op, now); err != nil {
 					return err
 				}
 			}
@@ -137,11 +137,11 @@ func (m *Manager) advanceMerge(e *mergeEntry, now time.Time) error {
 		m.flushDurable(now)
 		var minTs uint64
 		for i, id := range e.req.SourceIds {
-			if src := m.dispatchers[id]; i == 0 || src.durable < minTs {
+			if src := m.table.dispatchers[id]; i == 0 || src.durable < minTs {
 				minTs = src.durable
 			}
 		}
-		m.setMergeStage(e, heartbeatpb.MergeSourcesStopped, minTs)
+		e.setStage(m.log, heartbeatpb.MergeSourcesStopped, minTs)
 	case heartbeatpb.MergeSourcesStopped:
 		cfg := heartbeatpb.DispatcherConfig{Id: e.req.MergedId, Span: e.req.MergedSpan, StartTs: e.mergedTs, Mode: e.req.Mode}
 		table, ok := m.tables[cfg.Span.TableId]
@@ -152,21 +152,21 @@ func (m *Manager) advanceMerge(e *mergeEntry, now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("dispatchermanager: create merged %s: %w", dispatcher.FormatID(cfg.Id), err)
 		}
-		m.addWorking(d, cfg)
-		m.setMergeStage(e, heartbeatpb.MergeCreated, e.mergedTs)
+		m.table.addWorking(d, cfg)
+		e.setStage(m.log, heartbeatpb.MergeCreated, e.mergedTs)
 	case heartbeatpb.MergeCreated:
 		for _, id := range e.req.SourceIds {
-			m.dropRecord(op, id)
+			m.table.dropRecord(op, id)
 		}
-		m.setMergeStage(e, heartbeatpb.MergeDone, e.mergedTs)
+		e.setStage(m.log, heartbeatpb.MergeDone, e.mergedTs)
 	}
 	return nil
 }
 
-func (m *Manager) setMergeStage(e *mergeEntry, stage heartbeatpb.MergeStage, mergedTs uint64) {
+func (e *mergeEntry) setStage(log *zap.Logger, stage heartbeatpb.MergeStage, mergedTs uint64) {
 	failpoint.Inject("dm-before-journal-update", func() {})
 	e.stage, e.mergedTs = stage, mergedTs
 	failpoint.Inject("dm-after-journal-update", func() {})
-	m.log.Info("merge advanced", zapOp(e.req.Operator.Id), zapID(e.req.MergedId),
+	log.Info("merge advanced", zapOp(e.req.Operator.Id), zapID(e.req.MergedId),
 		zap.Stringer("stage", stage), zap.Uint64("merged-ts", mergedTs))
 }

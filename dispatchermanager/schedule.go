@@ -24,18 +24,10 @@ func (j *journalEntry) inFlight() heartbeatpb.InFlightOperator {
 	return heartbeatpb.InFlightOperator{Request: j.req, Stage: j.stage, FinalCheckpointTs: j.finalTs}
 }
 
-// journalOf returns the current map for ModeDefault and the redo map for ModeRedo.
-func (m *Manager) journalOf(mode heartbeatpb.Mode) map[span.Key]*journalEntry {
-	if mode == heartbeatpb.ModeRedo {
-		return m.redo
-	}
-	return m.current
-}
-
 // onSchedule handles one well-formed schedule request: a resend, a refusal or a new entry.
 func (m *Manager) onSchedule(req *heartbeatpb.ScheduleDispatcherRequest, now time.Time) {
 	key := span.KeyOf(req.Config.Span)
-	journal := m.journalOf(req.Config.Mode)
+	journal := m.journal.journalOf(req.Config.Mode)
 	if e, ok := journal[key]; ok {
 		sameOp := e.req.Operator.Id == req.Operator.Id && e.req.Config.Id == req.Config.Id
 		if sameOp && e.req.Action == req.Action {
@@ -66,10 +58,10 @@ func (m *Manager) onSchedule(req *heartbeatpb.ScheduleDispatcherRequest, now tim
 // refuseSchedule returns why a new request cannot be accepted, or "".
 func (m *Manager) refuseSchedule(req *heartbeatpb.ScheduleDispatcherRequest) string {
 	cfg := req.Config
-	if _, ok := m.inMerge[cfg.Id]; ok {
+	if _, ok := m.journal.inMerge[cfg.Id]; ok {
 		return fmt.Sprintf("dispatcher %s is part of an in-flight merge", dispatcher.FormatID(cfg.Id))
 	}
-	e, exists := m.dispatchers[cfg.Id]
+	e, exists := m.table.dispatchers[cfg.Id]
 	if exists && (!span.Equal(e.span, cfg.Span) || e.mode != cfg.Mode) {
 		return fmt.Sprintf("dispatcher %s exists with span %s mode %s", dispatcher.FormatID(cfg.Id), span.String(e.span), e.mode)
 	}
@@ -88,12 +80,12 @@ func (m *Manager) refuseSchedule(req *heartbeatpb.ScheduleDispatcherRequest) str
 	if cfg.Mode == heartbeatpb.ModeRedo && !m.changefeed.Redo {
 		return "redo is off for the changefeed"
 	}
-	if other := m.working.overlapping(cfg.Mode, cfg.Span); other != nil {
+	if other := m.table.working.overlapping(cfg.Mode, cfg.Span); other != nil {
 		return fmt.Sprintf("span %s overlaps working dispatcher %s %s", span.String(cfg.Span),
 			dispatcher.FormatID(other.id), span.String(other.span))
 	}
 	// A merge's sources stop before its result starts: their range is taken meanwhile.
-	for id, me := range m.merges {
+	for id, me := range m.journal.merges {
 		if me.req.Mode == cfg.Mode && span.Overlap(me.req.MergedSpan, cfg.Span) {
 			return fmt.Sprintf("span %s overlaps in-flight merge into %s", span.String(cfg.Span), dispatcher.FormatID(id))
 		}
@@ -122,11 +114,11 @@ func (m *Manager) apply(j *journalEntry, now time.Time) {
 
 func (m *Manager) applyCreate(j *journalEntry) error {
 	cfg := j.req.Config
-	if e, ok := m.dispatchers[cfg.Id]; ok && e.state == heartbeatpb.StateWorking {
+	if e, ok := m.table.dispatchers[cfg.Id]; ok && e.state == heartbeatpb.StateWorking {
 		e.dirty = true // already there: report it again so the operator sees it
 		return nil
 	}
-	if other := m.working.overlapping(cfg.Mode, cfg.Span); other != nil {
+	if other := m.table.working.overlapping(cfg.Mode, cfg.Span); other != nil {
 		return fmt.Errorf("dispatchermanager: span %s overlaps working dispatcher %s",
 			span.String(cfg.Span), dispatcher.FormatID(other.id))
 	}
@@ -143,7 +135,7 @@ func (m *Manager) applyCreate(j *journalEntry) error {
 	if err != nil {
 		return fmt.Errorf("dispatchermanager: create %s: %w", dispatcher.FormatID(cfg.Id), err)
 	}
-	m.addWorking(d, cfg)
+	m.table.addWorking(d, cfg)
 	m.log.Debug("dispatcher created", zapID(cfg.Id), zap.Stringer("span", span.KeyOf(cfg.Span)),
 		zap.Stringer("mode", cfg.Mode), zap.Uint64("start-ts", cfg.StartTs), zapOp(j.req.Operator.Id))
 	return nil
@@ -151,16 +143,16 @@ func (m *Manager) applyCreate(j *journalEntry) error {
 
 func (m *Manager) applyRemove(j *journalEntry, now time.Time) error {
 	id := j.req.Config.Id
-	e, ok := m.dispatchers[id]
+	e, ok := m.table.dispatchers[id]
 	if !ok {
 		// Never here or long gone: removed is what the operator waits for, so say so.
-		m.removed = append(m.removed, heartbeatpb.DispatcherStatus{
+		m.table.removed = append(m.table.removed, heartbeatpb.DispatcherStatus{
 			Id: id, Span: j.req.Config.Span, Mode: j.req.Config.Mode, State: heartbeatpb.StateRemoved,
 		})
 		return nil
 	}
 	if e.state == heartbeatpb.StateWorking {
-		if err := m.stopDispatcher(e, j.req.Operator.Id, now); err != nil {
+		if err := m.table.stopDispatcher(e, j.req.Operator.Id, now); err != nil {
 			return err
 		}
 		m.log.Debug("dispatcher stopped", zapID(id), zap.Stringer("span", span.KeyOf(e.span)),
@@ -179,12 +171,12 @@ func (m *Manager) resend(j *journalEntry, now time.Time) {
 		m.apply(j, now)
 		return
 	}
-	if e, ok := m.dispatchers[j.req.Config.Id]; ok {
+	if e, ok := m.table.dispatchers[j.req.Config.Id]; ok {
 		e.dirty = true
 		return
 	}
 	if j.req.Action == heartbeatpb.ActionRemove {
-		m.removed = append(m.removed, heartbeatpb.DispatcherStatus{
+		m.table.removed = append(m.table.removed, heartbeatpb.DispatcherStatus{
 			Id: j.req.Config.Id, Span: j.req.Config.Span, Mode: j.req.Config.Mode,
 			State: heartbeatpb.StateRemoved, CheckpointTs: j.finalTs,
 		})
@@ -215,7 +207,7 @@ func (m *Manager) cancelCreate(j *journalEntry, req *heartbeatpb.ScheduleDispatc
 
 // retryAccepted retries the local effect of every entry not yet applied, in span order.
 func (m *Manager) retryAccepted(now time.Time) {
-	for _, journal := range []map[span.Key]*journalEntry{m.current, m.redo} {
+	for _, journal := range []map[span.Key]*journalEntry{m.journal.current, m.journal.redo} {
 		var pending []*journalEntry
 		for _, j := range journal {
 			if j.stage == heartbeatpb.StageAccepted {

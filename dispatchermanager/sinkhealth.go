@@ -3,6 +3,8 @@ package dispatchermanager
 import (
 	"time"
 
+	"github.com/tidemark/tidemark/dispatcher"
+
 	"go.uber.org/zap"
 )
 
@@ -38,33 +40,33 @@ func (m *Manager) SinkHealth(now time.Time) SinkHealth {
 	}
 }
 
-// flushSink flushes the factory's sink and records the outcome. ok: everything polled so far is
+// flush flushes the factory's sink and records the outcome. ok: everything polled so far is
 // durable. turned: the sink went from healthy to failing or back, so every working status
 // changes its error. The sink does its own retry backoff, so calling this every tick is cheap.
-func (m *Manager) flushSink(now time.Time) (ok, turned bool) {
-	err := m.cfg.Factory.Flush()
+func (s *sinkState) flush(f dispatcher.Factory, now time.Time, log *zap.Logger) (ok, turned bool) {
+	err := f.Flush()
 	if err == nil {
-		if m.sink.failing {
-			m.log.Info("sink flushes again; checkpoints move", zap.Duration("failed-for", now.Sub(m.sink.since)))
-			m.sink = sinkState{errors: m.sink.errors}
+		if s.failing {
+			log.Info("sink flushes again; checkpoints move", zap.Duration("failed-for", now.Sub(s.since)))
+			*s = sinkState{errors: s.errors}
 			return true, true
 		}
 		return true, false
 	}
-	m.sink.errors++
-	if m.sink.failing {
+	s.errors++
+	if s.failing {
 		return false, false
 	}
-	m.sink.failing, m.sink.since, m.sink.cause = true, now, err.Error()
-	m.log.Warn("sink flush failed; reporting durable checkpoints with the error", zap.Error(err))
+	s.failing, s.since, s.cause = true, now, err.Error()
+	log.Warn("sink flush failed; reporting durable checkpoints with the error", zap.Error(err))
 	return false, true
 }
 
 // flushDurable flushes and, on success, makes every checkpoint polled so far the durable one.
 func (m *Manager) flushDurable(now time.Time) bool {
-	ok, _ := m.flushSink(now)
+	ok, _ := m.sink.flush(m.cfg.Factory, now, m.log)
 	if ok {
-		for _, e := range m.dispatchers {
+		for _, e := range m.table.dispatchers {
 			if e.checkpoint > e.durable {
 				e.durable, e.dirty = e.checkpoint, true
 			}

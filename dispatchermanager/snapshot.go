@@ -21,10 +21,10 @@ type ManagerSnapshot struct {
 func (m *Manager) Snapshot() ManagerSnapshot {
 	return ManagerSnapshot{
 		Node: m.cfg.NodeID, Changefeed: m.cfg.Changefeed,
-		Epoch: m.epoch, Maintainer: m.maintainer, Bootstrapped: m.changefeed != nil,
+		Epoch: m.gate.epoch, Maintainer: m.gate.maintainer, Bootstrapped: m.changefeed != nil,
 		CheckpointTs: m.checkpoint,
-		Dispatchers:  m.allStatuses(),
-		Operators:    m.inFlightOperators(),
-		Merges:       m.inFlightMerges(),
+		Dispatchers:  m.table.allStatuses(m.sink.cause),
+		Operators:    m.journal.inFlightOperators(),
+		Merges:       m.journal.inFlightMerges(),
 	}
 }

@@ -10,8 +10,8 @@ import (
 )
 
 // checkHeader rejects envelopes that are not maintainer-to-node traffic for this manager.
-func (m *Manager) checkHeader(env *heartbeatpb.Envelope) error {
-	if err := env.CheckRoute(m.cfg.ClusterID, m.cfg.Changefeed, m.cfg.NodeID); err != nil {
+func (c *Config) checkHeader(env *heartbeatpb.Envelope) error {
+	if err := env.CheckRoute(c.ClusterID, c.Changefeed, c.NodeID); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	switch {
@@ -33,11 +33,11 @@ func (m *Manager) checkHeader(env *heartbeatpb.Envelope) error {
 
 // checkBody validates the body completely before anything is applied, so that a batch is either
 // malformed as a whole (nothing changes) or every request in it is well formed.
-func (m *Manager) checkBody(env *heartbeatpb.Envelope) error {
+func (c *Config) checkBody(env *heartbeatpb.Envelope) error {
 	var err error
 	switch b := env.Body.(type) {
 	case *heartbeatpb.Envelope_BootstrapRequest:
-		err = m.checkBootstrap(b.BootstrapRequest)
+		err = c.checkBootstrap(b.BootstrapRequest)
 	case *heartbeatpb.Envelope_Schedule:
 		err = checkSchedule(b.Schedule)
 	case *heartbeatpb.Envelope_Merge:
@@ -53,11 +53,11 @@ func (m *Manager) checkBody(env *heartbeatpb.Envelope) error {
 	return nil
 }
 
-func (m *Manager) checkBootstrap(req *heartbeatpb.MaintainerBootstrapRequest) error {
+func (c *Config) checkBootstrap(req *heartbeatpb.MaintainerBootstrapRequest) error {
 	if req == nil {
 		return fmt.Errorf("nil bootstrap request")
 	}
-	if req.Config.Id != m.cfg.Changefeed {
+	if req.Config.Id != c.Changefeed {
 		return fmt.Errorf("bootstrap config of changefeed %q", req.Config.Id)
 	}
 	seen := make(map[int64]bool, len(req.Config.Tables))

@@ -7,6 +7,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/tidemark/tidemark/wait"
 )
 
 // Leadership is a won election for one changefeed. Epoch is the create revision of Key, the
@@ -109,7 +111,7 @@ func (l *Leadership) monitor(ctx context.Context) {
 			continue
 		}
 		// etcd unreachable: keep trying; the session itself ends when the lease cannot be kept.
-		if !sleepCtx(ctx, backoff) {
+		if !wait.Sleep(ctx, backoff) {
 			return
 		}
 		backoff = min(2*backoff, relistMaxBackoff)

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tidemark/tidemark/wait"
 )
 
 // Backoff bounds for re-listing after a failed read while following a prefix.
@@ -51,7 +53,7 @@ func (f *snapshotFollower[T]) run(ctx context.Context, out chan<- T, last T, rev
 			backoff = relistMinBackoff
 		} else {
 			// The watch failed (compaction, lost leader, unreadable state): pause, then list again.
-			if !sleepCtx(ctx, backoff) {
+			if !wait.Sleep(ctx, backoff) {
 				return
 			}
 			backoff = min(2*backoff, relistMaxBackoff)
@@ -94,16 +96,4 @@ func (f *snapshotFollower[T]) follow(ctx context.Context, rev int64) bool {
 		}
 	}
 	return false
-}
-
-// sleepCtx waits d or until ctx ends; false means ctx ended.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

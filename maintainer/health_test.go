@@ -15,9 +15,7 @@ func TestUnhealthyNode(t *testing.T) {
 		t.Fatal("n2 serves nothing to begin with")
 	}
 	const cause = "dispatcher: flush sink x: no space left on device"
-	for _, d := range s.nodes["n2"].dispatchers {
-		d.st.Error = cause
-	}
+	s.nodes["n2"].sink.fail = cause
 	for i := 0; i < 5; i++ {
 		s.step()
 	}
@@ -37,6 +35,7 @@ func TestUnhealthyNode(t *testing.T) {
 
 	s.m.SetUnhealthy([]string{"n2"})
 	s.settle(18)
+	s.nodes["n2"].sink.fail = "" // the disk has room again: dispatchers placed there later work
 	st = s.m.Status()
 	if st.NodeSpans["n2"] != 0 || st.NodeSpans["n1"]+st.NodeSpans["n3"] != 18 {
 		t.Fatalf("unhealthy n2 still serves spans: %v", st.NodeSpans)

@@ -12,6 +12,7 @@ import (
 	"github.com/tidemark/tidemark/dispatchermanager"
 	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/operator"
+	"github.com/tidemark/tidemark/runner"
 	"github.com/tidemark/tidemark/span"
 	"github.com/tidemark/tidemark/ts"
 )
@@ -32,15 +33,7 @@ func newLiveCluster(t *testing.T, cfg Config, nodes ...string) *liveCluster {
 		sinks: map[string]*dispatcher.MemSink{}, names: nodes}
 	for i, n := range nodes {
 		sink := dispatcher.NewMemSink()
-		f, err := dispatcher.NewSimFactory(dispatcher.SimFactoryConfig{Node: n, Changefeed: cfg.Changefeed, Sink: sink})
-		if err != nil {
-			t.Fatal(err)
-		}
-		dm, err := dispatchermanager.New(dispatchermanager.Config{ClusterID: cfg.ClusterID, NodeID: n,
-			Changefeed: cfg.Changefeed, Incarnation: uint64(i + 1), Factory: f}, c.now)
-		if err != nil {
-			t.Fatal(err)
-		}
+		dm := newSimManager(t, cfg, n, uint64(i+1), 0, sink, c.now)
 		dm.SetNodes(nodes)
 		if err := dm.SetEpoch(cfg.Epoch, cfg.SelfNode, c.now); err != nil {
 			t.Fatal(err)
@@ -64,12 +57,9 @@ func (c *liveCluster) step() {
 	for _, n := range c.names {
 		dm := c.nodes[n]
 		dm.Tick(c.now)
-		for _, env := range dm.Ready() {
-			if err := c.m.Step(env, c.now); err != nil {
-				c.t.Fatalf("maintainer step from %s: %v", n, err)
-			}
+		if err := runner.Manager(dm.Ready(), dm, toLiveMaintainer{c}); err != nil {
+			c.t.Fatal(err)
 		}
-		dm.Advance()
 		c.flushMaintainer()
 	}
 	c.checkI4()
@@ -77,14 +67,36 @@ func (c *liveCluster) step() {
 
 func (c *liveCluster) flushMaintainer() {
 	c.t.Helper()
-	rd := c.m.Ready()
-	for _, env := range rd.Messages {
-		if err := c.nodes[env.To].Step(env, c.now); err != nil {
-			c.t.Fatalf("node %s step: %v", env.To, err)
-		}
+	if err := runner.Maintainer(runner.Ready(c.m.Ready()), c.m, liveStore{}, toLiveNodes{c}); err != nil {
+		c.t.Fatal(err)
 	}
-	c.m.Advance()
 }
+
+// toLiveNodes and toLiveMaintainer deliver every envelope at once; any refusal is a bug here (no
+// loss, no failover, no stale peer). Two types, as the maintainer shares node n1 with a manager.
+type toLiveNodes struct{ c *liveCluster }
+
+func (w toLiveNodes) Send(env *heartbeatpb.Envelope) error {
+	if err := w.c.nodes[env.To].Step(env, w.c.now); err != nil {
+		return fmt.Errorf("node %s step: %w", env.To, err)
+	}
+	return nil
+}
+
+type toLiveMaintainer struct{ c *liveCluster }
+
+func (w toLiveMaintainer) Send(env *heartbeatpb.Envelope) error {
+	if err := w.c.m.Step(env, w.c.now); err != nil {
+		return fmt.Errorf("maintainer step from %s: %w", env.From, err)
+	}
+	return nil
+}
+
+// liveStore: the checkpoint persists, and no node here is ever silent enough to be evicted.
+type liveStore struct{}
+
+func (liveStore) PersistCheckpoint(uint64) (bool, error) { return true, nil }
+func (liveStore) Evict(node string) error                { return fmt.Errorf("maintainer evicts %s", node) }
 
 // checkI4: no two in-flight operators hold overlapping spans of one mode.
 func (c *liveCluster) checkI4() {

@@ -10,6 +10,7 @@ import (
 	"github.com/tidemark/tidemark/dispatchermanager"
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/runner"
 )
 
 // maxBatchPerWake bounds how many inbox envelopes one loop turn takes before it drains Ready,
@@ -143,10 +144,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 			leader = w.applyLeader(m, leader, reader, log)
 		}
 		reader.maybeStart(ctx, m)
-		for _, out := range m.Ready() {
-			s.transport.Send(out)
-		}
-		m.Advance()
+		_ = runner.Manager(m.Ready(), m, runner.SendFunc(s.transport.Send)) // a SendFunc never fails
 	}
 }
 

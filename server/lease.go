@@ -7,6 +7,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tidemark/tidemark/wait"
 )
 
 // leaseGuard answers "may this node still act?" from the node's side, without asking etcd.
@@ -95,7 +97,7 @@ func (g *leaseGuard) watchRegistration(ctx context.Context, cli *clientv3.Client
 	for ctx.Err() == nil {
 		resp, err := cli.Get(ctx, key)
 		if err != nil {
-			if !sleepCtx2(ctx, 100*time.Millisecond) {
+			if !wait.Sleep(ctx, 100*time.Millisecond) {
 				return
 			}
 			continue
@@ -115,16 +117,5 @@ func (g *leaseGuard) watchRegistration(ctx context.Context, cli *clientv3.Client
 				break
 			}
 		}
-	}
-}
-
-func sleepCtx2(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/maintainer"
+	"github.com/tidemark/tidemark/runner"
+	"github.com/tidemark/tidemark/wait"
 )
 
 // runCampaign campaigns for the changefeed's maintainer role and runs the maintainer loop while
@@ -26,7 +28,7 @@ func (w *worker) runCampaign(ctx context.Context, env *sessionEnv) {
 				return
 			}
 			log.Warn("campaign failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
-			sleepCtx(ctx, backoff)
+			wait.Sleep(ctx, backoff)
 			if backoff *= 2; backoff > 3*time.Second {
 				backoff = 3 * time.Second
 			}
@@ -143,10 +145,10 @@ func (w *worker) publishStatus(ctx context.Context, s *Server, lead *etcdutil.Le
 	return nil
 }
 
-// flushMaintainer persists what Ready asks for, then sends its messages. Nothing is sent once
-// the lease may be gone: a maintainer stops acting the moment its session is done.
+// flushMaintainer performs what Ready asks (runner.Maintainer: persist, evict, send, Advance).
+// Nothing is sent once the lease may be gone: a maintainer stops acting the moment its session
+// is done.
 func (w *worker) flushMaintainer(ctx context.Context, env *sessionEnv, lead *etcdutil.Leadership, m *maintainer.Maintainer, log *zap.Logger) error {
-	s := env.server
 	rd := m.Ready()
 	if !env.guard.Valid(time.Now()) {
 		return errors.New("server: lease may have expired; maintainer stops acting")
@@ -156,39 +158,63 @@ func (w *worker) flushMaintainer(ctx context.Context, env *sessionEnv, lead *etc
 		return errors.New("server: leadership lost")
 	default:
 	}
-	if rd.Checkpoint > 0 {
-		beforePersist(ctx, log) // failpoint checkpoint-before-persist
-		persisted, err := lead.AdvanceCheckpoint(ctx, rd.Checkpoint)
-		if err != nil {
-			if errors.Is(err, etcdutil.ErrNotLeader) {
-				return err
-			}
-			log.Warn("persisting checkpoint failed; will retry", zap.Uint64("checkpoint", rd.Checkpoint), zap.Error(err))
-			m.CheckpointNotPersisted()
-		} else {
-			s.metrics.checkpoint.WithLabelValues(w.id).Set(float64(persisted))
-			afterPersist(ctx, log) // failpoint checkpoint-after-persist
+	st := termStore{ctx: ctx, lead: lead, metrics: env.server.metrics, cf: w.id, log: log}
+	return runner.Maintainer(runner.Ready(rd), sentHook{m, ctx, rd.Messages, log}, st, runner.SendFunc(env.server.transport.Send))
+}
+
+// sentHook runs the failpoints of the messages just sent (operator-*-sent,
+// bootstrap-request-sent) right before the core's Advance, as a crash there would fall.
+type sentHook struct {
+	*maintainer.Maintainer
+	ctx  context.Context
+	msgs []*heartbeatpb.Envelope
+	log  *zap.Logger
+}
+
+func (h sentHook) Advance() {
+	afterSend(h.ctx, h.msgs, h.log)
+	h.Maintainer.Advance()
+}
+
+// termStore is the etcd side of one maintainer term: every write is guarded by the election key,
+// so a deposed maintainer can never persist a checkpoint or evict anyone. Only a lost
+// leadership ends the flush; other failures are logged and asked again by the core.
+type termStore struct {
+	ctx     context.Context
+	lead    *etcdutil.Leadership
+	metrics *metrics
+	cf      string
+	log     *zap.Logger
+}
+
+func (st termStore) PersistCheckpoint(cp uint64) (bool, error) {
+	beforePersist(st.ctx, st.log) // failpoint checkpoint-before-persist
+	persisted, err := st.lead.AdvanceCheckpoint(st.ctx, cp)
+	if err != nil {
+		if errors.Is(err, etcdutil.ErrNotLeader) {
+			return false, err
 		}
+		st.log.Warn("persisting checkpoint failed; will retry", zap.Uint64("checkpoint", cp), zap.Error(err))
+		return false, nil
 	}
-	for _, node := range rd.Evict {
-		// Guarded by the election key: a deposed maintainer can never evict anyone. A failed
-		// delete is asked again by the core on its throttle while the node stays silent.
-		if err := lead.EvictNode(ctx, node); err != nil {
-			if errors.Is(err, etcdutil.ErrNotLeader) {
-				return err
-			}
-			log.Warn("evicting silent node failed; will retry", zap.String("evicted", node), zap.Error(err))
-			continue
+	st.metrics.checkpoint.WithLabelValues(st.cf).Set(float64(persisted))
+	afterPersist(st.ctx, st.log) // failpoint checkpoint-after-persist
+	return true, nil
+}
+
+// Evict deletes a silent node's registration. A failed delete is asked again by the core on its
+// throttle while the node stays silent.
+func (st termStore) Evict(node string) error {
+	if err := st.lead.EvictNode(st.ctx, node); err != nil {
+		if errors.Is(err, etcdutil.ErrNotLeader) {
+			return err
 		}
-		s.metrics.evicted.WithLabelValues(w.id).Inc()
-		// log already names this node ("node") and the epoch that guarded the delete ("epoch").
-		log.Warn("evicted node silent past the bootstrap timeout", zap.String("evicted", node))
+		st.log.Warn("evicting silent node failed; will retry", zap.String("evicted", node), zap.Error(err))
+		return nil
 	}
-	for _, out := range rd.Messages {
-		s.transport.Send(out)
-	}
-	afterSend(ctx, rd.Messages, log) // failpoints operator-*-sent, bootstrap-request-sent
-	m.Advance()
+	st.metrics.evicted.WithLabelValues(st.cf).Inc()
+	// log already names this node ("node") and the epoch that guarded the delete ("epoch").
+	st.log.Warn("evicted node silent past the bootstrap timeout", zap.String("evicted", node))
 	return nil
 }
 
@@ -269,15 +295,6 @@ func drain(ch chan *heartbeatpb.Envelope) {
 		default:
 			return
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }
 

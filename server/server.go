@@ -17,6 +17,7 @@ import (
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/messaging"
+	"github.com/tidemark/tidemark/wait"
 )
 
 // Server is one tidemark node.
@@ -130,10 +131,10 @@ func (s *Server) Run(ctx context.Context) error {
 		// The backoff spaces the starts of two attempts: an attempt that already took that long
 		// (a lease grant that waited out its deadline while etcd was unreachable) is followed by
 		// the next at once, so a node is back within one grant deadline of etcd serving again.
-		wait := max(0, backoff.next(lived)-time.Since(attempt))
+		pause := max(0, backoff.next(lived)-time.Since(attempt))
 		s.log.Warn("etcd session ended; every dispatcher and maintainer of it was stopped, starting a new session",
-			zap.Error(err), zap.Duration("session_lived", lived.Round(time.Millisecond)), zap.Duration("backoff", wait))
-		sleepCtx(ctx, wait)
+			zap.Error(err), zap.Duration("session_lived", lived.Round(time.Millisecond)), zap.Duration("backoff", pause))
+		wait.Sleep(ctx, pause)
 	}
 	s.log.Info("node stopped")
 	return nil

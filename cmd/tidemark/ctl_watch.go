@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tidemark/tidemark/wait"
 )
 
 // redrawCoalesce gathers the events of one burst (a maintainer's status, checkpoint and the
@@ -43,7 +45,7 @@ func followStatus(c *cobra.Command, f *ctlFlags) error {
 		}
 		if !changed {
 			// The watch broke (compaction, etcd leader change): redraw and watch again.
-			sleepCtx(ctx, time.Second)
+			wait.Sleep(ctx, time.Second)
 		}
 		if rev, err = drawStatus(ctx, env, f.timeout); err != nil {
 			fmt.Fprintf(env.out, "\nredraw failed: %v (retrying on the next change)\n", err)
@@ -61,7 +63,7 @@ func waitChange(ctx context.Context, cli *clientv3.Client, prefix string, rev in
 			return false
 		}
 		if len(resp.Events) > 0 {
-			sleepCtx(ctx, redrawCoalesce)
+			wait.Sleep(ctx, redrawCoalesce)
 			return true
 		}
 	}
@@ -100,13 +102,4 @@ func drawStatus(ctx context.Context, env *ctlEnv, timeout time.Duration) (int64,
 	}
 	_, err = env.out.Write(buf.Bytes())
 	return resp.Header.Revision, err
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

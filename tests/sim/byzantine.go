@@ -20,18 +20,18 @@ func (c *Cluster) Forge(n int) {
 	c.counter["forge"]++
 	c.tracef("fault: a Byzantine sender forges %d envelopes", n)
 	for i := 0; i < n; i++ {
-		if env := c.forgeOne(); env != nil {
+		if env := c.forge.forgeOne(); env != nil {
 			c.forged[env] = true
 			if env.Epoch > 0 {
 				c.forgedEpochs[env.Epoch] = true
 			}
-			c.send(env)
+			c.wire.send(env)
 		}
 	}
 }
 
 // forgeOne builds one forged envelope, or nil when the draw is indistinguishable from real.
-func (c *Cluster) forgeOne() *heartbeatpb.Envelope {
+func (c forger) forgeOne() *heartbeatpb.Envelope {
 	to := c.nodes[c.order[c.rng.Intn(len(c.order))]]
 	env := &heartbeatpb.Envelope{ClusterId: clusterID, Changefeed: changefeed, To: to.id,
 		From: c.forgedSender(), Incarnation: c.rng.Uint64() % 1000, Seq: 1 + c.rng.Uint64()%1_000_000}
@@ -57,7 +57,7 @@ func (c *Cluster) forgeOne() *heartbeatpb.Envelope {
 }
 
 // forgedSender is an unregistered name, a registered node, or the current maintainer's node.
-func (c *Cluster) forgedSender() string {
+func (c forger) forgedSender() string {
 	switch c.rng.Intn(3) {
 	case 0:
 		return fmt.Sprintf("x%d", c.rng.Intn(3))
@@ -70,7 +70,7 @@ func (c *Cluster) forgedSender() string {
 }
 
 // forgedEpoch is near the real one (just above, equal, below), far above it, or anything.
-func (c *Cluster) forgedEpoch(real uint64) uint64 {
+func (c forger) forgedEpoch(real uint64) uint64 {
 	switch c.rng.Intn(5) {
 	case 0:
 		return real + 1 + uint64(c.rng.Intn(3))
@@ -88,7 +88,7 @@ func (c *Cluster) forgedEpoch(real uint64) uint64 {
 }
 
 // forgeMaintainerBody fills a maintainer-to-node body aimed at the receiver's real state.
-func (c *Cluster) forgeMaintainerBody(env *heartbeatpb.Envelope, to *node) {
+func (c forger) forgeMaintainerBody(env *heartbeatpb.Envelope, to *node) {
 	victim, hasVictim := c.someWorking()
 	desc := heartbeatpb.OperatorDescriptor{Id: heartbeatpb.OperatorID{Epoch: env.Epoch, Seq: c.rng.Uint64() % 1000}}
 	switch k := c.rng.Intn(7); {
@@ -132,7 +132,7 @@ func (c *Cluster) forgeMaintainerBody(env *heartbeatpb.Envelope, to *node) {
 
 // forgeNodeBody fills a node-to-maintainer body: a heartbeat that reports working dispatchers
 // stopped (their spans would go absent and be placed twice) or an empty bootstrap answer.
-func (c *Cluster) forgeNodeBody(env *heartbeatpb.Envelope) {
+func (c forger) forgeNodeBody(env *heartbeatpb.Envelope) {
 	if c.rng.Intn(2) == 0 {
 		env.Body = &heartbeatpb.Envelope_BootstrapResponse{BootstrapResponse: &heartbeatpb.MaintainerBootstrapResponse{}}
 		return
@@ -146,8 +146,8 @@ func (c *Cluster) forgeNodeBody(env *heartbeatpb.Envelope) {
 }
 
 // someWorking picks a working dispatcher of any up node.
-func (c *Cluster) someWorking() (heartbeatpb.DispatcherStatus, bool) {
-	all := c.allWorking()
+func (c forger) someWorking() (heartbeatpb.DispatcherStatus, bool) {
+	all := c.check.allWorking()
 	if len(all) == 0 {
 		return heartbeatpb.DispatcherStatus{}, false
 	}
@@ -171,8 +171,8 @@ func (c *Cluster) ForgeHigher(to, kind string) bool {
 	env := &heartbeatpb.Envelope{ClusterId: clusterID, Changefeed: changefeed, From: c.leader.node, To: to,
 		Epoch: n.toldEpoch + 1, Incarnation: n.toldEpoch + 1, Seq: 1}
 	desc := heartbeatpb.OperatorDescriptor{Id: heartbeatpb.OperatorID{Epoch: env.Epoch, Seq: 1}}
-	for _, st := range c.allWorking() {
-		onTo := c.working(to, st.Id)
+	for _, st := range c.check.allWorking() {
+		onTo := c.script.working(to, st.Id)
 		switch {
 		case kind == "create" && !onTo:
 			desc.Kind, desc.Mode = heartbeatpb.OpAdd, st.Mode

@@ -150,6 +150,14 @@ type Cluster struct {
 	// the next epoch and its winner is indistinguishable from that winner without TLS.
 	forgedEpochs map[uint64]bool
 	counter      map[string]int // what happened, for the report
+
+	// The cluster's concerns, each a view over this state with its own methods (views.go).
+	forge  forger   // the Byzantine sender (byzantine.go)
+	etcd   etcdView // etcd as the nodes and maintainers see it (etcdview.go)
+	check  checker  // the invariants (invariants.go)
+	wire   wire     // the network (network.go)
+	script script   // scripted kills and intents (script.go)
+	fault  faulter  // random and scripted faults (faults.go)
 }
 
 // timed is an action due at a time.
@@ -177,6 +185,7 @@ func New(cfg Config) *Cluster {
 		forgedEpochs: make(map[uint64]bool),
 	}
 	c.track = newTracker(c.startTs)
+	c.forge, c.etcd, c.check, c.wire, c.script, c.fault = forger{c}, etcdView{c}, checker{c}, wire{c}, script{c}, faulter{c}
 	for i := int64(1); i <= int64(cfg.Tables); i++ {
 		load := uint64(10)
 		if cfg.SplitMerge && i%2 == 1 {
@@ -220,27 +229,27 @@ func (c *Cluster) addNode(id string) {
 	}
 	n.dm = dm
 	c.tracef("node %s starts, incarnation %d", id, n.incarnation)
-	c.register(id)
+	c.etcd.register(id)
 	// The leader watch starts with the current leader.
 	if c.leader != nil {
-		c.tellLeader(n, c.leader.epoch, c.leader.node)
+		c.etcd.tellLeader(n, c.leader.epoch, c.leader.node)
 	}
 }
 
 // register puts node in the registry and tells every running maintainer.
-func (c *Cluster) register(id string) {
+func (c etcdView) register(id string) {
 	c.registry[id] = true
 	c.membership()
 }
 
-func (c *Cluster) unregister(id string) {
+func (c etcdView) unregister(id string) {
 	delete(c.registry, id)
 	c.membership()
 }
 
 // membership hands the registry to every running maintainer and every node's dispatcher
 // manager, as the server's node watch does.
-func (c *Cluster) membership() {
+func (c etcdView) membership() {
 	var ids []string
 	for _, id := range c.order {
 		if c.registry[id] {
@@ -341,7 +350,7 @@ func (c *Cluster) elect() {
 		inc, epoch := n.incarnation, c.epoch
 		c.at(time.Duration(c.rng.Int63n(int64(400*time.Millisecond))), func() {
 			if n.state == nodeUp && n.incarnation == inc && epoch > n.toldEpoch {
-				c.tellLeader(n, epoch, id)
+				c.etcd.tellLeader(n, epoch, id)
 			}
 		})
 	}

@@ -9,7 +9,7 @@ import (
 
 // tellLeader delivers etcd's leader watch to node n: the manager confirms (epoch, leader) and
 // steps the envelopes it held for exactly that, which may act, so the invariants are checked.
-func (c *Cluster) tellLeader(n *node, epoch uint64, leader string) {
+func (c etcdView) tellLeader(n *node, epoch uint64, leader string) {
 	if epoch > n.toldEpoch {
 		n.toldEpoch, n.toldLeader = epoch, leader
 	}
@@ -20,7 +20,7 @@ func (c *Cluster) tellLeader(n *node, epoch uint64, leader string) {
 // askLeader answers a manager's leader query as a linearizable etcd read does: after a short
 // delay, with whoever leads at that moment (nobody, between terms). The read happens after the
 // query was asked, which is what lets the manager drop held envelopes the answer does not confirm.
-func (c *Cluster) askLeader(n *node) {
+func (c etcdView) askLeader(n *node) {
 	q, ok := n.dm.LeaderQuery(c.now)
 	if !ok {
 		return
@@ -45,7 +45,7 @@ func (c *Cluster) askLeader(n *node) {
 
 // noteReleased checks what stepping released envelopes did, like a delivery: a real envelope
 // refused as malformed is an I7 violation, and I1/I2 are checked on the node.
-func (c *Cluster) noteReleased(n *node, err error) {
+func (c etcdView) noteReleased(n *node, err error) {
 	if c.fail != nil {
 		return
 	}

@@ -9,7 +9,7 @@ import (
 const maxNodes = 5
 
 // randomFault draws at most one fault per tick from the seed.
-func (c *Cluster) randomFault() {
+func (c faulter) randomFault() {
 	if c.rng.Float64() >= 0.04 {
 		return
 	}
@@ -40,7 +40,7 @@ func (c *Cluster) randomFault() {
 }
 
 // upNodes counts nodes that are up.
-func (c *Cluster) upNodes() int {
+func (c faulter) upNodes() int {
 	up := 0
 	for _, n := range c.nodes {
 		if n.state == nodeUp {
@@ -65,17 +65,17 @@ func (c *Cluster) CrashMaintainer() {
 // exceeds the session TTL, etcd drops it from the registry first.
 func (c *Cluster) CrashNode(id string, downFor time.Duration) {
 	n := c.nodes[id]
-	if n == nil || n.state == nodeDown || c.upNodes() < 2 {
+	if n == nil || n.state == nodeDown || c.fault.upNodes() < 2 {
 		return
 	}
 	c.counter["crash-node"]++
 	c.tracef("fault: crash %s (down for %v)", id, downFor)
-	c.stopNode(n, nodeDown)
+	c.fault.stopNode(n, nodeDown)
 	n.sink.crash()
 	inc := n.incarnation
 	c.at(min(downFor, c.cfg.SessionTTL), func() {
 		if n.incarnation == inc && downFor >= c.cfg.SessionTTL {
-			c.unregister(id)
+			c.etcd.unregister(id)
 		}
 	})
 	c.at(downFor, func() {
@@ -87,7 +87,7 @@ func (c *Cluster) CrashNode(id string, downFor time.Duration) {
 
 // stopNode takes a node out of action; a maintainer on it ends (a frozen node's maintainer is
 // only paused: it may wake up later as a zombie).
-func (c *Cluster) stopNode(n *node, state nodeState) {
+func (c faulter) stopNode(n *node, state nodeState) {
 	n.state = state
 	n.working = nil
 	for _, mt := range c.maints {
@@ -126,18 +126,18 @@ func (c *Cluster) Partition(id string, d time.Duration) {
 // session starts it again, empty, as a new incarnation.
 func (c *Cluster) ExpireLease(id string) {
 	n := c.nodes[id]
-	if n == nil || n.state != nodeUp || c.upNodes() < 2 {
+	if n == nil || n.state != nodeUp || c.fault.upNodes() < 2 {
 		return
 	}
 	c.counter["lease-expiry"]++
 	c.tracef("fault: lease of %s expires", id)
-	c.stopNode(n, nodeFrozen)
+	c.fault.stopNode(n, nodeFrozen)
 	inc := n.incarnation
 	c.at(c.cfg.SessionTTL, func() {
 		if n.incarnation != inc {
 			return
 		}
-		c.unregister(id)
+		c.etcd.unregister(id)
 		_ = n.dm.Close()
 		_ = n.sink.Flush() // the server closes the sink, which flushes it
 		n.state = nodeDown
@@ -149,24 +149,11 @@ func (c *Cluster) ExpireLease(id string) {
 	})
 }
 
-// evictAll carries out a Ready's evictions as the server's runner does: a write guarded by the
-// election key, so only the current leader's take effect. It reports false when mt lost its
-// role on the way (it evicted its own node).
-func (c *Cluster) evictAll(mt *maint, ids []string) bool {
-	for _, id := range ids {
-		if c.leader != mt {
-			return false
-		}
-		c.evict(id)
-	}
-	return c.leader == mt
-}
-
 // evict deletes a node's registration. A process that is still there (up, or frozen with its
 // lease about to go) learns it from its lease guard's watch and stops at once: every dispatcher
 // closed, the sink flushed. Its new session registers it again shortly after, empty, as a new
 // incarnation. A crashed process is only dropped from the registry; it restarts as planned.
-func (c *Cluster) evict(id string) {
+func (c faulter) evict(id string) {
 	n := c.nodes[id]
 	if n == nil || !c.registry[id] {
 		return
@@ -174,7 +161,7 @@ func (c *Cluster) evict(id string) {
 	c.counter["evict"]++
 	c.tracef("maintainer evicts silent node %s", id)
 	if n.state == nodeDown {
-		c.unregister(id)
+		c.etcd.unregister(id)
 		return
 	}
 	// Stopped before the registry tells the maintainers: the real node's dispatchers may
@@ -184,7 +171,7 @@ func (c *Cluster) evict(id string) {
 	_ = n.dm.Close()
 	_ = n.sink.Flush() // the server closes the sink, which flushes it
 	inc := n.incarnation
-	c.unregister(id)
+	c.etcd.unregister(id)
 	c.at(200*time.Millisecond+time.Duration(c.rng.Int63n(int64(time.Second))), func() {
 		if n.incarnation == inc && n.state == nodeDown {
 			c.addNode(id)
@@ -195,7 +182,7 @@ func (c *Cluster) evict(id string) {
 // WakeZombie lets the latest paused maintainer act again for d, after a newer one took over
 // and every node learned the newer epoch: it keeps ticking and sending, and must be fenced.
 func (c *Cluster) WakeZombie(d time.Duration) {
-	if c.leader == nil || c.now.Sub(c.leaderSince()) < time.Second {
+	if c.leader == nil || c.now.Sub(c.fault.leaderSince()) < time.Second {
 		return
 	}
 	for i := len(c.maints) - 1; i >= 0; i-- {
@@ -226,4 +213,4 @@ func (c *Cluster) AddNode(id string) {
 }
 
 // leaderSince is when the current leader was elected (from the trace-free election record).
-func (c *Cluster) leaderSince() time.Time { return c.leaderAt }
+func (c faulter) leaderSince() time.Time { return c.leaderAt }

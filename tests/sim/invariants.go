@@ -18,7 +18,7 @@ func spanOfTable(id int64) heartbeatpb.TableSpan { return span.TableSpan(id) }
 // checkExclusive is I1 for node n: none of its working dispatchers shares a key with a working
 // dispatcher of the same mode on another node that is up. A frozen node's dispatchers do not
 // count: its lease guard stopped them.
-func (c *Cluster) checkExclusive(n *node) error {
+func (c checker) checkExclusive(n *node) error {
 	for _, id := range c.order {
 		o := c.nodes[id]
 		if o == n || o.state != nodeUp {
@@ -38,7 +38,7 @@ func (c *Cluster) checkExclusive(n *node) error {
 
 // checkLeader is I4: no two operators of the current maintainer hold overlapping spans of one
 // mode (right after a failover too: restored operators included).
-func (c *Cluster) checkLeader() error {
+func (c checker) checkLeader() error {
 	if c.leader == nil {
 		return nil
 	}
@@ -89,9 +89,9 @@ func (c *Cluster) Converge(d time.Duration) error {
 		if err := c.RunFor(time.Second); err != nil {
 			return err
 		}
-		why := c.notConverged()
+		why := c.check.notConverged()
 		if why == "" {
-			return c.checkSinks()
+			return c.check.checkSinks()
 		}
 		if !c.now.Before(end) {
 			return c.violation("I6: %s", why)
@@ -101,7 +101,7 @@ func (c *Cluster) Converge(d time.Duration) error {
 
 // notConverged says why the cluster is not quiet yet, or "". It builds no trace: it runs every
 // simulated second of the quiet phase.
-func (c *Cluster) notConverged() string {
+func (c checker) notConverged() string {
 	if c.leader == nil {
 		return "no maintainer"
 	}
@@ -158,7 +158,7 @@ func (c *Cluster) notConverged() string {
 }
 
 // checkSinks runs the sink checker over every durable record of every node incarnation.
-func (c *Cluster) checkSinks() error {
+func (c checker) checkSinks() error {
 	var recs []dispatcher.Record
 	for _, s := range c.track.sinks {
 		_ = s.Flush()
@@ -179,7 +179,7 @@ func (c *Cluster) checkSinks() error {
 }
 
 // working returns every working dispatcher on up nodes, sorted by span.
-func (c *Cluster) allWorking() []heartbeatpb.DispatcherStatus {
+func (c checker) allWorking() []heartbeatpb.DispatcherStatus {
 	var out []heartbeatpb.DispatcherStatus
 	for _, id := range c.order {
 		if n := c.nodes[id]; n.state == nodeUp {

@@ -45,7 +45,7 @@ func (nw *network) popDue(now time.Time) (*heartbeatpb.Envelope, bool) {
 }
 
 // send puts env on the network, subject to partitions and the fault-phase loss model.
-func (c *Cluster) send(env *heartbeatpb.Envelope) {
+func (c wire) send(env *heartbeatpb.Envelope) {
 	if c.cut(env.From) || c.cut(env.To) {
 		c.trace.add(c.now, "drop(partition)", env)
 		return
@@ -68,7 +68,7 @@ func (c *Cluster) send(env *heartbeatpb.Envelope) {
 	}
 }
 
-func (c *Cluster) cut(id string) bool {
+func (c wire) cut(id string) bool {
 	n := c.nodes[id]
 	return n != nil && n.partitioned
 }

@@ -29,7 +29,7 @@ func (c *Cluster) KillMaintainerAt(kind, phase, cut string) { c.kill = &killSpec
 
 // checkKill is called with the leader's Ready in hand; it reports how many of its messages go
 // out before the crash, or -1 when no kill is due.
-func (c *Cluster) checkKill(mt *maint, msgs int) int {
+func (c script) checkKill(mt *maint, msgs int) int {
 	if c.kill == nil || mt != c.leader || !mt.m.Bootstrapped() {
 		return -1
 	}
@@ -52,7 +52,7 @@ func (c *Cluster) checkKill(mt *maint, msgs int) int {
 }
 
 // descriptor finds an operator's descriptor in the journals of the nodes that are up.
-func (c *Cluster) descriptor(id heartbeatpb.OperatorID) (heartbeatpb.OperatorDescriptor, bool) {
+func (c script) descriptor(id heartbeatpb.OperatorID) (heartbeatpb.OperatorDescriptor, bool) {
 	for _, nid := range c.order {
 		n := c.nodes[nid]
 		if n.state != nodeUp {
@@ -75,7 +75,7 @@ func (c *Cluster) descriptor(id heartbeatpb.OperatorID) (heartbeatpb.OperatorDes
 
 // noteResume records what the first maintainer after an interrupting kill did with the
 // operator once its restore ran.
-func (c *Cluster) noteResume() error {
+func (c script) noteResume() error {
 	it := c.interrupted
 	if it == nil || it.resumed != "" || c.leader == nil || c.leader.epoch == it.epoch {
 		return nil
@@ -115,14 +115,14 @@ func (c *Cluster) CheckIntent() (string, error) {
 	targets := d.Targets
 	if d.Kind == heartbeatpb.OpRemove {
 		for _, s := range d.Sources {
-			if c.working(s.NodeId, s.DispatcherId) {
+			if c.script.working(s.NodeId, s.DispatcherId) {
 				return b.String(), c.violation("scenario: removed dispatcher %d.%d still works", s.DispatcherId.Hi, s.DispatcherId.Lo)
 			}
 			fmt.Fprintf(&b, "source removed\n")
 		}
 	}
 	for _, p := range targets {
-		cr, ok := c.creation(p.NodeId, p.DispatcherId)
+		cr, ok := c.script.creation(p.NodeId, p.DispatcherId)
 		if !ok {
 			return b.String(), c.violation("scenario: target %s/%d.%d was never created", p.NodeId, p.DispatcherId.Hi, p.DispatcherId.Lo)
 		}
@@ -135,7 +135,7 @@ func (c *Cluster) CheckIntent() (string, error) {
 	return b.String(), nil
 }
 
-func (c *Cluster) creation(node string, id heartbeatpb.DispatcherID) (creation, bool) {
+func (c script) creation(node string, id heartbeatpb.DispatcherID) (creation, bool) {
 	for _, cr := range c.track.creations {
 		if cr.node == node && cr.id == id {
 			return cr, true
@@ -144,7 +144,7 @@ func (c *Cluster) creation(node string, id heartbeatpb.DispatcherID) (creation, 
 	return creation{}, false
 }
 
-func (c *Cluster) working(node string, id heartbeatpb.DispatcherID) bool {
+func (c script) working(node string, id heartbeatpb.DispatcherID) bool {
 	n := c.nodes[node]
 	if n == nil || n.state != nodeUp {
 		return false

@@ -8,6 +8,7 @@ import (
 	"github.com/tidemark/tidemark/dispatchermanager"
 	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/maintainer"
+	"github.com/tidemark/tidemark/runner"
 )
 
 // Violation is a broken invariant, with what is needed to replay and read it.
@@ -59,7 +60,7 @@ func (c *Cluster) step() error {
 		c.elect()
 	}
 	if c.faults {
-		c.randomFault()
+		c.fault.randomFault()
 	}
 	for {
 		env, ok := c.net.popDue(c.now)
@@ -89,10 +90,10 @@ func (c *Cluster) step() error {
 			return err
 		}
 	}
-	if err := c.noteResume(); err != nil {
+	if err := c.script.noteResume(); err != nil {
 		return err
 	}
-	return c.checkLeader()
+	return c.check.checkLeader()
 }
 
 // deliver hands one envelope to the core it is for, as the server's route does.
@@ -125,7 +126,7 @@ func (c *Cluster) deliver(env *heartbeatpb.Envelope) error {
 		if err := c.flushMaint(mt); err != nil {
 			return err
 		}
-		return c.checkLeader()
+		return c.check.checkLeader()
 	}
 	err := n.dm.Step(env, c.now)
 	c.trace.add(c.now, stepNote(err), env)
@@ -168,13 +169,10 @@ func (c *Cluster) maintOn(id string) *maint {
 	return best
 }
 
-// afterNode sends what a manager produced and checks I1 and I2 for it.
+// afterNode performs what a manager produced and checks I1 and I2 for it.
 func (c *Cluster) afterNode(n *node) error {
-	for _, env := range n.dm.Ready() {
-		c.send(env)
-	}
-	n.dm.Advance()
-	c.askLeader(n)
+	_ = runner.Manager(n.dm.Ready(), n.dm, c.wire) // the network never fails a send
+	c.etcd.askLeader(n)
 	if len(c.track.broken) > 0 {
 		return c.violation("%s", c.track.broken[0])
 	}
@@ -184,62 +182,41 @@ func (c *Cluster) afterNode(n *node) error {
 			n.working = append(n.working, st)
 		}
 	}
-	return c.checkExclusive(n)
+	return c.check.checkExclusive(n)
 }
 
-// flushMaint does what the server's maintainer loop does with a Ready: persist the checkpoint
-// through the guarded CAS, then send. With faults on, the process may crash anywhere in there,
-// including between any two messages. A zombie's guarded write fails; it sends anyway.
+// flushMaint performs a maintainer's Ready as the server's loop does (runner.Maintainer: persist
+// the checkpoint through the guarded CAS, evict, send, Advance). With faults on, the process may
+// crash anywhere in there, including between any two messages. A zombie's guarded writes fail
+// unnoticed; it sends anyway.
 func (c *Cluster) flushMaint(mt *maint) error {
 	rd := mt.m.Ready()
-	cut := c.checkKill(mt, len(rd.Messages))
+	cut := c.script.checkKill(mt, len(rd.Messages))
 	if cut < 0 && mt.state == maintRunning && c.faults && len(rd.Messages) > 0 && c.rng.Float64() < 0.004 {
 		cut = c.rng.Intn(len(rd.Messages) + 1)
 		c.counter["crash-mid-ready"]++
 	}
 	if cut >= 0 {
 		c.tracef("fault: maintainer %s crashes after sending %d of %d messages", mt.node, cut, len(rd.Messages))
-		if err := c.persist(mt, rd.Checkpoint); err != nil {
+		err := runner.Maintainer(runner.Ready(rd), mt.m, termStore{c: c, mt: mt, crashing: true}, &crashingNetwork{c.wire, cut})
+		if err != nil && !errors.Is(err, errCrashed) {
 			return err
-		}
-		c.evictAll(mt, rd.Evict)
-		for _, env := range rd.Messages[:cut] {
-			c.send(env)
 		}
 		c.loseLeader(maintDead, 0)
 		return nil
 	}
-	if mt.state == maintRunning {
-		if err := c.persist(mt, rd.Checkpoint); err != nil {
-			return err
-		}
-		if !c.evictAll(mt, rd.Evict) {
-			return nil // it evicted its own node: its loops stopped, nothing more goes out
-		}
+	if mt.state == maintRunning && c.leader != mt {
+		return nil // its term is over: its loops stopped, nothing more goes out
 	}
-	for _, env := range rd.Messages {
-		c.send(env)
+	err := runner.Maintainer(runner.Ready(rd), mt.m, termStore{c: c, mt: mt}, c.wire)
+	if errors.Is(err, errSelfEvicted) {
+		return nil // it evicted its own node: its loops stopped, nothing more goes out
 	}
-	mt.m.Advance()
-	return nil
-}
-
-// persist is the guarded forward-only CAS: only the current leader writes, and never backwards.
-func (c *Cluster) persist(mt *maint, cp uint64) error {
-	if cp == 0 || c.leader != mt {
-		return nil
-	}
-	if reached := c.minReached(); cp > reached {
-		return c.violation("I3: maintainer %s persists checkpoint %d above the %d every span reached", mt.node, cp, reached)
-	}
-	if cp > c.persisted {
-		c.persisted = cp
-	}
-	return nil
+	return err
 }
 
 // minReached is the least ts every key of every table and mode has durably reached.
-func (c *Cluster) minReached() uint64 {
+func (c checker) minReached() uint64 {
 	lowest := ^uint64(0)
 	for _, t := range c.tables {
 		for _, mode := range c.modes() {
@@ -249,7 +226,7 @@ func (c *Cluster) minReached() uint64 {
 	return lowest
 }
 
-func (c *Cluster) modes() []heartbeatpb.Mode {
+func (c checker) modes() []heartbeatpb.Mode {
 	if c.cfg.Redo {
 		return []heartbeatpb.Mode{heartbeatpb.ModeDefault, heartbeatpb.ModeRedo}
 	}

@@ -1,0 +1,105 @@
+package runner
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/tidemark/tidemark/heartbeatpb"
+)
+
+// recorder plays core, store and transport at once and logs every call in order.
+type recorder struct {
+	log        []string
+	persistOK  bool
+	persistErr error
+	evictErr   map[string]error
+	sendErrAt  int // index of the send that fails; -1: none
+	sent       int
+}
+
+func (r *recorder) CheckpointNotPersisted() { r.log = append(r.log, "not-persisted") }
+func (r *recorder) Advance()                { r.log = append(r.log, "advance") }
+
+func (r *recorder) PersistCheckpoint(cp uint64) (bool, error) {
+	r.log = append(r.log, "persist")
+	return r.persistOK, r.persistErr
+}
+
+func (r *recorder) Evict(node string) error {
+	r.log = append(r.log, "evict "+node)
+	return r.evictErr[node]
+}
+
+func (r *recorder) Send(env *heartbeatpb.Envelope) error {
+	if r.sent == r.sendErrAt {
+		return errors.New("crashed")
+	}
+	r.sent++
+	r.log = append(r.log, "send "+env.To)
+	return nil
+}
+
+func ready(cp uint64) Ready {
+	return Ready{Checkpoint: cp, Evict: []string{"e1", "e2"},
+		Messages: []*heartbeatpb.Envelope{{To: "n1"}, {To: "n2"}}}
+}
+
+func TestMaintainerOrder(t *testing.T) {
+	stop := errors.New("stop")
+	cases := []struct {
+		name string
+		rd   Ready
+		rec  recorder
+		err  error
+		want []string
+	}{
+		{"all", ready(7), recorder{persistOK: true, sendErrAt: -1}, nil,
+			[]string{"persist", "evict e1", "evict e2", "send n1", "send n2", "advance"}},
+		{"no checkpoint", ready(0), recorder{sendErrAt: -1}, nil,
+			[]string{"evict e1", "evict e2", "send n1", "send n2", "advance"}},
+		{"write failed", ready(7), recorder{sendErrAt: -1}, nil,
+			[]string{"persist", "not-persisted", "evict e1", "evict e2", "send n1", "send n2", "advance"}},
+		{"term over at persist", ready(7), recorder{persistErr: stop, sendErrAt: -1}, stop, []string{"persist"}},
+		{"term over at evict", ready(7), recorder{persistOK: true, evictErr: map[string]error{"e1": stop}, sendErrAt: -1}, stop,
+			[]string{"persist", "evict e1"}},
+		{"crash between sends", ready(7), recorder{persistOK: true, sendErrAt: 1}, nil,
+			[]string{"persist", "evict e1", "evict e2", "send n1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := c.rec
+			err := Maintainer(c.rd, &r, &r, &r)
+			if c.name == "crash between sends" {
+				if err == nil {
+					t.Fatal("a failed send was not returned")
+				}
+			} else if !errors.Is(err, c.err) {
+				t.Fatalf("err %v, want %v", err, c.err)
+			}
+			if !reflect.DeepEqual(r.log, c.want) {
+				t.Fatalf("calls %q, want %q", r.log, c.want)
+			}
+		})
+	}
+}
+
+func TestManager(t *testing.T) {
+	r := recorder{sendErrAt: -1}
+	msgs := []*heartbeatpb.Envelope{{To: "m"}, {To: "m2"}}
+	if err := Manager(msgs, &r, &r); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"send m", "send m2", "advance"}; !reflect.DeepEqual(r.log, want) {
+		t.Fatalf("calls %q, want %q", r.log, want)
+	}
+	r = recorder{sendErrAt: 0}
+	if err := Manager(msgs, &r, &r); err == nil || len(r.log) != 0 {
+		t.Fatalf("a failed send: err %v, calls %q", err, r.log)
+	}
+	var got []string
+	if err := Manager(msgs, &r, SendFunc(func(e *heartbeatpb.Envelope) { got = append(got, e.To) })); err != nil ||
+		!reflect.DeepEqual(got, []string{"m", "m2"}) {
+		t.Fatalf("SendFunc: %v %q", err, got)
+	}
+}
