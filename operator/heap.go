@@ -12,7 +12,7 @@ func (h dueHeap) Less(i, j int) bool {
 	if !h[i].due.Equal(h[j].due) {
 		return h[i].due.Before(h[j].due)
 	}
-	return lessID(h[i].id, h[j].id) // ties by operator ID keep the resend order deterministic
+	return h[i].id.Less(h[j].id) // ties by operator ID keep the resend order deterministic
 }
 
 func (h dueHeap) Swap(i, j int) {

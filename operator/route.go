@@ -88,15 +88,8 @@ func (c *Controller) sorted(keep func(*entry) bool) []*entry {
 			es = append(es, e)
 		}
 	}
-	sort.Slice(es, func(i, j int) bool { return lessID(es[i].op.ID(), es[j].op.ID()) })
+	sort.Slice(es, func(i, j int) bool { return es[i].op.ID().Less(es[j].op.ID()) })
 	return es
-}
-
-func lessID(a, b heartbeatpb.OperatorID) bool {
-	if a.Epoch != b.Epoch {
-		return a.Epoch < b.Epoch
-	}
-	return a.Seq < b.Seq
 }
 
 func contains(xs []string, x string) bool {
