@@ -28,6 +28,13 @@ type Dispatcher interface {
 	Close() error
 }
 
+// ErrorReporter is implemented by a dispatcher that can fail on its own, apart from the
+// factory's sink: its source unreachable, its start ts compacted away. Err says why it cannot
+// make progress now, nil when it can; the manager reports it in the dispatcher's status.
+type ErrorReporter interface {
+	Err() error
+}
+
 // Factory creates dispatchers for one node and changefeed.
 type Factory interface {
 	New(cfg heartbeatpb.DispatcherConfig, table heartbeatpb.TableConfig) (Dispatcher, error)
