@@ -46,11 +46,13 @@ func Diff(ctx context.Context, src *clientv3.Client, cfg *etcdutil.SourceConfig,
 		if err != nil {
 			return res, fmt.Errorf("etcdcdc: diff: read source %v at revision %d: %w", src.Endpoints(), rev, err)
 		}
-		changed, err := src.Get(ctx, r.Start, rangeEnd(r), clientv3.WithCountOnly(), clientv3.WithMinModRev(rev+1))
+		// Not a count: etcd counts before it filters by revision. Keys deleted since are
+		// not seen here; the note this drives is a hint, not a verdict.
+		changed, err := src.Get(ctx, r.Start, rangeEnd(r), clientv3.WithKeysOnly(), clientv3.WithMinModRev(rev+1))
 		if err != nil {
 			return res, fmt.Errorf("etcdcdc: diff: read source %v: %w", src.Endpoints(), err)
 		}
-		res.SourceChangedAfter = res.SourceChangedAfter || changed.Count > 0
+		res.SourceChangedAfter = res.SourceChangedAfter || len(changed.Kvs) > 0
 	}
 	err := scan(ctx, dst, etcdutil.PrefixRange(destPrefix), 0, func(k, v []byte) {
 		d, ok := want[string(k)]
