@@ -16,7 +16,7 @@ import (
 
 func did(hi, lo uint64) heartbeatpb.DispatcherID { return heartbeatpb.DispatcherID{Hi: hi, Lo: lo} }
 
-func newTestFactory(t *testing.T, endpoints []string, src *etcdutil.SourceConfig, sink Sink) *Factory {
+func newTestFactory(t testing.TB, endpoints []string, src *etcdutil.SourceConfig, sink Sink) *Factory {
 	t.Helper()
 	if src.Endpoints == nil {
 		src.Endpoints = endpoints
@@ -30,7 +30,7 @@ func newTestFactory(t *testing.T, endpoints []string, src *etcdutil.SourceConfig
 	return f
 }
 
-func newTestDispatcher(t *testing.T, f *Factory, id heartbeatpb.DispatcherID, s heartbeatpb.TableSpan, start int64) *Dispatcher {
+func newTestDispatcher(t testing.TB, f *Factory, id heartbeatpb.DispatcherID, s heartbeatpb.TableSpan, start int64) *Dispatcher {
 	t.Helper()
 	d, err := f.New(heartbeatpb.DispatcherConfig{Id: id, Span: s, StartTs: uint64(start)}, heartbeatpb.TableConfig{TableId: s.TableId})
 	if err != nil {
@@ -41,9 +41,14 @@ func newTestDispatcher(t *testing.T, f *Factory, id heartbeatpb.DispatcherID, s 
 }
 
 // waitCheckpoint polls d until its checkpoint reaches rev.
-func waitCheckpoint(t *testing.T, d *Dispatcher, rev int64) {
+func waitCheckpoint(t testing.TB, d *Dispatcher, rev int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	waitCheckpointFor(t, d, rev, 10*time.Second)
+}
+
+func waitCheckpointFor(t testing.TB, d *Dispatcher, rev int64, wait time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
 	for {
 		cp, _ := d.Poll(time.Now())
 		if int64(cp) >= rev {
@@ -56,7 +61,7 @@ func waitCheckpoint(t *testing.T, d *Dispatcher, rev int64) {
 	}
 }
 
-func put(t *testing.T, cli *clientv3.Client, k, v string) int64 {
+func put(t testing.TB, cli *clientv3.Client, k, v string) int64 {
 	t.Helper()
 	resp, err := cli.Put(context.Background(), k, v)
 	if err != nil {
@@ -65,7 +70,7 @@ func put(t *testing.T, cli *clientv3.Client, k, v string) int64 {
 	return resp.Header.Revision
 }
 
-func del(t *testing.T, cli *clientv3.Client, k string) int64 {
+func del(t testing.TB, cli *clientv3.Client, k string) int64 {
 	t.Helper()
 	resp, err := cli.Delete(context.Background(), k)
 	if err != nil {
@@ -74,7 +79,7 @@ func del(t *testing.T, cli *clientv3.Client, k string) int64 {
 	return resp.Header.Revision
 }
 
-func rev(t *testing.T, cli *clientv3.Client) int64 {
+func rev(t testing.TB, cli *clientv3.Client) int64 {
 	t.Helper()
 	resp, err := cli.Get(context.Background(), "\x00", clientv3.WithCountOnly())
 	if err != nil {
@@ -84,7 +89,7 @@ func rev(t *testing.T, cli *clientv3.Client) int64 {
 }
 
 // dump reads every key under prefix as key -> value.
-func dump(t *testing.T, cli *clientv3.Client, prefix string, opts ...clientv3.OpOption) map[string]string {
+func dump(t testing.TB, cli *clientv3.Client, prefix string, opts ...clientv3.OpOption) map[string]string {
 	t.Helper()
 	resp, err := cli.Get(context.Background(), prefix, append([]clientv3.OpOption{clientv3.WithPrefix()}, opts...)...)
 	if err != nil {
@@ -98,8 +103,11 @@ func dump(t *testing.T, cli *clientv3.Client, prefix string, opts ...clientv3.Op
 }
 
 // splitTable cuts table 1 into n spans.
-func splitTable(t *testing.T, n int) []heartbeatpb.TableSpan {
+func splitTable(t testing.TB, n int) []heartbeatpb.TableSpan {
 	t.Helper()
+	if n == 1 {
+		return []heartbeatpb.TableSpan{span.TableSpan(1)}
+	}
 	s, err := span.Split(span.TableSpan(1), n)
 	if err != nil {
 		t.Fatal(err)
