@@ -139,9 +139,11 @@ func (d *Dispatcher) Stop(time.Time) (uint64, error) {
 			d.state = stopped
 			d.log.Debug("dispatcher stopped", zap.Int64("final", d.checkpoint.Load()))
 		case <-time.After(stopWait):
-			err := d.Err()
-			return 0, fmt.Errorf("etcdcdc: dispatcher %s: a sink write is still unresolved (%v); stop again later",
-				dispatcher.FormatID(d.dc.Id), err)
+			why := "a sink write is in flight"
+			if err := d.Err(); err != nil {
+				why = "a failed sink write is unresolved: " + err.Error()
+			}
+			return 0, fmt.Errorf("etcdcdc: dispatcher %s: not stopped yet, %s; stop again later", dispatcher.FormatID(d.dc.Id), why)
 		}
 	}
 	return uint64(d.checkpoint.Load()), nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/etcdutil/embedetcd"
@@ -188,5 +189,65 @@ func TestDispatcherUnreachableSource(t *testing.T) {
 	}
 	if cp, err := d.Stop(time.Now()); err != nil || cp != 5 {
 		t.Fatalf("Stop: %d, %v; want the start revision 5", cp, err)
+	}
+}
+
+// A target etcd that goes down holds the checkpoint and shows as the span's error; once it is
+// back, the dispatcher resumes on its own and the mirror catches up.
+func TestDispatcherMirrorTargetDown(t *testing.T) {
+	src := embedetcd.StartForTest(t)
+	cli := src.Client(t)
+	dir := t.TempDir()
+	tcfg := embedetcd.Config{Dir: dir, ClientURL: "http://127.0.0.1:24595", PeerURL: "http://127.0.0.1:24596", TickMs: 10, ElectionMs: 100}
+	target, err := embedetcd.Start(tcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := clientv3.New(clientv3.Config{Endpoints: target.ClientURLs(), DialTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = dst.Close() }()
+	ms, err := NewMirrorSink(MirrorConfig{Client: dst, FenceRoot: FenceRoot("c", "cf"), SourcePrefix: "/src/", DestPrefix: "/dst/",
+		WriteTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newTestFactory(t, src.ClientURLs(), &etcdutil.SourceConfig{Prefix: "/src/"}, ms)
+	d := newTestDispatcher(t, f, did(1, 1), span.TableSpan(1), rev(t, cli))
+	first := put(t, cli, "/src/a", "1")
+	waitCheckpoint(t, d, first)
+	if err := target.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var last int64
+	for i := range 20 {
+		last = put(t, cli, fmt.Sprintf("/src/k%d", i), fmt.Sprint(i))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := d.Err(); err == nil || !strings.Contains(err.Error(), "127.0.0.1:24595") {
+		t.Fatalf("target down: want an error naming it, got %v", err)
+	}
+	if err := f.Flush(); err == nil {
+		t.Fatal("target down: the factory's Flush reports no sink failure")
+	}
+	if cp, _ := d.Poll(time.Now()); int64(cp) >= last {
+		t.Fatalf("checkpoint %d reached %d while the target was down", cp, last)
+	}
+	target, err = embedetcd.Start(tcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = target.Close() }()
+	waitCheckpointFor(t, d, last, 30*time.Second)
+	if err := d.Err(); err != nil {
+		t.Fatalf("target back: still %v", err)
+	}
+	got := dump(t, dst, "/dst/")
+	if len(got) != 21 || got["/dst/k19"] != "19" {
+		t.Fatalf("mirror after the outage: %v", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -133,7 +134,11 @@ func (w *mirrorWriter) value() string {
 // repeats (etcd refuses a key twice in one transaction, and folding would lose the order).
 func (w *mirrorWriter) Write(ctx context.Context, events []Event, through int64) error {
 	err := w.write(ctx, events, through)
-	w.m.record(err)
+	if !errors.Is(err, ErrFenced) {
+		// A deposed writer is this span's news, not the sink's: the node's other spans
+		// write on, and their checkpoints must not wait for it.
+		w.m.record(err)
+	}
 	return err
 }
 

@@ -54,6 +54,9 @@ func TestMirrorFenceRefusesDeposedWriter(t *testing.T) {
 	if got := dump(t, cli, "/dst/zzz"); len(got) != 0 {
 		t.Fatalf("the deposed writer's late write landed: %v", got)
 	}
+	if err := ms.Err(); err != nil {
+		t.Fatalf("a deposed writer made the whole sink fail: %v", err)
+	}
 	// Its other half was fenced too: the whole span's fence is gone.
 	if err := old.Write(ctx, []Event{ev("/src/a", "late", 12)}, 12); !errors.Is(err, ErrFenced) {
 		t.Fatalf("deposed writer, second try: want ErrFenced, got %v", err)
