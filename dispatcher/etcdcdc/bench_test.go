@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,8 +16,8 @@ import (
 )
 
 // BenchmarkMirrorCatchUp measures events/s from a source etcd into a mirror in another etcd:
-// the source holds N events (CDC_BENCH_EVENTS, default 100000: puts over 10000 keys, 100 per
-// source transaction) above the start revision, and CDC_BENCH_SPANS dispatchers (default 4)
+// the source holds N events (CDC_BENCH_EVENTS, default 100000: puts over 10000 keys,
+// CDC_BENCH_TXN per source transaction, default 100) above the start revision, and CDC_BENCH_SPANS dispatchers (default 4)
 // replicate them. It checks the mirror equals the source at the end.
 //
 //	go test -run NONE -bench MirrorCatchUp -benchtime 1x ./dispatcher/etcdcdc/
@@ -25,7 +26,7 @@ func BenchmarkMirrorCatchUp(b *testing.B) {
 	ctx := context.Background()
 	srcSrv, dstSrv := embedetcd.StartForTest(b), embedetcd.StartForTest(b)
 	src, dst := srcSrv.Client(b), dstSrv.Client(b)
-	start := preload(b, src, events)
+	start := preload(b, src, events, envInt("CDC_BENCH_TXN", 100))
 	end := rev(b, src)
 	b.ResetTimer()
 	for range b.N {
@@ -65,19 +66,31 @@ func BenchmarkMirrorCatchUp(b *testing.B) {
 	_ = ctx
 }
 
-// preload writes n events under /src/ in transactions of 100 puts and returns the revision
-// before them.
-func preload(tb testing.TB, cli *clientv3.Client, n int) int64 {
+// preload writes n events under /src/ in transactions of perTxn puts (from 16 writers at
+// once) and returns the revision before them.
+func preload(tb testing.TB, cli *clientv3.Client, n, perTxn int) int64 {
 	start := rev(tb, cli)
-	for i := 0; i < n; {
-		var ops []clientv3.Op
-		for j := 0; j < 100 && i < n; j, i = j+1, i+1 {
-			k := fmt.Sprintf("/src/%c%05d", byte(i*7%256), i%10000)
-			ops = append(ops, clientv3.OpPut(k, strconv.Itoa(i)))
-		}
-		if _, err := cli.Txn(context.Background()).Then(ops...).Commit(); err != nil {
-			tb.Fatal(err)
-		}
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w * perTxn; i < n; i += 16 * perTxn {
+				var ops []clientv3.Op
+				for j := i; j < i+perTxn && j < n; j++ {
+					k := fmt.Sprintf("/src/%c%05d", byte(j*7%256), j%10000)
+					ops = append(ops, clientv3.OpPut(k, strconv.Itoa(j)))
+				}
+				if _, err := cli.Txn(context.Background()).Then(ops...).Commit(); err != nil {
+					tb.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if tb.Failed() {
+		tb.FailNow()
 	}
 	return start
 }
