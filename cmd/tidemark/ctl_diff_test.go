@@ -86,6 +86,15 @@ func TestEtcdMirrorEndToEnd(t *testing.T) {
 		cp, err := etcdutil.GetCheckpoint(ctx, c.cli, keys, "demo")
 		return err == nil && int64(cp) >= lastRev
 	})
+	var st statusJSON
+	c.ctlJSON(&st, "status")
+	if cs := demoStatus(t, st); cs.CompactBelow < uint64(lastRev) || cs.LagRevisions == nil || *cs.LagRevisions < 0 {
+		t.Fatalf("status of an etcd changefeed: compact below %d, lag %v; want the checkpoint (>= %d) and a revision lag",
+			cs.CompactBelow, cs.LagRevisions, lastRev)
+	}
+	if out := c.ctl(exitOK, "status").stdout; !strings.Contains(out, "may be compacted below revision") || !strings.Contains(out, " revisions") {
+		t.Fatalf("status: %s", out)
+	}
 	res := c.ctl(exitOK, "diff", "demo")
 	if !strings.Contains(res.stdout, "0 differing keys") {
 		t.Fatalf("diff: %s", res.stdout)
