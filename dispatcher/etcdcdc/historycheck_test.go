@@ -35,3 +35,28 @@ func TestCheckHistory(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckFileSinks(t *testing.T) {
+	rec := func(d, k, v string, rev int64, del bool) Record {
+		r := Record{Key: k, Value: v, Op: "put", ModRevision: rev, Dispatcher: d}
+		if del {
+			r.Op, r.Value = "delete", ""
+		}
+		return r
+	}
+	src := []Event{{Key: []byte("a"), Value: []byte("1"), Revision: 2}, {Key: []byte("a"), Delete: true, Revision: 3},
+		{Key: []byte("b"), Value: []byte("2"), Revision: 4}}
+	ok := []Record{rec("1-1", "a", "1", 2, false), rec("1-1", "a", "", 3, true), rec("1-2", "a", "", 3, true), rec("1-2", "b", "2", 4, false)}
+	if err := CheckFileSinks(src, ok); err != nil {
+		t.Fatalf("a replay after a handoff: %v", err)
+	}
+	for name, recs := range map[string][]Record{
+		"missing":  ok[:3],
+		"invented": append(append([]Record{}, ok...), rec("1-2", "b", "9", 4, false)),
+		"reversed": {rec("1-1", "a", "", 3, true), rec("1-1", "a", "1", 2, false), rec("1-2", "b", "2", 4, false)},
+	} {
+		if err := CheckFileSinks(src, recs); err == nil {
+			t.Errorf("%s: passed", name)
+		}
+	}
+}
