@@ -182,3 +182,51 @@ func TestEtcdFileSinkEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A changefeed resumed after its source was compacted above its checkpoint shows the spans in
+// error, with what to do, in ctl spans and ctl status; its checkpoint does not move.
+func TestEtcdCompactedSourceShowsError(t *testing.T) {
+	c := startAcceptCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c.ctl(exitOK, "changefeed", "create", "demo", "--dispatcher", "etcd", "--source-etcd", c.ep, "--source-prefix", "/src/", "--sink", "file")
+	c.settled(1)
+	first, err := c.cli.Put(ctx, "/src/a", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := etcdutil.Keys{Cluster: "ctltest"}
+	c.waitFor("checkpoint at the first write", 30*time.Second, func() bool {
+		cp, err := etcdutil.GetCheckpoint(ctx, c.cli, keys, "demo")
+		return err == nil && int64(cp) >= first.Header.Revision
+	})
+	c.ctl(exitOK, "changefeed", "pause", "demo")
+	cp, err := etcdutil.GetCheckpoint(ctx, c.cli, keys, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last int64
+	for i := range 5 {
+		resp, err := c.cli.Put(ctx, "/src/b", fmt.Sprint(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = resp.Header.Revision
+	}
+	if _, err := c.cli.Compact(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	c.ctl(exitOK, "changefeed", "resume", "demo")
+	var out string
+	c.waitFor("the span in error", 30*time.Second, func() bool {
+		out = c.ctl(exitOK, "spans", "--changefeed", "demo", "--state", "error").stdout
+		return strings.Contains(out, "compacted")
+	})
+	if !strings.Contains(out, "remove the changefeed and create it again") {
+		t.Fatalf("the error does not say what to do: %s", out)
+	}
+	if got, err := etcdutil.GetCheckpoint(ctx, c.cli, keys, "demo"); err != nil || got > uint64(last) || got < cp {
+		t.Fatalf("checkpoint %d (%v) moved past the compaction at %d (was %d)", got, err, last, cp)
+	}
+	t.Logf("checkpoint %d, compacted at %d", cp, last)
+}
