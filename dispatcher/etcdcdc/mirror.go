@@ -172,7 +172,7 @@ func (w *mirrorWriter) write(ctx context.Context, events []Event, through int64)
 		if !ok {
 			return fmt.Errorf("%w: mirror: source key %q is not under prefix %q", dispatcher.ErrInvalid, e.Key, w.m.cfg.SourcePrefix)
 		}
-		if len(ops) == maxTxnOps || seen[string(dst)] || size+len(dst)+len(e.Value) > maxTxnBytes {
+		if len(ops) > 0 && (len(ops) == maxTxnOps || seen[string(dst)] || size+len(dst)+len(e.Value) > maxTxnBytes) {
 			if err := flush(events[i-1].Revision); err != nil {
 				return err
 			}

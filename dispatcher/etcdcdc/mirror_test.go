@@ -119,3 +119,19 @@ func TestMirrorReplayIsIdempotent(t *testing.T) {
 		t.Fatalf("after replays: %v", err)
 	}
 }
+
+// A value near etcd's request limit goes in a transaction of its own, after what came before.
+func TestMirrorLargeValue(t *testing.T) {
+	ctx := context.Background()
+	cli := embedetcd.StartForTest(t).Client(t)
+	w := newTestMirror(t, cli).Open(owner(did(1, 1), span.TableSpan(1)))
+	big := string(make([]byte, maxTxnBytes+10))
+	events := []Event{ev("/src/big", big, 5), ev("/src/a", "1", 6), ev("/src/big2", big, 7)}
+	if err := w.Write(ctx, events, 7); err != nil {
+		t.Fatal(err)
+	}
+	got := dump(t, cli, "/dst/")
+	if len(got["/dst/big"]) != len(big) || got["/dst/a"] != "1" || len(got["/dst/big2"]) != len(big) {
+		t.Fatalf("mirror holds %d keys", len(got))
+	}
+}
