@@ -38,15 +38,17 @@ func SourceRange(src *etcdutil.SourceConfig, s heartbeatpb.TableSpan) (keyRange,
 	}
 	t := tables[s.TableId-1]
 	strip := []byte(src.TableStrip(s.TableId))
-	tableEnd := span.TableSpan(s.TableId).EndKey
+	tableStart := span.TableStartKey(s.TableId)
 	toSource := func(k []byte) []byte {
-		if bytes.Equal(k, tableEnd) {
+		// A key of the table that does not start with its key (the table's end, or a short
+		// key just below it that a peer may send) sorts after every key that does.
+		if !bytes.HasPrefix(k, tableStart) {
 			if t.End == "" {
 				return nil
 			}
 			return []byte(t.End)
 		}
-		return append(append([]byte(nil), strip...), k[len(tableEnd):]...)
+		return append(append([]byte(nil), strip...), k[len(tableStart):]...)
 	}
 	r := keyRange{start: toSource(s.StartKey), end: toSource(s.EndKey)}
 	if bytes.Compare(r.start, []byte(t.Start)) < 0 {

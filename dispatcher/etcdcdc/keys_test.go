@@ -1,6 +1,7 @@
 package etcdcdc
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/tidemark/tidemark/etcdutil"
@@ -52,5 +53,22 @@ func TestSourceRangePartitionsTheTable(t *testing.T) {
 	}
 	if _, err := SourceRange(srcs[0], span.TableSpan(2)); err == nil {
 		t.Error("a span of table 2 of a one-prefix source was mapped")
+	}
+}
+
+// A span key inside the table that is not prefixed by the table key (a short key just below
+// the next table's, which a peer may send) maps to the table's end instead of panicking.
+func TestSourceRangeOddKeys(t *testing.T) {
+	src := &etcdutil.SourceConfig{}
+	for i := range 255 {
+		src.Ranges = append(src.Ranges, etcdutil.KeyRange{Start: fmt.Sprintf("r%03d/", i+1), End: fmt.Sprintf("r%03d0", i+1)})
+	}
+	s := heartbeatpb.TableSpan{TableId: 255, StartKey: span.TableStartKey(255), EndKey: span.TableStartKey(256)[:8]}
+	if err := span.Validate(s); err != nil {
+		t.Fatalf("the odd span is not valid, so the test tests nothing: %v", err)
+	}
+	r, err := SourceRange(src, s)
+	if err != nil || string(r.start) != "r255/" || string(r.end) != "r2550" {
+		t.Fatalf("source range %v, %v; want [r255/, r2550)", r, err)
 	}
 }
