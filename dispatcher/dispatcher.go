@@ -73,6 +73,13 @@ type Dispatcher interface {
 	Close() error
 }
 
+// ErrorReporter is implemented by a dispatcher that can fail on its own, apart from the
+// factory's sink: its source unreachable, its start ts compacted away. Err says why it cannot
+// make progress now, nil when it can; the manager reports it in the dispatcher's status.
+type ErrorReporter interface {
+	Err() error
+}
+
 // Factory creates dispatchers for one node and changefeed. A factory is built per changefeed on
 // each node by a dispatcher kind (server.DispatcherKind); it usually owns the changefeed's sink.
 type Factory interface {

@@ -20,6 +20,9 @@
 // backoff on a fresh file by a later Flush; meanwhile Append refuses with ErrSinkUnavailable so
 // dispatchers hold their checkpoints. docs/sinks.md states the contract a new sink keeps.
 //
+// The etcd change-data dispatcher and its file and mirror sinks live in package etcdcdc; a
+// dispatcher that fails on its own (not through the factory's sink) implements ErrorReporter.
+//
 // A simulated dispatcher has no goroutine of its own: it only works when polled, so a node with a
 // million spans costs a million small structs, not a million goroutines.
 package dispatcher

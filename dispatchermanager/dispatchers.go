@@ -29,6 +29,23 @@ type dispatcherEntry struct {
 	stoppedBy heartbeatpb.OperatorID
 	// dirty: the status changed since the last heartbeat carried it.
 	dirty bool
+	// err: the dispatcher's own error (dispatcher.ErrorReporter) at the last poll, "" if none.
+	err string
+}
+
+// pollErr reads the dispatcher's own error, marking the status dirty when it changed.
+func (e *dispatcherEntry) pollErr() {
+	r, ok := e.d.(dispatcher.ErrorReporter)
+	if !ok {
+		return
+	}
+	msg := ""
+	if err := r.Err(); err != nil {
+		msg = err.Error()
+	}
+	if msg != e.err {
+		e.err, e.dirty = msg, true
+	}
 }
 
 // status is what the node reports of e; sinkErr is the failing sink's cause, "" when healthy,
@@ -39,6 +56,11 @@ func (e *dispatcherEntry) status(sinkErr string) heartbeatpb.DispatcherStatus {
 	}
 	if e.state == heartbeatpb.StateWorking {
 		st.Error = sinkErr
+		if e.err != "" && sinkErr != "" {
+			st.Error = e.err + "; sink: " + sinkErr
+		} else if e.err != "" {
+			st.Error = e.err
+		}
 	}
 	return st
 }

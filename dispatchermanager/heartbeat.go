@@ -101,6 +101,7 @@ func (m *Manager) heartbeat(now time.Time) {
 	for _, e := range m.table.dispatchers {
 		if e.state == heartbeatpb.StateWorking {
 			cp, load := e.d.Poll(now)
+			e.pollErr()
 			if cp < e.checkpoint {
 				m.log.Warn("dispatcher checkpoint went back; keeping the higher", zapID(e.id),
 					zap.Uint64("polled", cp), zap.Uint64("kept", e.checkpoint))

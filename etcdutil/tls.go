@@ -9,9 +9,9 @@ import (
 
 // TLSFiles names the PEM files of one TLS setup. All empty means plaintext.
 type TLSFiles struct {
-	CA   string // CA bundle that signed the other side's certificate
-	Cert string // this side's certificate
-	Key  string // its private key
+	CA   string `json:"ca,omitempty"`   // CA bundle that signed the other side's certificate
+	Cert string `json:"cert,omitempty"` // this side's certificate
+	Key  string `json:"key,omitempty"`  // its private key
 }
 
 // Enabled reports whether any file is named.

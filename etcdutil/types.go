@@ -62,6 +62,10 @@ type ChangefeedInfo struct {
 	// Dispatcher names the kind of dispatcher every node runs for this changefeed's spans
 	// (server.Config.Dispatchers); "" is the built-in simulated one, DefaultDispatcher.
 	Dispatcher string `json:"dispatcher,omitempty"`
+	// Source and Sink: for dispatcher kind "etcd" (EtcdDispatcher), the etcd key ranges that
+	// are the tables and where their changes go; nil for every other kind.
+	Source *SourceConfig `json:"source,omitempty"`
+	Sink   *SinkConfig   `json:"sink,omitempty"`
 }
 
 // DefaultDispatcher is the dispatcher kind of a changefeed that names none.
@@ -120,6 +124,9 @@ func (c *ChangefeedInfo) Validate() error {
 		if err := ValidateID("dispatcher kind", c.Dispatcher); err != nil {
 			return fmt.Errorf("etcdutil: changefeed %q field dispatcher: %w", c.ID, err)
 		}
+	}
+	if err := c.validateSource(); err != nil {
+		return fmt.Errorf("etcdutil: changefeed %q %w", c.ID, err)
 	}
 	switch c.State {
 	case StateNormal, StatePaused:

@@ -15,6 +15,7 @@ import (
 // DispatcherEnv is what a dispatcher kind is given to build the factory of one changefeed on
 // this node.
 type DispatcherEnv struct {
+	ClusterID  string
 	Node       string
 	Changefeed etcdutil.ChangefeedInfo
 	// DataDir is this node's data directory; file sinks write below it.
@@ -53,5 +54,5 @@ func SimDispatcher(env DispatcherEnv) (dispatcher.Factory, io.Closer, error) {
 
 // defaultDispatchers are the kinds every node knows; Config.Dispatchers adds to them.
 func defaultDispatchers() map[string]DispatcherKind {
-	return map[string]DispatcherKind{etcdutil.DefaultDispatcher: SimDispatcher}
+	return map[string]DispatcherKind{etcdutil.DefaultDispatcher: SimDispatcher, etcdutil.EtcdDispatcher: EtcdDispatcher}
 }

@@ -32,7 +32,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 	}
 	sinkErrors := s.metrics.sinkErrors.WithLabelValues(w.id)
 	factory, closer, err := kind(DispatcherEnv{
-		Node: s.nodeID, Changefeed: info, DataDir: s.cfg.DataDir, Logger: log,
+		ClusterID: s.cfg.ClusterID, Node: s.nodeID, Changefeed: info, DataDir: s.cfg.DataDir, Logger: log,
 		OnSinkError: func(error) { sinkErrors.Inc() },
 	})
 	if err != nil {

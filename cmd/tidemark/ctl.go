@@ -60,7 +60,7 @@ func newCtlCmd() *cobra.Command {
 	pf.StringVar(&f.apiTLS.Cert, "tls-cert", "", "client certificate for the status API (ctl.pem of `tidemark certs`)")
 	pf.StringVar(&f.apiTLS.Key, "tls-key", "", "client key for the status API")
 	cmd.AddCommand(newNodesCmd(f), newChangefeedCmd(f), newStatusCmd(f), newSpansCmd(f), newOperatorsCmd(f),
-		newMoveCmd(f), newSplitCmd(f), newMergeCmd(f), newDrainCmd(f), newResignCmd(f), newOwnerCmd(f))
+		newMoveCmd(f), newSplitCmd(f), newMergeCmd(f), newDrainCmd(f), newResignCmd(f), newOwnerCmd(f), newDiffCmd(f))
 	return cmd
 }
 

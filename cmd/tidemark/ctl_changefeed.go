@@ -16,11 +16,11 @@ import (
 // createFlags are the flags of `ctl changefeed create`.
 type createFlags struct {
 	tables, loads                  string
-	dispatcher                     string
 	startTs                        uint64
 	redo                           bool
 	splitThreshold, mergeThreshold uint64
 	splitPieces                    uint32
+	source                         sourceFlags
 }
 
 func newChangefeedCmd(f *ctlFlags) *cobra.Command {
@@ -46,7 +46,15 @@ func newCreateCmd(f *ctlFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withCtl(c, f, func(ctx context.Context, env *ctlEnv) error { return createChangefeed(ctx, env, info) })
+			return withCtl(c, f, func(ctx context.Context, env *ctlEnv) error {
+				if info.Source != nil && cf.startTs == 0 {
+					// ts are source revisions for this kind: start at the source's present.
+					if info.StartTs, err = sourceStartRevision(ctx, info.Source); err != nil {
+						return err
+					}
+				}
+				return createChangefeed(ctx, env, info)
+			})
 		},
 	}
 	fl := cmd.Flags()
@@ -57,14 +65,22 @@ func newCreateCmd(f *ctlFlags) *cobra.Command {
 	fl.Uint64Var(&cf.splitThreshold, "split-threshold", 0, "split a span whose load (events/s) is above this (0: never)")
 	fl.Uint64Var(&cf.mergeThreshold, "merge-threshold", 0, "merge adjacent spans whose load is below this (0: never)")
 	fl.Uint32Var(&cf.splitPieces, "split-pieces", 0, "how many pieces a split makes (default 2)")
-	fl.StringVar(&cf.dispatcher, "dispatcher", etcdutil.DefaultDispatcher,
-		"the dispatcher kind every node runs for the spans (built in: sim; programs embedding a node add their own)")
+	cf.source.register(fl)
 	return cmd
 }
 
 // buildChangefeedInfo turns the create flags into a checked ChangefeedInfo. Its errors are
 // usage errors: nothing has been written yet.
 func buildChangefeedInfo(name string, cf createFlags, now time.Time) (etcdutil.ChangefeedInfo, error) {
+	if cf.source.dispatcher == etcdutil.EtcdDispatcher {
+		info := etcdutil.ChangefeedInfo{ID: name, StartTs: cf.startTs, Redo: cf.redo, SplitLoadThreshold: cf.splitThreshold,
+			MergeLoadThreshold: cf.mergeThreshold, SplitPieces: cf.splitPieces, CreatedAt: now.UTC()}
+		if cf.loads != "" {
+			return etcdutil.ChangefeedInfo{}, usagef("--load: the etcd dispatcher measures its load")
+		}
+		info.Normalize()
+		return info, cf.source.apply(&info, cf.tables != "")
+	}
 	if cf.tables == "" {
 		return etcdutil.ChangefeedInfo{}, usagef("--tables is required, e.g. --tables 1-100,200")
 	}
@@ -85,18 +101,19 @@ func buildChangefeedInfo(name string, cf createFlags, now time.Time) (etcdutil.C
 		SplitPieces:        cf.splitPieces,
 		CreatedAt:          now.UTC(),
 	}
-	if err := etcdutil.ValidateID("dispatcher kind", cf.dispatcher); err != nil {
-		return etcdutil.ChangefeedInfo{}, usagef("--dispatcher: %w", err)
-	}
-	if cf.dispatcher != etcdutil.DefaultDispatcher {
-		// The default stays unwritten, so definitions read the same as before kinds existed.
-		info.Dispatcher = cf.dispatcher
+	if cf.source.dispatcher != "" {
+		if err := etcdutil.ValidateID("dispatcher kind", cf.source.dispatcher); err != nil {
+			return etcdutil.ChangefeedInfo{}, usagef("--dispatcher: %w", err)
+		}
 	}
 	if info.StartTs == 0 {
 		info.StartTs = ts.FromTime(now)
 	}
 	for _, id := range ids {
 		info.Tables = append(info.Tables, etcdutil.TableInfo{ID: id, Load: loads[id]})
+	}
+	if err := cf.source.apply(&info, false); err != nil {
+		return etcdutil.ChangefeedInfo{}, err
 	}
 	info.Normalize()
 	if err := info.Validate(); err != nil {

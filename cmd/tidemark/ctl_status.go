@@ -53,6 +53,13 @@ type cfStatusJSON struct {
 	Maintainer           maintainerJSON `json:"maintainer"`
 	CheckpointTs         uint64         `json:"checkpoint_ts"`
 	CheckpointLagSeconds float64        `json:"checkpoint_lag_seconds"`
+	// For an etcd-dispatcher changefeed, whose ts are source revisions: the revisions the
+	// source is ahead of the checkpoint (absent when the source cannot be read), and the
+	// revision below which the source may be compacted (the checkpoint). The lag in seconds
+	// is then not known and reported as 0.
+	LagRevisions *int64 `json:"lag_revisions,omitempty"`
+	CompactBelow uint64 `json:"compact_below,omitempty"`
+	SourceError  string `json:"source_error,omitempty"`
 	// SpanErrors: per node, the spans whose dispatcher reports an error, and the message.
 	SpanErrors   map[string]etcdutil.NodeSpanErrors `json:"span_errors,omitempty"`
 	Spans        map[string]int                     `json:"spans"`
@@ -266,8 +273,27 @@ func changefeedStatus(ctx context.Context, env *ctlEnv, info etcdutil.Changefeed
 	if cs.CheckpointTs == 0 {
 		cs.CheckpointTs = info.StartTs
 	}
+	if info.Source != nil {
+		sourceLag(ctx, &cs, info.Source)
+		return cs, nil
+	}
 	cs.CheckpointLagSeconds = ts.Lag(cs.CheckpointTs, now).Seconds()
 	return cs, nil
+}
+
+// sourceLag fills the revision lag of an etcd-dispatcher changefeed from its source's current
+// revision; an unreadable source leaves the lag out and says why.
+func sourceLag(ctx context.Context, cs *cfStatusJSON, src *etcdutil.SourceConfig) {
+	cs.CompactBelow = cs.CheckpointTs
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	rev, err := sourceStartRevision(ctx, src)
+	if err != nil {
+		cs.SourceError = err.Error()
+		return
+	}
+	lag := max(int64(rev)-int64(cs.CheckpointTs), 0)
+	cs.LagRevisions = &lag
 }
 
 func printStatus(env *ctlEnv, st statusJSON) error {
@@ -278,14 +304,30 @@ func printStatus(env *ctlEnv, st statusJSON) error {
 	fmt.Fprintln(env.out)
 	rows := make([][]string, 0, len(st.Changefeeds))
 	for _, c := range st.Changefeeds {
+		lag := (time.Duration(c.CheckpointLagSeconds * float64(time.Second))).Round(100 * time.Millisecond).String()
+		if c.CompactBelow > 0 {
+			lag = "? revisions"
+			if c.LagRevisions != nil {
+				lag = strconv.FormatInt(*c.LagRevisions, 10) + " revisions"
+			}
+		}
 		rows = append(rows, []string{c.ID, dash(c.Maintainer.Node), strconv.FormatUint(c.Maintainer.Epoch, 10),
-			strconv.FormatUint(c.CheckpointTs, 10), (time.Duration(c.CheckpointLagSeconds * float64(time.Second))).Round(100 * time.Millisecond).String(),
+			strconv.FormatUint(c.CheckpointTs, 10), lag,
 			strconv.Itoa(c.Spans["replicating"]), strconv.Itoa(c.Spans["scheduling"]), strconv.Itoa(c.Spans["absent"]),
 			strconv.Itoa(c.Operators)})
 	}
 	if err := env.printTable([]string{"CHANGEFEED", "MAINTAINER", "EPOCH", "CHECKPOINT-TS", "LAG",
 		"REPLICATING", "SCHEDULING", "ABSENT", "OPERATORS"}, rows); err != nil {
 		return err
+	}
+	for _, c := range st.Changefeeds {
+		if c.CompactBelow > 0 {
+			fmt.Fprintf(env.out, "changefeed %s: its source may be compacted below revision %d", c.ID, c.CompactBelow)
+			if c.SourceError != "" {
+				fmt.Fprintf(env.out, " (source unreadable: %s)", c.SourceError)
+			}
+			fmt.Fprintln(env.out)
+		}
 	}
 	printProblems(env, st, time.Now())
 	return nil

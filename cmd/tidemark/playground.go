@@ -30,7 +30,15 @@ type playgroundFlags struct {
 	nodes, tables, basePort int
 	etcdURL, dir            string
 	redo, tls               bool
+	dispatcher, sink        string
 }
+
+// The demo's keys with --dispatcher etcd: the source prefix in the embedded etcd and, with the
+// etcd sink, the prefix its mirror is written under in the same etcd.
+const (
+	demoSourcePrefix = "/demo/src/"
+	demoMirrorPrefix = "/demo/mirror/"
+)
 
 func newPlaygroundCmd() *cobra.Command {
 	var f playgroundFlags
@@ -65,6 +73,8 @@ func newPlaygroundCmd() *cobra.Command {
 	fl.IntVar(&f.basePort, "base-port", 18300, "node i listens on base-port+2i (gRPC) and base-port+2i+1 (HTTP)")
 	fl.StringVar(&f.dir, "dir", "", "keep data and logs in this directory (default: a temporary one, removed at exit)")
 	fl.BoolVar(&f.redo, "redo", false, "enable redo on the demo changefeed")
+	fl.StringVar(&f.dispatcher, "dispatcher", etcdutil.DefaultDispatcher, "the demo's dispatcher: sim (simulated ts ranges over --tables) or etcd (replicate "+demoSourcePrefix+" of the embedded etcd)")
+	fl.StringVar(&f.sink, "sink", etcdutil.SinkEtcd, "with --dispatcher etcd: etcd (a mirror under "+demoMirrorPrefix+") or file (JSON lines in each node's data dir)")
 	fl.BoolVar(&f.tls, "tls", false, "mutual TLS between the nodes and HTTPS status APIs, with certificates made in <dir>/certs")
 	return cmd
 }
@@ -79,6 +89,14 @@ func (f *playgroundFlags) validate() error {
 	}
 	if f.basePort < 1024 || f.basePort+2*f.nodes-1 > 65535 {
 		return usagef("--base-port %d: the %d ports from it must lie within 1024-65535", f.basePort, 2*f.nodes)
+	}
+	switch f.dispatcher {
+	case etcdutil.DefaultDispatcher, etcdutil.EtcdDispatcher:
+	default:
+		return usagef("--dispatcher %q: want %s or %s", f.dispatcher, etcdutil.DefaultDispatcher, etcdutil.EtcdDispatcher)
+	}
+	if f.sink != etcdutil.SinkEtcd && f.sink != etcdutil.SinkFile {
+		return usagef("--sink %q: want %s or %s", f.sink, etcdutil.SinkEtcd, etcdutil.SinkFile)
 	}
 	u, err := url.Parse(f.etcdURL)
 	if err != nil || u.Scheme != "http" || u.Port() == "" || u.Hostname() == "" {
@@ -190,6 +208,9 @@ func playgroundDir(dir string) (string, func() error, error) {
 // is kept as it is.
 func createDemo(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, f playgroundFlags, out io.Writer) error {
 	info := etcdutil.ChangefeedInfo{ID: demoChangefeed, StartTs: ts.FromTime(time.Now()), Redo: f.redo, CreatedAt: time.Now().UTC()}
+	if f.dispatcher == etcdutil.EtcdDispatcher {
+		return createEtcdDemo(ctx, cli, keys, f, info, out)
+	}
 	// A few tables get a much higher load so that the balancer has something to do.
 	heavy := map[int]bool{1: true, (f.tables + 1) / 2: true, f.tables: true}
 	for id := 1; id <= f.tables; id++ {
@@ -199,6 +220,38 @@ func createDemo(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, f
 		}
 		info.Tables = append(info.Tables, etcdutil.TableInfo{ID: int64(id), Load: load})
 	}
+	return storeDemo(ctx, cli, keys, info, out)
+}
+
+// createEtcdDemo creates the demo over the embedded etcd's demoSourcePrefix, from its present
+// revision.
+func createEtcdDemo(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, f playgroundFlags, info etcdutil.ChangefeedInfo, out io.Writer) error {
+	resp, err := cli.Get(ctx, "\x00", clientv3.WithCountOnly())
+	if err != nil {
+		return fmt.Errorf("cannot read the embedded etcd's revision: %w", err)
+	}
+	info.StartTs, info.Redo = uint64(resp.Header.Revision), false
+	info.Dispatcher = etcdutil.EtcdDispatcher
+	info.Source = &etcdutil.SourceConfig{Endpoints: []string{f.etcdURL}, Prefix: demoSourcePrefix}
+	info.Sink = &etcdutil.SinkConfig{Kind: f.sink}
+	if f.sink == etcdutil.SinkEtcd {
+		info.Sink.Endpoints, info.Sink.Prefix = []string{f.etcdURL}, demoMirrorPrefix
+	}
+	info.Tables = []etcdutil.TableInfo{{ID: 1}}
+	if err := storeDemo(ctx, cli, keys, info, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "demo replicates %s of %s from revision %d; write keys there (etcdctl put %sk v)", demoSourcePrefix, f.etcdURL, info.StartTs, demoSourcePrefix)
+	if f.sink == etcdutil.SinkEtcd {
+		fmt.Fprintf(out, " and compare with `tidemark ctl diff demo` or `etcdctl get --prefix %s`\n", demoMirrorPrefix)
+	} else {
+		fmt.Fprintf(out, "; each node writes <node dir>/cdc/demo-*.jsonl\n")
+	}
+	return nil
+}
+
+// storeDemo stores info, keeping a demo that a reused --dir already holds.
+func storeDemo(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, info etcdutil.ChangefeedInfo, out io.Writer) error {
 	info.Normalize()
 	err := etcdutil.CreateChangefeed(ctx, cli, keys, info)
 	if errors.Is(err, etcdutil.ErrExists) {

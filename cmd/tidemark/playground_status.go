@@ -28,7 +28,11 @@ func printIntro(out io.Writer, f playgroundFlags, dir string, certs playgroundTL
 	if certs.on() {
 		tls = ", mutual TLS (certificates in " + certs.dir + ")"
 	}
-	fmt.Fprintf(out, "tidemark playground: %d nodes, changefeed %q over %d tables%s\n", f.nodes, demoChangefeed, f.tables, tls)
+	over := fmt.Sprintf("over %d tables", f.tables)
+	if f.dispatcher == etcdutil.EtcdDispatcher {
+		over = "replicating " + demoSourcePrefix + " to a " + f.sink + " sink"
+	}
+	fmt.Fprintf(out, "tidemark playground: %d nodes, changefeed %q %s%s\n", f.nodes, demoChangefeed, over, tls)
 	fmt.Fprintf(out, "  data and logs:  %s\n", dir)
 	fmt.Fprintf(out, "  status:         tidemark ctl status%s\n", ctlFlags)
 	fmt.Fprintf(out, "  nodes:          tidemark ctl nodes%s\n", ctlFlags)
@@ -133,11 +137,19 @@ func exitText(err error) string {
 	return err.Error()
 }
 
+// maxRevision: a checkpoint below it is a source revision (no TSO of this century is that
+// small: they start near 1<<58).
+const maxRevision = 1 << 48
+
 // checkpointLag renders how far the checkpoint trails now; a maintainer that has not computed
 // one yet publishes 0, which is "unknown", not 56 years of lag.
 func checkpointLag(cp uint64, now time.Time) string {
 	if cp == 0 {
 		return "checkpoint lag -"
+	}
+	if cp < maxRevision {
+		// An etcd-dispatcher demo: its ts are source revisions, not clock readings.
+		return fmt.Sprintf("checkpoint revision %d", cp)
 	}
 	return fmt.Sprintf("checkpoint lag %.1fs", ts.Lag(cp, now).Seconds())
 }

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tidemark/tidemark/etcdutil"
+	"github.com/tidemark/tidemark/etcdutil/embedetcd"
+)
+
+// changefeed create --dispatcher etcd stores the source and sink and starts at the source's
+// revision; bad ranges, prefixes and TLS files are refused with exit 1 and nothing stored.
+func TestCtlCreateEtcdChangefeed(t *testing.T) {
+	srv := embedetcd.StartForTest(t)
+	ep := srv.ClientURLs()[0]
+	badCA := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(badCA, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"changefeed", "create", "bad", "--dispatcher", "etcd", "--source-etcd", ep}
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--source-range", "a..m", "--source-range", "c..z"}, "must not overlap"},
+		{[]string{"--source-prefix", "/tidemark/"}, "tidemark's own keys"},
+		{[]string{"--source-prefix", "/a/", "--source-ca", badCA}, "holds no PEM certificate"},
+		{[]string{"--source-prefix", "/a/", "--sink", "etcd", "--sink-etcd", ep, "--sink-prefix", "/a/b/"}, "replicate itself"},
+		{[]string{"--source-prefix", "/a/", "--sink", "kafka"}, "want \"file\" or \"etcd\""},
+		{[]string{"--source-range", "a-b"}, "want START..END"},
+	} {
+		res := mustRun(t, exitError, ctlArgs(ep, append(append([]string{}, base...), bad.args...)...)...)
+		if !strings.Contains(res.stderr, bad.want) {
+			t.Errorf("%v: stderr %q, want %q", bad.args, res.stderr, bad.want)
+		}
+	}
+	mustRun(t, exitUsage, ctlArgs(ep, "changefeed", "create", "bad", "--tables", "1", "--source-prefix", "/a/")...)
+	cli := srv.Client(t)
+	keys := etcdutil.Keys{Cluster: "ctltest"}
+	if got, err := etcdutil.ListChangefeeds(context.Background(), cli, keys); err != nil || len(got) != 0 {
+		t.Fatalf("refused creates stored %v (%v)", got, err)
+	}
+	if _, err := cli.Put(context.Background(), "/a/x", "1"); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, exitOK, ctlArgs(ep, "changefeed", "create", "m", "--dispatcher", "etcd", "--source-etcd", ep, "--source-prefix", "/a/",
+		"--sink", "etcd", "--sink-etcd", ep, "--sink-prefix", "/b/")...)
+	info, err := etcdutil.GetChangefeed(context.Background(), cli, keys, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.Get(context.Background(), "/a/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Dispatcher != "etcd" || info.Source.Prefix != "/a/" || info.Sink.Prefix != "/b/" || len(info.Tables) != 1 ||
+		info.StartTs < uint64(resp.Kvs[0].ModRevision) || info.StartTs > uint64(resp.Header.Revision) {
+		t.Fatalf("stored %+v (source at revision %d)", info, resp.Header.Revision)
+	}
+}

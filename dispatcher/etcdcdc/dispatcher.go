@@ -1,0 +1,366 @@
+package etcdcdc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/dispatcher"
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
+)
+
+// Tuning of one dispatcher.
+const (
+	// queueDepth: watch responses read ahead of the sink; beyond it the watch waits.
+	queueDepth = 256
+	// maxWriteEvents: the most events handed to one sink Write.
+	maxWriteEvents = 4096
+	// stopWait: how long Stop waits for the write in flight before it asks to be called again.
+	stopWait   = 300 * time.Millisecond
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 2 * time.Second
+)
+
+// batch is what the watch hands the writer: events (whole revisions) and the revision the
+// checkpoint may reach once they are in the sink.
+type batch struct {
+	events  []Event
+	through int64
+}
+
+type state int32
+
+const (
+	working state = iota
+	stopping
+	stopped
+)
+
+// Dispatcher replicates one span of the source to the sink. Its watch and its writer run on
+// goroutines of their own; Poll, Stop and Close only read what they published.
+type Dispatcher struct {
+	f      *Factory
+	dc     heartbeatpb.DispatcherConfig
+	rng    keyRange
+	writer SpanWriter
+	log    *zap.Logger
+
+	readCtx    context.Context
+	cancelRead context.CancelFunc
+	// writeCtx outlives Stop: a transaction in flight must end with a known outcome.
+	writeCtx    context.Context
+	cancelWrite context.CancelFunc
+	queue       chan batch
+	stopc       chan struct{}
+	readerDone  chan struct{}
+	writerDone  chan struct{}
+
+	state      state
+	checkpoint atomic.Int64 // durable in the sink
+	events     atomic.Uint64
+
+	mu       sync.Mutex
+	fatal    error // compacted start revision, deposed: never clears
+	writeErr error
+	watchErr error
+
+	rate rateMeter
+}
+
+func newDispatcher(f *Factory, dc heartbeatpb.DispatcherConfig, rng keyRange) *Dispatcher {
+	d := &Dispatcher{
+		f: f, dc: dc, rng: rng,
+		writer: f.cfg.Sink.Open(Owner{Node: f.cfg.Node, Changefeed: f.cfg.Changefeed, ID: dc.Id, Span: dc.Span, Start: int64(dc.StartTs)}),
+		log: f.log.With(zap.String("dispatcher", dispatcher.FormatID(dc.Id)), zap.Stringer("span", span.KeyOf(dc.Span)),
+			zap.Stringer("source-range", rng)),
+		queue: make(chan batch, queueDepth), stopc: make(chan struct{}),
+		readerDone: make(chan struct{}), writerDone: make(chan struct{}),
+	}
+	d.checkpoint.Store(int64(dc.StartTs))
+	d.readCtx, d.cancelRead = context.WithCancel(context.Background())
+	d.writeCtx, d.cancelWrite = context.WithCancel(context.Background())
+	go d.read()
+	go d.write()
+	return d
+}
+
+// ID returns the dispatcher's ID.
+func (d *Dispatcher) ID() heartbeatpb.DispatcherID { return d.dc.Id }
+
+// Span returns the dispatcher's span.
+func (d *Dispatcher) Span() heartbeatpb.TableSpan { return d.dc.Span }
+
+// Mode is always the default mode: the etcd dispatcher has no redo.
+func (d *Dispatcher) Mode() heartbeatpb.Mode { return d.dc.Mode }
+
+// Poll reports the durable checkpoint and the events per second written lately.
+func (d *Dispatcher) Poll(now time.Time) (checkpointTs, load uint64) {
+	if d.state != working {
+		return uint64(d.checkpoint.Load()), 0
+	}
+	return uint64(d.checkpoint.Load()), d.rate.sample(now, d.events.Load())
+}
+
+// Err says why the dispatcher cannot make progress, or nil.
+func (d *Dispatcher) Err() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.fatal != nil:
+		return d.fatal
+	case d.writeErr != nil:
+		return d.writeErr
+	case d.watchErr != nil:
+		return d.watchErr
+	}
+	return d.f.sourceErr()
+}
+
+// Stop ends the watch and waits for the writer: its write in flight, or the settling of a
+// failed one. While that lasts it returns an error and is called again; once the writer is done
+// the durable checkpoint is final and nothing is written afterwards.
+func (d *Dispatcher) Stop(time.Time) (uint64, error) {
+	if d.state == working {
+		d.state = stopping
+		close(d.stopc)
+		d.cancelRead()
+	}
+	if d.state == stopping {
+		select {
+		case <-d.writerDone:
+			d.state = stopped
+			d.log.Debug("dispatcher stopped", zap.Int64("final", d.checkpoint.Load()))
+		case <-time.After(stopWait):
+			why := "a sink write is in flight"
+			if err := d.Err(); err != nil {
+				why = "a failed sink write is unresolved: " + err.Error()
+			}
+			return 0, fmt.Errorf("etcdcdc: dispatcher %s: not stopped yet, %s; stop again later", dispatcher.FormatID(d.dc.Id), why)
+		}
+	}
+	return uint64(d.checkpoint.Load()), nil
+}
+
+// Close stops everything, abandoning a write that cannot finish (the fence refuses it once a
+// successor claims the span).
+func (d *Dispatcher) Close() error {
+	if d.state == working {
+		close(d.stopc)
+	}
+	d.state = stopped
+	d.cancelRead()
+	d.cancelWrite()
+	<-d.readerDone
+	<-d.writerDone
+	return nil
+}
+
+func (d *Dispatcher) setErr(slot *error, err error) {
+	d.mu.Lock()
+	*slot = err
+	d.mu.Unlock()
+}
+
+// read watches the span's source range strictly above the start revision and queues what it
+// sees, until Stop or Close. A broken watch resumes above the last revision queued.
+func (d *Dispatcher) read() {
+	defer close(d.readerDone)
+	rev := int64(d.dc.StartTs)
+	backoff := minBackoff
+	for d.readCtx.Err() == nil {
+		if d.rng.empty() {
+			// No key can ever be in the range: the source's revision is the checkpoint.
+			if r := d.f.sourceRevision(); r > rev && d.push(batch{through: r}) {
+				rev = r
+			}
+			d.sleep(d.readCtx, d.f.cfg.ProgressInterval)
+			continue
+		}
+		next, err := d.watch(rev)
+		if next > rev {
+			rev, backoff = next, minBackoff
+		}
+		if err == nil || d.readCtx.Err() != nil {
+			continue
+		}
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			d.setErr(&d.fatal, err)
+			d.log.Error("start revision compacted on the source; the span stops here", zap.Error(err))
+			return
+		}
+		d.setErr(&d.watchErr, err)
+		d.log.Warn("source watch failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
+		d.sleep(d.readCtx, backoff)
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// watch runs one watch from rev+1 and returns the last revision queued and why it ended.
+func (d *Dispatcher) watch(rev int64) (int64, error) {
+	opts := []clientv3.OpOption{clientv3.WithRev(rev + 1), clientv3.WithProgressNotify()}
+	if d.rng.end == nil {
+		opts = append(opts, clientv3.WithFromKey())
+	} else {
+		opts = append(opts, clientv3.WithRange(string(d.rng.end)))
+	}
+	ctx, cancel := context.WithCancel(d.readCtx)
+	defer cancel()
+	for resp := range d.f.cli.Watch(ctx, string(d.rng.start), opts...) {
+		if resp.CompactRevision != 0 || errors.Is(resp.Err(), rpctypes.ErrCompacted) {
+			return rev, fmt.Errorf("%w: source %v compacted through revision %d, above this span's checkpoint %d: "+
+				"its events in between are gone. Nothing was skipped; to go on, remove the changefeed and create it again "+
+				"(its mirror is then rebuilt from a newer revision), and size the source's auto-compaction retention above "+
+				"the changefeed's lag", rpctypes.ErrCompacted, d.f.cli.Endpoints(), resp.CompactRevision, rev)
+		}
+		if err := resp.Err(); err != nil {
+			return rev, fmt.Errorf("etcdcdc: watch of source %v: %w", d.f.cli.Endpoints(), err)
+		}
+		d.setErr(&d.watchErr, nil)
+		if resp.IsProgressNotify() {
+			if r := resp.Header.Revision; r > rev && d.push(batch{through: r}) {
+				rev = r
+			}
+			continue
+		}
+		if len(resp.Events) == 0 {
+			continue
+		}
+		b := batch{events: make([]Event, 0, len(resp.Events))}
+		for _, ev := range resp.Events {
+			b.events = append(b.events, Event{Key: ev.Kv.Key, Value: ev.Kv.Value,
+				Delete: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision})
+		}
+		b.through = b.events[len(b.events)-1].Revision
+		if !d.push(b) {
+			return rev, nil
+		}
+		rev = b.through
+	}
+	return rev, nil
+}
+
+// push queues b unless the watch is being stopped.
+func (d *Dispatcher) push(b batch) bool {
+	select {
+	case d.queue <- b:
+		return true
+	case <-d.readCtx.Done():
+		return false
+	}
+}
+
+// write hands queued batches to the sink in order and moves the durable checkpoint after each
+// successful write. It first claims the span (an empty write), so a successor fences its
+// predecessor before it replays anything.
+func (d *Dispatcher) write() {
+	defer close(d.writerDone)
+	if !d.writeBatch(nil, int64(d.dc.StartTs)) {
+		return
+	}
+	for {
+		select {
+		case <-d.stopc:
+			return
+		default:
+		}
+		var b batch
+		select {
+		case b = <-d.queue:
+		case <-d.stopc:
+			return
+		}
+		events, through := b.events, b.through
+	gather:
+		for len(events) < maxWriteEvents {
+			select {
+			case nb := <-d.queue:
+				events, through = append(events, nb.events...), nb.through
+			default:
+				break gather
+			}
+		}
+		if !d.writeBatch(events, through) {
+			return
+		}
+		d.events.Add(uint64(len(events)))
+		d.checkpoint.Store(through)
+	}
+}
+
+// writeBatch writes until it succeeds (true), or until the dispatcher is stopped, deposed or
+// closed (false, after settling a failed write so nothing of it lands later).
+func (d *Dispatcher) writeBatch(events []Event, through int64) bool {
+	backoff := minBackoff
+	for {
+		err := d.writer.Write(d.writeCtx, events, through)
+		if err == nil {
+			d.setErr(&d.writeErr, nil)
+			return true
+		}
+		if errors.Is(err, ErrFenced) {
+			d.setErr(&d.fatal, err)
+			d.log.Warn("deposed at the sink; writing stops", zap.Error(err))
+			d.cancelRead()
+			return false
+		}
+		d.setErr(&d.writeErr, err)
+		d.log.Warn("sink write failed; checkpoint held, retrying", zap.Error(err), zap.Duration("backoff", backoff))
+		select {
+		case <-d.stopc:
+			d.settle()
+			return false
+		case <-d.writeCtx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// settle retries the writer's Settle until it succeeds or the dispatcher is closed.
+func (d *Dispatcher) settle() {
+	backoff := minBackoff
+	for {
+		err := d.writer.Settle(d.writeCtx)
+		if err == nil || errors.Is(err, ErrFenced) || d.writeCtx.Err() != nil {
+			return
+		}
+		d.setErr(&d.writeErr, err)
+		d.sleep(d.writeCtx, backoff)
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+func (d *Dispatcher) sleep(ctx context.Context, t time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(t):
+	}
+}
+
+// rateMeter turns an event count into events per second, over windows of at least a second.
+type rateMeter struct {
+	at    time.Time
+	count uint64
+	rate  uint64
+}
+
+func (r *rateMeter) sample(now time.Time, count uint64) uint64 {
+	if r.at.IsZero() {
+		r.at, r.count = now, count
+		return 0
+	}
+	if dt := now.Sub(r.at); dt >= time.Second {
+		r.rate = uint64(float64(count-r.count) / dt.Seconds())
+		r.at, r.count = now, count
+	}
+	return r.rate
+}

@@ -1,0 +1,168 @@
+package etcdcdc
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/dispatcher"
+	"github.com/tidemark/tidemark/etcdutil"
+	"github.com/tidemark/tidemark/heartbeatpb"
+)
+
+// Defaults of a Factory.
+const (
+	// DefaultProgressInterval: how often the source is asked for a progress notification, so
+	// idle spans advance.
+	DefaultProgressInterval = 200 * time.Millisecond
+	// DefaultProbeInterval: how often the source is read to learn it answers.
+	DefaultProbeInterval = time.Second
+	probeTimeout         = 2 * time.Second
+)
+
+// FactoryConfig configures the etcd dispatchers of one changefeed on one node.
+type FactoryConfig struct {
+	Node, Changefeed string
+	Source           *etcdutil.SourceConfig
+	SourceTLS        *tls.Config
+	Sink             Sink // the factory does not close it
+	ProgressInterval time.Duration
+	ProbeInterval    time.Duration
+	Logger           *zap.Logger
+}
+
+// Factory creates the etcd dispatchers of one changefeed on one node. It owns the source
+// client, asks the source for progress notifications and probes it.
+type Factory struct {
+	cfg    FactoryConfig
+	cli    *clientv3.Client
+	log    *zap.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	srcErr error
+	srcRev atomic.Int64
+}
+
+// NewFactory connects to the source without waiting for it: an unreachable source is an error
+// of every span (Err), retried, never a failed start.
+func NewFactory(cfg FactoryConfig) (*Factory, error) {
+	if cfg.Source == nil || cfg.Sink == nil {
+		return nil, fmt.Errorf("%w: etcd dispatcher: source and sink are required", dispatcher.ErrInvalid)
+	}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = DefaultProgressInterval
+	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = DefaultProbeInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: cfg.Source.Endpoints, TLS: cfg.SourceTLS, DialTimeout: probeTimeout, Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("etcdcdc: source etcd at %v: %w", cfg.Source.Endpoints, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &Factory{cfg: cfg, cli: cli, log: cfg.Logger, cancel: cancel, done: make(chan struct{})}
+	go f.run(ctx)
+	return f, nil
+}
+
+// New creates the dispatcher of one span; it starts watching at once.
+func (f *Factory) New(dc heartbeatpb.DispatcherConfig, table heartbeatpb.TableConfig) (dispatcher.Dispatcher, error) {
+	if dc.Mode != heartbeatpb.ModeDefault {
+		return nil, fmt.Errorf("%w: dispatcher %s: the etcd dispatcher has no %s mode", dispatcher.ErrInvalid,
+			dispatcher.FormatID(dc.Id), dispatcher.ModeName(dc.Mode))
+	}
+	if dc.Span.TableId != table.TableId {
+		return nil, fmt.Errorf("%w: dispatcher %s: span of table %d, table config of %d", dispatcher.ErrInvalid,
+			dispatcher.FormatID(dc.Id), dc.Span.TableId, table.TableId)
+	}
+	if dc.StartTs > 1<<62 {
+		return nil, fmt.Errorf("%w: dispatcher %s: start ts %d is no etcd revision (a TSO from a simulated changefeed?)",
+			dispatcher.ErrInvalid, dispatcher.FormatID(dc.Id), dc.StartTs)
+	}
+	rng, err := SourceRange(f.cfg.Source, dc.Span)
+	if err != nil {
+		return nil, fmt.Errorf("%w: dispatcher %s: %v", dispatcher.ErrInvalid, dispatcher.FormatID(dc.Id), err)
+	}
+	return newDispatcher(f, dc, rng), nil
+}
+
+// Flush has nothing to write (a dispatcher reports only what its writes made durable); it
+// returns the sink's standing failure, so the node's sink health shows it.
+func (f *Factory) Flush() error { return f.cfg.Sink.Err() }
+
+// Close stops the progress requests and the probe and closes the source client. Close the
+// dispatchers first.
+func (f *Factory) Close() error {
+	f.cancel()
+	<-f.done
+	return f.cli.Close()
+}
+
+// Client is the source client, for checks that read the source the way the dispatchers do.
+func (f *Factory) Client() *clientv3.Client { return f.cli }
+
+func (f *Factory) sourceErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.srcErr
+}
+
+// sourceRevision is the source's revision at the last successful probe.
+func (f *Factory) sourceRevision() int64 { return f.srcRev.Load() }
+
+// run asks the source for progress notifications and probes it until Close.
+func (f *Factory) run(ctx context.Context) {
+	defer close(f.done)
+	progress := time.NewTicker(f.cfg.ProgressInterval)
+	defer progress.Stop()
+	probe := time.NewTicker(f.cfg.ProbeInterval)
+	defer probe.Stop()
+	f.probe(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-progress.C:
+			// The watches' streams answer every watcher on them; an error shows in the probe.
+			_ = f.cli.RequestProgress(ctx)
+		case <-probe.C:
+			f.probe(ctx)
+		}
+	}
+}
+
+func (f *Factory) probe(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	resp, err := f.cli.Get(pctx, "\x00", clientv3.WithCountOnly())
+	if ctx.Err() != nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil {
+		if f.srcErr == nil {
+			f.log.Warn("source etcd unreachable; spans hold their checkpoints and retry", zap.Strings("endpoints", f.cfg.Source.Endpoints), zap.Error(err))
+		}
+		f.srcErr = fmt.Errorf("etcdcdc: source etcd at %v unreachable (retrying): %w", f.cfg.Source.Endpoints, err)
+		return
+	}
+	if f.srcErr != nil {
+		f.log.Info("source etcd answers again", zap.Strings("endpoints", f.cfg.Source.Endpoints))
+	}
+	f.srcErr = nil
+	f.srcRev.Store(resp.Header.Revision)
+}

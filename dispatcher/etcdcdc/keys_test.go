@@ -1,0 +1,74 @@
+package etcdcdc
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/tidemark/tidemark/etcdutil"
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
+)
+
+// Every key of a table's source range falls in exactly one span of a split, and keys outside
+// the range in none.
+func TestSourceRangePartitionsTheTable(t *testing.T) {
+	srcs := []*etcdutil.SourceConfig{
+		{Prefix: "/registry/"},
+		{Ranges: []etcdutil.KeyRange{{Start: "a", End: "m"}, {Start: "user/100", End: "user/200"}, {Start: "z"}}},
+	}
+	keys := []string{"/registry/", "/registry/a", "/registry/pods/x", "/registry/\xff\xff", "/registry0", "/regist",
+		"a", "abc", "l\xff", "m", "user/100", "user/150/x", "user/199", "user/2", "user/200", "z", "zzz", "\xff"}
+	for _, src := range srcs {
+		for id := int64(1); id <= int64(len(src.TableRanges())); id++ {
+			table := src.TableRanges()[id-1]
+			for _, n := range []int{1, 2, 3, 7} {
+				spans := []heartbeatpb.TableSpan{span.TableSpan(id)}
+				if n > 1 {
+					var err error
+					if spans, err = span.Split(span.TableSpan(id), n); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, k := range keys {
+					hits := 0
+					for _, s := range spans {
+						r, err := SourceRange(src, s)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if !r.empty() && k >= string(r.start) && (r.end == nil || k < string(r.end)) {
+							hits++
+						}
+					}
+					want := 0
+					if table.Contains(k) {
+						want = 1
+					}
+					if hits != want {
+						t.Errorf("source %+v table %d in %d spans: key %q in %d spans, want %d", src, id, n, k, hits, want)
+					}
+				}
+			}
+		}
+	}
+	if _, err := SourceRange(srcs[0], span.TableSpan(2)); err == nil {
+		t.Error("a span of table 2 of a one-prefix source was mapped")
+	}
+}
+
+// A span key inside the table that is not prefixed by the table key (a short key just below
+// the next table's, which a peer may send) maps to the table's end instead of panicking.
+func TestSourceRangeOddKeys(t *testing.T) {
+	src := &etcdutil.SourceConfig{}
+	for i := range 255 {
+		src.Ranges = append(src.Ranges, etcdutil.KeyRange{Start: fmt.Sprintf("r%03d/", i+1), End: fmt.Sprintf("r%03d0", i+1)})
+	}
+	s := heartbeatpb.TableSpan{TableId: 255, StartKey: span.TableStartKey(255), EndKey: span.TableStartKey(256)[:8]}
+	if err := span.Validate(s); err != nil {
+		t.Fatalf("the odd span is not valid, so the test tests nothing: %v", err)
+	}
+	r, err := SourceRange(src, s)
+	if err != nil || string(r.start) != "r255/" || string(r.end) != "r2550" {
+		t.Fatalf("source range %v, %v; want [r255/, r2550)", r, err)
+	}
+}

@@ -1,0 +1,46 @@
+package dispatchermanager
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/tidemark/tidemark/heartbeatpb"
+)
+
+// erringDispatcher is a fakeDispatcher that reports an error of its own.
+type erringDispatcher struct {
+	fakeDispatcher
+	err error
+}
+
+func (d *erringDispatcher) Err() error { return d.err }
+
+// A dispatcher's own error (dispatcher.ErrorReporter) reaches its working status, beside the
+// sink's, marks the status changed when it appears or clears, and is never on a stopped one.
+func TestDispatcherOwnErrorInStatus(t *testing.T) {
+	d := &erringDispatcher{err: errors.New("start revision compacted")}
+	e := &dispatcherEntry{d: d, state: heartbeatpb.StateWorking}
+	e.pollErr()
+	if !e.dirty || e.status("").Error != "start revision compacted" {
+		t.Fatalf("own error: dirty %v, status %q", e.dirty, e.status("").Error)
+	}
+	if got := e.status("disk full").Error; got != "start revision compacted; sink: disk full" {
+		t.Fatalf("both errors: %q", got)
+	}
+	e.dirty = false
+	e.pollErr()
+	if e.dirty {
+		t.Fatal("an unchanged error marked the status changed")
+	}
+	d.err = nil
+	e.pollErr()
+	if !e.dirty || e.status("").Error != "" {
+		t.Fatalf("cleared error: dirty %v, status %q", e.dirty, e.status("").Error)
+	}
+	d.err = errors.New("x")
+	e.pollErr()
+	e.state = heartbeatpb.StateStopped
+	if got := e.status("").Error; got != "" {
+		t.Fatalf("stopped dispatcher carries %q", got)
+	}
+}
