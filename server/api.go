@@ -188,7 +188,15 @@ func (s *Server) notMaintainer(w http.ResponseWriter, ctx context.Context, cf st
 		return
 	}
 	where := &apiError{}
-	if ld, err := etcdutil.GetLeader(ctx, s.cli, s.keys, cf); err == nil && ld.Node != "" {
+	ld, err := etcdutil.GetLeader(ctx, s.cli, s.keys, cf)
+	if err == nil && ld.Node == s.nodeID {
+		// Won the election, but the maintainer loop has not taken the term yet (or has just
+		// left it): a moment's matter, not a wrong address.
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("node %s was elected maintainer of changefeed %s and is taking it over; retry shortly",
+			s.nodeID, cf), nil)
+		return
+	}
+	if err == nil && ld.Node != "" {
 		nodes, _ := s.nodes.Get()
 		where.Maintainer, where.MaintainerStatusAddr = ld.Node, nodes[ld.Node].StatusAddr
 	}

@@ -101,10 +101,8 @@ func buildChangefeedInfo(name string, cf createFlags, now time.Time) (etcdutil.C
 		SplitPieces:        cf.splitPieces,
 		CreatedAt:          now.UTC(),
 	}
-	if cf.source.dispatcher != "" {
-		if err := etcdutil.ValidateID("dispatcher kind", cf.source.dispatcher); err != nil {
-			return etcdutil.ChangefeedInfo{}, usagef("--dispatcher: %w", err)
-		}
+	if err := etcdutil.ValidateID("dispatcher kind", cf.source.dispatcher); err != nil {
+		return etcdutil.ChangefeedInfo{}, usagef("--dispatcher: %w", err)
 	}
 	if info.StartTs == 0 {
 		info.StartTs = ts.FromTime(now)
