@@ -139,8 +139,8 @@ func (m *Maintainer) Spans(q SpanQuery) (SpanPage, error) {
 	}
 	match := func(sid spanID) bool {
 		r := m.db.get(sid)
-		return !r.retired && (q.State == "" || r.state.String() == q.State ||
-			(q.State == "error" && m.spanErr(sid) != "")) &&
+		return !r.retired() && (q.State == "" || r.life.String() == q.State ||
+			(q.State == "error" && m.errs.of(m.db, sid) != "")) &&
 			(q.Mode == "" || modeName(r.mode) == q.Mode) &&
 			(q.Table < 0 || r.span.TableId == q.Table) &&
 			(q.Node == "" || r.node == q.Node)
@@ -155,7 +155,7 @@ func (m *Maintainer) Spans(q SpanQuery) (SpanPage, error) {
 			return
 		}
 		if len(page.Spans) < q.Limit {
-			page.Spans = append(page.Spans, m.spanInfo(sid))
+			page.Spans = append(page.Spans, spanInfo(m.db, &m.errs, sid))
 		} else if page.Next == 0 {
 			page.Next = int(sid)
 		}
@@ -172,12 +172,12 @@ func (m *Maintainer) Spans(q SpanQuery) (SpanPage, error) {
 	return page, nil
 }
 
-func (m *Maintainer) spanInfo(sid spanID) SpanInfo {
-	r := m.db.get(sid)
+func spanInfo(db *spanDB, errs *spanErrors, sid spanID) SpanInfo {
+	r := db.get(sid)
 	info := SpanInfo{
 		Span: FormatSpan(r.span), Table: r.span.TableId,
 		StartKey: hex.EncodeToString(r.span.StartKey), EndKey: hex.EncodeToString(r.span.EndKey),
-		Mode: modeName(r.mode), State: r.state.String(), Node: r.node, Checkpoint: m.db.checkpoint(sid),
+		Mode: modeName(r.mode), State: r.life.String(), Node: r.node, Checkpoint: db.checkpoint(sid),
 	}
 	if r.node != "" {
 		info.Dispatcher = fmt.Sprintf("%d.%d", r.dispatcher.Hi, r.dispatcher.Lo)
@@ -185,7 +185,7 @@ func (m *Maintainer) spanInfo(sid spanID) SpanInfo {
 	if r.op != noOp {
 		info.Operator = fmt.Sprintf("%d.%d", r.op.Epoch, r.op.Seq)
 	}
-	if info.Error = m.spanErr(sid); info.Error != "" {
+	if info.Error = errs.of(db, sid); info.Error != "" {
 		info.State = "error"
 	}
 	return info
@@ -198,7 +198,7 @@ func (m *Maintainer) NodeSpanStates() map[string]map[string]int {
 	for node, set := range m.db.byNode {
 		c := map[string]int{}
 		for sid := range set {
-			c[m.db.get(sid).state.String()]++
+			c[m.db.get(sid).life.String()]++
 		}
 		out[node] = c
 	}

@@ -1,0 +1,93 @@
+package maintainer
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// adminMoveOp is an admin move in flight: the spans (every mode) and where they go.
+type adminMoveOp struct {
+	adminBase
+	sids       []spanID
+	from, dest string
+}
+
+// move checks and starts a move. A retry (from the waiting list) answers nothing new when
+// slots are still short: it waits again.
+func (a *admin) move(req AdminRequest, now time.Time, retry bool) {
+	if len(req.Spans) != 1 {
+		a.refuse(req, "a move names exactly one span, got %d", len(req.Spans))
+		return
+	}
+	if msg := a.checkTarget(req.Node); msg != "" {
+		a.refuse(req, "%s", msg)
+		return
+	}
+	db := a.db()
+	name := req.Spans[0].String()
+	sids, msg := a.resolve(req.Spans[0])
+	if msg != "" {
+		a.refuse(req, "%s", msg)
+		return
+	}
+	var todo []spanID
+	for _, sid := range sids {
+		r := db.get(sid)
+		if msg := a.spanBusy(name, r); msg != "" {
+			a.refuse(req, "%s", msg)
+			return
+		}
+		if r.node != req.Node {
+			todo = append(todo, sid)
+		}
+	}
+	if len(todo) == 0 {
+		a.answer(req.ID, AdminDone, fmt.Sprintf("span %s is already on node %s", name, req.Node))
+		return
+	}
+	for _, sid := range todo {
+		if !a.ops.ctl.CanAdd(db.get(sid).node, req.Node) {
+			if !retry {
+				a.log.Info("admin move waits for a free operator slot", zap.String("request", req.ID))
+			}
+			a.waiting = append(a.waiting, req)
+			return
+		}
+	}
+	p := &adminMoveOp{adminBase: adminBase{id: req.ID, name: name}, dest: req.Node, from: db.get(todo[0]).node}
+	for _, sid := range todo {
+		if !a.ops.move(sid, req.Node, now) {
+			// Checked above, so only a dispatcher held by a stray removal gets here.
+			a.answer(req.ID, AdminFailed, fmt.Sprintf("span %s: a mode of it could not be moved (its dispatcher is held by another operator); retry", name))
+			return
+		}
+		p.sids = append(p.sids, sid)
+		p.ops = append(p.ops, db.get(sid).op)
+	}
+	a.pending = append(a.pending, p)
+}
+
+func (p *adminMoveOp) settle(a *admin, _ time.Time) (AdminOutcome, string, bool) {
+	var wrong []string
+	for _, sid := range p.sids {
+		r := a.db().get(sid)
+		if r.life != lifeReplicating || r.node != p.dest {
+			where := "absent"
+			switch {
+			case r.retired():
+				where = "gone (split, merged or its table removed)"
+			case r.node != "":
+				where = "on node " + r.node
+			}
+			wrong = append(wrong, fmt.Sprintf("%s is %s", modeName(r.mode), where))
+		}
+	}
+	if len(wrong) > 0 {
+		return AdminFailed, fmt.Sprintf("move of span %s to %s did not complete (%s): a node was lost or refused it; retry",
+			p.name, p.dest, strings.Join(wrong, ", ")), false
+	}
+	return AdminDone, fmt.Sprintf("moved span %s from %s to %s", p.name, p.from, p.dest), false
+}
