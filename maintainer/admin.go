@@ -110,6 +110,8 @@ type admin struct {
 // adminOp is an admin request whose operators are in flight: one type per kind of request.
 type adminOp interface {
 	base() *adminBase
+	// spans lists the span records the request reads when it settles.
+	spans() []spanID
 	// settle answers the request once its operators have all finished, or starts its next
 	// step (again).
 	settle(a *admin, now time.Time) (o AdminOutcome, msg string, again bool)
@@ -125,6 +127,18 @@ type adminBase struct {
 func (b *adminBase) base() *adminBase { return b }
 
 func (a *admin) db() *spanDB { return a.ops.db }
+
+// holding returns the span records that in-flight requests still read, so their tombstones
+// must stay.
+func (a *admin) holding() map[spanID]bool {
+	out := map[spanID]bool{}
+	for _, p := range a.pending {
+		for _, sid := range p.spans() {
+			out[sid] = true
+		}
+	}
+	return out
+}
 
 // take checks and starts one request of a bootstrapped maintainer.
 func (a *admin) take(req AdminRequest, now time.Time) {

@@ -112,6 +112,14 @@ func (p *adminMergeOp) step(a *admin, now time.Time) string {
 	return ""
 }
 
+func (p *adminMergeOp) spans() []spanID {
+	var out []spanID
+	for _, run := range p.runs {
+		out = append(out, run...)
+	}
+	return out
+}
+
 // settle answers a finished merge, or starts its next step (again).
 func (p *adminMergeOp) settle(a *admin, now time.Time) (AdminOutcome, string, bool) {
 	db := a.db()

@@ -70,6 +70,8 @@ func (a *admin) move(req AdminRequest, now time.Time, retry bool) {
 	a.pending = append(a.pending, p)
 }
 
+func (p *adminMoveOp) spans() []spanID { return p.sids }
+
 func (p *adminMoveOp) settle(a *admin, _ time.Time) (AdminOutcome, string, bool) {
 	var wrong []string
 	for _, sid := range p.sids {

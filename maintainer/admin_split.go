@@ -68,6 +68,8 @@ func (a *admin) split(req AdminRequest, now time.Time) {
 	a.pending = append(a.pending, p)
 }
 
+func (p *adminSplitOp) spans() []spanID { return nil } // it reads its pieces by key range
+
 func (p *adminSplitOp) settle(a *admin, _ time.Time) (AdminOutcome, string, bool) {
 	names := make([]string, len(p.children))
 	for i, c := range p.children {

@@ -167,6 +167,21 @@ func (m *Maintainer) Tick(now time.Time) {
 		balance(v, m.ops, now)
 	}
 	m.updateCheckpoint()
+	reclaim(m.db, m.admin, &m.errs)
+}
+
+// reclaim empties the span DB's tombstones that no admin request reads any more (operators
+// never hold a retired span: they retire their own spans as they finish, and the schedulers
+// retire only free ones). It runs at the end of a tick, never while an operator's result is
+// being applied, so no record is emptied under the code that retired it.
+func reclaim(db *spanDB, a *admin, errs *spanErrors) {
+	if len(db.tombs) == 0 {
+		return
+	}
+	held := a.holding()
+	for _, sid := range db.reclaim(func(sid spanID) bool { return held[sid] }) {
+		delete(errs.errs, sid)
+	}
 }
 
 // Ready returns what to persist and send. It returns the same value until Advance.

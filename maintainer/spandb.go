@@ -108,6 +108,8 @@ type spanDB struct {
 	byTable      map[int64][]spanID
 	absent       absentQueue
 	counts       [numStates]int
+	// tombs: retired records not emptied yet (reclaim).
+	tombs []spanID
 }
 
 func newSpanDB(capacity int) *spanDB {
@@ -259,7 +261,8 @@ func (db *spanDB) release(id spanID) {
 }
 
 // retire turns the record into a tombstone: out of every index and count, never absent (so the
-// absent queue skips it), never the minimum checkpoint. IDs stay stable for whoever holds one.
+// absent queue skips it), never the minimum checkpoint. IDs stay stable for whoever holds one;
+// reclaim later empties the record.
 func (db *spanDB) retire(id spanID) {
 	r := &db.recs[id]
 	if r.retired() {
@@ -269,6 +272,7 @@ func (db *spanDB) retire(id spanID) {
 	r.op = noOp
 	db.setLife(id, lifeRetired)
 	db.cps[id] = math.MaxUint64
+	db.tombs = append(db.tombs, id)
 	t := r.span.TableId
 	ids := db.byTable[t]
 	if i := slices.Index(ids, id); i >= 0 {
@@ -325,4 +329,30 @@ func (db *spanDB) minCheckpoint() (uint64, bool) {
 		}
 	}
 	return lo, true
+}
+
+// reclaim empties the tombstones nothing refers to any more: their keys and node name are
+// released, so a changefeed that splits and merges for months keeps a small fixed slot per
+// retired span, not its keys. A tombstone stays whole while held says something still reads it
+// (an admin request answering from it) or while the absent queue has an entry for it. The slot
+// itself is not reused: span IDs double as age order (the schedulers take the oldest spans
+// first, listings page by ID), and reusing them measurably changes which spans balance picks
+// (TestSplitMergeBalanceLive then ends with the two modes of two key ranges apart). It returns
+// the emptied IDs.
+func (db *spanDB) reclaim(held func(spanID) bool) []spanID {
+	if len(db.tombs) == 0 {
+		return nil
+	}
+	keep := db.tombs[:0]
+	var freed []spanID
+	for _, id := range db.tombs {
+		if held(id) || db.absent.in[id] {
+			keep = append(keep, id)
+			continue
+		}
+		db.recs[id] = spanRecord{life: lifeRetired}
+		freed = append(freed, id)
+	}
+	db.tombs = keep
+	return freed
 }
