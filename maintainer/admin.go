@@ -45,7 +45,7 @@ func (k AdminKind) String() string {
 type AdminRequest struct {
 	ID     string
 	Kind   AdminKind
-	Spans  []SpanName
+	Spans  []span.Name
 	Node   string // destination of a move, node of a drain
 	Pieces int    // pieces of a split; 0 = the changefeed's
 }
@@ -244,7 +244,7 @@ func modeName(mode heartbeatpb.Mode) string {
 }
 
 // resolve finds the span records (every mode) a typed name means, or says why none.
-func (a *admin) resolve(n SpanName) ([]spanID, string) {
+func (a *admin) resolve(n span.Name) ([]spanID, string) {
 	db := a.db()
 	ids := db.byTable[n.Table]
 	if len(ids) == 0 {
@@ -266,7 +266,7 @@ func (a *admin) resolve(n SpanName) ([]spanID, string) {
 	var names []string
 	seen := map[string]bool{}
 	for _, sid := range overlapping {
-		s := FormatSpan(db.get(sid).span)
+		s := span.FormatName(db.get(sid).span)
 		if !seen[s] {
 			seen[s] = true
 			names = append(names, s)

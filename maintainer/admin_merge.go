@@ -52,7 +52,7 @@ func (a *admin) merge(req AdminRequest, now time.Time) {
 			x, y := db.get(run[i-1]).span, db.get(run[i]).span
 			if !span.Adjacent(x, y) {
 				a.refuse(req, "spans not adjacent: %s ends where %s does not start; merge names neighbouring spans of one table (see `tidemark ctl spans --table %d`)",
-					FormatSpan(x), FormatSpan(y), x.TableId)
+					span.FormatName(x), span.FormatName(y), x.TableId)
 				return
 			}
 		}
@@ -93,7 +93,7 @@ func (p *adminMergeOp) step(a *admin, now time.Time) string {
 		for _, sid := range run {
 			if r := db.get(sid); r.node != targets[i] {
 				if !a.ops.move(sid, targets[i], now) {
-					return fmt.Sprintf("merge of %s: span %s could not be moved to %s to merge there; retry", p.name, FormatSpan(r.span), targets[i])
+					return fmt.Sprintf("merge of %s: span %s could not be moved to %s to merge there; retry", p.name, span.FormatName(r.span), targets[i])
 				}
 				p.ops = append(p.ops, r.op)
 			}
@@ -129,12 +129,12 @@ func (p *adminMergeOp) settle(a *admin, now time.Time) (AdminOutcome, string, bo
 				return AdminFailed, fmt.Sprintf("merge of %s did not complete (no merged span): a node was lost or refused it; retry", p.name), false
 			}
 		}
-		return AdminDone, fmt.Sprintf("merged %s into span %s", p.name, FormatSpan(p.merged)), false
+		return AdminDone, fmt.Sprintf("merged %s into span %s", p.name, span.FormatName(p.merged)), false
 	}
 	for _, run := range p.runs {
 		for _, sid := range run {
 			if r := db.get(sid); !r.free() {
-				return AdminFailed, fmt.Sprintf("merge of %s: span %s changed while it was gathered on one node; retry", p.name, FormatSpan(r.span)), false
+				return AdminFailed, fmt.Sprintf("merge of %s: span %s changed while it was gathered on one node; retry", p.name, span.FormatName(r.span)), false
 			}
 		}
 	}

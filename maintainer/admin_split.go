@@ -73,7 +73,7 @@ func (p *adminSplitOp) spans() []spanID { return nil } // it reads its pieces by
 func (p *adminSplitOp) settle(a *admin, _ time.Time) (AdminOutcome, string, bool) {
 	names := make([]string, len(p.children))
 	for i, c := range p.children {
-		names[i] = FormatSpan(c)
+		names[i] = span.FormatName(c)
 		for _, mode := range p.modes {
 			if _, ok := a.db().live(c, mode); !ok {
 				return AdminFailed, fmt.Sprintf("split of span %s did not complete (piece %s of %s is missing): a node was lost or refused it; retry",

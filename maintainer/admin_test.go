@@ -82,9 +82,9 @@ func TestAdminMove(t *testing.T) {
 	if from[0] == dest {
 		dest = "n2"
 	}
-	s.m.Admin(AdminRequest{ID: "m1", Kind: AdminMove, Spans: []SpanName{{Table: 4}}, Node: dest}, s.now)
+	s.m.Admin(AdminRequest{ID: "m1", Kind: AdminMove, Spans: []span.Name{{Table: 4}}, Node: dest}, s.now)
 	// While the move is in flight, a second request on the span is refused as busy.
-	s.m.Admin(AdminRequest{ID: "m2", Kind: AdminMove, Spans: []SpanName{{Table: 4}}, Node: "n3"}, s.now)
+	s.m.Admin(AdminRequest{ID: "m2", Kind: AdminMove, Spans: []span.Name{{Table: 4}}, Node: "n3"}, s.now)
 	if r := s.adminResult("m2"); r.Outcome != AdminRefused || !strings.Contains(r.Message, "has an operator in flight (OpMove") {
 		t.Fatalf("busy move: %+v", r)
 	}
@@ -95,7 +95,7 @@ func TestAdminMove(t *testing.T) {
 	if got := s.nodesOf(4); got[0] != dest || got[1] != dest {
 		t.Fatalf("table 4 on %v after the move, want both modes on %s", got, dest)
 	}
-	s.m.Admin(AdminRequest{ID: "m3", Kind: AdminMove, Spans: []SpanName{{Table: 4}}, Node: dest}, s.now)
+	s.m.Admin(AdminRequest{ID: "m3", Kind: AdminMove, Spans: []span.Name{{Table: 4}}, Node: dest}, s.now)
 	if r := s.adminResult("m3"); r.Outcome != AdminDone || !strings.Contains(r.Message, "already on node") {
 		t.Fatalf("repeated move: %+v", r)
 	}
@@ -104,17 +104,17 @@ func TestAdminMove(t *testing.T) {
 func TestAdminRefusals(t *testing.T) {
 	s := newAdminSim(t)
 	before := s.m.Status()
-	half := SpanName{Table: 2, Start: span.TableStartKey(2), End: append(span.TableStartKey(2), 0x80)}
+	half := span.Name{Table: 2, Start: span.TableStartKey(2), End: append(span.TableStartKey(2), 0x80)}
 	cases := []struct {
 		req  AdminRequest
 		want string
 	}{
-		{AdminRequest{Kind: AdminMove, Spans: []SpanName{{Table: 99}}, Node: "n1"}, "unknown span 99: changefeed cf has no table 99"},
-		{AdminRequest{Kind: AdminMove, Spans: []SpanName{half}, Node: "n1"}, "unknown span 2:"},
-		{AdminRequest{Kind: AdminMove, Spans: []SpanName{{Table: 1}}, Node: "ghost"}, "node ghost is not alive"},
+		{AdminRequest{Kind: AdminMove, Spans: []span.Name{{Table: 99}}, Node: "n1"}, "unknown span 99: changefeed cf has no table 99"},
+		{AdminRequest{Kind: AdminMove, Spans: []span.Name{half}, Node: "n1"}, "unknown span 2:"},
+		{AdminRequest{Kind: AdminMove, Spans: []span.Name{{Table: 1}}, Node: "ghost"}, "node ghost is not alive"},
 		{AdminRequest{Kind: AdminDrain, Node: "ghost"}, "node ghost is not alive"},
-		{AdminRequest{Kind: AdminSplit, Spans: []SpanName{{Table: 77}}}, "unknown span 77"},
-		{AdminRequest{Kind: AdminMerge, Spans: []SpanName{{Table: 1}, {Table: 3}}}, "spans not adjacent"},
+		{AdminRequest{Kind: AdminSplit, Spans: []span.Name{{Table: 77}}}, "unknown span 77"},
+		{AdminRequest{Kind: AdminMerge, Spans: []span.Name{{Table: 1}, {Table: 3}}}, "spans not adjacent"},
 	}
 	for i, c := range cases {
 		c.req.ID = string(rune('a' + i))
@@ -144,7 +144,7 @@ func TestAdminDrain(t *testing.T) {
 		t.Fatalf("after drain: %v", st.NodeSpans)
 	}
 	// Drained: no move onto it, and the balance scheduler leaves it empty.
-	s.m.Admin(AdminRequest{ID: "m1", Kind: AdminMove, Spans: []SpanName{{Table: 1}}, Node: "n2"}, s.now)
+	s.m.Admin(AdminRequest{ID: "m1", Kind: AdminMove, Spans: []span.Name{{Table: 1}}, Node: "n2"}, s.now)
 	if r := s.adminResult("m1"); r.Outcome != AdminRefused || !strings.Contains(r.Message, "is drained") {
 		t.Fatalf("move onto drained node: %+v", r)
 	}
@@ -168,24 +168,6 @@ func TestAdminDrain(t *testing.T) {
 	}
 	if got := s.m.Status().NodeSpans["n2"]; got < 5 {
 		t.Fatalf("undrained node has %d spans, want its share back", got)
-	}
-}
-
-func TestSpanNames(t *testing.T) {
-	whole := span.TableSpan(7)
-	if got := FormatSpan(whole); got != "7" {
-		t.Errorf("FormatSpan(whole table) = %q", got)
-	}
-	part := heartbeatpb.TableSpan{TableId: 7, StartKey: whole.StartKey, EndKey: append(span.TableStartKey(7), 0x10)}
-	name := FormatSpan(part)
-	n, err := ParseSpanName(name)
-	if err != nil || !span.Equal(n.Span(), part) {
-		t.Fatalf("round trip of %q: %+v %v", name, n, err)
-	}
-	for _, bad := range []string{"", "x", "-1", "7:zz-00", "7:0011", "7:" + "74" + strings.Repeat("00", 8) + "-" + "75"} {
-		if _, err := ParseSpanName(bad); err == nil {
-			t.Errorf("ParseSpanName(%q) accepted", bad)
-		}
 	}
 }
 
@@ -243,7 +225,7 @@ func (c *liveCluster) liveResult(id string) AdminResult {
 	return AdminResult{}
 }
 
-// tableSpans returns table's spans in mode, in key order, as FormatSpan names them.
+// tableSpans returns table's spans in mode, in key order, as span.FormatName names them.
 func (c *liveCluster) tableSpans(table int64, mode string) []string {
 	c.t.Helper()
 	page, err := c.m.Spans(SpanQuery{Table: table, Mode: mode})
@@ -255,8 +237,8 @@ func (c *liveCluster) tableSpans(table int64, mode string) []string {
 		out = append(out, s.Span)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		a, _ := ParseSpanName(out[i])
-		b, _ := ParseSpanName(out[j])
+		a, _ := span.ParseName(out[i])
+		b, _ := span.ParseName(out[j])
 		return span.Compare(a.Span(), b.Span()) < 0
 	})
 	return out
@@ -275,7 +257,7 @@ func TestAdminSplitMergeLive(t *testing.T) {
 	c := newLiveCluster(t, cfg, "n1", "n2", "n3")
 	c.run(5 * time.Second)
 
-	c.m.Admin(AdminRequest{ID: "s1", Kind: AdminSplit, Spans: []SpanName{{Table: 3}}, Pieces: 3}, c.now)
+	c.m.Admin(AdminRequest{ID: "s1", Kind: AdminSplit, Spans: []span.Name{{Table: 3}}, Pieces: 3}, c.now)
 	if r := c.liveResult("s1"); r.Outcome != AdminDone || !strings.Contains(r.Message, "split span 3 into 3 spans") {
 		t.Fatalf("split: %+v", r)
 	}
@@ -285,10 +267,10 @@ func TestAdminSplitMergeLive(t *testing.T) {
 	}
 	c.run(3 * time.Second)
 
-	names := func(ss ...string) []SpanName {
-		var out []SpanName
+	names := func(ss ...string) []span.Name {
+		var out []span.Name
 		for _, s := range ss {
-			n, err := ParseSpanName(s)
+			n, err := span.ParseName(s)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,65 +4,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 
-	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/span"
 )
-
-// SpanName is a span as people type it: "TABLE" for a whole table, or
-// "TABLE:STARTHEX-ENDHEX" with the full start and end keys in hex, as `ctl spans` prints them.
-type SpanName struct {
-	Table      int64
-	Start, End []byte // nil: the whole table
-}
-
-// ParseSpanName parses "TABLE" or "TABLE:STARTHEX-ENDHEX". The error says which form is wanted.
-func ParseSpanName(s string) (SpanName, error) {
-	tableStr, keys, ranged := strings.Cut(strings.TrimSpace(s), ":")
-	id, err := strconv.ParseInt(tableStr, 10, 64)
-	if err != nil || id < 0 || id == 1<<63-1 {
-		return SpanName{}, fmt.Errorf("%w: span %q: want TABLE or TABLE:STARTHEX-ENDHEX (as `tidemark ctl spans` prints), and %q is not a table id",
-			ErrInvalid, s, tableStr)
-	}
-	n := SpanName{Table: id}
-	if !ranged {
-		return n, nil
-	}
-	startHex, endHex, ok := strings.Cut(keys, "-")
-	if !ok {
-		return SpanName{}, fmt.Errorf("%w: span %q: the key range needs the form STARTHEX-ENDHEX", ErrInvalid, s)
-	}
-	if n.Start, err = hex.DecodeString(startHex); err == nil {
-		n.End, err = hex.DecodeString(endHex)
-	}
-	if err != nil {
-		return SpanName{}, fmt.Errorf("%w: span %q: keys are not hex: %v", ErrInvalid, s, err)
-	}
-	if err := span.Validate(n.Span()); err != nil {
-		return SpanName{}, fmt.Errorf("%w: span %q: %v", ErrInvalid, s, err)
-	}
-	return n, nil
-}
-
-// Span returns the key range the name means.
-func (n SpanName) Span() heartbeatpb.TableSpan {
-	if n.Start == nil && n.End == nil {
-		return span.TableSpan(n.Table)
-	}
-	return heartbeatpb.TableSpan{TableId: n.Table, StartKey: n.Start, EndKey: n.End}
-}
-
-func (n SpanName) String() string { return FormatSpan(n.Span()) }
-
-// FormatSpan names s the way ParseSpanName reads it: the table alone when s covers all of it.
-func FormatSpan(s heartbeatpb.TableSpan) string {
-	if span.Equal(s, span.TableSpan(s.TableId)) {
-		return strconv.FormatInt(s.TableId, 10)
-	}
-	return fmt.Sprintf("%d:%x-%x", s.TableId, s.StartKey, s.EndKey)
-}
 
 // SpanQuery selects spans for the status API. Empty fields do not filter.
 type SpanQuery struct {
@@ -175,7 +119,7 @@ func (m *Maintainer) Spans(q SpanQuery) (SpanPage, error) {
 func spanInfo(db *spanDB, errs *spanErrors, sid spanID) SpanInfo {
 	r := db.get(sid)
 	info := SpanInfo{
-		Span: FormatSpan(r.span), Table: r.span.TableId,
+		Span: span.FormatName(r.span), Table: r.span.TableId,
 		StartKey: hex.EncodeToString(r.span.StartKey), EndKey: hex.EncodeToString(r.span.EndKey),
 		Mode: modeName(r.mode), State: r.life.String(), Node: r.node, Checkpoint: db.checkpoint(sid),
 	}
@@ -205,7 +149,7 @@ func (m *Maintainer) NodeSpanStates() map[string]map[string]int {
 	return out
 }
 
-// OperatorInfo is one in-flight operator in a listing, its spans named as FormatSpan does.
+// OperatorInfo is one in-flight operator in a listing, its spans named as span.FormatName does.
 type OperatorInfo struct {
 	ID         string   `json:"id"`
 	Kind       string   `json:"kind"`
@@ -224,7 +168,7 @@ func (m *Maintainer) Operators() []OperatorInfo {
 		oi := OperatorInfo{ID: fmt.Sprintf("%d.%d", info.ID.Epoch, info.ID.Seq), Kind: info.Kind.String(),
 			Phase: info.Phase, Nodes: info.Nodes, AgeSeconds: info.Age.Seconds()}
 		for _, r := range info.Spans {
-			oi.Spans = append(oi.Spans, FormatSpan(r.Span.Span()))
+			oi.Spans = append(oi.Spans, span.FormatName(r.Span.Span()))
 			oi.Mode = modeName(r.Mode)
 		}
 		out = append(out, oi)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/maintainer"
+	"github.com/tidemark/tidemark/span"
 )
 
 // errResigned ends a maintainer term that handed its role over on an admin request.
@@ -81,7 +82,7 @@ func (a *adminFeed) apply(snap etcdutil.AdminSnapshot, m *maintainer.Maintainer,
 		}
 		bad := ""
 		for _, name := range r.Spans {
-			n, err := maintainer.ParseSpanName(name)
+			n, err := span.ParseName(name)
 			if err != nil {
 				bad = err.Error()
 				break

@@ -19,6 +19,7 @@ import (
 	"github.com/tidemark/tidemark/etcdutil/embedetcd"
 	"github.com/tidemark/tidemark/maintainer"
 	"github.com/tidemark/tidemark/server"
+	"github.com/tidemark/tidemark/span"
 	"github.com/tidemark/tidemark/ts"
 )
 
@@ -368,8 +369,8 @@ func checkSplitMerge(t *testing.T, c *acceptCluster) {
 		names = append(names, s.Span)
 	}
 	sort.Slice(names, func(i, j int) bool {
-		a, _ := maintainer.ParseSpanName(names[i])
-		b, _ := maintainer.ParseSpanName(names[j])
+		a, _ := span.ParseName(names[i])
+		b, _ := span.ParseName(names[j])
 		return string(a.Start) < string(b.Start)
 	})
 	c.settled(12)

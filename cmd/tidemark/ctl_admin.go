@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tidemark/tidemark/etcdutil"
-	"github.com/tidemark/tidemark/maintainer"
+	"github.com/tidemark/tidemark/span"
 )
 
 // drainDefaultTimeout replaces the 5s default of --timeout for drain, which waits for spans to move.
@@ -88,8 +88,8 @@ func reportAdmin(env *ctlEnv, res etcdutil.AdminResult) error {
 // checkSpanArgs parses span names early, so a typo is a usage error before anything is queued.
 func checkSpanArgs(args []string) error {
 	for _, a := range args {
-		if _, err := maintainer.ParseSpanName(a); err != nil {
-			return &usageError{err: err}
+		if _, err := span.ParseName(a); err != nil {
+			return &usageError{err: fmt.Errorf("%w (name spans as `tidemark ctl spans` prints them)", err)}
 		}
 	}
 	return nil

@@ -8,7 +8,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tidemark/tidemark/etcdutil"
-	"github.com/tidemark/tidemark/maintainer"
+	"github.com/tidemark/tidemark/span"
 )
 
 // MoveSpan asks the real maintainer, through the admin queue as `ctl move` does, to move p's
@@ -17,7 +17,7 @@ import (
 func MoveSpan(ctx context.Context, cli *clientv3.Client, k etcdutil.Keys, cf string, p Placement, node string) (string, error) {
 	now := time.Now()
 	req := etcdutil.AdminRequest{ID: etcdutil.NewAdminID(now), Changefeed: cf, Kind: etcdutil.AdminMove,
-		Spans: []string{maintainer.FormatSpan(p.Span)}, Node: node, CreatedAt: now}
+		Spans: []string{span.FormatName(p.Span)}, Node: node, CreatedAt: now}
 	if err := etcdutil.SubmitAdminRequest(ctx, cli, k, req, time.Minute); err != nil {
 		return "", fmt.Errorf("wireclient: submit move: %w", err)
 	}

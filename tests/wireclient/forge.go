@@ -36,7 +36,7 @@ type Placement struct {
 
 // PlacementOf reads a span listing entry.
 func PlacementOf(si maintainer.SpanInfo) (Placement, error) {
-	name, err := maintainer.ParseSpanName(si.Span)
+	name, err := span.ParseName(si.Span)
 	if err != nil {
 		return Placement{}, fmt.Errorf("wireclient: span %q: %w", si.Span, err)
 	}
