@@ -8,69 +8,27 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tidemark/tidemark/admin"
 	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/operator"
 	"github.com/tidemark/tidemark/span"
 )
 
-// AdminKind is what an admin request asks of the maintainer.
-type AdminKind int
-
-const (
-	// AdminMove moves one span (every mode of it) to a node.
-	AdminMove AdminKind = iota + 1
-	// AdminSplit splits one span into pieces.
-	AdminSplit
-	// AdminMerge merges adjacent spans of one table into one.
-	AdminMerge
-	// AdminDrain moves every span off a node and keeps new ones off it.
-	AdminDrain
-)
-
-func (k AdminKind) String() string {
-	switch k {
-	case AdminMove:
-		return "move"
-	case AdminSplit:
-		return "split"
-	case AdminMerge:
-		return "merge"
-	case AdminDrain:
-		return "drain"
-	}
-	return "unknown"
-}
-
 // AdminRequest is one admin request handed to the core by its runner.
 type AdminRequest struct {
 	ID     string
-	Kind   AdminKind
+	Kind   admin.Kind // move, split, merge or drain
 	Spans  []span.Name
 	Node   string // destination of a move, node of a drain
 	Pieces int    // pieces of a split; 0 = the changefeed's
 }
 
-// AdminOutcome says how an admin request ended.
-type AdminOutcome int
-
-const (
-	// AdminDone: the cluster is as asked.
-	AdminDone AdminOutcome = iota
-	// AdminRefused: checked and not executed; nothing changed.
-	AdminRefused
-	// AdminFailed: started, but the cluster did not end up as asked.
-	AdminFailed
-)
-
-func (o AdminOutcome) String() string {
-	return [...]string{"done", "refused", "failed"}[o]
-}
-
 // AdminResult is the answer to one admin request.
 type AdminResult struct {
 	ID      string
-	Outcome AdminOutcome
-	Message string
+	Outcome admin.Outcome
+	Message string       // the facts, in words
+	Reason  admin.Reason // the fact a client may add advice to; "" when none
 }
 
 // Admin takes one admin request. Its result comes out of TakeAdminResults, at once for a
@@ -94,7 +52,7 @@ func (m *Maintainer) TakeAdminResults() []AdminResult {
 // admin runs admin requests: it checks them against the span DB and the nodes, starts their
 // operators through the operator runner, and answers each from what the span DB shows once its
 // operators have all finished (done when observed).
-type admin struct {
+type adminQueue struct {
 	cfg   *Config
 	log   *zap.Logger
 	nodes *nodeSet
@@ -114,7 +72,7 @@ type adminOp interface {
 	spans() []spanID
 	// settle answers the request once its operators have all finished, or starts its next
 	// step (again).
-	settle(a *admin, now time.Time) (o AdminOutcome, msg string, again bool)
+	settle(a *adminQueue, now time.Time) (o admin.Outcome, msg string, again bool)
 }
 
 // adminBase is what every in-flight admin request has.
@@ -126,11 +84,11 @@ type adminBase struct {
 
 func (b *adminBase) base() *adminBase { return b }
 
-func (a *admin) db() *spanDB { return a.ops.db }
+func (a *adminQueue) db() *spanDB { return a.ops.db }
 
 // holding returns the span records that in-flight requests still read, so their tombstones
 // must stay.
-func (a *admin) holding() map[spanID]bool {
+func (a *adminQueue) holding() map[spanID]bool {
 	out := map[spanID]bool{}
 	for _, p := range a.pending {
 		for _, sid := range p.spans() {
@@ -141,33 +99,50 @@ func (a *admin) holding() map[spanID]bool {
 }
 
 // take checks and starts one request of a bootstrapped maintainer.
-func (a *admin) take(req AdminRequest, now time.Time) {
+func (a *adminQueue) take(req AdminRequest, now time.Time) {
 	switch req.Kind {
-	case AdminMove:
+	case admin.Move:
 		a.move(req, now, false)
-	case AdminDrain:
+	case admin.Drain:
 		a.drain(req)
-	case AdminSplit:
+	case admin.Split:
 		a.split(req, now)
-	case AdminMerge:
+	case admin.Merge:
 		a.merge(req, now)
 	default:
-		a.refuse(req, "unknown admin request kind %d", int(req.Kind))
+		a.refuse(req, "unknown admin request kind %q", req.Kind)
 	}
 }
 
-func (a *admin) refuse(req AdminRequest, format string, args ...any) {
-	a.answer(req.ID, AdminRefused, fmt.Sprintf(format, args...))
+func (a *adminQueue) refuse(req AdminRequest, format string, args ...any) {
+	a.answer(req.ID, admin.Refused, fmt.Sprintf(format, args...))
 }
 
-func (a *admin) answer(id string, o AdminOutcome, msg string) {
-	a.log.Info("admin request answered", zap.String("request", id), zap.Stringer("outcome", o), zap.String("message", msg))
-	a.results = append(a.results, AdminResult{ID: id, Outcome: o, Message: msg})
+// refuseFor refuses with the reason a check found (see refusal).
+func (a *adminQueue) refuseFor(req AdminRequest, r refusal) {
+	a.answerWhy(req.ID, admin.Refused, r.msg, r.reason)
 }
+
+func (a *adminQueue) answer(id string, o admin.Outcome, msg string) { a.answerWhy(id, o, msg, "") }
+
+func (a *adminQueue) answerWhy(id string, o admin.Outcome, msg string, why admin.Reason) {
+	a.log.Info("admin request answered", zap.String("request", id), zap.Stringer("outcome", o), zap.String("message", msg),
+		zap.Stringer("reason", why))
+	a.results = append(a.results, AdminResult{ID: id, Outcome: o, Message: msg, Reason: why})
+}
+
+// refusal is why a check refuses a request: the facts, and the reason a client may advise on.
+// The zero value means the check passed.
+type refusal struct {
+	msg    string
+	reason admin.Reason
+}
+
+func (r refusal) ok() bool { return r.msg == "" }
 
 // tick runs before the schedulers: waiting moves first (admin priority), then finished
 // requests and drains are answered.
-func (a *admin) tick(now time.Time) {
+func (a *adminQueue) tick(now time.Time) {
 	waiting := a.waiting
 	a.waiting = nil
 	for _, req := range waiting {
@@ -178,7 +153,7 @@ func (a *admin) tick(now time.Time) {
 
 // settle answers requests whose operators have all finished, or starts their next step (a
 // merge's Merge after its moves).
-func (a *admin) settle(now time.Time) {
+func (a *adminQueue) settle(now time.Time) {
 	keep := a.pending[:0]
 	for _, p := range a.pending {
 		running := false
@@ -201,24 +176,24 @@ func (a *admin) settle(now time.Time) {
 	a.pending = keep
 }
 
-// checkTarget returns why node cannot receive spans, or "".
-func (a *admin) checkTarget(node string) string {
+// checkTarget returns why node cannot receive spans.
+func (a *adminQueue) checkTarget(node string) refusal {
 	n := a.nodes.get(node)
 	switch {
 	case n == nil:
-		return fmt.Sprintf("node %s is not alive (not in the registry); list live nodes with `tidemark ctl nodes`", node)
+		return refusal{fmt.Sprintf("node %s is not alive (not in the registry)", node), admin.NodeNotAlive}
 	case n.state != nodeReady:
-		return fmt.Sprintf("node %s is still bootstrapping; retry in a few seconds", node)
+		return refusal{fmt.Sprintf("node %s is still bootstrapping; retry in a few seconds", node), ""}
 	case a.nodes.drained[node]:
-		return fmt.Sprintf("node %s is drained; end the drain first with `tidemark ctl drain %s --cancel`", node, node)
+		return refusal{fmt.Sprintf("node %s is drained", node), admin.NodeDrained}
 	case a.nodes.unhealthy[node]:
-		return fmt.Sprintf("node %s is unhealthy (its sink is failing; `tidemark ctl status` says why)", node)
+		return refusal{fmt.Sprintf("node %s is unhealthy (its sink is failing)", node), admin.NodeUnhealthy}
 	}
-	return ""
+	return refusal{}
 }
 
-// spanBusy returns why the span record cannot be changed by an admin request now, or "".
-func (a *admin) spanBusy(name string, r *spanRecord) string {
+// spanBusy returns why the span record cannot be changed by an admin request now.
+func (a *adminQueue) spanBusy(name string, r *spanRecord) refusal {
 	if r.op != noOp {
 		kind, phase := "operator", ""
 		if op, ok := a.ops.ctl.Get(r.op); ok {
@@ -227,13 +202,13 @@ func (a *admin) spanBusy(name string, r *spanRecord) string {
 				phase = ", phase " + p.Phase()
 			}
 		}
-		return fmt.Sprintf("span %s has an operator in flight (%s %d.%d%s); retry when it finishes (see `tidemark ctl operators`)",
-			name, kind, r.op.Epoch, r.op.Seq, phase)
+		return refusal{fmt.Sprintf("span %s has an operator in flight (%s %d.%d%s); retry when it finishes",
+			name, kind, r.op.Epoch, r.op.Seq, phase), admin.SpanBusy}
 	}
 	if r.life != lifeReplicating {
-		return fmt.Sprintf("span %s (%s) is %s, not served by any node; the scheduler will place it", name, modeName(r.mode), r.life)
+		return refusal{fmt.Sprintf("span %s (%s) is %s, not served by any node; the scheduler will place it", name, modeName(r.mode), r.life), ""}
 	}
-	return ""
+	return refusal{}
 }
 
 func modeName(mode heartbeatpb.Mode) string {
@@ -244,11 +219,11 @@ func modeName(mode heartbeatpb.Mode) string {
 }
 
 // resolve finds the span records (every mode) a typed name means, or says why none.
-func (a *admin) resolve(n span.Name) ([]spanID, string) {
+func (a *adminQueue) resolve(n span.Name) ([]spanID, refusal) {
 	db := a.db()
 	ids := db.byTable[n.Table]
 	if len(ids) == 0 {
-		return nil, fmt.Sprintf("unknown span %s: changefeed %s has no table %d", n, a.cfg.Changefeed, n.Table)
+		return nil, refusal{fmt.Sprintf("unknown span %s: changefeed %s has no table %d", n, a.cfg.Changefeed, n.Table), ""}
 	}
 	want := n.Span()
 	var exact, overlapping []spanID
@@ -261,7 +236,7 @@ func (a *admin) resolve(n span.Name) ([]spanID, string) {
 		}
 	}
 	if len(exact) > 0 {
-		return exact, ""
+		return exact, refusal{}
 	}
 	var names []string
 	seen := map[string]bool{}
@@ -276,6 +251,6 @@ func (a *admin) resolve(n span.Name) ([]spanID, string) {
 	if len(names) > 3 {
 		names = append(names[:3], fmt.Sprintf("and %d more", len(names)-3))
 	}
-	return nil, fmt.Sprintf("unknown span %s: table %d is split into other spans (%s); name one exactly as `tidemark ctl spans --table %d` prints it",
-		n, n.Table, strings.Join(names, ", "), n.Table)
+	return nil, refusal{fmt.Sprintf("unknown span %s: table %d is split into other spans (%s)",
+		n, n.Table, strings.Join(names, ", ")), admin.SpanRenamed}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/admin"
 )
 
 // pendingDrain is a drain request waiting for its node to hold no spans.
@@ -28,9 +30,9 @@ func (m *Maintainer) Unhealthy() []string { return sortedSet(m.nodes.unhealthy) 
 
 // drain starts draining a node; it is answered when the node holds no span. The drain
 // scheduler (drain.go) moves the spans.
-func (a *admin) drain(req AdminRequest) {
+func (a *adminQueue) drain(req AdminRequest) {
 	if a.nodes.get(req.Node) == nil {
-		a.refuse(req, "node %s is not alive (not in the registry); list live nodes with `tidemark ctl nodes`", req.Node)
+		a.refuseFor(req, refusal{fmt.Sprintf("node %s is not alive (not in the registry)", req.Node), admin.NodeNotAlive})
 		return
 	}
 	others := 0
@@ -49,16 +51,16 @@ func (a *admin) drain(req AdminRequest) {
 }
 
 // settleDrains answers drains whose node is empty, gone, or no longer drained.
-func (a *admin) settleDrains() {
+func (a *adminQueue) settleDrains() {
 	keep := a.drains[:0]
 	for _, d := range a.drains {
 		switch {
 		case a.nodes.get(d.node) == nil:
-			a.answer(d.id, AdminDone, fmt.Sprintf("node %s left the cluster; it holds no spans of %s", d.node, a.cfg.Changefeed))
+			a.answer(d.id, admin.Done, fmt.Sprintf("node %s left the cluster; it holds no spans of %s", d.node, a.cfg.Changefeed))
 		case !a.nodes.drained[d.node]:
-			a.answer(d.id, AdminFailed, fmt.Sprintf("the drain of node %s ended before it was empty", d.node))
+			a.answer(d.id, admin.Failed, fmt.Sprintf("the drain of node %s ended before it was empty", d.node))
 		case a.db().nodeLoad(d.node) == 0:
-			a.answer(d.id, AdminDone, fmt.Sprintf("node %s holds no spans of %s", d.node, a.cfg.Changefeed))
+			a.answer(d.id, admin.Done, fmt.Sprintf("node %s holds no spans of %s", d.node, a.cfg.Changefeed))
 		default:
 			keep = append(keep, d)
 		}

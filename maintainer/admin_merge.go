@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidemark/tidemark/admin"
 	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/span"
 )
@@ -21,21 +22,21 @@ type adminMergeOp struct {
 
 // merge merges adjacent spans of one table (every mode). Spans on different nodes are first
 // moved to the node holding most of them; the Merge follows once the moves are done.
-func (a *admin) merge(req AdminRequest, now time.Time) {
+func (a *adminQueue) merge(req AdminRequest, now time.Time) {
 	db := a.db()
 	byMode := map[heartbeatpb.Mode][]spanID{}
 	var names []string
 	for _, n := range req.Spans {
-		sids, msg := a.resolve(n)
-		if msg != "" {
-			a.refuse(req, "%s", msg)
+		sids, why := a.resolve(n)
+		if !why.ok() {
+			a.refuseFor(req, why)
 			return
 		}
 		for _, sid := range sids {
 			r := db.get(sid)
 			byMode[r.mode] = append(byMode[r.mode], sid)
-			if msg := a.spanBusy(n.String(), r); msg != "" {
-				a.refuse(req, "%s", msg)
+			if why := a.spanBusy(n.String(), r); !why.ok() {
+				a.refuseFor(req, why)
 				return
 			}
 		}
@@ -51,8 +52,8 @@ func (a *admin) merge(req AdminRequest, now time.Time) {
 		for i := 1; i < len(run); i++ {
 			x, y := db.get(run[i-1]).span, db.get(run[i]).span
 			if !span.Adjacent(x, y) {
-				a.refuse(req, "spans not adjacent: %s ends where %s does not start; merge names neighbouring spans of one table (see `tidemark ctl spans --table %d`)",
-					span.FormatName(x), span.FormatName(y), x.TableId)
+				a.refuseFor(req, refusal{fmt.Sprintf("spans not adjacent: %s ends where %s does not start; a merge names neighbouring spans of one table",
+					span.FormatName(x), span.FormatName(y)), admin.NotAdjacent})
 				return
 			}
 		}
@@ -73,7 +74,7 @@ func (a *admin) merge(req AdminRequest, now time.Time) {
 	}
 	p.merged = merged
 	if msg := p.step(a, now); msg != "" {
-		a.answer(req.ID, AdminFailed, msg)
+		a.answer(req.ID, admin.Failed, msg)
 		return
 	}
 	a.pending = append(a.pending, p)
@@ -81,7 +82,7 @@ func (a *admin) merge(req AdminRequest, now time.Time) {
 
 // step starts, per mode, the moves that gather the run on one node; once every mode is
 // gathered, it starts the Merges. It returns why it cannot, or "".
-func (p *adminMergeOp) step(a *admin, now time.Time) string {
+func (p *adminMergeOp) step(a *adminQueue, now time.Time) string {
 	db := a.db()
 	p.ops = p.ops[:0]
 	targets := make([]string, len(p.runs))
@@ -121,25 +122,25 @@ func (p *adminMergeOp) spans() []spanID {
 }
 
 // settle answers a finished merge, or starts its next step (again).
-func (p *adminMergeOp) settle(a *admin, now time.Time) (AdminOutcome, string, bool) {
+func (p *adminMergeOp) settle(a *adminQueue, now time.Time) (admin.Outcome, string, bool) {
 	db := a.db()
 	if p.merging {
 		for _, run := range p.runs {
 			if _, ok := db.live(p.merged, db.get(run[0]).mode); !ok {
-				return AdminFailed, fmt.Sprintf("merge of %s did not complete (no merged span): a node was lost or refused it; retry", p.name), false
+				return admin.Failed, fmt.Sprintf("merge of %s did not complete (no merged span): a node was lost or refused it; retry", p.name), false
 			}
 		}
-		return AdminDone, fmt.Sprintf("merged %s into span %s", p.name, span.FormatName(p.merged)), false
+		return admin.Done, fmt.Sprintf("merged %s into span %s", p.name, span.FormatName(p.merged)), false
 	}
 	for _, run := range p.runs {
 		for _, sid := range run {
 			if r := db.get(sid); !r.free() {
-				return AdminFailed, fmt.Sprintf("merge of %s: span %s changed while it was gathered on one node; retry", p.name, span.FormatName(r.span)), false
+				return admin.Failed, fmt.Sprintf("merge of %s: span %s changed while it was gathered on one node; retry", p.name, span.FormatName(r.span)), false
 			}
 		}
 	}
 	if msg := p.step(a, now); msg != "" {
-		return AdminFailed, msg, false
+		return admin.Failed, msg, false
 	}
-	return 0, "", true
+	return "", "", true
 }

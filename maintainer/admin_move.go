@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/admin"
 )
 
 // adminMoveOp is an admin move in flight: the spans (every mode) and where they go.
@@ -17,27 +19,27 @@ type adminMoveOp struct {
 
 // move checks and starts a move. A retry (from the waiting list) answers nothing new when
 // slots are still short: it waits again.
-func (a *admin) move(req AdminRequest, now time.Time, retry bool) {
+func (a *adminQueue) move(req AdminRequest, now time.Time, retry bool) {
 	if len(req.Spans) != 1 {
 		a.refuse(req, "a move names exactly one span, got %d", len(req.Spans))
 		return
 	}
-	if msg := a.checkTarget(req.Node); msg != "" {
-		a.refuse(req, "%s", msg)
+	if r := a.checkTarget(req.Node); !r.ok() {
+		a.refuseFor(req, r)
 		return
 	}
 	db := a.db()
 	name := req.Spans[0].String()
-	sids, msg := a.resolve(req.Spans[0])
-	if msg != "" {
-		a.refuse(req, "%s", msg)
+	sids, why := a.resolve(req.Spans[0])
+	if !why.ok() {
+		a.refuseFor(req, why)
 		return
 	}
 	var todo []spanID
 	for _, sid := range sids {
 		r := db.get(sid)
-		if msg := a.spanBusy(name, r); msg != "" {
-			a.refuse(req, "%s", msg)
+		if why := a.spanBusy(name, r); !why.ok() {
+			a.refuseFor(req, why)
 			return
 		}
 		if r.node != req.Node {
@@ -45,7 +47,7 @@ func (a *admin) move(req AdminRequest, now time.Time, retry bool) {
 		}
 	}
 	if len(todo) == 0 {
-		a.answer(req.ID, AdminDone, fmt.Sprintf("span %s is already on node %s", name, req.Node))
+		a.answer(req.ID, admin.Done, fmt.Sprintf("span %s is already on node %s", name, req.Node))
 		return
 	}
 	for _, sid := range todo {
@@ -61,7 +63,7 @@ func (a *admin) move(req AdminRequest, now time.Time, retry bool) {
 	for _, sid := range todo {
 		if !a.ops.move(sid, req.Node, now) {
 			// Checked above, so only a dispatcher held by a stray removal gets here.
-			a.answer(req.ID, AdminFailed, fmt.Sprintf("span %s: a mode of it could not be moved (its dispatcher is held by another operator); retry", name))
+			a.answer(req.ID, admin.Failed, fmt.Sprintf("span %s: a mode of it could not be moved (its dispatcher is held by another operator); retry", name))
 			return
 		}
 		p.sids = append(p.sids, sid)
@@ -72,7 +74,7 @@ func (a *admin) move(req AdminRequest, now time.Time, retry bool) {
 
 func (p *adminMoveOp) spans() []spanID { return p.sids }
 
-func (p *adminMoveOp) settle(a *admin, _ time.Time) (AdminOutcome, string, bool) {
+func (p *adminMoveOp) settle(a *adminQueue, _ time.Time) (admin.Outcome, string, bool) {
 	var wrong []string
 	for _, sid := range p.sids {
 		r := a.db().get(sid)
@@ -88,8 +90,8 @@ func (p *adminMoveOp) settle(a *admin, _ time.Time) (AdminOutcome, string, bool)
 		}
 	}
 	if len(wrong) > 0 {
-		return AdminFailed, fmt.Sprintf("move of span %s to %s did not complete (%s): a node was lost or refused it; retry",
+		return admin.Failed, fmt.Sprintf("move of span %s to %s did not complete (%s): a node was lost or refused it; retry",
 			p.name, p.dest, strings.Join(wrong, ", ")), false
 	}
-	return AdminDone, fmt.Sprintf("moved span %s from %s to %s", p.name, p.from, p.dest), false
+	return admin.Done, fmt.Sprintf("moved span %s from %s to %s", p.name, p.from, p.dest), false
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidemark/tidemark/admin"
 	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/span"
 )
@@ -18,16 +19,16 @@ type adminSplitOp struct {
 
 // split splits every mode of one span into pieces, each on the node that serves it now (the
 // balance scheduler spreads the pieces later).
-func (a *admin) split(req AdminRequest, now time.Time) {
+func (a *adminQueue) split(req AdminRequest, now time.Time) {
 	if len(req.Spans) != 1 {
 		a.refuse(req, "a split names exactly one span, got %d", len(req.Spans))
 		return
 	}
 	db := a.db()
 	name := req.Spans[0].String()
-	sids, msg := a.resolve(req.Spans[0])
-	if msg != "" {
-		a.refuse(req, "%s", msg)
+	sids, why := a.resolve(req.Spans[0])
+	if !why.ok() {
+		a.refuseFor(req, why)
 		return
 	}
 	pieces := req.Pieces
@@ -41,12 +42,12 @@ func (a *admin) split(req AdminRequest, now time.Time) {
 	}
 	for _, sid := range sids {
 		r := db.get(sid)
-		if msg := a.spanBusy(name, r); msg != "" {
-			a.refuse(req, "%s", msg)
+		if why := a.spanBusy(name, r); !why.ok() {
+			a.refuseFor(req, why)
 			return
 		}
 		if !a.ops.ctl.CanAdd(r.node) {
-			a.refuse(req, "node %s has no free operator slot; retry when `tidemark ctl operators` shows fewer", r.node)
+			a.refuseFor(req, refusal{fmt.Sprintf("node %s has no free operator slot", r.node), admin.NoOperatorSlot})
 			return
 		}
 	}
@@ -59,7 +60,7 @@ func (a *admin) split(req AdminRequest, now time.Time) {
 		}
 		mode := r.mode
 		if !a.ops.split(sid, children, nodes, now) {
-			a.answer(req.ID, AdminFailed, fmt.Sprintf("span %s (%s) could not be split (its dispatcher is held by another operator); retry", name, modeName(mode)))
+			a.answer(req.ID, admin.Failed, fmt.Sprintf("span %s (%s) could not be split (its dispatcher is held by another operator); retry", name, modeName(mode)))
 			return
 		}
 		p.modes = append(p.modes, mode)
@@ -70,16 +71,16 @@ func (a *admin) split(req AdminRequest, now time.Time) {
 
 func (p *adminSplitOp) spans() []spanID { return nil } // it reads its pieces by key range
 
-func (p *adminSplitOp) settle(a *admin, _ time.Time) (AdminOutcome, string, bool) {
+func (p *adminSplitOp) settle(a *adminQueue, _ time.Time) (admin.Outcome, string, bool) {
 	names := make([]string, len(p.children))
 	for i, c := range p.children {
 		names[i] = span.FormatName(c)
 		for _, mode := range p.modes {
 			if _, ok := a.db().live(c, mode); !ok {
-				return AdminFailed, fmt.Sprintf("split of span %s did not complete (piece %s of %s is missing): a node was lost or refused it; retry",
+				return admin.Failed, fmt.Sprintf("split of span %s did not complete (piece %s of %s is missing): a node was lost or refused it; retry",
 					p.name, names[i], modeName(mode)), false
 			}
 		}
 	}
-	return AdminDone, fmt.Sprintf("split span %s into %d spans: %s", p.name, len(names), strings.Join(names, " ")), false
+	return admin.Done, fmt.Sprintf("split span %s into %d spans: %s", p.name, len(names), strings.Join(names, " ")), false
 }

@@ -47,7 +47,7 @@ type Maintainer struct {
 	recvOrder *heartbeatpb.OrderFilter
 	ready     *Ready
 
-	admin  *admin        // admin requests (admin*.go)
+	admin  *adminQueue   // admin requests (admin*.go)
 	errs   spanErrors    // erroring dispatchers (health.go)
 	loads  loadTracker   // split/merge load reports and cool-downs (loads.go)
 	tables *tableChanges // tables leaving and coming back (tables.go)
@@ -81,7 +81,7 @@ func New(cfg Config, liveNodes []string, now time.Time) (*Maintainer, error) {
 	})
 	m.ops = &opRunner{cfg: &m.cfg, log: m.log, db: m.db, ctl: m.ctl, out: m.out, loads: &m.loads,
 		held: make(map[heartbeatpb.OperatorID][]spanID)}
-	m.admin = &admin{cfg: &m.cfg, log: m.log, nodes: &m.nodes, ops: m.ops}
+	m.admin = &adminQueue{cfg: &m.cfg, log: m.log, nodes: &m.nodes, ops: m.ops}
 	m.tables = &tableChanges{ops: m.ops}
 	for _, n := range liveNodes {
 		m.NodeJoined(n, now)
@@ -174,7 +174,7 @@ func (m *Maintainer) Tick(now time.Time) {
 // never hold a retired span: they retire their own spans as they finish, and the schedulers
 // retire only free ones). It runs at the end of a tick, never while an operator's result is
 // being applied, so no record is emptied under the code that retired it.
-func reclaim(db *spanDB, a *admin, errs *spanErrors) {
+func reclaim(db *spanDB, a *adminQueue, errs *spanErrors) {
 	if len(db.tombs) == 0 {
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/tidemark/tidemark/admin"
 	"github.com/tidemark/tidemark/dispatcher"
 	"github.com/tidemark/tidemark/dispatcher/sinkcheck"
 	"github.com/tidemark/tidemark/etcdutil"
@@ -332,8 +333,8 @@ func checkMove(t *testing.T, c *acceptCluster) {
 	// starts the first and refuses the second as busy.
 	busyOther := from
 	reqs := []etcdutil.AdminRequest{
-		{ID: "busy-1", Changefeed: "demo", Kind: etcdutil.AdminMove, Spans: []string{name}, Node: busyOther},
-		{ID: "busy-2", Changefeed: "demo", Kind: etcdutil.AdminMove, Spans: []string{name}, Node: order[1]},
+		{ID: "busy-1", Changefeed: "demo", Kind: admin.Move, Spans: []string{name}, Node: busyOther},
+		{ID: "busy-2", Changefeed: "demo", Kind: admin.Move, Spans: []string{name}, Node: order[1]},
 	}
 	keys := etcdutil.Keys{Cluster: "ctltest"}
 	var puts []clientv3.Op
