@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/admin"
+	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/dispatcher/sinkcheck"
 	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/span"
@@ -179,7 +180,7 @@ func TestAdminDrain(t *testing.T) {
 
 func TestSpanQueryPages(t *testing.T) {
 	s := newAdminSim(t)
-	var all []SpanInfo
+	var all []api.SpanInfo
 	q := SpanQuery{Table: -1, Limit: 5}
 	for {
 		page, err := s.m.Spans(q)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/span"
 )
 
@@ -17,30 +18,6 @@ type SpanQuery struct {
 	// Cursor is where the page starts: the Next of the previous page, 0 for the first.
 	Cursor int
 	Limit  int // at most this many; <= 0 means 1000
-}
-
-// SpanInfo is one span in a listing.
-type SpanInfo struct {
-	Span       string `json:"span"`
-	Table      int64  `json:"table"`
-	StartKey   string `json:"start_key"`
-	EndKey     string `json:"end_key"`
-	Mode       string `json:"mode"`
-	State      string `json:"state"`
-	Node       string `json:"node,omitempty"`
-	Dispatcher string `json:"dispatcher,omitempty"`
-	Checkpoint uint64 `json:"checkpoint_ts"`
-	Operator   string `json:"operator,omitempty"`
-	// Error: why the span's dispatcher cannot make progress (State is then "error").
-	Error string `json:"error,omitempty"`
-}
-
-// SpanPage is one page of a listing. Spans are in span-DB order, which is stable, so a cursor
-// stays valid while the schedule changes. Next is 0 on the last page.
-type SpanPage struct {
-	Spans   []SpanInfo `json:"spans"`
-	Matched int        `json:"matched"`
-	Next    int        `json:"next_cursor,omitempty"`
 }
 
 // ValidateSpanQuery checks the filters; the error names the bad one.
@@ -64,9 +41,9 @@ func ValidateSpanQuery(q SpanQuery) error {
 // Spans answers one page of a span listing. The cost is one pass over the candidate spans (a
 // node's or a table's set when those filters are given), so a page of a million-span changefeed
 // stays cheap enough to serve from the maintainer's loop.
-func (m *Maintainer) Spans(q SpanQuery) (SpanPage, error) {
+func (m *Maintainer) Spans(q SpanQuery) (api.SpanPage, error) {
 	if err := ValidateSpanQuery(q); err != nil {
-		return SpanPage{}, err
+		return api.SpanPage{}, err
 	}
 	if q.Limit <= 0 {
 		q.Limit = 1000
@@ -89,7 +66,7 @@ func (m *Maintainer) Spans(q SpanQuery) (SpanPage, error) {
 			(q.Table < 0 || r.span.TableId == q.Table) &&
 			(q.Node == "" || r.node == q.Node)
 	}
-	page := SpanPage{Spans: []SpanInfo{}}
+	page := api.SpanPage{Spans: []api.SpanInfo{}}
 	visit := func(sid spanID) {
 		if !match(sid) {
 			return
@@ -116,9 +93,9 @@ func (m *Maintainer) Spans(q SpanQuery) (SpanPage, error) {
 	return page, nil
 }
 
-func spanInfo(db *spanDB, errs *spanErrors, sid spanID) SpanInfo {
+func spanInfo(db *spanDB, errs *spanErrors, sid spanID) api.SpanInfo {
 	r := db.get(sid)
-	info := SpanInfo{
+	info := api.SpanInfo{
 		Span: span.FormatName(r.span), Table: r.span.TableId,
 		StartKey: hex.EncodeToString(r.span.StartKey), EndKey: hex.EncodeToString(r.span.EndKey),
 		Mode: modeName(r.mode), State: r.life.String(), Node: r.node, Checkpoint: db.checkpoint(sid),
@@ -149,23 +126,12 @@ func (m *Maintainer) NodeSpanStates() map[string]map[string]int {
 	return out
 }
 
-// OperatorInfo is one in-flight operator in a listing, its spans named as span.FormatName does.
-type OperatorInfo struct {
-	ID         string   `json:"id"`
-	Kind       string   `json:"kind"`
-	Spans      []string `json:"spans"`
-	Mode       string   `json:"mode"`
-	Phase      string   `json:"phase"`
-	Nodes      []string `json:"nodes"`
-	AgeSeconds float64  `json:"age_seconds"`
-}
-
 // Operators lists the in-flight operators by ID, ages as of the latest input's time.
-func (m *Maintainer) Operators() []OperatorInfo {
+func (m *Maintainer) Operators() []api.OperatorInfo {
 	list := m.ctl.List(m.now)
-	out := make([]OperatorInfo, 0, len(list))
+	out := make([]api.OperatorInfo, 0, len(list))
 	for _, info := range list {
-		oi := OperatorInfo{ID: fmt.Sprintf("%d.%d", info.ID.Epoch, info.ID.Seq), Kind: info.Kind.String(),
+		oi := api.OperatorInfo{ID: fmt.Sprintf("%d.%d", info.ID.Epoch, info.ID.Seq), Kind: info.Kind.String(),
 			Phase: info.Phase, Nodes: info.Nodes, AgeSeconds: info.Age.Seconds()}
 		for _, r := range info.Spans {
 			oi.Spans = append(oi.Spans, span.FormatName(r.Span.Span()))

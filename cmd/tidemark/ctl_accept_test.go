@@ -14,11 +14,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/admin"
+	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/dispatcher"
 	"github.com/tidemark/tidemark/dispatcher/sinkcheck"
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/etcdutil/embedetcd"
-	"github.com/tidemark/tidemark/maintainer"
 	"github.com/tidemark/tidemark/server"
 	"github.com/tidemark/tidemark/span"
 	"github.com/tidemark/tidemark/ts"
@@ -273,7 +273,7 @@ func checkSpansAndOperators(t *testing.T, c *acceptCluster, st statusJSON) {
 	if !strings.HasPrefix(res.stdout, "ID") {
 		t.Errorf("operators output: %q", res.stdout)
 	}
-	var ops []maintainer.OperatorInfo
+	var ops []api.OperatorInfo
 	c.ctlJSON(&ops, "operators")
 	if len(ops) != 0 {
 		t.Errorf("operators in a settled cluster: %+v", ops)
