@@ -10,26 +10,11 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tidemark/tidemark/admin"
 )
 
-// Admin request kinds.
-const (
-	AdminMove   = "move"
-	AdminSplit  = "split"
-	AdminMerge  = "merge"
-	AdminDrain  = "drain"
-	AdminResign = "resign"
-)
-
-// Admin result outcomes.
-const (
-	// AdminDone: the maintainer did what was asked (or found it already done).
-	AdminDone = "done"
-	// AdminRefused: the request was checked and not executed; nothing changed.
-	AdminRefused = "refused"
-	// AdminFailed: the request was started but did not complete (e.g. a node was lost mid-move).
-	AdminFailed = "failed"
-)
+// Admin request kinds and outcomes are package admin's Kind and Outcome.
 
 // AdminResultTTL is how long a result stays readable: long enough for the caller to read it,
 // short enough that results never pile up.
@@ -43,9 +28,9 @@ const minRequestTTL = 5 * time.Second
 
 // AdminRequest is one queued admin operation for one changefeed's maintainer.
 type AdminRequest struct {
-	ID         string `json:"id"`
-	Changefeed string `json:"changefeed"`
-	Kind       string `json:"kind"`
+	ID         string     `json:"id"`
+	Changefeed string     `json:"changefeed"`
+	Kind       admin.Kind `json:"kind"`
 	// Spans names the spans as typed on the command line: "TABLE" or "TABLE:STARTHEX-ENDHEX".
 	Spans []string `json:"spans,omitempty"`
 	// Node is the destination of a move and the node of a drain.
@@ -72,16 +57,16 @@ func (r *AdminRequest) Validate() error {
 	}
 	var err error
 	switch r.Kind {
-	case AdminMove:
+	case admin.Move:
 		err = need(len(r.Spans) == 1 && r.Node != "", "needs exactly one span and a destination node")
-	case AdminSplit:
+	case admin.Split:
 		err = need(len(r.Spans) == 1 && (r.Pieces == 0 || (r.Pieces >= 2 && r.Pieces <= MaxSplitPieces)),
 			fmt.Sprintf("needs exactly one span and pieces 0 (the changefeed's) or 2 to %d", MaxSplitPieces))
-	case AdminMerge:
+	case admin.Merge:
 		err = need(len(r.Spans) >= 2, "needs at least two spans")
-	case AdminDrain:
+	case admin.Drain:
 		err = need(len(r.Spans) == 0 && r.Node != "", "needs a node and no spans")
-	case AdminResign:
+	case admin.Resign:
 		err = need(len(r.Spans) == 0 && r.Node == "", "takes no spans and no node")
 	default:
 		return fmt.Errorf("etcdutil: admin request %s field kind: unknown kind %q", r.ID, r.Kind)
@@ -94,14 +79,16 @@ func (r *AdminRequest) Validate() error {
 
 // AdminResult is the outcome of one admin request, written by the maintainer that handled it.
 type AdminResult struct {
-	ID         string    `json:"id"`
-	Changefeed string    `json:"changefeed"`
-	Kind       string    `json:"kind"`
-	Outcome    string    `json:"outcome"` // done | refused | failed
-	Message    string    `json:"message"`
-	Maintainer string    `json:"maintainer"`
-	Epoch      uint64    `json:"epoch"`
-	FinishedAt time.Time `json:"finished_at"`
+	ID         string        `json:"id"`
+	Changefeed string        `json:"changefeed"`
+	Kind       admin.Kind    `json:"kind"`
+	Outcome    admin.Outcome `json:"outcome"`
+	Message    string        `json:"message"`
+	// Reason names the fact behind a refusal or failure, for the client's advice.
+	Reason     admin.Reason `json:"reason,omitempty"`
+	Maintainer string       `json:"maintainer"`
+	Epoch      uint64       `json:"epoch"`
+	FinishedAt time.Time    `json:"finished_at"`
 }
 
 // drainedValue is the JSON stored under admin/drained/<node>.

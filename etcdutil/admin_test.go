@@ -6,16 +6,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidemark/tidemark/admin"
 )
 
 func TestAdminRequestValidate(t *testing.T) {
 	ok := []AdminRequest{
-		{ID: "r1", Changefeed: "cf", Kind: AdminMove, Spans: []string{"5"}, Node: "n2"},
-		{ID: "r1", Changefeed: "cf", Kind: AdminSplit, Spans: []string{"5"}},
-		{ID: "r1", Changefeed: "cf", Kind: AdminSplit, Spans: []string{"5"}, Pieces: 4},
-		{ID: "r1", Changefeed: "cf", Kind: AdminMerge, Spans: []string{"5:00-01", "5:01-02"}},
-		{ID: "r1", Changefeed: "cf", Kind: AdminDrain, Node: "n1"},
-		{ID: "r1", Changefeed: "cf", Kind: AdminResign},
+		{ID: "r1", Changefeed: "cf", Kind: admin.Move, Spans: []string{"5"}, Node: "n2"},
+		{ID: "r1", Changefeed: "cf", Kind: admin.Split, Spans: []string{"5"}},
+		{ID: "r1", Changefeed: "cf", Kind: admin.Split, Spans: []string{"5"}, Pieces: 4},
+		{ID: "r1", Changefeed: "cf", Kind: admin.Merge, Spans: []string{"5:00-01", "5:01-02"}},
+		{ID: "r1", Changefeed: "cf", Kind: admin.Drain, Node: "n1"},
+		{ID: "r1", Changefeed: "cf", Kind: admin.Resign},
 	}
 	for _, r := range ok {
 		if err := r.Validate(); err != nil {
@@ -26,14 +28,14 @@ func TestAdminRequestValidate(t *testing.T) {
 		r    AdminRequest
 		want string
 	}{
-		{AdminRequest{ID: "", Changefeed: "cf", Kind: AdminResign}, "admin request id is empty"},
-		{AdminRequest{ID: "r/1", Changefeed: "cf", Kind: AdminResign}, "invalid admin request id"},
-		{AdminRequest{ID: "r1", Changefeed: "", Kind: AdminResign}, "field changefeed"},
+		{AdminRequest{ID: "", Changefeed: "cf", Kind: admin.Resign}, "admin request id is empty"},
+		{AdminRequest{ID: "r/1", Changefeed: "cf", Kind: admin.Resign}, "invalid admin request id"},
+		{AdminRequest{ID: "r1", Changefeed: "", Kind: admin.Resign}, "field changefeed"},
 		{AdminRequest{ID: "r1", Changefeed: "cf", Kind: "frob"}, `unknown kind "frob"`},
-		{AdminRequest{ID: "r1", Changefeed: "cf", Kind: AdminMove, Spans: []string{"5"}}, "destination node"},
-		{AdminRequest{ID: "r1", Changefeed: "cf", Kind: AdminSplit, Spans: []string{"5"}, Pieces: 1}, "pieces"},
-		{AdminRequest{ID: "r1", Changefeed: "cf", Kind: AdminMerge, Spans: []string{"5"}}, "at least two spans"},
-		{AdminRequest{ID: "r1", Changefeed: "cf", Kind: AdminDrain, Node: "a b"}, "invalid node id"},
+		{AdminRequest{ID: "r1", Changefeed: "cf", Kind: admin.Move, Spans: []string{"5"}}, "destination node"},
+		{AdminRequest{ID: "r1", Changefeed: "cf", Kind: admin.Split, Spans: []string{"5"}, Pieces: 1}, "pieces"},
+		{AdminRequest{ID: "r1", Changefeed: "cf", Kind: admin.Merge, Spans: []string{"5"}}, "at least two spans"},
+		{AdminRequest{ID: "r1", Changefeed: "cf", Kind: admin.Drain, Node: "a b"}, "invalid node id"},
 	}
 	for _, b := range bad {
 		err := b.r.Validate()
@@ -60,8 +62,8 @@ func TestAdminQueueRoundTrip(t *testing.T) {
 	if first := recv(t, snaps, "first snapshot"); len(first.Requests) != 0 || len(first.Drained) != 0 {
 		t.Fatalf("first snapshot = %+v, want empty", first)
 	}
-	req := AdminRequest{ID: NewAdminID(time.Now()), Changefeed: "cf1", Kind: AdminMove, Spans: []string{"7"}, Node: "n2"}
-	other := AdminRequest{ID: NewAdminID(time.Now()), Changefeed: "cf2", Kind: AdminResign}
+	req := AdminRequest{ID: NewAdminID(time.Now()), Changefeed: "cf1", Kind: admin.Move, Spans: []string{"7"}, Node: "n2"}
+	other := AdminRequest{ID: NewAdminID(time.Now()), Changefeed: "cf2", Kind: admin.Resign}
 	for _, r := range []AdminRequest{req, other} {
 		if err := SubmitAdminRequest(ctx, cli, testKeys, r, time.Minute); err != nil {
 			t.Fatal(err)
@@ -71,7 +73,7 @@ func TestAdminQueueRoundTrip(t *testing.T) {
 		t.Fatalf("second submit of %s: %v, want ErrExists", req.ID, err)
 	}
 	snap := recvUntil(t, snaps, "request in snapshot", func(s AdminSnapshot) bool { return len(s.Requests) == 1 })
-	if got := snap.Requests[0]; got.ID != req.ID || got.Kind != AdminMove || got.Node != "n2" || got.Spans[0] != "7" {
+	if got := snap.Requests[0]; got.ID != req.ID || got.Kind != admin.Move || got.Node != "n2" || got.Spans[0] != "7" {
 		t.Fatalf("snapshot request = %+v, want %+v (cf2's request filtered out)", got, req)
 	}
 
@@ -83,11 +85,11 @@ func TestAdminQueueRoundTrip(t *testing.T) {
 		}
 		waited <- res
 	}()
-	if err := lead.PublishAdminResult(ctx, AdminResult{ID: req.ID, Kind: AdminMove, Outcome: AdminDone, Message: "moved"}); err != nil {
+	if err := lead.PublishAdminResult(ctx, AdminResult{ID: req.ID, Kind: admin.Move, Outcome: admin.Done, Message: "moved"}); err != nil {
 		t.Fatal(err)
 	}
 	res := recv(t, waited, "result")
-	if res.Outcome != AdminDone || res.Message != "moved" || res.Maintainer != "n1" || res.Epoch != lead.Epoch || res.Changefeed != "cf1" {
+	if res.Outcome != admin.Done || res.Message != "moved" || res.Maintainer != "n1" || res.Epoch != lead.Epoch || res.Changefeed != "cf1" {
 		t.Errorf("result = %+v", res)
 	}
 	recvUntil(t, snaps, "request gone", func(s AdminSnapshot) bool { return len(s.Requests) == 0 })
@@ -96,7 +98,7 @@ func TestAdminQueueRoundTrip(t *testing.T) {
 	if err := lead.Resign(ctx); err != nil {
 		t.Fatal(err)
 	}
-	err = lead.PublishAdminResult(ctx, AdminResult{ID: other.ID, Outcome: AdminDone})
+	err = lead.PublishAdminResult(ctx, AdminResult{ID: other.ID, Outcome: admin.Done})
 	if !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("publish after resign: %v, want ErrNotLeader", err)
 	}

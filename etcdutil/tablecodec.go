@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
+
+	"github.com/tidemark/tidemark/span"
 )
 
 // MaxChangefeedInfoBytes bounds a stored changefeed definition. etcd refuses requests above
@@ -131,7 +132,7 @@ func expandTables(ranges []string, def uint64, loads map[string]uint64) ([]Table
 	var out []TableInfo
 	last := int64(-1)
 	for i, r := range ranges {
-		lo, hi, err := parseIDRange(r)
+		lo, hi, err := span.ParseTableRange(r)
 		if err != nil {
 			return nil, fmt.Errorf("field tables[%d]: %w", i, err)
 		}
@@ -184,21 +185,4 @@ func encodeChangefeed(info ChangefeedInfo) (string, error) {
 			info.ID, len(val), MaxChangefeedInfoBytes, len(info.Tables), len(ranges))
 	}
 	return val, nil
-}
-
-// parseIDRange parses "N" or "LO-HI" (inclusive, LO <= HI, IDs >= 0).
-func parseIDRange(s string) (int64, int64, error) {
-	loStr, hiStr, isRange := strings.Cut(s, "-")
-	lo, err := strconv.ParseInt(loStr, 10, 64)
-	if err != nil || lo < 0 {
-		return 0, 0, fmt.Errorf("%q is not a table ID or LO-HI range", s)
-	}
-	if !isRange {
-		return lo, lo, nil
-	}
-	hi, err := strconv.ParseInt(hiStr, 10, 64)
-	if err != nil || hi < lo {
-		return 0, 0, fmt.Errorf("%q is not a table ID or LO-HI range", s)
-	}
-	return lo, hi, nil
 }

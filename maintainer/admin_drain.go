@@ -2,113 +2,68 @@ package maintainer
 
 import (
 	"fmt"
-	"sort"
-	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/admin"
 )
+
+// pendingDrain is a drain request waiting for its node to hold no spans.
+type pendingDrain struct{ id, node string }
 
 // SetDrained replaces the set of drained nodes (the runner follows it in etcd): their spans are
 // moved off, and nothing new is placed on them.
-func (m *Maintainer) SetDrained(nodes []string) {
-	m.admin.drained = make(map[string]bool, len(nodes))
-	for _, n := range nodes {
-		m.admin.drained[n] = true
-	}
-}
+func (m *Maintainer) SetDrained(nodes []string) { m.nodes.drained = stringSet(nodes) }
 
 // Drained returns the drained nodes, sorted.
-func (m *Maintainer) Drained() []string {
-	out := make([]string, 0, len(m.admin.drained))
-	for n := range m.admin.drained {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func (m *Maintainer) Drained() []string { return sortedSet(m.nodes.drained) }
 
 // IsDrained reports whether node is drained.
-func (m *Maintainer) IsDrained(node string) bool { return m.admin.drained[node] }
+func (m *Maintainer) IsDrained(node string) bool { return m.nodes.drained[node] }
 
-// adminDrain starts draining a node; it is answered when the node holds no span.
-func (m *Maintainer) adminDrain(req AdminRequest) {
-	if m.nodes[req.Node] == nil {
-		m.adminRefuse(req, "node %s is not alive (not in the registry); list live nodes with `tidemark ctl nodes`", req.Node)
+// SetUnhealthy replaces the set of unhealthy nodes (the runner follows their marks in etcd):
+// their spans are moved off, and nothing new is placed on them, until the mark goes.
+func (m *Maintainer) SetUnhealthy(nodes []string) { m.nodes.unhealthy = stringSet(nodes) }
+
+// Unhealthy returns the unhealthy nodes, sorted.
+func (m *Maintainer) Unhealthy() []string { return sortedSet(m.nodes.unhealthy) }
+
+// drain starts draining a node; it is answered when the node holds no span. The drain
+// scheduler (drain.go) moves the spans.
+func (a *adminQueue) drain(req AdminRequest) {
+	if a.nodes.get(req.Node) == nil {
+		a.refuseFor(req, refusal{fmt.Sprintf("node %s is not alive (not in the registry)", req.Node), admin.NodeNotAlive})
 		return
 	}
 	others := 0
-	for id, n := range m.nodes {
-		if id != req.Node && n.state == nodeReady && !m.avoided(id) {
+	for id := range a.nodes.live {
+		if id != req.Node && a.nodes.target(id) {
 			others++
 		}
 	}
 	if others == 0 {
-		m.adminRefuse(req, "node %s is the only node left to serve spans; start another node before draining it", req.Node)
+		a.refuse(req, "node %s is the only node left to serve spans; start another node before draining it", req.Node)
 		return
 	}
-	if m.admin.drained == nil {
-		m.admin.drained = make(map[string]bool)
-	}
-	m.admin.drained[req.Node] = true
-	m.admin.drains = append(m.admin.drains, pendingDrain{id: req.ID, node: req.Node})
-	m.log.Info("draining node", zap.String("node", req.Node), zap.Int("spans", m.db.nodeLoad(req.Node)))
+	mapSet(&a.nodes.drained, req.Node, true)
+	a.drains = append(a.drains, pendingDrain{id: req.ID, node: req.Node})
+	a.log.Info("draining node", zap.String("node", req.Node), zap.Int("spans", a.db().nodeLoad(req.Node)))
 }
 
 // settleDrains answers drains whose node is empty, gone, or no longer drained.
-func (m *Maintainer) settleDrains() {
-	keep := m.admin.drains[:0]
-	for _, d := range m.admin.drains {
+func (a *adminQueue) settleDrains() {
+	keep := a.drains[:0]
+	for _, d := range a.drains {
 		switch {
-		case m.nodes[d.node] == nil:
-			m.adminAnswer(d.id, AdminDone, fmt.Sprintf("node %s left the cluster; it holds no spans of %s", d.node, m.cfg.Changefeed))
-		case !m.admin.drained[d.node]:
-			m.adminAnswer(d.id, AdminFailed, fmt.Sprintf("the drain of node %s ended before it was empty", d.node))
-		case m.db.nodeLoad(d.node) == 0:
-			m.adminAnswer(d.id, AdminDone, fmt.Sprintf("node %s holds no spans of %s", d.node, m.cfg.Changefeed))
+		case a.nodes.get(d.node) == nil:
+			a.answer(d.id, admin.Done, fmt.Sprintf("node %s left the cluster; it holds no spans of %s", d.node, a.cfg.Changefeed))
+		case !a.nodes.drained[d.node]:
+			a.answer(d.id, admin.Failed, fmt.Sprintf("the drain of node %s ended before it was empty", d.node))
+		case a.db().nodeLoad(d.node) == 0:
+			a.answer(d.id, admin.Done, fmt.Sprintf("node %s holds no spans of %s", d.node, a.cfg.Changefeed))
 		default:
 			keep = append(keep, d)
 		}
 	}
-	m.admin.drains = keep
-}
-
-// drainNodes moves replicating spans off drained and unhealthy nodes onto the least-loaded
-// ready nodes that are neither, within the operator limits and the round bound. An unhealthy
-// node's spans leave the same way an operator's drain empties a node: by Move, whose remove half
-// takes the final checkpoint the node did persist.
-func (m *Maintainer) drainNodes(now time.Time) {
-	avoided := m.avoidedNodes()
-	if len(avoided) == 0 {
-		return
-	}
-	targets := m.nodeLoads() // nodeLoads leaves avoided nodes out
-	if len(targets) == 0 {
-		return
-	}
-	budget := m.cfg.ScheduleBatch
-	for _, node := range avoided {
-		if n := m.nodes[node]; n == nil || n.state != nodeReady {
-			continue
-		}
-		for _, sid := range m.db.onNode(node) {
-			if budget == 0 {
-				return
-			}
-			r := m.db.get(sid)
-			if r.state != stateReplicating || r.op != noOp {
-				continue
-			}
-			best := 0
-			for i := range targets {
-				if targets[i].spans < targets[best].spans {
-					best = i
-				}
-			}
-			if !m.ctl.CanAdd(node, targets[best].node) || !m.startMove(sid, targets[best].node, now) {
-				break // limits: the next tick continues
-			}
-			targets[best].spans++
-			budget--
-		}
-	}
+	a.drains = keep
 }

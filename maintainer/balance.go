@@ -1,16 +1,9 @@
 package maintainer
 
 import (
-	"container/heap"
-	"errors"
-	"slices"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/tidemark/tidemark/heartbeatpb"
-	"github.com/tidemark/tidemark/operator"
-	"github.com/tidemark/tidemark/span"
 )
 
 // moveCount is how many spans the balance scheduler takes from one node to another.
@@ -62,17 +55,17 @@ func planMoves(loads []nodeLoad, limit int) []moveCount {
 // default span's move takes its redo twin along when the redo plan moves between the same two
 // nodes, and the remaining redo moves prefer spans whose default twin already sits at the
 // destination, so both modes of a key range stay on one node where they can.
-func (m *Maintainer) balance(now time.Time) {
-	if m.ctl.Len() > 0 || m.db.counts[stateAbsent] > 0 || m.db.counts[stateScheduling] > 0 {
+func balance(v schedView, act starter, now time.Time) {
+	if !v.quiet() {
 		return
 	}
-	limit := min(m.cfg.ScheduleBatch, m.cfg.MaxOperators, m.cfg.MaxOperatorsPerNode)
-	loads := m.nodeLoads()
-	if !m.cfg.ChangefeedConfig.Redo {
-		m.moveSpans(planMoves(loads, limit), heartbeatpb.ModeDefault, nil, limit, now)
+	limit := min(v.cfg.ScheduleBatch, v.cfg.MaxOperators, v.cfg.MaxOperatorsPerNode)
+	loads := v.nodeLoads()
+	if !v.redo() {
+		moveSpans(v, act, planMoves(loads, limit), heartbeatpb.ModeDefault, nil, limit, now)
 		return
 	}
-	def, redo := m.modeLoads(loads)
+	def, redo := v.modeLoads(loads)
 	defPlan, redoPlan := planMoves(def, limit), planMoves(redo, limit)
 	if len(defPlan) == 0 && len(redoPlan) == 0 {
 		// Each mode is even: even out the totals too, without unbalancing either mode.
@@ -83,7 +76,7 @@ func (m *Maintainer) balance(now time.Time) {
 	for _, mv := range redoPlan {
 		pending[[2]string{mv.from, mv.to}] = mv.n
 	}
-	moved := m.moveSpans(defPlan, heartbeatpb.ModeDefault, pending, limit, now)
+	moved := moveSpans(v, act, defPlan, heartbeatpb.ModeDefault, pending, limit, now)
 	var rest []moveCount
 	for _, mv := range redoPlan {
 		if n := pending[[2]string{mv.from, mv.to}]; n > 0 {
@@ -91,7 +84,7 @@ func (m *Maintainer) balance(now time.Time) {
 		}
 	}
 	if moved < limit {
-		m.moveSpans(rest, heartbeatpb.ModeRedo, nil, limit-moved, now)
+		moveSpans(v, act, rest, heartbeatpb.ModeRedo, nil, limit-moved, now)
 	}
 }
 
@@ -142,28 +135,28 @@ func planTotalMoves(def, redo []nodeLoad, limit int) (defPlan, redoPlan []moveCo
 // many it started. With twins (the other mode's pending moves by node pair), a moved span's twin
 // on the same origin goes along while that pair has moves pending. Without (the second mode's
 // remaining moves, redo on), spans whose twin already sits at the destination go first.
-func (m *Maintainer) moveSpans(plan []moveCount, mode heartbeatpb.Mode, twins map[[2]string]int, limit int, now time.Time) int {
+func moveSpans(v schedView, act starter, plan []moveCount, mode heartbeatpb.Mode, twins map[[2]string]int, limit int, now time.Time) int {
 	moved := 0
 	for _, mv := range groupMoves(plan) {
 		dest := mv.to
 		var picks []spanID
-		if twins == nil && m.cfg.ChangefeedConfig.Redo {
+		if twins == nil && v.redo() {
 			reunite := func(sid spanID) bool {
-				t, ok := m.twin(sid)
-				return ok && m.db.get(t).node == dest
+				t, ok := v.db.twin(sid)
+				return ok && v.db.get(t).node == dest
 			}
-			picks = m.pickOnNode(mv.from, mode, mv.n, reunite)
+			picks = v.pickOnNode(mv.from, mode, mv.n, reunite)
 			if len(picks) < mv.n {
-				picks = append(picks, m.pickOnNode(mv.from, mode, mv.n-len(picks), func(sid spanID) bool { return !reunite(sid) })...)
+				picks = append(picks, v.pickOnNode(mv.from, mode, mv.n-len(picks), func(sid spanID) bool { return !reunite(sid) })...)
 			}
 		} else {
-			picks = m.pickOnNode(mv.from, mode, mv.n, nil)
+			picks = v.pickOnNode(mv.from, mode, mv.n, nil)
 		}
 		for _, sid := range picks {
 			if moved >= limit {
 				return moved
 			}
-			if !m.startMove(sid, dest, now) {
+			if !act.move(sid, dest, now) {
 				continue
 			}
 			moved++
@@ -171,7 +164,7 @@ func (m *Maintainer) moveSpans(plan []moveCount, mode heartbeatpb.Mode, twins ma
 			if twins[key] <= 0 || moved >= limit {
 				continue
 			}
-			if t, ok := m.twin(sid); ok && m.db.get(t).node == mv.from && m.startMove(t, dest, now) {
+			if t, ok := v.db.twin(sid); ok && v.db.get(t).node == mv.from && act.move(t, dest, now) {
 				twins[key]--
 				moved++
 			}
@@ -195,92 +188,4 @@ func groupMoves(plan []moveCount) []moveCount {
 		out = append(out, mv)
 	}
 	return out
-}
-
-// modeLoads splits the ready nodes' span counts by mode (same node order as loads).
-func (m *Maintainer) modeLoads(loads []nodeLoad) (def, redo []nodeLoad) {
-	def = slices.Clone(loads)
-	redo = slices.Clone(loads)
-	for i, l := range loads {
-		nd, nr := 0, 0
-		for sid := range m.db.byNode[l.node] {
-			if m.db.get(sid).mode == heartbeatpb.ModeRedo {
-				nr++
-			} else {
-				nd++
-			}
-		}
-		def[i].spans, redo[i].spans = nd, nr
-	}
-	return def, redo
-}
-
-// pickOnNode returns up to n free replicating spans of mode on node that pred (if any) accepts, smallest
-// span IDs first. It keeps only the n best in a bounded heap, so a node with a million spans
-// costs one pass and no per-span allocation.
-func (m *Maintainer) pickOnNode(node string, mode heartbeatpb.Mode, n int, pred func(spanID) bool) []spanID {
-	if n <= 0 {
-		return nil
-	}
-	h := make(idMaxHeap, 0, n)
-	for sid := range m.db.byNode[node] {
-		if len(h) == n && sid >= h[0] {
-			continue
-		}
-		r := m.db.get(sid)
-		if r.state != stateReplicating || r.op != noOp || r.mode != mode || (pred != nil && !pred(sid)) {
-			continue
-		}
-		if len(h) < n {
-			heap.Push(&h, sid)
-		} else {
-			h[0] = sid
-			heap.Fix(&h, 0)
-		}
-	}
-	out := []spanID(h)
-	slices.Sort(out)
-	return out
-}
-
-// idMaxHeap keeps the largest span ID on top.
-type idMaxHeap []spanID
-
-func (h idMaxHeap) Len() int           { return len(h) }
-func (h idMaxHeap) Less(i, j int) bool { return h[i] > h[j] }
-func (h idMaxHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *idMaxHeap) Push(x any)        { *h = append(*h, x.(spanID)) }
-func (h *idMaxHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
-// startMove creates the Move of one replicating span to dest; false when that is not possible.
-func (m *Maintainer) startMove(sid spanID, dest string, now time.Time) bool {
-	r := m.db.get(sid)
-	if r.state != stateReplicating || r.op != noOp || r.node == dest {
-		return false
-	}
-	opID := heartbeatpb.OperatorID{Epoch: m.cfg.Epoch, Seq: m.nextOperator + 1}
-	did := heartbeatpb.DispatcherID{Hi: m.cfg.Epoch, Lo: m.nextDispatcher + 1}
-	op, err := operator.NewMove(opID, r.span, r.mode, r.node, r.dispatcher, dest, did, m.db.checkpoint(sid), now)
-	if err != nil {
-		panic("maintainer: span DB holds an invalid move: " + err.Error())
-	}
-	out, err := m.ctl.Add(op, now)
-	if err != nil {
-		if !errors.Is(err, operator.ErrSpanBusy) && !errors.Is(err, operator.ErrLimit) {
-			panic("maintainer: unexpected controller error: " + err.Error())
-		}
-		m.log.Debug("move deferred", zap.String("span", span.String(r.span)), zap.Error(err))
-		return false
-	}
-	m.nextOperator++
-	m.nextDispatcher++
-	m.db.beginOp(sid, opID)
-	m.opSpans[opID] = []spanID{sid}
-	m.emit(out)
-	return true
 }

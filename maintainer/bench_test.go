@@ -111,10 +111,10 @@ func newBalanceBench(b *testing.B, redo bool) *Maintainer {
 		b.Fatal(err)
 	}
 	for _, n := range nodes {
-		m.nodes[n].state = nodeReady
+		m.nodes.get(n).state = nodeReady
 	}
 	m.bootstrapped = true
-	m.db = newSpanDB(benchSpans)
+	m.db.reset(benchSpans)
 	for i := 0; i < benchSpans; i++ {
 		table, mode := int64(i+1), heartbeatpb.ModeDefault
 		if redo {
@@ -146,7 +146,7 @@ func BenchmarkBalanceRound(b *testing.B) {
 				runtime.GC() // the previous iteration's DB is garbage: collect it outside the timer
 				b.StartTimer()
 				now = now.Add(time.Millisecond)
-				m.balance(now)
+				balance(m.view(), m.ops, now)
 				if got := m.ctl.Len(); got != defaultScheduleBatch {
 					b.Fatalf("round started %d moves, want %d", got, defaultScheduleBatch)
 				}

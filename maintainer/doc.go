@@ -1,12 +1,40 @@
 // Package maintainer owns one changefeed's schedule on the node that won its election: the span
-// DB (every span of every table in every mode, absent, scheduling or replicating), the bootstrap
-// phase, the schedulers, node join and leave handling and the changefeed checkpoint.
+// DB (every span of every table in every mode), the bootstrap phase, the schedulers, admin
+// requests, node join and leave handling and the changefeed checkpoint.
 //
 // The Maintainer is a deterministic core shaped like raft's RawNode. In: envelopes from nodes
-// (Step), node membership (NodeJoined, NodeLeft) and ticks, each with `now`. Out: Ready, holding
+// (Step), node membership (NodeJoined, NodeLeft), admin requests (Admin), config changes
+// (UpdateConfig), drained and unhealthy node sets, and ticks, each with `now`. Out: Ready, holding
 // the envelopes to send (per destination: at most one bootstrap request, one heartbeat response,
-// one batched ScheduleDispatcherRequests and one batched MergeDispatcherRequests) and the checkpoint to persist, released by Advance.
+// one batched ScheduleDispatcherRequests and one batched MergeDispatcherRequests), the
+// checkpoint to persist and the nodes to evict, released by Advance; admin answers come out of
+// TakeAdminResults; Status, Spans and Operators answer queries (in package api's JSON types).
 // The runner persists the checkpoint before it sends.
+//
+// The parts, each in its own files; Maintainer (maintainer.go, step.go, bootstrap.go,
+// tables.go) only routes inputs to them and holds what they share:
+//   - spanDB (spandb.go, spandb_lookup.go, absent_queue.go): one record per span and mode with
+//     one lifecycle enum (absent, adding, changing, replicating, retired), indexes by node,
+//     table and dispatcher, the absent FIFO and per-state counts. A retired span is a tombstone
+//     whose ID stays valid (IDs are age order, never reused); reclaim empties it at the end of a
+//     tick once no admin request reads it.
+//   - opRunner (ops.go): every operator starts through startOp (take IDs, controller.Add,
+//     classify a refusal, commit IDs, hold the spans, queue the first requests), and finished
+//     operators' results are applied to the span DB (applyFinished). Bootstrap resumes restored
+//     operators through it too.
+//   - Schedulers (scheduler.go place, balance.go, split.go, merge.go, drain.go): functions of a
+//     read-only schedView (view.go) that act only through a starter (the opRunner), so a test
+//     can record their intents. Their planning steps (placeAbsent, planMoves, planTotalMoves,
+//     nodePicker, coldRuns) are pure.
+//   - adminQueue (admin*.go): admin requests, one adminOp type per kind in flight (move, split,
+//     merge; drains wait for their node to empty), each answered from what the span DB shows
+//     once its operators are done. Refusals state facts and name an admin.Reason; what to type
+//     is the CLI's business.
+//   - nodeSet (nodes.go): live nodes with their bootstrap progress, and the drained and
+//     unhealthy nodes that get no new spans. outbox (outbox.go): traffic per node until Ready.
+//     loadTracker (loads.go), configPush (config_push.go), tableChanges (tables.go) and
+//     spanErrors (health.go) keep what split/merge, config pushes, table removals and erroring
+//     dispatchers need between rounds.
 //
 // Choices worth knowing:
 //   - Bootstrap: every live node is asked for its dispatchers and gets no work until it answers;
@@ -17,11 +45,10 @@
 //     A node that joins later is asked the same way; its working dispatchers the span DB does
 //     not know are removed. A node whose process restarted (new envelope incarnation) is judged
 //     by its next full heartbeat.
-//   - Schedulers: the basic scheduler puts absent spans on the least-loaded ready node (bounded
-//     per round), also while operators restored by a bootstrap still run; the balance scheduler
-//     moves spans from the most to the least loaded node, only when every span is replicating,
-//     no operator is in flight and every restored operator has ended. Their planning steps
-//     (placeAbsent, planMoves) are pure functions; the rest reads the span DB directly.
+//   - Tick order: operator resends, admin requests (they take operator slots first), the drain
+//     scheduler, removed tables, the basic scheduler (placement) and, once every operator a
+//     bootstrap restored has ended, split and merge, then balance (only when every span is
+//     replicating and no operator is in flight).
 //   - Operators that get no answer: a phase with neither progress nor a refusal for
 //     PhaseTimeout is rolled back by the operator controller (operator.Aborter), so no single
 //     operator holds a changefeed up.

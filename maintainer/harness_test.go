@@ -204,7 +204,7 @@ func (e *env) spans() string {
 	db := e.m.db
 	for i := range db.recs {
 		r := &db.recs[i]
-		fmt.Fprintf(&b, "%s %s %v", fmtSpan(r.span), fmtMode(r.mode), r.state)
+		fmt.Fprintf(&b, "%s %s %v", fmtSpan(r.span), fmtMode(r.mode), r.life)
 		if r.node != "" {
 			fmt.Fprintf(&b, " node=%s d=%d.%d", r.node, r.dispatcher.Hi, r.dispatcher.Lo)
 		}

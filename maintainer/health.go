@@ -1,22 +1,15 @@
 package maintainer
 
 import (
-	"sort"
-
 	"github.com/tidemark/tidemark/heartbeatpb"
 )
 
-// healthState is what the core knows of sick nodes: the nodes marked unhealthy in etcd (their
-// own sinks have failed too long) and the dispatchers that report an error. The zero value is
-// ready to use.
+// spanErrors holds the latest error of each span whose dispatcher reported one. Sparse: a
+// healthy cluster has none. An entry counts only while its dispatcher still serves the span, so
+// a span moved away needs no cleanup before it is looked at. The zero value is ready.
 //
-// Unhealthy is kept apart from drained although both keep spans off a node: a drain is an
-// operator's request with an answer, unhealthy is the node's own state and ends by itself.
-type healthState struct {
-	unhealthy map[string]bool
-	// errs holds the latest error of each span whose dispatcher reported one. Sparse: a healthy
-	// cluster has none. An entry counts only while its dispatcher still serves the span, so a
-	// span moved away needs no cleanup before it is looked at.
+// The unhealthy nodes themselves live in nodeSet: like drained nodes they get no new spans.
+type spanErrors struct {
 	errs map[spanID]spanError
 }
 
@@ -33,82 +26,38 @@ type NodeErrors struct {
 	Error string `json:"error"`
 }
 
-// SetUnhealthy replaces the set of unhealthy nodes (the runner follows their marks in etcd):
-// their spans are moved off, and nothing new is placed on them, until the mark goes.
-func (m *Maintainer) SetUnhealthy(nodes []string) {
-	m.health.unhealthy = make(map[string]bool, len(nodes))
-	for _, n := range nodes {
-		m.health.unhealthy[n] = true
-	}
-}
-
-// Unhealthy returns the unhealthy nodes, sorted.
-func (m *Maintainer) Unhealthy() []string { return sortedSet(m.health.unhealthy) }
-
-// avoided reports whether node must get no new spans and lose the ones it has.
-func (m *Maintainer) avoided(node string) bool {
-	return m.admin.drained[node] || m.health.unhealthy[node]
-}
-
-// avoidedNodes returns the drained and unhealthy nodes, sorted.
-func (m *Maintainer) avoidedNodes() []string {
-	if len(m.health.unhealthy) == 0 {
-		return m.Drained()
-	}
-	all := make(map[string]bool, len(m.admin.drained)+len(m.health.unhealthy))
-	for n := range m.admin.drained {
-		all[n] = true
-	}
-	for n := range m.health.unhealthy {
-		all[n] = true
-	}
-	return sortedSet(all)
-}
-
-func sortedSet(set map[string]bool) []string {
-	out := make([]string, 0, len(set))
-	for n := range set {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// observeError records the error a working dispatcher of span sid reported ("" clears it).
-func (m *Maintainer) observeError(sid spanID, node string, st *heartbeatpb.DispatcherStatus) {
+// observe records the error a working dispatcher of span sid reported ("" clears it).
+func (e *spanErrors) observe(sid spanID, node string, st *heartbeatpb.DispatcherStatus) {
 	if st.Error == "" {
-		delete(m.health.errs, sid)
+		delete(e.errs, sid)
 		return
 	}
-	if m.health.errs == nil {
-		m.health.errs = make(map[spanID]spanError)
-	}
-	m.health.errs[sid] = spanError{node: node, dispatcher: st.Id, msg: st.Error}
+	mapSet(&e.errs, sid, spanError{node: node, dispatcher: st.Id, msg: st.Error})
 }
 
-// spanErr returns the error of span sid's current dispatcher, or "".
-func (m *Maintainer) spanErr(sid spanID) string {
-	e, ok := m.health.errs[sid]
+// of returns the error of span sid's current dispatcher, or "".
+func (e *spanErrors) of(db *spanDB, sid spanID) string {
+	se, ok := e.errs[sid]
 	if !ok {
 		return ""
 	}
-	r := m.db.get(sid)
-	if r.retired || r.state != stateReplicating || r.node != e.node || r.dispatcher != e.dispatcher {
-		delete(m.health.errs, sid) // stale: the span moved on
+	r := db.get(sid)
+	if r.life != lifeReplicating || r.node != se.node || r.dispatcher != se.dispatcher {
+		delete(e.errs, sid) // stale: the span moved on
 		return ""
 	}
-	return e.msg
+	return se.msg
 }
 
-// nodeErrors counts the erroring spans per node.
-func (m *Maintainer) nodeErrors() map[string]NodeErrors {
+// perNode counts the erroring spans per node.
+func (e *spanErrors) perNode(db *spanDB) map[string]NodeErrors {
 	out := map[string]NodeErrors{}
-	for sid := range m.health.errs {
-		msg := m.spanErr(sid)
+	for sid := range e.errs {
+		msg := e.of(db, sid)
 		if msg == "" {
 			continue
 		}
-		node := m.db.get(sid).node
+		node := db.get(sid).node
 		ne := out[node]
 		ne.Spans++
 		if ne.Error == "" || msg < ne.Error {

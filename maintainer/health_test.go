@@ -3,6 +3,9 @@ package maintainer
 import (
 	"strings"
 	"testing"
+
+	"github.com/tidemark/tidemark/admin"
+	"github.com/tidemark/tidemark/span"
 )
 
 // TestUnhealthyNode: errors reported by a node's dispatchers show per span and per node; once
@@ -43,8 +46,8 @@ func TestUnhealthyNode(t *testing.T) {
 	if len(st.SpanErrors) != 0 || len(st.Unhealthy) != 1 || st.Unhealthy[0] != "n2" || len(s.m.Drained()) != 0 {
 		t.Fatalf("after the move: errors %v, unhealthy %v, drained %v", st.SpanErrors, st.Unhealthy, s.m.Drained())
 	}
-	s.m.Admin(AdminRequest{ID: "m1", Kind: AdminMove, Spans: []SpanName{{Table: 1}}, Node: "n2"}, s.now)
-	if r := s.adminResult("m1"); r.Outcome != AdminRefused || !strings.Contains(r.Message, "unhealthy") {
+	s.m.Admin(AdminRequest{ID: "m1", Kind: admin.Move, Spans: []span.Name{{Table: 1}}, Node: "n2"}, s.now)
+	if r := s.adminResult("m1"); r.Outcome != admin.Refused || !strings.Contains(r.Message, "unhealthy") {
 		t.Fatalf("move onto an unhealthy node: %+v", r)
 	}
 	for i := 0; i < 10; i++ {

@@ -13,7 +13,7 @@ func (m *Maintainer) InFlight() []operator.Info { return m.ctl.List(m.now) }
 // about to serve: the figures the balance scheduler evens out. One pass over the nodes' spans.
 func (m *Maintainer) ModeSpans() map[string]map[string]int {
 	out := map[string]map[string]int{"default": {}, "redo": {}}
-	for id, n := range m.nodes {
+	for id, n := range m.nodes.live {
 		if n.state != nodeReady {
 			continue
 		}

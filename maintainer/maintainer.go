@@ -2,7 +2,6 @@ package maintainer
 
 import (
 	"fmt"
-	"sort"
 	"time"
 
 	"go.uber.org/zap"
@@ -11,29 +10,6 @@ import (
 	"github.com/tidemark/tidemark/operator"
 	"github.com/tidemark/tidemark/span"
 )
-
-// nodeState is how far the maintainer got with one live node.
-type nodeState int
-
-const (
-	// nodeBootstrapping: a bootstrap request is out; the node gets no work until it answers.
-	nodeBootstrapping nodeState = iota
-	// nodeReady: it answered; it may receive spans.
-	nodeReady
-)
-
-type nodeInfo struct {
-	state  nodeState
-	sentAt time.Time // last bootstrap request
-	// nudged: a heartbeat of this term came after sentAt and the request was sent again at once.
-	nudged bool
-	// joined: when it was first asked. A node that joins during bootstrap (an evicted node
-	// registering again) gets its own BootstrapTimeout, so it is not evicted again at once.
-	joined time.Time
-	silent bool // missed the initial bootstrap deadline; being evicted until it answers or leaves
-	// evictAt: last eviction asked for this silent node (repeated on the resend throttle).
-	evictAt time.Time
-}
 
 // Ready is what the runner must do next: persist Checkpoint (when > 0, CAS forward only), then
 // send Messages, and evict the nodes in Evict.
@@ -49,40 +25,33 @@ type Ready struct {
 }
 
 // Maintainer is the deterministic core of one changefeed's maintainer. It is not safe for
-// concurrent use: one runner goroutine drives it.
+// concurrent use: one runner goroutine drives it. It routes inputs to the parts that own them
+// (see doc.go) and holds what they share.
 type Maintainer struct {
 	cfg Config
 	log *zap.Logger
 	now time.Time // latest time seen, for Status
 
-	nodes        map[string]*nodeInfo
+	nodes        nodeSet
 	bootstrapped bool
 	responses    map[string]*heartbeatpb.MaintainerBootstrapResponse
 
-	db      *spanDB
-	ctl     *operator.Controller
-	opSpans map[heartbeatpb.OperatorID][]spanID // spans each DB-linked operator holds
-	// restored: operators resumed by the bootstrap restore; schedulers wait until all are done.
-	restored map[heartbeatpb.OperatorID]bool
-
-	nextDispatcher, nextOperator uint64
+	db  *spanDB
+	ctl *operator.Controller
+	ops *opRunner
 
 	persisted  uint64 // last checkpoint the runner persisted (or was given)
 	checkpoint uint64 // latest computed changefeed checkpoint, never below persisted
 
-	// Outgoing traffic, collected until Ready.
-	outSchedule  map[string][]heartbeatpb.ScheduleDispatcherRequest
-	outBootstrap map[string]bool
-	outAcks      map[string][]heartbeatpb.OperatorID
-	outResponse  map[string]bool
-	outEvict     map[string]bool
-	sendSeq      *heartbeatpb.Sequencer
-	recvOrder    *heartbeatpb.OrderFilter
-	ready        *Ready
+	out       *outbox
+	recvOrder *heartbeatpb.OrderFilter
+	ready     *Ready
 
-	admin  adminState  // admin requests and drained nodes (admin.go)
-	health healthState // unhealthy nodes and erroring dispatchers (health.go)
-	sched  schedState  // split/merge load tracking, table changes, config pushes, merges (tables.go)
+	admin  *adminQueue   // admin requests (admin*.go)
+	errs   spanErrors    // erroring dispatchers (health.go)
+	loads  loadTracker   // split/merge load reports and cool-downs (loads.go)
+	tables *tableChanges // tables leaving and coming back (tables.go)
+	config configPush    // nodes yet to confirm the latest config (config_push.go)
 }
 
 // New returns a maintainer that starts bootstrapping liveNodes at once.
@@ -91,23 +60,17 @@ func New(cfg Config, liveNodes []string, now time.Time) (*Maintainer, error) {
 		return nil, err
 	}
 	m := &Maintainer{
-		cfg:          cfg,
-		log:          cfg.Logger.With(zap.String("changefeed", cfg.Changefeed), zap.Uint64("epoch", cfg.Epoch)),
-		now:          now,
-		nodes:        make(map[string]*nodeInfo),
-		responses:    make(map[string]*heartbeatpb.MaintainerBootstrapResponse),
-		db:           newSpanDB(0),
-		opSpans:      make(map[heartbeatpb.OperatorID][]spanID),
-		persisted:    cfg.PersistedCheckpoint,
-		checkpoint:   cfg.PersistedCheckpoint,
-		outSchedule:  make(map[string][]heartbeatpb.ScheduleDispatcherRequest),
-		outBootstrap: make(map[string]bool),
-		outAcks:      make(map[string][]heartbeatpb.OperatorID),
-		outResponse:  make(map[string]bool),
-		outEvict:     make(map[string]bool),
-		sendSeq:      heartbeatpb.NewSequencer(),
-		recvOrder:    heartbeatpb.NewOrderFilter(),
+		cfg:        cfg,
+		log:        cfg.Logger.With(zap.String("changefeed", cfg.Changefeed), zap.Uint64("epoch", cfg.Epoch)),
+		now:        now,
+		nodes:      newNodeSet(),
+		responses:  make(map[string]*heartbeatpb.MaintainerBootstrapResponse),
+		db:         newSpanDB(0),
+		persisted:  cfg.PersistedCheckpoint,
+		checkpoint: cfg.PersistedCheckpoint,
+		recvOrder:  heartbeatpb.NewOrderFilter(),
 	}
+	m.out = newOutbox(func(n string) bool { return m.nodes.get(n) != nil })
 	m.ctl = operator.NewController(operator.ControllerConfig{
 		MaxPerNode:     cfg.MaxOperatorsPerNode,
 		MaxTotal:       cfg.MaxOperators,
@@ -116,45 +79,50 @@ func New(cfg Config, liveNodes []string, now time.Time) (*Maintainer, error) {
 		PhaseTimeout:   cfg.PhaseTimeout,
 		Logger:         m.log,
 	})
+	m.ops = &opRunner{cfg: &m.cfg, log: m.log, db: m.db, ctl: m.ctl, out: m.out, loads: &m.loads,
+		held: make(map[heartbeatpb.OperatorID][]spanID)}
+	m.admin = &adminQueue{cfg: &m.cfg, log: m.log, nodes: &m.nodes, ops: m.ops}
+	m.tables = &tableChanges{ops: m.ops}
 	for _, n := range liveNodes {
 		m.NodeJoined(n, now)
 	}
-	m.log.Info("maintainer started, bootstrapping", zap.Int("nodes", len(m.nodes)))
-	m.maybeFinishBootstrap(now)
+	m.log.Info("maintainer started, bootstrapping", zap.Int("nodes", len(m.nodes.live)))
+	m.finishBootstrap(now)
 	return m, nil
+}
+
+// view is the read-only view the schedulers decide from.
+func (m *Maintainer) view() schedView {
+	return schedView{cfg: &m.cfg, db: m.db, nodes: &m.nodes, ctl: m.ctl, loads: &m.loads, tables: m.tables}
 }
 
 // NodeJoined adds a live node; it is asked for its dispatchers before it gets any work.
 func (m *Maintainer) NodeJoined(id string, now time.Time) {
 	m.now = now
-	if id == "" || m.nodes[id] != nil {
+	if id == "" || m.nodes.get(id) != nil {
 		return
 	}
-	m.nodes[id] = &nodeInfo{state: nodeBootstrapping, sentAt: now, joined: now}
-	m.outBootstrap[id] = true
+	m.nodes.live[id] = &nodeInfo{state: nodeBootstrapping, sentAt: now, joined: now}
+	m.out.bootstrap[id] = true
 	m.log.Info("node joined", zap.String("node", id))
 }
 
 // NodeLeft drops a node: its operators learn of the loss, its spans go back to absent.
 func (m *Maintainer) NodeLeft(id string, now time.Time) {
 	m.now = now
-	if m.nodes[id] == nil {
+	if m.nodes.get(id) == nil {
 		return
 	}
-	delete(m.nodes, id)
+	delete(m.nodes.live, id)
 	delete(m.responses, id)
-	delete(m.outSchedule, id)
-	delete(m.outBootstrap, id)
-	delete(m.outAcks, id)
-	delete(m.outResponse, id)
-	delete(m.outEvict, id)
+	m.out.drop(id)
 	m.log.Info("node left", zap.String("node", id))
 	if !m.bootstrapped {
-		m.maybeFinishBootstrap(now)
+		m.finishBootstrap(now)
 		return
 	}
-	m.emit(m.ctl.OnNodeRemoved(id, now))
-	m.applyFinished(now)
+	m.out.emit(m.ctl.OnNodeRemoved(id, now))
+	m.ops.applyFinished()
 	lost := 0
 	for _, sid := range m.db.onNode(id) {
 		r := m.db.get(sid)
@@ -173,37 +141,58 @@ func (m *Maintainer) NodeLeft(id string, now time.Time) {
 	m.log.Info("spans of lost node marked absent", zap.String("node", id), zap.Int("spans", lost))
 }
 
-// Tick drives time: bootstrap resends and timeout, operator resends, the scheduler and the
-// checkpoint.
+// Tick drives time: bootstrap resends and timeout, operator resends, admin requests, the
+// schedulers and the checkpoint.
 func (m *Maintainer) Tick(now time.Time) {
 	m.now = now
-	m.resendBootstrap(now)
-	m.resendConfig(now)
+	m.bootstrapTick(now)
 	if !m.bootstrapped {
-		m.timeoutBootstrap(now)
 		return
 	}
-	m.emit(m.ctl.Tick(now))
-	m.applyFinished(now)
+	m.out.emit(m.ctl.Tick(now))
+	m.ops.applyFinished()
 	// Admin requests run before the schedulers so they take operator slots first.
-	m.adminTick(now)
+	m.admin.tick(now)
+	v := m.view()
+	drain(v, m.ops, now) // drained and unhealthy nodes are emptied further
+	m.admin.settleDrains()
 	// Repair never waits: absent spans are placed while restored operators still run (they hold
 	// only their own spans), so one operator waiting on a slow node cannot hold back the rest.
-	m.collectRemovedTables(now) // before the basic scheduler could place their spans again
-	m.schedule(now)
+	m.tables.collect(insertFrom(m.checkpoint, m.cfg.ChangefeedConfig), now) // before the basic scheduler could place their spans again
+	place(v, m.ops, now)
 	// Optimisation waits until the restored operators are done (each is bounded by the phase
 	// timeout), so it decides on the schedule the last term left, not on a half-restored one.
-	if !m.restoring() {
-		m.splitAndMerge(now) // after repair, before balance: balance waits for a quiet schedule
-		m.balance(now)
+	if !m.ops.restoring() {
+		splitAndMerge(v, m.ops, m.log, now) // after repair, before balance: balance waits for a quiet schedule
+		balance(v, m.ops, now)
 	}
 	m.updateCheckpoint()
+	reclaim(m.db, m.admin, &m.errs)
+}
+
+// reclaim empties the span DB's tombstones that no admin request reads any more (operators
+// never hold a retired span: they retire their own spans as they finish, and the schedulers
+// retire only free ones). It runs at the end of a tick, never while an operator's result is
+// being applied, so no record is emptied under the code that retired it.
+func reclaim(db *spanDB, a *adminQueue, errs *spanErrors) {
+	if len(db.tombs) == 0 {
+		return
+	}
+	held := a.holding()
+	for _, sid := range db.reclaim(func(sid spanID) bool { return held[sid] }) {
+		delete(errs.errs, sid)
+	}
 }
 
 // Ready returns what to persist and send. It returns the same value until Advance.
 func (m *Maintainer) Ready() Ready {
 	if m.ready == nil {
-		m.ready = m.buildReady()
+		rd := &Ready{}
+		if m.bootstrapped && m.checkpoint > m.persisted {
+			rd.Checkpoint = m.checkpoint
+		}
+		m.out.take(header{cfg: &m.cfg, checkpoint: max(m.persisted, rd.Checkpoint)}, rd)
+		m.ready = rd
 	}
 	return *m.ready
 }
@@ -229,101 +218,6 @@ func (m *Maintainer) Advance() {
 	m.ready = nil
 }
 
-func (m *Maintainer) buildReady() *Ready {
-	rd := &Ready{}
-	if m.bootstrapped && m.checkpoint > m.persisted {
-		rd.Checkpoint = m.checkpoint
-	}
-	dests := make(map[string]bool)
-	for n := range m.outBootstrap {
-		dests[n] = true
-	}
-	for n := range m.outAcks {
-		dests[n] = true
-	}
-	for n := range m.outResponse {
-		dests[n] = true
-	}
-	for n := range m.outSchedule {
-		dests[n] = true
-	}
-	for n := range m.sched.outMerge {
-		dests[n] = true
-	}
-	sorted := make([]string, 0, len(dests))
-	for n := range dests {
-		sorted = append(sorted, n)
-	}
-	sort.Strings(sorted)
-	for _, n := range sorted {
-		if m.outBootstrap[n] {
-			env := m.envelope(n)
-			env.Body = &heartbeatpb.Envelope_BootstrapRequest{
-				BootstrapRequest: &heartbeatpb.MaintainerBootstrapRequest{Config: *m.cfg.ChangefeedConfig},
-			}
-			rd.Messages = append(rd.Messages, env)
-		}
-		if acks := dedupe(m.outAcks[n]); len(acks) > 0 || m.outResponse[n] {
-			env := m.envelope(n)
-			env.Body = &heartbeatpb.Envelope_HeartbeatResponse{
-				HeartbeatResponse: &heartbeatpb.HeartBeatResponse{Finished: acks, CheckpointTs: max(m.persisted, rd.Checkpoint)},
-			}
-			rd.Messages = append(rd.Messages, env)
-		}
-		if reqs := m.outSchedule[n]; len(reqs) > 0 {
-			env := m.envelope(n)
-			env.Body = &heartbeatpb.Envelope_Schedule{
-				Schedule: &heartbeatpb.ScheduleDispatcherRequests{Requests: reqs},
-			}
-			rd.Messages = append(rd.Messages, env)
-		}
-		if reqs := m.sched.outMerge[n]; len(reqs) > 0 {
-			env := m.envelope(n)
-			env.Body = &heartbeatpb.Envelope_Merge{Merge: &heartbeatpb.MergeDispatcherRequests{Requests: reqs}}
-			rd.Messages = append(rd.Messages, env)
-		}
-	}
-	for n := range m.outEvict {
-		rd.Evict = append(rd.Evict, n)
-	}
-	sort.Strings(rd.Evict)
-	clear(m.outEvict)
-	clear(m.sched.outMerge)
-	clear(m.outBootstrap)
-	clear(m.outAcks)
-	clear(m.outResponse)
-	clear(m.outSchedule)
-	return rd
-}
-
-// envelope returns the header every maintainer message carries, numbered for node.
-func (m *Maintainer) envelope(node string) *heartbeatpb.Envelope {
-	return &heartbeatpb.Envelope{
-		ClusterId:   m.cfg.ClusterID,
-		Changefeed:  m.cfg.Changefeed,
-		From:        m.cfg.SelfNode,
-		To:          node,
-		Epoch:       m.cfg.Epoch,
-		Incarnation: m.cfg.Epoch,
-		Seq:         m.sendSeq.Next(node),
-	}
-}
-
-// emit queues operator requests, batched per destination node.
-func (m *Maintainer) emit(out []operator.Outgoing) {
-	for _, o := range out {
-		if m.nodes[o.Node] == nil {
-			continue
-		}
-		if o.Merge != nil {
-			m.queueMerge(o.Node, o.Merge)
-		}
-		if o.Schedule != nil {
-			m.outSchedule[o.Node] = append(m.outSchedule[o.Node], *o.Schedule)
-		}
-	}
-}
-
 // updateCheckpoint recomputes the changefeed checkpoint: the minimum over every span and mode,
 // absent spans counting with the ts they resume from. It never moves backwards.
 func (m *Maintainer) updateCheckpoint() {
@@ -331,21 +225,4 @@ func (m *Maintainer) updateCheckpoint() {
 	if ok && cp > m.checkpoint {
 		m.checkpoint = cp
 	}
-}
-
-// dedupe drops repeated operator IDs, keeping first occurrences in order: an operator can be
-// both finished here and listed in the same node's journal.
-func dedupe(ids []heartbeatpb.OperatorID) []heartbeatpb.OperatorID {
-	if len(ids) < 2 {
-		return ids
-	}
-	seen := make(map[heartbeatpb.OperatorID]bool, len(ids))
-	out := ids[:0]
-	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	return out
 }

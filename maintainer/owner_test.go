@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark/tidemark/admin"
 	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/span"
 	"github.com/tidemark/tidemark/ts"
@@ -36,8 +37,8 @@ func TestOwner(t *testing.T) {
 		}
 	}
 
-	c.m.Admin(AdminRequest{ID: "s1", Kind: AdminSplit, Spans: []SpanName{{Table: 3}}, Pieces: 3}, c.now)
-	if r := c.liveResult("s1"); r.Outcome != AdminDone {
+	c.m.Admin(AdminRequest{ID: "s1", Kind: admin.Split, Spans: []span.Name{{Table: 3}}, Pieces: 3}, c.now)
+	if r := c.liveResult("s1"); r.Outcome != admin.Done {
 		t.Fatalf("split: %+v", r)
 	}
 	c.run(2 * time.Second)
@@ -48,7 +49,7 @@ func TestOwner(t *testing.T) {
 			t.Fatalf("key %d %x: owners %+v; want one per mode", i, k, owners)
 		}
 		for _, o := range owners {
-			n, err := ParseSpanName(o.Span)
+			n, err := span.ParseName(o.Span)
 			if err != nil || !span.ContainsKey(n.Span(), k) || o.State != "replicating" {
 				t.Fatalf("key %x: owner %+v does not hold it (%v)", k, o, err)
 			}

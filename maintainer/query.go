@@ -4,65 +4,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 
-	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/span"
 )
-
-// SpanName is a span as people type it: "TABLE" for a whole table, or
-// "TABLE:STARTHEX-ENDHEX" with the full start and end keys in hex, as `ctl spans` prints them.
-type SpanName struct {
-	Table      int64
-	Start, End []byte // nil: the whole table
-}
-
-// ParseSpanName parses "TABLE" or "TABLE:STARTHEX-ENDHEX". The error says which form is wanted.
-func ParseSpanName(s string) (SpanName, error) {
-	tableStr, keys, ranged := strings.Cut(strings.TrimSpace(s), ":")
-	id, err := strconv.ParseInt(tableStr, 10, 64)
-	if err != nil || id < 0 || id == 1<<63-1 {
-		return SpanName{}, fmt.Errorf("%w: span %q: want TABLE or TABLE:STARTHEX-ENDHEX (as `tidemark ctl spans` prints), and %q is not a table id",
-			ErrInvalid, s, tableStr)
-	}
-	n := SpanName{Table: id}
-	if !ranged {
-		return n, nil
-	}
-	startHex, endHex, ok := strings.Cut(keys, "-")
-	if !ok {
-		return SpanName{}, fmt.Errorf("%w: span %q: the key range needs the form STARTHEX-ENDHEX", ErrInvalid, s)
-	}
-	if n.Start, err = hex.DecodeString(startHex); err == nil {
-		n.End, err = hex.DecodeString(endHex)
-	}
-	if err != nil {
-		return SpanName{}, fmt.Errorf("%w: span %q: keys are not hex: %v", ErrInvalid, s, err)
-	}
-	if err := span.Validate(n.Span()); err != nil {
-		return SpanName{}, fmt.Errorf("%w: span %q: %v", ErrInvalid, s, err)
-	}
-	return n, nil
-}
-
-// Span returns the key range the name means.
-func (n SpanName) Span() heartbeatpb.TableSpan {
-	if n.Start == nil && n.End == nil {
-		return span.TableSpan(n.Table)
-	}
-	return heartbeatpb.TableSpan{TableId: n.Table, StartKey: n.Start, EndKey: n.End}
-}
-
-func (n SpanName) String() string { return FormatSpan(n.Span()) }
-
-// FormatSpan names s the way ParseSpanName reads it: the table alone when s covers all of it.
-func FormatSpan(s heartbeatpb.TableSpan) string {
-	if span.Equal(s, span.TableSpan(s.TableId)) {
-		return strconv.FormatInt(s.TableId, 10)
-	}
-	return fmt.Sprintf("%d:%x-%x", s.TableId, s.StartKey, s.EndKey)
-}
 
 // SpanQuery selects spans for the status API. Empty fields do not filter.
 type SpanQuery struct {
@@ -73,30 +18,6 @@ type SpanQuery struct {
 	// Cursor is where the page starts: the Next of the previous page, 0 for the first.
 	Cursor int
 	Limit  int // at most this many; <= 0 means 1000
-}
-
-// SpanInfo is one span in a listing.
-type SpanInfo struct {
-	Span       string `json:"span"`
-	Table      int64  `json:"table"`
-	StartKey   string `json:"start_key"`
-	EndKey     string `json:"end_key"`
-	Mode       string `json:"mode"`
-	State      string `json:"state"`
-	Node       string `json:"node,omitempty"`
-	Dispatcher string `json:"dispatcher,omitempty"`
-	Checkpoint uint64 `json:"checkpoint_ts"`
-	Operator   string `json:"operator,omitempty"`
-	// Error: why the span's dispatcher cannot make progress (State is then "error").
-	Error string `json:"error,omitempty"`
-}
-
-// SpanPage is one page of a listing. Spans are in span-DB order, which is stable, so a cursor
-// stays valid while the schedule changes. Next is 0 on the last page.
-type SpanPage struct {
-	Spans   []SpanInfo `json:"spans"`
-	Matched int        `json:"matched"`
-	Next    int        `json:"next_cursor,omitempty"`
 }
 
 // ValidateSpanQuery checks the filters; the error names the bad one.
@@ -120,9 +41,9 @@ func ValidateSpanQuery(q SpanQuery) error {
 // Spans answers one page of a span listing. The cost is one pass over the candidate spans (a
 // node's or a table's set when those filters are given), so a page of a million-span changefeed
 // stays cheap enough to serve from the maintainer's loop.
-func (m *Maintainer) Spans(q SpanQuery) (SpanPage, error) {
+func (m *Maintainer) Spans(q SpanQuery) (api.SpanPage, error) {
 	if err := ValidateSpanQuery(q); err != nil {
-		return SpanPage{}, err
+		return api.SpanPage{}, err
 	}
 	if q.Limit <= 0 {
 		q.Limit = 1000
@@ -139,13 +60,13 @@ func (m *Maintainer) Spans(q SpanQuery) (SpanPage, error) {
 	}
 	match := func(sid spanID) bool {
 		r := m.db.get(sid)
-		return !r.retired && (q.State == "" || r.state.String() == q.State ||
-			(q.State == "error" && m.spanErr(sid) != "")) &&
+		return !r.retired() && (q.State == "" || r.life.String() == q.State ||
+			(q.State == "error" && m.errs.of(m.db, sid) != "")) &&
 			(q.Mode == "" || modeName(r.mode) == q.Mode) &&
 			(q.Table < 0 || r.span.TableId == q.Table) &&
 			(q.Node == "" || r.node == q.Node)
 	}
-	page := SpanPage{Spans: []SpanInfo{}}
+	page := api.SpanPage{Spans: []api.SpanInfo{}}
 	visit := func(sid spanID) {
 		if !match(sid) {
 			return
@@ -155,7 +76,7 @@ func (m *Maintainer) Spans(q SpanQuery) (SpanPage, error) {
 			return
 		}
 		if len(page.Spans) < q.Limit {
-			page.Spans = append(page.Spans, m.spanInfo(sid))
+			page.Spans = append(page.Spans, spanInfo(m.db, &m.errs, sid))
 		} else if page.Next == 0 {
 			page.Next = int(sid)
 		}
@@ -172,12 +93,12 @@ func (m *Maintainer) Spans(q SpanQuery) (SpanPage, error) {
 	return page, nil
 }
 
-func (m *Maintainer) spanInfo(sid spanID) SpanInfo {
-	r := m.db.get(sid)
-	info := SpanInfo{
-		Span: FormatSpan(r.span), Table: r.span.TableId,
+func spanInfo(db *spanDB, errs *spanErrors, sid spanID) api.SpanInfo {
+	r := db.get(sid)
+	info := api.SpanInfo{
+		Span: span.FormatName(r.span), Table: r.span.TableId,
 		StartKey: hex.EncodeToString(r.span.StartKey), EndKey: hex.EncodeToString(r.span.EndKey),
-		Mode: modeName(r.mode), State: r.state.String(), Node: r.node, Checkpoint: m.db.checkpoint(sid),
+		Mode: modeName(r.mode), State: r.life.String(), Node: r.node, Checkpoint: db.checkpoint(sid),
 	}
 	if r.node != "" {
 		info.Dispatcher = fmt.Sprintf("%d.%d", r.dispatcher.Hi, r.dispatcher.Lo)
@@ -185,7 +106,7 @@ func (m *Maintainer) spanInfo(sid spanID) SpanInfo {
 	if r.op != noOp {
 		info.Operator = fmt.Sprintf("%d.%d", r.op.Epoch, r.op.Seq)
 	}
-	if info.Error = m.spanErr(sid); info.Error != "" {
+	if info.Error = errs.of(db, sid); info.Error != "" {
 		info.State = "error"
 	}
 	return info
@@ -198,33 +119,22 @@ func (m *Maintainer) NodeSpanStates() map[string]map[string]int {
 	for node, set := range m.db.byNode {
 		c := map[string]int{}
 		for sid := range set {
-			c[m.db.get(sid).state.String()]++
+			c[m.db.get(sid).life.String()]++
 		}
 		out[node] = c
 	}
 	return out
 }
 
-// OperatorInfo is one in-flight operator in a listing, its spans named as FormatSpan does.
-type OperatorInfo struct {
-	ID         string   `json:"id"`
-	Kind       string   `json:"kind"`
-	Spans      []string `json:"spans"`
-	Mode       string   `json:"mode"`
-	Phase      string   `json:"phase"`
-	Nodes      []string `json:"nodes"`
-	AgeSeconds float64  `json:"age_seconds"`
-}
-
 // Operators lists the in-flight operators by ID, ages as of the latest input's time.
-func (m *Maintainer) Operators() []OperatorInfo {
+func (m *Maintainer) Operators() []api.OperatorInfo {
 	list := m.ctl.List(m.now)
-	out := make([]OperatorInfo, 0, len(list))
+	out := make([]api.OperatorInfo, 0, len(list))
 	for _, info := range list {
-		oi := OperatorInfo{ID: fmt.Sprintf("%d.%d", info.ID.Epoch, info.ID.Seq), Kind: info.Kind.String(),
+		oi := api.OperatorInfo{ID: fmt.Sprintf("%d.%d", info.ID.Epoch, info.ID.Seq), Kind: info.Kind.String(),
 			Phase: info.Phase, Nodes: info.Nodes, AgeSeconds: info.Age.Seconds()}
 		for _, r := range info.Spans {
-			oi.Spans = append(oi.Spans, FormatSpan(r.Span.Span()))
+			oi.Spans = append(oi.Spans, span.FormatName(r.Span.Span()))
 			oi.Mode = modeName(r.Mode)
 		}
 		out = append(out, oi)
@@ -240,7 +150,7 @@ type OwnerAnswer struct {
 	// spans that nodes have not reported yet, so the answer is not to be trusted.
 	Bootstrapped bool `json:"bootstrapped"`
 	// Spans are the live spans holding the key, one per mode (none when no span covers it).
-	Spans []SpanInfo `json:"spans"`
+	Spans []api.SpanInfo `json:"spans"`
 }
 
 // Owner answers who owns key now: the live span of each mode whose key range holds it, as
@@ -248,14 +158,14 @@ type OwnerAnswer struct {
 // (outside every table of the changefeed, or not a table key) gives no spans. The cost is one
 // pass over the spans of the key's table.
 func (m *Maintainer) Owner(key []byte) OwnerAnswer {
-	out := OwnerAnswer{Epoch: m.cfg.Epoch, Bootstrapped: m.bootstrapped, Spans: []SpanInfo{}}
+	out := OwnerAnswer{Epoch: m.cfg.Epoch, Bootstrapped: m.bootstrapped, Spans: []api.SpanInfo{}}
 	table, ok := span.TableOf(key)
 	if !ok {
 		return out
 	}
 	for _, sid := range m.db.byTable[table] {
-		if r := m.db.get(sid); !r.retired && span.ContainsKey(r.span, key) {
-			out.Spans = append(out.Spans, m.spanInfo(sid))
+		if r := m.db.get(sid); !r.retired() && span.ContainsKey(r.span, key) {
+			out.Spans = append(out.Spans, spanInfo(m.db, &m.errs, sid))
 		}
 	}
 	return out

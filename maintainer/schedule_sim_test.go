@@ -184,7 +184,7 @@ func TestSplitMergeBalanceLive(t *testing.T) {
 	c.checkNodesClean(t)
 	c.checkLayout(t, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 11})
 	for _, r := range c.m.db.recs {
-		if !r.retired && r.span.TableId == 10 {
+		if !r.retired() && r.span.TableId == 10 {
 			t.Fatalf("span of removed table 10 left: %s", span.String(r.span))
 		}
 	}
@@ -221,11 +221,11 @@ func (c *liveCluster) checkLayout(t *testing.T, tables []int64) {
 	byTable := map[int64]map[heartbeatpb.Mode][]heartbeatpb.TableSpan{}
 	for i := range c.m.db.recs {
 		r := &c.m.db.recs[i]
-		if r.retired {
+		if r.retired() {
 			continue
 		}
-		if r.state != stateReplicating {
-			t.Fatalf("span %s %v is %v", span.String(r.span), r.mode, r.state)
+		if r.life != lifeReplicating {
+			t.Fatalf("span %s %v is %v", span.String(r.span), r.mode, r.life)
 		}
 		where[key{span.String(r.span), r.mode}] = r.node
 		if perMode[r.mode] == nil {
@@ -338,8 +338,8 @@ func TestTableRemovedMidOperation(t *testing.T) {
 				t.Fatalf("not converged: %v, operators %+v, table 1 spans %d", st.Spans, st.Operators, len(c.m.db.byTable[1]))
 			}
 			c.checkNodesClean(t)
-			if len(c.m.sched.gone) != 0 {
-				t.Fatalf("tables still being removed: %v", c.m.sched.gone)
+			if len(c.m.tables.gone) != 0 {
+				t.Fatalf("tables still being removed: %v", c.m.tables.gone)
 			}
 		})
 	}
@@ -364,7 +364,7 @@ func TestUpdateConfigRejects(t *testing.T) {
 		if err := m.UpdateConfig(bad, t0); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("case %d: %v, want ErrInvalid", i, err)
 		}
-		if len(m.cfg.ChangefeedConfig.Tables) != 1 || m.sched.configChanged {
+		if len(m.cfg.ChangefeedConfig.Tables) != 1 || m.config.changed {
 			t.Fatalf("case %d changed the config", i)
 		}
 	}

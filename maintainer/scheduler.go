@@ -2,7 +2,47 @@ package maintainer
 
 import (
 	"container/heap"
+	"slices"
+	"time"
 )
+
+// place runs one round of the basic scheduler: absent spans go to the least-loaded nodes that
+// may receive spans, within the round bound and the in-flight limits. Spans of removed tables
+// are taken out, never placed.
+func place(v schedView, act starter, now time.Time) {
+	if v.db.counts[stateAbsent] == 0 {
+		return
+	}
+	loads := v.nodeLoads()
+	budget := 0
+	for _, l := range loads {
+		budget += l.free
+	}
+	budget = min(budget, v.cfg.ScheduleBatch, v.cfg.MaxOperators-v.ctl.Len())
+	if budget <= 0 {
+		return
+	}
+	cands := act.takeAbsent(budget)
+	if len(v.tables.gone) > 0 {
+		cands = slices.DeleteFunc(cands, func(sid spanID) bool {
+			if v.gone(v.db.get(sid).span.TableId) {
+				act.retire(sid)
+				return true
+			}
+			return false
+		})
+	}
+	// placeAbsent takes candidates in order, so placed[i] is cands[i].
+	placed := placeAbsent(cands, loads, budget, v.twinsAmong(cands))
+	for _, p := range placed {
+		if !act.add(p, now) {
+			act.requeue(p.span)
+		}
+	}
+	for _, id := range cands[len(placed):] {
+		act.requeue(id)
+	}
+}
 
 // nodeLoad is one live node as the basic scheduler sees it.
 type nodeLoad struct {

@@ -94,19 +94,19 @@ func TestLoadStreaks(t *testing.T) {
 		{50, false, false}, {50, false, false}, {50, false, true}, {50, false, true},
 	}
 	for i, s := range steps {
-		m.observeLoad(sid, s.load)
-		_, hot := m.sched.hot[sid]
-		_, cold := m.sched.cold[sid]
+		m.loads.observe(m.cfg.ChangefeedConfig, m.cfg.LoadReports, sid, s.load)
+		_, hot := m.loads.hot[sid]
+		cold := m.loads.isCold(sid)
 		if hot != s.hot || cold != s.cold {
 			t.Fatalf("report %d (load %d): hot=%v cold=%v, want %v %v", i, s.load, hot, cold, s.hot, s.cold)
 		}
 	}
-	if m.mergeCap() != 750 {
-		t.Fatalf("merge cap %d, want 3/4 of the split threshold", m.mergeCap())
+	if c := mergeCap(m.cfg.ChangefeedConfig); c != 750 {
+		t.Fatalf("merge cap %d, want 3/4 of the split threshold", c)
 	}
 	// A cooling table is skipped until its time has come.
-	mapSet(&m.sched.cooldown, 1, t0.Add(time.Second))
-	if !m.coolingDown(1, t0) || m.coolingDown(1, t0.Add(time.Second)) {
+	m.loads.coolDown(1, t0.Add(time.Second))
+	if !m.loads.coolingDown(1, t0) || m.loads.coolingDown(1, t0.Add(time.Second)) {
 		t.Fatal("cool-down not measured with now")
 	}
 }

@@ -3,6 +3,7 @@ package maintainer
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/tidemark/tidemark/heartbeatpb"
@@ -11,15 +12,40 @@ import (
 // spanID is a span's compact index in the span DB; records are never moved, so it is stable.
 type spanID uint32
 
-// spanState is where a span is in its life.
+// lifecycle is where one span record is in its life: one enum, so no combination of flags
+// can describe a span that cannot exist.
+//
+//	          insert                    beginAdd                  bind
+//	(new) ──────────────► absent ──────────────► adding ───────────────► replicating
+//	                        ▲  ▲    markAbsent /    │                     │  ▲    │
+//	                        │  └────── release ─────┘           beginOp   │  │    │
+//	                        │                                             ▼  │bind│
+//	                        └───────────── markAbsent ─────────────── changing   │
+//	                                                                (release)────┘
+//	any state ── retire ──► retired (a tombstone: out of every index and count)
+type lifecycle uint8
+
+const (
+	// lifeAbsent: no dispatcher serves the span; it waits for the scheduler.
+	lifeAbsent lifecycle = iota
+	// lifeAdding: an operator is creating the span's first dispatcher, not confirmed yet.
+	lifeAdding
+	// lifeChanging: an operator changes (moves, removes, splits, merges) the span's confirmed
+	// dispatcher, which stays indexed until the operator's result says otherwise.
+	lifeChanging
+	// lifeReplicating: one known dispatcher on one node serves it.
+	lifeReplicating
+	// lifeRetired: the span left the schedule (split, merged or its table removed).
+	lifeRetired
+)
+
+// spanState is a span's state as the status API and the schedulers count it.
 type spanState uint8
 
 const (
-	// stateAbsent: no dispatcher serves the span; it waits for the scheduler.
 	stateAbsent spanState = iota
-	// stateScheduling: an operator holds the span.
+	// stateScheduling: an operator holds the span (adding or changing).
 	stateScheduling
-	// stateReplicating: one known dispatcher on one node serves it.
 	stateReplicating
 	numStates
 )
@@ -28,25 +54,49 @@ var stateNames = [numStates]string{"absent", "scheduling", "replicating"}
 
 func (s spanState) String() string { return stateNames[s] }
 
+// state groups the lifecycle for counting; a tombstone counts nowhere (ok false).
+func (l lifecycle) state() (s spanState, ok bool) {
+	switch l {
+	case lifeAbsent:
+		return stateAbsent, true
+	case lifeAdding, lifeChanging:
+		return stateScheduling, true
+	case lifeReplicating:
+		return stateReplicating, true
+	}
+	return 0, false
+}
+
+// bound: the record's dispatcher is confirmed and indexed in byDispatcher.
+func (l lifecycle) bound() bool { return l == lifeChanging || l == lifeReplicating }
+
+func (l lifecycle) String() string {
+	if s, ok := l.state(); ok {
+		return s.String()
+	}
+	return "retired"
+}
+
 var noOp heartbeatpb.OperatorID
 
 // spanRecord is one span in one mode. Its checkpoint lives in spanDB.cps.
 type spanRecord struct {
 	span       heartbeatpb.TableSpan
 	mode       heartbeatpb.Mode
-	state      spanState
-	queued     bool // in the absent queue
+	life       lifecycle
 	node       string
 	dispatcher heartbeatpb.DispatcherID
-	bound      bool // dispatcher is confirmed and indexed in byDispatcher
-	op         heartbeatpb.OperatorID
-	// retired: the span left the schedule (split, merged or its table removed); the record
-	// stays as a tombstone so spanIDs remain stable, and no index or count holds it (tables.go).
-	retired bool
+	op         heartbeatpb.OperatorID // the operator holding it (adding, changing), or noOp
 }
+
+// free: replicating and held by no operator, so a scheduler may start one on it.
+func (r *spanRecord) free() bool { return r.life == lifeReplicating && r.op == noOp }
+
+func (r *spanRecord) retired() bool { return r.life == lifeRetired }
 
 // spanDB holds every span of every table in every mode. Records live in one slice indexed by
 // spanID; the indexes hold compact IDs only, so a million spans cost a million small records.
+// The DB only keeps records consistent; what to do with them is the callers' business.
 type spanDB struct {
 	recs []spanRecord
 	// cps holds each span's checkpoint, by state: the ts it resumes from (absent), the start or
@@ -56,15 +106,21 @@ type spanDB struct {
 	byDispatcher map[heartbeatpb.DispatcherID]spanID
 	byNode       map[string]map[spanID]struct{}
 	byTable      map[int64][]spanID
-	// absent is a FIFO of spans to place; entries whose span left the absent state meanwhile
-	// are skipped when popped.
-	absent []spanID
-	head   int
-	counts [numStates]int
+	absent       absentQueue
+	counts       [numStates]int
+	// tombs: retired records not emptied yet (reclaim).
+	tombs []spanID
 }
 
 func newSpanDB(capacity int) *spanDB {
-	return &spanDB{
+	db := &spanDB{}
+	db.reset(capacity)
+	return db
+}
+
+// reset empties the DB, sized for capacity spans.
+func (db *spanDB) reset(capacity int) {
+	*db = spanDB{
 		recs:         make([]spanRecord, 0, capacity),
 		cps:          make([]uint64, 0, capacity),
 		byDispatcher: make(map[heartbeatpb.DispatcherID]spanID, capacity),
@@ -73,14 +129,12 @@ func newSpanDB(capacity int) *spanDB {
 	}
 }
 
-func (db *spanDB) len() int { return len(db.recs) }
-
 func (db *spanDB) get(id spanID) *spanRecord { return &db.recs[id] }
 
 // insertAbsent adds a span that nobody serves yet, resuming from checkpoint.
 func (db *spanDB) insertAbsent(s heartbeatpb.TableSpan, mode heartbeatpb.Mode, checkpoint uint64) spanID {
 	id := db.insert(s, mode, checkpoint)
-	db.enqueue(id)
+	db.absent.push(id)
 	return id
 }
 
@@ -88,11 +142,8 @@ func (db *spanDB) insertAbsent(s heartbeatpb.TableSpan, mode heartbeatpb.Mode, c
 func (db *spanDB) insertReplicating(s heartbeatpb.TableSpan, mode heartbeatpb.Mode, node string,
 	d heartbeatpb.DispatcherID, checkpoint uint64) spanID {
 	id := db.insert(s, mode, checkpoint)
-	db.counts[stateAbsent]--
-	db.counts[stateReplicating]++
-	r := &db.recs[id]
-	r.state = stateReplicating
-	db.attach(id, node, d, true)
+	db.setLife(id, lifeReplicating)
+	db.attach(id, node, d)
 	return id
 }
 
@@ -101,34 +152,43 @@ func (db *spanDB) insert(s heartbeatpb.TableSpan, mode heartbeatpb.Mode, checkpo
 		panic("maintainer: span DB full")
 	}
 	id := spanID(len(db.recs))
-	db.recs = append(db.recs, spanRecord{span: s, mode: mode, state: stateAbsent})
+	db.recs = append(db.recs, spanRecord{span: s, mode: mode, life: lifeAbsent})
 	db.cps = append(db.cps, checkpoint)
+	db.absent.grow(len(db.recs))
 	db.byTable[s.TableId] = append(db.byTable[s.TableId], id)
 	db.counts[stateAbsent]++
 	return id
 }
 
-func (db *spanDB) setState(id spanID, s spanState) {
+// setLife moves the record to l, keeping the counts.
+func (db *spanDB) setLife(id spanID, l lifecycle) {
 	r := &db.recs[id]
-	db.counts[r.state]--
-	db.counts[s]++
-	r.state = s
+	if s, ok := r.life.state(); ok {
+		db.counts[s]--
+	}
+	if s, ok := l.state(); ok {
+		db.counts[s]++
+	}
+	r.life = l
 }
 
-func (db *spanDB) attach(id spanID, node string, d heartbeatpb.DispatcherID, bound bool) {
+// attach indexes the record on node (and by dispatcher when its lifecycle says it is bound).
+func (db *spanDB) attach(id spanID, node string, d heartbeatpb.DispatcherID) {
 	r := &db.recs[id]
-	r.node, r.dispatcher, r.bound = node, d, bound
+	r.node, r.dispatcher = node, d
 	set := db.byNode[node]
 	if set == nil {
 		set = make(map[spanID]struct{})
 		db.byNode[node] = set
 	}
 	set[id] = struct{}{}
-	if bound {
+	if r.life.bound() {
 		db.byDispatcher[d] = id
 	}
 }
 
+// detach drops the record from the node and dispatcher indexes; call it before the lifecycle
+// leaves a bound state.
 func (db *spanDB) detach(id spanID) {
 	r := &db.recs[id]
 	if r.node != "" {
@@ -139,40 +199,32 @@ func (db *spanDB) detach(id spanID) {
 			}
 		}
 	}
-	if r.bound && db.byDispatcher[r.dispatcher] == id {
+	if r.life.bound() && db.byDispatcher[r.dispatcher] == id {
 		delete(db.byDispatcher, r.dispatcher)
 	}
-	r.node, r.dispatcher, r.bound = "", heartbeatpb.DispatcherID{}, false
-}
-
-func (db *spanDB) enqueue(id spanID) {
-	r := &db.recs[id]
-	if r.queued {
-		return
-	}
-	r.queued = true
-	db.absent = append(db.absent, id)
+	r.node, r.dispatcher = "", heartbeatpb.DispatcherID{}
 }
 
 // beginAdd hands an absent span to an Add operator placing it on node as dispatcher d. The node
 // counts it from now on, so the next scheduler round sees the load.
 func (db *spanDB) beginAdd(id spanID, op heartbeatpb.OperatorID, node string, d heartbeatpb.DispatcherID) {
 	r := &db.recs[id]
-	if r.state != stateAbsent || r.op != noOp {
-		panic(fmt.Sprintf("maintainer: add of span %d in state %v", id, r.state))
+	if r.life != lifeAbsent || r.op != noOp {
+		panic(fmt.Sprintf("maintainer: add of span %d in state %v", id, r.life))
 	}
-	db.setState(id, stateScheduling)
+	db.setLife(id, lifeAdding)
 	r.op = op
-	db.attach(id, node, d, false)
+	db.attach(id, node, d)
 }
 
-// beginOp hands a replicating span to an operator that changes its dispatcher (Remove, Move).
+// beginOp hands a replicating span to an operator that changes its dispatcher (Remove, Move,
+// Split, Merge).
 func (db *spanDB) beginOp(id spanID, op heartbeatpb.OperatorID) {
 	r := &db.recs[id]
-	if r.state != stateReplicating || r.op != noOp {
-		panic(fmt.Sprintf("maintainer: operator on span %d in state %v", id, r.state))
+	if !r.free() {
+		panic(fmt.Sprintf("maintainer: operator on span %d in state %v", id, r.life))
 	}
-	db.setState(id, stateScheduling)
+	db.setLife(id, lifeChanging)
 	r.op = op
 }
 
@@ -182,8 +234,8 @@ func (db *spanDB) bind(id spanID, node string, d heartbeatpb.DispatcherID, check
 	r := &db.recs[id]
 	r.op = noOp
 	db.cps[id] = max(db.cps[id], checkpoint)
-	db.setState(id, stateReplicating)
-	db.attach(id, node, d, true)
+	db.setLife(id, lifeReplicating)
+	db.attach(id, node, d)
 }
 
 // markAbsent leaves the span without a dispatcher, resuming from checkpoint. The checkpoint is
@@ -193,19 +245,44 @@ func (db *spanDB) markAbsent(id spanID, checkpoint uint64) {
 	r := &db.recs[id]
 	r.op = noOp
 	db.cps[id] = checkpoint
-	db.setState(id, stateAbsent)
-	db.enqueue(id)
+	db.setLife(id, lifeAbsent)
+	db.absent.push(id)
 }
 
 // release ends an operator that left the span as it found it.
 func (db *spanDB) release(id spanID) {
 	r := &db.recs[id]
 	r.op = noOp
-	if r.bound {
-		db.setState(id, stateReplicating)
+	if r.life == lifeChanging {
+		db.setLife(id, lifeReplicating)
 		return
 	}
 	db.markAbsent(id, db.cps[id])
+}
+
+// retire turns the record into a tombstone: out of every index and count, never absent (so the
+// absent queue skips it), never the minimum checkpoint. IDs stay stable for whoever holds one;
+// reclaim later empties the record.
+func (db *spanDB) retire(id spanID) {
+	r := &db.recs[id]
+	if r.retired() {
+		return
+	}
+	db.detach(id)
+	r.op = noOp
+	db.setLife(id, lifeRetired)
+	db.cps[id] = math.MaxUint64
+	db.tombs = append(db.tombs, id)
+	t := r.span.TableId
+	ids := db.byTable[t]
+	if i := slices.Index(ids, id); i >= 0 {
+		ids = slices.Delete(ids, i, i+1)
+	}
+	if len(ids) == 0 {
+		delete(db.byTable, t)
+	} else {
+		db.byTable[t] = ids
+	}
 }
 
 // advance raises a replicating span's checkpoint; checkpoints only move forward.
@@ -217,23 +294,11 @@ func (db *spanDB) advance(id spanID, ts uint64) {
 
 // popAbsent returns up to n spans that are absent and free, oldest first.
 func (db *spanDB) popAbsent(n int) []spanID {
-	var out []spanID
-	for db.head < len(db.absent) && len(out) < n {
-		id := db.absent[db.head]
-		db.head++
-		r := &db.recs[id]
-		r.queued = false
-		if r.state == stateAbsent && r.op == noOp {
-			out = append(out, id)
-		}
-	}
-	// Compact once the consumed prefix dominates, so the queue does not grow without bound.
-	if db.head > 1024 && db.head*2 > len(db.absent) {
-		db.absent = append(db.absent[:0], db.absent[db.head:]...)
-		db.head = 0
-	}
-	return out
+	return db.absent.pop(n, func(id spanID) bool { return db.recs[id].life == lifeAbsent })
 }
+
+// requeue puts an absent span back in the queue (a placement that did not start).
+func (db *spanDB) requeue(id spanID) { db.absent.push(id) }
 
 // onNode returns the spans bound to or being added on node, in ID order.
 func (db *spanDB) onNode(node string) []spanID {
@@ -264,4 +329,30 @@ func (db *spanDB) minCheckpoint() (uint64, bool) {
 		}
 	}
 	return lo, true
+}
+
+// reclaim empties the tombstones nothing refers to any more: their keys and node name are
+// released, so a changefeed that splits and merges for months keeps a small fixed slot per
+// retired span, not its keys. A tombstone stays whole while held says something still reads it
+// (an admin request answering from it) or while the absent queue has an entry for it. The slot
+// itself is not reused: span IDs double as age order (the schedulers take the oldest spans
+// first, listings page by ID), and reusing them measurably changes which spans balance picks
+// (TestSplitMergeBalanceLive then ends with the two modes of two key ranges apart). It returns
+// the emptied IDs.
+func (db *spanDB) reclaim(held func(spanID) bool) []spanID {
+	if len(db.tombs) == 0 {
+		return nil
+	}
+	keep := db.tombs[:0]
+	var freed []spanID
+	for _, id := range db.tombs {
+		if held(id) || db.absent.in[id] {
+			keep = append(keep, id)
+			continue
+		}
+		db.recs[id] = spanRecord{life: lifeRetired}
+		freed = append(freed, id)
+	}
+	db.tombs = keep
+	return freed
 }

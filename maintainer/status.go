@@ -44,6 +44,9 @@ type Status struct {
 	Unhealthy []string `json:"unhealthy_nodes,omitempty"`
 }
 
+// Bootstrapped reports whether the schedule has been restored.
+func (m *Maintainer) Bootstrapped() bool { return m.bootstrapped }
+
 // Status describes the maintainer now (as of the latest input's time).
 func (m *Maintainer) Status() Status {
 	st := Status{
@@ -53,21 +56,21 @@ func (m *Maintainer) Status() Status {
 		Checkpoint:        m.persisted,
 		Computed:          m.checkpoint,
 		Spans:             make(map[string]int, numStates),
-		NodeSpans:         make(map[string]int, len(m.nodes)),
-		Nodes:             make(map[string]string, len(m.nodes)),
+		NodeSpans:         make(map[string]int, len(m.nodes.live)),
+		Nodes:             make(map[string]string, len(m.nodes.live)),
 		OperatorsDone:     make(map[string]uint64),
 		OperatorsTimedOut: make(map[string]uint64),
 	}
-	if len(m.health.unhealthy) > 0 {
+	if len(m.nodes.unhealthy) > 0 {
 		st.Unhealthy = m.Unhealthy()
 	}
-	if errs := m.nodeErrors(); len(errs) > 0 {
+	if errs := m.errs.perNode(m.db); len(errs) > 0 {
 		st.SpanErrors = errs
 	}
 	for s := spanState(0); s < numStates; s++ {
 		st.Spans[s.String()] = m.db.counts[s]
 	}
-	for id, n := range m.nodes {
+	for id, n := range m.nodes.live {
 		switch {
 		case n.state == nodeReady:
 			st.Nodes[id] = "ready"

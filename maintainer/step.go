@@ -2,7 +2,6 @@ package maintainer
 
 import (
 	"fmt"
-	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,10 +14,10 @@ import (
 // envelopes of another epoch (lower or higher) one wrapping ErrStale, envelopes from a node that
 // is not registered one wrapping ErrUnknownSender (and ErrStale); either way nothing changes. Duplicated or reordered envelopes are dropped silently (resending repairs the loss).
 func (m *Maintainer) Step(env *heartbeatpb.Envelope, now time.Time) error {
-	if err := m.validate(env); err != nil {
+	if err := validateEnvelope(&m.cfg, env); err != nil {
 		return err
 	}
-	n := m.nodes[env.From]
+	n := m.nodes.get(env.From)
 	if n == nil {
 		// A node the registry has not shown yet resends its heartbeat on its interval, and
 		// NodeJoined asks it to bootstrap, so a dropped first message loses nothing.
@@ -30,17 +29,19 @@ func (m *Maintainer) Step(env *heartbeatpb.Envelope, now time.Time) error {
 		return fmt.Errorf("%w: %s from %s for epoch %d, current is %d",
 			ErrStale, bodyName(env), env.From, env.Epoch, m.cfg.Epoch)
 	}
-	restarted, ok := m.accept(env)
-	if !ok {
+	// The ordering filter: per sender, only envelopes newer than the last accepted pass. A
+	// different incarnation means the sender restarted, which resets the count.
+	if !m.recvOrder.IsNew(env) {
 		return nil
 	}
+	restarted := m.recvOrder.Accept(env)
 	m.now = now
 	if restarted {
 		m.restartNode(env.From, now)
 	}
 	switch b := env.Body.(type) {
 	case *heartbeatpb.Envelope_BootstrapResponse:
-		m.configAcked(env.From) // a ready node's answer confirms the config it was sent
+		m.config.acked(env.From) // a ready node's answer confirms the config it was sent
 		m.onBootstrapResponse(env.From, b.BootstrapResponse, now)
 	case *heartbeatpb.Envelope_Heartbeat:
 		// Before a node is bootstrapped its statuses are not comparable with the span DB; the
@@ -48,7 +49,7 @@ func (m *Maintainer) Step(env *heartbeatpb.Envelope, now time.Time) error {
 		if m.bootstrapped && n.state == nodeReady {
 			m.onHeartbeat(env.From, b.Heartbeat, now)
 		}
-		m.nudgeBootstrap(env.From, n)
+		nudgeBootstrap(m.out, env.From, n)
 	}
 	return nil
 }
@@ -61,9 +62,9 @@ func bodyName(env *heartbeatpb.Envelope) string {
 	return "heartbeat"
 }
 
-// validate checks the header and the body without changing anything.
-func (m *Maintainer) validate(env *heartbeatpb.Envelope) error {
-	if err := env.CheckRoute(m.cfg.ClusterID, m.cfg.Changefeed, m.cfg.SelfNode); err != nil {
+// validateEnvelope checks the header and the body without changing anything.
+func validateEnvelope(cfg *Config, env *heartbeatpb.Envelope) error {
+	if err := env.CheckRoute(cfg.ClusterID, cfg.Changefeed, cfg.SelfNode); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	switch b := env.Body.(type) {
@@ -101,15 +102,6 @@ func validStatus(st *heartbeatpb.DispatcherStatus) error {
 	return nil
 }
 
-// accept is the ordering filter: per sender, only envelopes newer than the last accepted pass.
-// A different incarnation means the sender restarted, which resets the count; restarted says so.
-func (m *Maintainer) accept(env *heartbeatpb.Envelope) (restarted, ok bool) {
-	if !m.recvOrder.IsNew(env) {
-		return false, false
-	}
-	return m.recvOrder.Accept(env), true
-}
-
 // restartNode handles a node process that restarted without leaving the registry. Before the
 // restore, its answer describes a process that no longer exists, so it is asked again. After
 // it, nothing is aborted: requests sent before the restart was noticed may still reach the new
@@ -122,12 +114,12 @@ func (m *Maintainer) accept(env *heartbeatpb.Envelope) (restarted, ok bool) {
 // (tests/sim/testdata/restart_after_restore.txt).
 func (m *Maintainer) restartNode(id string, now time.Time) {
 	m.log.Info("node restarted", zap.String("node", id))
-	n := m.nodes[id]
+	n := m.nodes.get(id)
 	if !m.bootstrapped {
 		delete(m.responses, id)
 	}
 	n.state, n.sentAt = nodeBootstrapping, now
-	m.outBootstrap[id] = true
+	m.out.bootstrap[id] = true
 }
 
 // onHeartbeat feeds statuses to the span DB and the operators, rejections to the operators,
@@ -137,21 +129,21 @@ func (m *Maintainer) onHeartbeat(node string, hb *heartbeatpb.HeartBeatRequest, 
 		m.onStatus(node, &hb.Statuses[i], now)
 	}
 	for i := range hb.Rejections {
-		m.emit(m.ctl.OnRejection(node, &hb.Rejections[i], now))
+		m.out.emit(m.ctl.OnRejection(node, &hb.Rejections[i], now))
 	}
 	if len(hb.Rejections) > 0 {
-		m.configSuspect(node, now) // it may have refused for want of the latest table list
+		m.config.suspect(m.out, &m.nodes, node, now) // it may have refused for want of the latest table list
 	}
 	if hb.Full {
-		m.reconcileFull(node, hb)
+		reconcileFull(m.db, m.log, node, hb)
 		for _, id := range hb.Journal {
 			if _, running := m.ctl.Get(id); !running {
-				m.outAcks[node] = append(m.outAcks[node], id)
+				m.out.acks[node] = append(m.out.acks[node], id)
 			}
 		}
-		m.outResponse[node] = true
+		m.out.response[node] = true
 	}
-	m.applyFinished(now)
+	m.ops.applyFinished()
 }
 
 // onStatus applies one dispatcher status.
@@ -165,19 +157,19 @@ func (m *Maintainer) onStatus(node string, st *heartbeatpb.DispatcherStatus, now
 	}
 	if known && st.State == heartbeatpb.StateWorking {
 		m.db.advance(sid, st.CheckpointTs)
-		m.observeLoad(sid, st.Load)
-		m.observeError(sid, node, st)
+		m.loads.observe(m.cfg.ChangefeedConfig, m.cfg.LoadReports, sid, st.Load)
+		m.errs.observe(sid, node, st)
 	}
 	out, owned := m.ctl.OnStatus(node, st, now)
-	m.emit(out)
+	m.out.emit(out)
 	// Apply a finish at once: a repeated status in the same heartbeat must find the span bound,
 	// not take its dispatcher for a stranger.
-	m.applyFinished(now)
+	m.ops.applyFinished()
 	switch {
 	case owned:
 	case known:
 		r := m.db.get(sid)
-		if st.State != heartbeatpb.StateWorking && r.op == noOp && r.state == stateReplicating {
+		if st.State != heartbeatpb.StateWorking && r.free() {
 			// Stopped without an operator asking: its final checkpoint is where to resume.
 			m.log.Warn("dispatcher stopped unexpectedly", zap.String("node", node),
 				zap.String("span", span.String(r.span)), zap.Uint64("checkpoint", st.CheckpointTs))
@@ -195,36 +187,25 @@ func (m *Maintainer) onStatus(node string, st *heartbeatpb.DispatcherStatus, now
 		// (or of no table at all). Remove it.
 		m.log.Warn("removing unknown working dispatcher", zap.String("node", node),
 			zap.String("span", span.String(st.Span)), zap.Stringer("mode", st.Mode))
-		m.removeStray(node, st.Span, st.Mode, st.Id, st.CheckpointTs, now)
+		m.ops.removeStray(node, st.Span, st.Mode, st.Id, st.CheckpointTs, now)
 	}
 }
 
 // reconcileFull compares a node's complete report with the span DB: a span replicating on the
 // node whose dispatcher the report leaves out has lost it (the report is ordered after the
 // status that bound it), so it goes back to absent from its last checkpoint.
-func (m *Maintainer) reconcileFull(node string, hb *heartbeatpb.HeartBeatRequest) {
-	onNode := m.db.byNode[node]
-	if len(onNode) == 0 {
+func reconcileFull(db *spanDB, log *zap.Logger, node string, hb *heartbeatpb.HeartBeatRequest) {
+	if len(db.byNode[node]) == 0 {
 		return
 	}
 	reported := make(map[heartbeatpb.DispatcherID]bool, len(hb.Statuses))
 	for i := range hb.Statuses {
 		reported[hb.Statuses[i].Id] = true
 	}
-	// Walk the node's set unsorted (this runs every second per node) and sort only the few
-	// missing ones, which keeps the absent queue's order deterministic.
-	var missing []spanID
-	for sid := range onNode {
-		r := m.db.get(sid)
-		if r.state == stateReplicating && r.op == noOp && !reported[r.dispatcher] {
-			missing = append(missing, sid)
-		}
-	}
-	slices.Sort(missing)
-	for _, sid := range missing {
-		r := m.db.get(sid)
-		m.log.Warn("dispatcher missing from full report", zap.String("node", node),
-			zap.String("span", span.String(r.span)), zap.Uint64("checkpoint", m.db.checkpoint(sid)))
-		m.db.markAbsent(sid, m.db.checkpoint(sid))
+	for _, sid := range db.missingFrom(node, reported) {
+		r := db.get(sid)
+		log.Warn("dispatcher missing from full report", zap.String("node", node),
+			zap.String("span", span.String(r.span)), zap.Uint64("checkpoint", db.checkpoint(sid)))
+		db.markAbsent(sid, db.checkpoint(sid))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/maintainer"
 )
@@ -108,14 +109,6 @@ func (s *Server) mountAPI(mux *http.ServeMux) {
 	})
 }
 
-// apiError is the body of every error answer.
-type apiError struct {
-	Error string `json:"error"`
-	// Maintainer and MaintainerStatusAddr point to the node to ask instead, when known.
-	Maintainer           string `json:"maintainer,omitempty"`
-	MaintainerStatusAddr string `json:"maintainer_status_addr,omitempty"`
-}
-
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -124,32 +117,19 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-func writeError(w http.ResponseWriter, code int, msg string, where *apiError) {
-	e := apiError{Error: msg}
+func writeError(w http.ResponseWriter, code int, msg string, where *api.Error) {
+	e := api.Error{Error: msg}
 	if where != nil {
 		e.Maintainer, e.MaintainerStatusAddr = where.Maintainer, where.MaintainerStatusAddr
 	}
 	writeJSON(w, code, e)
 }
 
-// cfSummary is one changefeed in /api/v1/changefeeds.
-type cfSummary struct {
-	ID           string         `json:"id"`
-	Maintaining  bool           `json:"maintaining"`
-	Epoch        uint64         `json:"epoch,omitempty"`
-	Bootstrapped bool           `json:"bootstrapped,omitempty"`
-	Checkpoint   uint64         `json:"checkpoint_ts,omitempty"`
-	Spans        map[string]int `json:"spans,omitempty"`
-	Operators    int            `json:"operators"`
-	Drained      []string       `json:"drained_nodes,omitempty"`
-	Manager      *managerView   `json:"dispatcher_manager,omitempty"`
-}
-
 func (s *Server) handleChangefeeds(w http.ResponseWriter, r *http.Request) {
-	out := []cfSummary{}
+	out := []api.ChangefeedSummary{}
 	for _, wk := range s.workers.list() {
 		mgr, mt := wk.views.get()
-		cs := cfSummary{ID: wk.id, Manager: mgr}
+		cs := api.ChangefeedSummary{ID: wk.id, Manager: mgr}
 		if mt != nil && s.terms.get(wk.id) != nil {
 			cs.Maintaining, cs.Epoch, cs.Bootstrapped = true, mt.Epoch, mt.Bootstrapped
 			cs.Checkpoint, cs.Spans, cs.Operators = mt.Checkpoint, mt.Spans, len(mt.Operators)
@@ -187,7 +167,7 @@ func (s *Server) notMaintainer(w http.ResponseWriter, ctx context.Context, cf st
 			"list changefeeds with `tidemark ctl changefeed list`", cf, s.nodeID), nil)
 		return
 	}
-	where := &apiError{}
+	where := &api.Error{}
 	ld, err := etcdutil.GetLeader(ctx, s.cli, s.keys, cf)
 	if err == nil && ld.Node == s.nodeID {
 		// Won the election, but the maintainer loop has not taken the term yet (or has just
@@ -230,7 +210,7 @@ func (s *Server) handleSpans(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
-	var page maintainer.SpanPage
+	var page api.SpanPage
 	if s.askMaintainer(w, r, r.PathValue("id"), func(m *maintainer.Maintainer) { page, err = m.Spans(q) }) {
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error(), nil)
@@ -281,9 +261,9 @@ func parseSpanQuery(r *http.Request) (maintainer.SpanQuery, error) {
 
 func (s *Server) handleOperators(w http.ResponseWriter, r *http.Request) {
 	kind := r.URL.Query().Get("kind")
-	var ops []maintainer.OperatorInfo
+	var ops []api.OperatorInfo
 	if s.askMaintainer(w, r, r.PathValue("id"), func(m *maintainer.Maintainer) { ops = m.Operators() }) {
-		out := []maintainer.OperatorInfo{}
+		out := []api.OperatorInfo{}
 		for _, op := range ops {
 			if kind == "" || strings.EqualFold(op.Kind, kind) || strings.EqualFold(op.Kind, "Op"+kind) {
 				out = append(out, op)

@@ -8,8 +8,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tidemark/tidemark/admin"
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/maintainer"
+	"github.com/tidemark/tidemark/span"
 )
 
 // errResigned ends a maintainer term that handed its role over on an admin request.
@@ -25,7 +27,7 @@ type adminFeed struct {
 	snaps <-chan etcdutil.AdminSnapshot
 	// seen holds the requests of this term already handed over or answered, so a snapshot
 	// repeating them (they stay until their result is written) does not execute them twice.
-	seen    map[string]string // request ID -> kind
+	seen    map[string]admin.Kind // request ID -> kind
 	answers []etcdutil.AdminResult
 	resign  bool
 	// held is the latest snapshot that arrived before the schedule was restored: requests wait
@@ -38,7 +40,7 @@ func (s *Server) startAdminFeed(ctx context.Context, cf string, log *zap.Logger)
 	if err != nil {
 		return nil, err
 	}
-	return &adminFeed{s: s, cf: cf, log: log, snaps: snaps, seen: map[string]string{}}, nil
+	return &adminFeed{s: s, cf: cf, log: log, snaps: snaps, seen: map[string]admin.Kind{}}, nil
 }
 
 // apply hands the new requests of snap to m, and the drained set.
@@ -58,30 +60,20 @@ func (a *adminFeed) apply(snap etcdutil.AdminSnapshot, m *maintainer.Maintainer,
 			continue
 		}
 		a.seen[r.ID] = r.Kind
-		a.log.Info("admin request", zap.String("request", r.ID), zap.String("kind", r.Kind),
+		a.log.Info("admin request", zap.String("request", r.ID), zap.Stringer("kind", r.Kind),
 			zap.Strings("spans", r.Spans), zap.String("node", r.Node))
 		if err := r.Validate(); err != nil {
-			a.answer(r, etcdutil.AdminRefused, err.Error())
+			a.answer(r, admin.Refused, err.Error())
 			continue
 		}
-		if r.Kind == etcdutil.AdminResign {
+		if r.Kind == admin.Resign {
 			a.handleResign(r)
 			continue
 		}
-		req := maintainer.AdminRequest{ID: r.ID, Node: r.Node, Pieces: r.Pieces}
-		switch r.Kind {
-		case etcdutil.AdminMove:
-			req.Kind = maintainer.AdminMove
-		case etcdutil.AdminSplit:
-			req.Kind = maintainer.AdminSplit
-		case etcdutil.AdminMerge:
-			req.Kind = maintainer.AdminMerge
-		case etcdutil.AdminDrain:
-			req.Kind = maintainer.AdminDrain
-		}
+		req := maintainer.AdminRequest{ID: r.ID, Kind: r.Kind, Node: r.Node, Pieces: r.Pieces}
 		bad := ""
 		for _, name := range r.Spans {
-			n, err := maintainer.ParseSpanName(name)
+			n, err := span.ParseName(name)
 			if err != nil {
 				bad = err.Error()
 				break
@@ -89,7 +81,7 @@ func (a *adminFeed) apply(snap etcdutil.AdminSnapshot, m *maintainer.Maintainer,
 			req.Spans = append(req.Spans, n)
 		}
 		if bad != "" {
-			a.answer(r, etcdutil.AdminRefused, bad)
+			a.answer(r, admin.Refused, bad)
 			continue
 		}
 		m.Admin(req, now)
@@ -106,16 +98,16 @@ func (a *adminFeed) handleResign(r etcdutil.AdminRequest) {
 		}
 	}
 	if others == 0 {
-		a.answer(r, etcdutil.AdminRefused, fmt.Sprintf("node %s is the only live node; start another node to hand the maintainer role of %s to",
+		a.answer(r, admin.Refused, fmt.Sprintf("node %s is the only live node; start another node to hand the maintainer role of %s to",
 			a.s.nodeID, a.cf))
 		return
 	}
-	a.answer(r, etcdutil.AdminDone, fmt.Sprintf("node %s resigned as maintainer of %s; one of the %d other nodes takes over",
+	a.answer(r, admin.Done, fmt.Sprintf("node %s resigned as maintainer of %s; one of the %d other nodes takes over",
 		a.s.nodeID, a.cf, others))
 	a.resign = true
 }
 
-func (a *adminFeed) answer(r etcdutil.AdminRequest, outcome, msg string) {
+func (a *adminFeed) answer(r etcdutil.AdminRequest, outcome admin.Outcome, msg string) {
 	a.answers = append(a.answers, etcdutil.AdminResult{ID: r.ID, Kind: r.Kind, Outcome: outcome, Message: msg})
 }
 
@@ -123,7 +115,7 @@ func (a *adminFeed) answer(r etcdutil.AdminRequest, outcome, msg string) {
 // errResigned once a resign has been answered, and ErrNotLeader when the term is over.
 func (a *adminFeed) flush(ctx context.Context, lead *etcdutil.Leadership, m *maintainer.Maintainer) error {
 	for _, r := range m.TakeAdminResults() {
-		a.answers = append(a.answers, etcdutil.AdminResult{ID: r.ID, Kind: a.seen[r.ID], Outcome: r.Outcome.String(), Message: r.Message})
+		a.answers = append(a.answers, etcdutil.AdminResult{ID: r.ID, Kind: a.seen[r.ID], Outcome: r.Outcome, Message: r.Message, Reason: r.Reason})
 	}
 	for len(a.answers) > 0 {
 		res := a.answers[0]
@@ -135,7 +127,7 @@ func (a *adminFeed) flush(ctx context.Context, lead *etcdutil.Leadership, m *mai
 			a.log.Warn("writing an admin result failed; will retry", zap.String("request", res.ID), zap.Error(err))
 			return nil
 		}
-		a.s.metrics.admin.WithLabelValues(res.Kind, res.Outcome).Inc()
+		a.s.metrics.admin.WithLabelValues(string(res.Kind), string(res.Outcome)).Inc()
 		a.answers = a.answers[1:]
 	}
 	if a.resign {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tidemark/tidemark/maintainer"
+	"github.com/tidemark/tidemark/api"
 )
 
 // checkOwner: the owner of a key is the node and dispatcher the span listing shows for the
@@ -14,7 +14,7 @@ import (
 func checkOwner(t *testing.T, base, otherBase, maint string, epoch uint64) {
 	t.Helper()
 	code, body := httpGet(t, base+"/api/v1/changefeeds/cf1/spans?table=5")
-	var page maintainer.SpanPage
+	var page api.SpanPage
 	if code != 200 || json.Unmarshal(body, &page) != nil || len(page.Spans) != 1 {
 		t.Fatalf("spans of table 5: %d %s", code, body)
 	}
@@ -46,7 +46,7 @@ func checkOwner(t *testing.T, base, otherBase, maint string, epoch uint64) {
 		{otherBase + "/api/v1/changefeeds/cf1/owner?key=t5", 404, "its maintainer is " + maint},
 	} {
 		code, body := httpGet(t, c.url)
-		var e apiError
+		var e api.Error
 		if code != c.code || json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, c.want) {
 			t.Errorf("GET %s: %d %s, want %d with %q", c.url, code, body, c.code, c.want)
 		}

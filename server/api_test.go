@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/etcdutil/embedetcd"
-	"github.com/tidemark/tidemark/maintainer"
 )
 
 // httpGet fetches url and returns the status code and body.
@@ -66,7 +66,7 @@ func TestStatusAPI(t *testing.T) {
 	}
 
 	code, body := httpGet(t, base+"/api/v1/changefeeds")
-	var cfs []cfSummary
+	var cfs []api.ChangefeedSummary
 	if code != 200 || json.Unmarshal(body, &cfs) != nil || len(cfs) != 1 || !cfs[0].Maintaining || cfs[0].Spans["replicating"] != 12 {
 		t.Fatalf("changefeeds: %d %s", code, body)
 	}
@@ -75,7 +75,7 @@ func TestStatusAPI(t *testing.T) {
 	seen := 0
 	for cursor := 0; ; {
 		code, body = httpGet(t, base+"/api/v1/changefeeds/cf1/spans?limit=5&cursor="+itoa(cursor))
-		var page maintainer.SpanPage
+		var page api.SpanPage
 		if code != 200 || json.Unmarshal(body, &page) != nil || page.Matched != 12 {
 			t.Fatalf("spans page: %d %s", code, body)
 		}
@@ -89,7 +89,7 @@ func TestStatusAPI(t *testing.T) {
 		t.Fatalf("paged %d spans, want 12", seen)
 	}
 	code, body = httpGet(t, base+"/api/v1/changefeeds/cf1/spans?node="+other+"&state=replicating")
-	var page maintainer.SpanPage
+	var page api.SpanPage
 	if code != 200 || json.Unmarshal(body, &page) != nil || page.Matched != st.NodeSpans[other] {
 		t.Fatalf("spans of %s: %d %s (status says %d)", other, code, body, st.NodeSpans[other])
 	}
@@ -117,7 +117,7 @@ func checkAPIErrors(t *testing.T, base, otherBase, maint string) {
 		{otherBase + "/api/v1/changefeeds/cf1/spans", 404, "its maintainer is " + maint},
 	} {
 		code, body := httpGet(t, c.url)
-		var e apiError
+		var e api.Error
 		if code != c.code || json.Unmarshal(body, &e) != nil || !strings.Contains(string(body), c.want) {
 			t.Errorf("GET %s: %d %s, want %d with %q", c.url, code, body, c.code, c.want)
 		}

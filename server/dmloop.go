@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/dispatchermanager"
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/heartbeatpb"
@@ -196,8 +197,8 @@ func (w *worker) stepDispatcherManager(m *dispatchermanager.Manager, e *heartbea
 }
 
 // newManagerView is the status API's view of one manager snapshot and its sink health.
-func newManagerView(snap dispatchermanager.ManagerSnapshot, hl dispatchermanager.SinkHealth) managerView {
-	v := managerView{
+func newManagerView(snap dispatchermanager.ManagerSnapshot, hl dispatchermanager.SinkHealth) api.ManagerView {
+	v := api.ManagerView{
 		Epoch: snap.Epoch, Maintainer: snap.Maintainer,
 		Dispatchers: len(snap.Dispatchers), Journal: len(snap.Operators) + len(snap.Merges),
 		SinkErrors: hl.Errors, Unhealthy: hl.Unhealthy,

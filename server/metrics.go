@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/maintainer"
 	"github.com/tidemark/tidemark/ts"
 )
@@ -132,7 +133,7 @@ func (c *maintainerCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, cf := range c.terms.ids() {
 		var st maintainer.Status
 		var states map[string]map[string]int
-		var ops []maintainer.OperatorInfo
+		var ops []api.OperatorInfo
 		ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 		err := c.terms.ask(ctx, cf, func(m *maintainer.Maintainer) {
 			st, states, ops = m.Status(), m.NodeSpanStates(), m.Operators()

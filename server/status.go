@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/maintainer"
 )
 
@@ -109,7 +110,7 @@ type nodeStatus struct {
 type changefeedStatus struct {
 	ID string `json:"id"`
 	// Manager is this node's dispatcher manager for the changefeed.
-	Manager *managerView `json:"dispatcher_manager,omitempty"`
+	Manager *api.ManagerView `json:"dispatcher_manager,omitempty"`
 	// Maintainer is set when this node maintains the changefeed.
 	Maintainer *maintainer.Status `json:"maintainer,omitempty"`
 }

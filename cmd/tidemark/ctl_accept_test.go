@@ -13,12 +13,14 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/tidemark/tidemark/admin"
+	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/dispatcher"
 	"github.com/tidemark/tidemark/dispatcher/sinkcheck"
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/etcdutil/embedetcd"
-	"github.com/tidemark/tidemark/maintainer"
 	"github.com/tidemark/tidemark/server"
+	"github.com/tidemark/tidemark/span"
 	"github.com/tidemark/tidemark/ts"
 )
 
@@ -271,7 +273,7 @@ func checkSpansAndOperators(t *testing.T, c *acceptCluster, st statusJSON) {
 	if !strings.HasPrefix(res.stdout, "ID") {
 		t.Errorf("operators output: %q", res.stdout)
 	}
-	var ops []maintainer.OperatorInfo
+	var ops []api.OperatorInfo
 	c.ctlJSON(&ops, "operators")
 	if len(ops) != 0 {
 		t.Errorf("operators in a settled cluster: %+v", ops)
@@ -331,8 +333,8 @@ func checkMove(t *testing.T, c *acceptCluster) {
 	// starts the first and refuses the second as busy.
 	busyOther := from
 	reqs := []etcdutil.AdminRequest{
-		{ID: "busy-1", Changefeed: "demo", Kind: etcdutil.AdminMove, Spans: []string{name}, Node: busyOther},
-		{ID: "busy-2", Changefeed: "demo", Kind: etcdutil.AdminMove, Spans: []string{name}, Node: order[1]},
+		{ID: "busy-1", Changefeed: "demo", Kind: admin.Move, Spans: []string{name}, Node: busyOther},
+		{ID: "busy-2", Changefeed: "demo", Kind: admin.Move, Spans: []string{name}, Node: order[1]},
 	}
 	keys := etcdutil.Keys{Cluster: "ctltest"}
 	var puts []clientv3.Op
@@ -368,8 +370,8 @@ func checkSplitMerge(t *testing.T, c *acceptCluster) {
 		names = append(names, s.Span)
 	}
 	sort.Slice(names, func(i, j int) bool {
-		a, _ := maintainer.ParseSpanName(names[i])
-		b, _ := maintainer.ParseSpanName(names[j])
+		a, _ := span.ParseName(names[i])
+		b, _ := span.ParseName(names[j])
 		return string(a.Start) < string(b.Start)
 	})
 	c.settled(12)

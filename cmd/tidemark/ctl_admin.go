@@ -8,8 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tidemark/tidemark/admin"
 	"github.com/tidemark/tidemark/etcdutil"
-	"github.com/tidemark/tidemark/maintainer"
+	"github.com/tidemark/tidemark/span"
 )
 
 // drainDefaultTimeout replaces the 5s default of --timeout for drain, which waits for spans to move.
@@ -17,18 +18,20 @@ const drainDefaultTimeout = time.Minute
 
 // adminJSON is the --json output of the admin commands.
 type adminJSON struct {
-	Request    string `json:"request"`
-	Changefeed string `json:"changefeed"`
-	Kind       string `json:"kind"`
-	Outcome    string `json:"outcome"`
-	Message    string `json:"message"`
-	Maintainer string `json:"maintainer"`
-	Epoch      uint64 `json:"epoch"`
+	Request    string        `json:"request"`
+	Changefeed string        `json:"changefeed"`
+	Kind       admin.Kind    `json:"kind"`
+	Outcome    admin.Outcome `json:"outcome"`
+	Message    string        `json:"message"`
+	Reason     admin.Reason  `json:"reason,omitempty"`
+	Advice     string        `json:"advice,omitempty"` // what to type about a refusal (the CLI's words)
+	Maintainer string        `json:"maintainer"`
+	Epoch      uint64        `json:"epoch"`
 }
 
-func toAdminJSON(r etcdutil.AdminResult) adminJSON {
+func toAdminJSON(req etcdutil.AdminRequest, r etcdutil.AdminResult) adminJSON {
 	return adminJSON{Request: r.ID, Changefeed: r.Changefeed, Kind: r.Kind, Outcome: r.Outcome,
-		Message: r.Message, Maintainer: r.Maintainer, Epoch: r.Epoch}
+		Message: r.Message, Reason: r.Reason, Advice: adviceFor(req, r), Maintainer: r.Maintainer, Epoch: r.Epoch}
 }
 
 // runSpanAdmin submits req for changefeed cf (or the only one) and prints the maintainer's answer.
@@ -43,7 +46,7 @@ func runSpanAdmin(c *cobra.Command, f *ctlFlags, cf string, req etcdutil.AdminRe
 		if err != nil {
 			return err
 		}
-		return reportAdmin(env, res)
+		return reportAdmin(env, req, res)
 	})
 }
 
@@ -71,16 +74,16 @@ func submitAdmin(ctx context.Context, env *ctlEnv, req etcdutil.AdminRequest) (e
 }
 
 // reportAdmin prints a result; a refusal or failure is an error (exit 1) after the output.
-func reportAdmin(env *ctlEnv, res etcdutil.AdminResult) error {
+func reportAdmin(env *ctlEnv, req etcdutil.AdminRequest, res etcdutil.AdminResult) error {
 	if env.json {
-		if err := env.printJSON(toAdminJSON(res)); err != nil {
+		if err := env.printJSON(toAdminJSON(req, res)); err != nil {
 			return err
 		}
-	} else if res.Outcome == etcdutil.AdminDone {
+	} else if res.Outcome == admin.Done {
 		fmt.Fprintf(env.out, "%s: %s\n", res.Outcome, res.Message)
 	}
-	if res.Outcome != etcdutil.AdminDone {
-		return fmt.Errorf("%s %s: %s", res.Kind, res.Outcome, res.Message)
+	if res.Outcome != admin.Done {
+		return fmt.Errorf("%s %s: %s", res.Kind, res.Outcome, withAdvice(req, res))
 	}
 	return nil
 }
@@ -88,8 +91,8 @@ func reportAdmin(env *ctlEnv, res etcdutil.AdminResult) error {
 // checkSpanArgs parses span names early, so a typo is a usage error before anything is queued.
 func checkSpanArgs(args []string) error {
 	for _, a := range args {
-		if _, err := maintainer.ParseSpanName(a); err != nil {
-			return &usageError{err: err}
+		if _, err := span.ParseName(a); err != nil {
+			return &usageError{err: fmt.Errorf("%w (name spans as `tidemark ctl spans` prints them)", err)}
 		}
 	}
 	return nil
@@ -109,7 +112,7 @@ func newMoveCmd(f *ctlFlags) *cobra.Command {
 			if err := checkSpanArgs(args); err != nil {
 				return err
 			}
-			return runSpanAdmin(c, f, cf, etcdutil.AdminRequest{Kind: etcdutil.AdminMove, Spans: args, Node: to})
+			return runSpanAdmin(c, f, cf, etcdutil.AdminRequest{Kind: admin.Move, Spans: args, Node: to})
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "destination node (required)")
@@ -132,7 +135,7 @@ func newSplitCmd(f *ctlFlags) *cobra.Command {
 			if err := checkSpanArgs(args); err != nil {
 				return err
 			}
-			return runSpanAdmin(c, f, cf, etcdutil.AdminRequest{Kind: etcdutil.AdminSplit, Spans: args, Pieces: pieces})
+			return runSpanAdmin(c, f, cf, etcdutil.AdminRequest{Kind: admin.Split, Spans: args, Pieces: pieces})
 		},
 	}
 	cmd.Flags().IntVar(&pieces, "pieces", 0, "how many spans to make (default: the changefeed's split_pieces)")
@@ -156,7 +159,7 @@ func newMergeCmd(f *ctlFlags) *cobra.Command {
 			if err := checkSpanArgs(args); err != nil {
 				return err
 			}
-			return runSpanAdmin(c, f, cf, etcdutil.AdminRequest{Kind: etcdutil.AdminMerge, Spans: args})
+			return runSpanAdmin(c, f, cf, etcdutil.AdminRequest{Kind: admin.Merge, Spans: args})
 		},
 	}
 	cmd.Flags().StringVar(&cf, "changefeed", "", "changefeed of the spans (default: the only one)")

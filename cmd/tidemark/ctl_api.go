@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/etcdutil"
 )
 
@@ -86,9 +87,7 @@ func (e *ctlEnv) getAPI(ctx context.Context, base, path string, v any) error {
 		return fmt.Errorf("reading %s%s: %w", base, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var ae struct {
-			Error string `json:"error"`
-		}
+		var ae api.Error
 		if json.Unmarshal(body, &ae) == nil && ae.Error != "" {
 			return fmt.Errorf("the maintainer's API answered %d: %s", resp.StatusCode, ae.Error)
 		}

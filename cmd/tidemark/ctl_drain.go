@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tidemark/tidemark/admin"
 	"github.com/tidemark/tidemark/etcdutil"
 )
 
@@ -73,6 +74,7 @@ func drainNode(ctx context.Context, env *ctlEnv, node string) error {
 		err error
 	}
 	answers := make(chan answer, len(infos))
+	req := etcdutil.AdminRequest{Kind: admin.Drain, Node: node}
 	asked := 0
 	for _, info := range infos {
 		if info.State != etcdutil.StateNormal {
@@ -80,7 +82,9 @@ func drainNode(ctx context.Context, env *ctlEnv, node string) error {
 		}
 		asked++
 		go func() {
-			res, err := submitAdmin(ctx, env, etcdutil.AdminRequest{Changefeed: info.ID, Kind: etcdutil.AdminDrain, Node: node})
+			r := req
+			r.Changefeed = info.ID
+			res, err := submitAdmin(ctx, env, r)
 			answers <- answer{res, err}
 		}()
 	}
@@ -92,9 +96,9 @@ func drainNode(ctx context.Context, env *ctlEnv, node string) error {
 			failed = append(failed, a.err)
 			continue
 		}
-		results = append(results, toAdminJSON(a.res))
-		if a.res.Outcome != etcdutil.AdminDone {
-			failed = append(failed, fmt.Errorf("changefeed %s: %s", a.res.Changefeed, a.res.Message))
+		results = append(results, toAdminJSON(req, a.res))
+		if a.res.Outcome != admin.Done {
+			failed = append(failed, fmt.Errorf("changefeed %s: %s", a.res.Changefeed, withAdvice(req, a.res)))
 		}
 	}
 	if env.json {
@@ -104,7 +108,7 @@ func drainNode(ctx context.Context, env *ctlEnv, node string) error {
 	} else {
 		rows := make([][]string, 0, len(results))
 		for _, r := range results {
-			rows = append(rows, []string{r.Changefeed, r.Outcome, r.Message})
+			rows = append(rows, []string{r.Changefeed, string(r.Outcome), r.Message})
 		}
 		if err := env.printTable([]string{"CHANGEFEED", "OUTCOME", "MESSAGE"}, rows); err != nil {
 			return err
@@ -156,12 +160,13 @@ func resign(ctx context.Context, env *ctlEnv, cf string) error {
 	if before.Node == "" {
 		return fmt.Errorf("changefeed %s has no maintainer right now; nothing to resign (see `tidemark ctl status`)", cf)
 	}
-	res, err := submitAdmin(ctx, env, etcdutil.AdminRequest{Changefeed: cf, Kind: etcdutil.AdminResign})
+	req := etcdutil.AdminRequest{Changefeed: cf, Kind: admin.Resign}
+	res, err := submitAdmin(ctx, env, req)
 	if err != nil {
 		return err
 	}
-	if res.Outcome != etcdutil.AdminDone {
-		return reportAdmin(env, res)
+	if res.Outcome != admin.Done {
+		return reportAdmin(env, req, res)
 	}
 	start := res.FinishedAt
 	var after etcdutil.Leader
@@ -174,7 +179,7 @@ func resign(ctx context.Context, env *ctlEnv, cf string) error {
 	}
 	took := time.Since(start)
 	if env.json {
-		return env.printJSON(resignJSON{adminJSON: toAdminJSON(res), NewMaintainer: after.Node, NewEpoch: after.Epoch,
+		return env.printJSON(resignJSON{adminJSON: toAdminJSON(req, res), NewMaintainer: after.Node, NewEpoch: after.Epoch,
 			HandoverMs: float64(took.Microseconds()) / 1000})
 	}
 	fmt.Fprintf(env.out, "maintainer of %s handed over from %s (epoch %d) to %s (epoch %d) within %s\n",

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/maintainer"
+	"github.com/tidemark/tidemark/api"
 )
 
 // spansFlags are the flags of `ctl spans`.
@@ -22,9 +22,9 @@ type spansFlags struct {
 
 // spansJSON is the --json output of `ctl spans`.
 type spansJSON struct {
-	Changefeed string                `json:"changefeed"`
-	Matched    int                   `json:"matched"`
-	Spans      []maintainer.SpanInfo `json:"spans"`
+	Changefeed string         `json:"changefeed"`
+	Matched    int            `json:"matched"`
+	Spans      []api.SpanInfo `json:"spans"`
 }
 
 func newSpansCmd(f *ctlFlags) *cobra.Command {
@@ -80,7 +80,7 @@ func listSpans(ctx context.Context, env *ctlEnv, sf spansFlags) error {
 	if sf.table >= 0 {
 		v.Set("table", strconv.FormatInt(sf.table, 10))
 	}
-	out := spansJSON{Changefeed: cf, Spans: []maintainer.SpanInfo{}}
+	out := spansJSON{Changefeed: cf, Spans: []api.SpanInfo{}}
 	for cursor := 0; ; {
 		page := 10000
 		if sf.limit > 0 {
@@ -88,7 +88,7 @@ func listSpans(ctx context.Context, env *ctlEnv, sf spansFlags) error {
 		}
 		v.Set("limit", strconv.Itoa(page))
 		v.Set("cursor", strconv.Itoa(cursor))
-		var p maintainer.SpanPage
+		var p api.SpanPage
 		if err := env.getAPI(ctx, base, "/api/v1/changefeeds/"+cf+"/spans?"+v.Encode(), &p); err != nil {
 			return err
 		}
@@ -103,7 +103,7 @@ func listSpans(ctx context.Context, env *ctlEnv, sf spansFlags) error {
 		return env.printJSON(out)
 	}
 	header := []string{"SPAN", "MODE", "STATE", "NODE", "DISPATCHER", "CHECKPOINT-TS", "OPERATOR"}
-	withErr := slices.ContainsFunc(out.Spans, func(s maintainer.SpanInfo) bool { return s.Error != "" })
+	withErr := slices.ContainsFunc(out.Spans, func(s api.SpanInfo) bool { return s.Error != "" })
 	if withErr {
 		header = append(header, "ERROR") // only then: a healthy listing keeps its columns
 	}
@@ -142,7 +142,7 @@ func newOperatorsCmd(f *ctlFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				ops := []maintainer.OperatorInfo{}
+				ops := []api.OperatorInfo{}
 				path := "/api/v1/changefeeds/" + id + "/operators"
 				if kind != "" {
 					path += "?kind=" + url.QueryEscape(kind)

@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/tidemark/tidemark/etcdutil"
+	"github.com/tidemark/tidemark/span"
 )
 
 // maxTables bounds a table list so that a typo such as "1-1000000000" is an error instead of
@@ -24,7 +24,7 @@ func parseTables(spec string) ([]int64, error) {
 	seen := make(map[int64]struct{})
 	var ids []int64
 	for _, item := range strings.Split(spec, ",") {
-		lo, hi, err := parseTableItem(strings.TrimSpace(item))
+		lo, hi, err := span.ParseTableRange(strings.TrimSpace(item))
 		if err != nil {
 			return nil, fmt.Errorf("table list %q: %w", spec, err)
 		}
@@ -43,41 +43,6 @@ func parseTables(spec string) ([]int64, error) {
 	return ids, nil
 }
 
-// parseTableItem parses one element of a table list: "N" or "LO-HI".
-func parseTableItem(item string) (lo, hi int64, err error) {
-	if item == "" {
-		return 0, 0, fmt.Errorf("empty element (two commas in a row, or a trailing comma)")
-	}
-	if strings.HasPrefix(item, "-") {
-		return 0, 0, fmt.Errorf("%q: table IDs are never negative", item)
-	}
-	loStr, hiStr, isRange := strings.Cut(item, "-")
-	if lo, err = parseTableID(loStr); err != nil {
-		return 0, 0, err
-	}
-	if !isRange {
-		return lo, lo, nil
-	}
-	if hi, err = parseTableID(hiStr); err != nil {
-		return 0, 0, err
-	}
-	if hi < lo {
-		return 0, 0, fmt.Errorf("range %q ends below its start; write it as %d-%d", item, hi, lo)
-	}
-	return lo, hi, nil
-}
-
-// parseTableID parses a table ID. The largest int64 is excluded because table n's key range
-// ends at the start key of table n+1.
-func parseTableID(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id < 0 || id == math.MaxInt64 {
-		return 0, fmt.Errorf("%q is not a table ID (a whole number from 0 to %d)", s, int64(math.MaxInt64-1))
-	}
-	return id, nil
-}
-
 // parseLoads turns "3=500,7=1000" into per-table load figures. Every table must be in tables,
 // so a load for a table the changefeed does not have is reported instead of ignored.
 func parseLoads(spec string, tables []int64) (map[int64]uint64, error) {
@@ -94,7 +59,7 @@ func parseLoads(spec string, tables []int64) (map[int64]uint64, error) {
 		if !ok {
 			return nil, fmt.Errorf("load list %q: element %q is not table=load", spec, item)
 		}
-		id, err := parseTableID(tStr)
+		id, err := span.ParseTableID(tStr)
 		if err != nil {
 			return nil, fmt.Errorf("load list %q: %w", spec, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tidemark/tidemark/admin"
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/failpoints"
 	"github.com/tidemark/tidemark/tests/wireclient"
@@ -128,7 +129,7 @@ func forgedEnvelopes(e *env) {
 // for another node to lead.
 func (e *env) resignMaintainer(ctx context.Context, maint string, epoch uint64) {
 	e.t.Helper()
-	req := etcdutil.AdminRequest{ID: etcdutil.NewAdminID(time.Now()), Changefeed: e.cf, Kind: etcdutil.AdminResign,
+	req := etcdutil.AdminRequest{ID: etcdutil.NewAdminID(time.Now()), Changefeed: e.cf, Kind: admin.Resign,
 		CreatedAt: time.Now()}
 	if err := etcdutil.SubmitAdminRequest(ctx, e.cli, e.keys, req, time.Minute); err != nil {
 		e.t.Fatal(err)

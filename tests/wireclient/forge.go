@@ -5,9 +5,9 @@ import (
 	"crypto/tls"
 	"fmt"
 
+	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/dispatcher"
 	"github.com/tidemark/tidemark/heartbeatpb"
-	"github.com/tidemark/tidemark/maintainer"
 	"github.com/tidemark/tidemark/span"
 )
 
@@ -35,8 +35,8 @@ type Placement struct {
 }
 
 // PlacementOf reads a span listing entry.
-func PlacementOf(si maintainer.SpanInfo) (Placement, error) {
-	name, err := maintainer.ParseSpanName(si.Span)
+func PlacementOf(si api.SpanInfo) (Placement, error) {
+	name, err := span.ParseName(si.Span)
 	if err != nil {
 		return Placement{}, fmt.Errorf("wireclient: span %q: %w", si.Span, err)
 	}

@@ -12,8 +12,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/etcdutil"
-	"github.com/tidemark/tidemark/maintainer"
 )
 
 // ErrNoTarget: the cluster offers no node to attack as the attacks need (a non-maintainer node
@@ -90,35 +90,24 @@ func Observe(ctx context.Context, api StatusAPI, cli *clientv3.Client, k etcduti
 }
 
 // Spans reads the maintainer's span listing (every span, one page).
-func Spans(ctx context.Context, api StatusAPI, statusAddr, cf string) ([]maintainer.SpanInfo, error) {
-	var page maintainer.SpanPage
-	err := api.get(ctx, fmt.Sprintf("%s://%s/api/v1/changefeeds/%s/spans?limit=10000", api.Scheme, statusAddr, cf), &page)
+func Spans(ctx context.Context, sa StatusAPI, statusAddr, cf string) ([]api.SpanInfo, error) {
+	var page api.SpanPage
+	err := sa.get(ctx, fmt.Sprintf("%s://%s/api/v1/changefeeds/%s/spans?limit=10000", sa.Scheme, statusAddr, cf), &page)
 	return page.Spans, err
 }
 
-// ManagerView is what a node's status API says of its dispatcher manager of one changefeed.
-type ManagerView struct {
-	Epoch       uint64 `json:"epoch"`
-	Maintainer  string `json:"maintainer"`
-	Dispatchers int    `json:"dispatchers"`
-	Journal     int    `json:"journal_entries"`
-}
-
 // Manager reads node's view of its dispatcher manager for cf from its status API.
-func Manager(ctx context.Context, api StatusAPI, statusAddr, cf string) (ManagerView, error) {
-	var list []struct {
-		ID      string       `json:"id"`
-		Manager *ManagerView `json:"dispatcher_manager"`
-	}
-	if err := api.get(ctx, fmt.Sprintf("%s://%s/api/v1/changefeeds", api.Scheme, statusAddr), &list); err != nil {
-		return ManagerView{}, err
+func Manager(ctx context.Context, sa StatusAPI, statusAddr, cf string) (api.ManagerView, error) {
+	var list []api.ChangefeedSummary
+	if err := sa.get(ctx, fmt.Sprintf("%s://%s/api/v1/changefeeds", sa.Scheme, statusAddr), &list); err != nil {
+		return api.ManagerView{}, err
 	}
 	for _, c := range list {
 		if c.ID == cf && c.Manager != nil {
 			return *c.Manager, nil
 		}
 	}
-	return ManagerView{}, fmt.Errorf("wireclient: %s shows no dispatcher manager of %s", statusAddr, cf)
+	return api.ManagerView{}, fmt.Errorf("wireclient: %s shows no dispatcher manager of %s", statusAddr, cf)
 }
 
 // Unharmed checks, after the attacks, that t's cluster is as before: the target still follows

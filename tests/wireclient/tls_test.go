@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/etcdutil"
-	"github.com/tidemark/tidemark/maintainer"
 	"github.com/tidemark/tidemark/pki"
 )
 
@@ -134,8 +134,8 @@ func maintainerStatusAddr(t *testing.T, c *cluster) string {
 
 // advanced: every span replicating in before replicates in after on the same node with a later
 // checkpoint, so every node's heartbeats kept reaching the maintainer.
-func advanced(before, after []maintainer.SpanInfo) error {
-	now := map[string]maintainer.SpanInfo{}
+func advanced(before, after []api.SpanInfo) error {
+	now := map[string]api.SpanInfo{}
 	for _, si := range after {
 		now[si.Span] = si
 	}

@@ -1,0 +1,53 @@
+package maintainer
+
+import (
+	"slices"
+
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
+)
+
+// Lookups over the span DB that change nothing.
+
+// find returns the live span among sids that equals s in mode.
+func (db *spanDB) find(sids []spanID, s heartbeatpb.TableSpan, mode heartbeatpb.Mode) (spanID, bool) {
+	for _, sid := range sids {
+		r := db.get(sid)
+		if !r.retired() && r.mode == mode && span.Equal(r.span, s) {
+			return sid, true
+		}
+	}
+	return 0, false
+}
+
+// live finds the record of s in mode that is still in the schedule.
+func (db *spanDB) live(s heartbeatpb.TableSpan, mode heartbeatpb.Mode) (spanID, bool) {
+	return db.find(db.byTable[s.TableId], s, mode)
+}
+
+// twin returns the span of the same key range in the other mode, if the DB holds one.
+func (db *spanDB) twin(sid spanID) (spanID, bool) {
+	r := db.get(sid)
+	for _, o := range db.byTable[r.span.TableId] {
+		if o != sid && db.get(o).mode != r.mode && span.Equal(db.get(o).span, r.span) {
+			return o, true
+		}
+	}
+	return 0, false
+}
+
+// missingFrom returns, in ID order, the free replicating spans of node whose dispatcher is not
+// in reported: a full report that leaves one out means the node lost it.
+func (db *spanDB) missingFrom(node string, reported map[heartbeatpb.DispatcherID]bool) []spanID {
+	// Walk the node's set unsorted (this runs every second per node) and sort only the few
+	// missing ones, which keeps the absent queue's order deterministic.
+	var missing []spanID
+	for sid := range db.byNode[node] {
+		r := db.get(sid)
+		if r.free() && !reported[r.dispatcher] {
+			missing = append(missing, sid)
+		}
+	}
+	slices.Sort(missing)
+	return missing
+}

@@ -1,0 +1,94 @@
+package maintainer
+
+import (
+	"testing"
+
+	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
+)
+
+// counts returns the DB's state counts, absent/scheduling/replicating.
+func counts(db *spanDB) [numStates]int { return db.counts }
+
+// TestSpanLifecycle walks one span through every lifecycle transition and checks the counts and
+// indexes the lifecycle implies after each step.
+func TestSpanLifecycle(t *testing.T) {
+	db := newSpanDB(0)
+	op := heartbeatpb.OperatorID{Epoch: 1, Seq: 1}
+	d1, d2 := heartbeatpb.DispatcherID{Hi: 1, Lo: 1}, heartbeatpb.DispatcherID{Hi: 1, Lo: 2}
+	sid := db.insertAbsent(span.TableSpan(7), heartbeatpb.ModeDefault, 100)
+	check := func(step string, life lifecycle, want [numStates]int, node string, indexed bool) {
+		t.Helper()
+		r := db.get(sid)
+		if r.life != life || counts(db) != want || r.node != node {
+			t.Fatalf("%s: life %v counts %v node %q, want %v %v %q", step, r.life, counts(db), r.node, life, want, node)
+		}
+		if _, ok := db.byDispatcher[r.dispatcher]; ok != indexed {
+			t.Fatalf("%s: dispatcher indexed %v, want %v", step, ok, indexed)
+		}
+	}
+	check("insert", lifeAbsent, [numStates]int{1, 0, 0}, "", false)
+	db.beginAdd(sid, op, "n1", d1)
+	check("beginAdd", lifeAdding, [numStates]int{0, 1, 0}, "n1", false)
+	db.release(sid) // an Add that failed leaves the span absent again
+	check("release adding", lifeAbsent, [numStates]int{1, 0, 0}, "", false)
+	db.beginAdd(sid, op, "n1", d1)
+	db.bind(sid, "n1", d1, 120)
+	check("bind", lifeReplicating, [numStates]int{0, 0, 1}, "n1", true)
+	db.beginOp(sid, op)
+	check("beginOp", lifeChanging, [numStates]int{0, 1, 0}, "n1", true)
+	db.release(sid) // a Move that rolled back keeps its dispatcher
+	check("release changing", lifeReplicating, [numStates]int{0, 0, 1}, "n1", true)
+	db.beginOp(sid, op)
+	db.bind(sid, "n2", d2, 110)
+	check("rebind", lifeReplicating, [numStates]int{0, 0, 1}, "n2", true)
+	if _, ok := db.byDispatcher[d1]; ok {
+		t.Fatal("old dispatcher still indexed after the move")
+	}
+	if db.checkpoint(sid) != 120 {
+		t.Fatalf("checkpoint %d went backwards on bind", db.checkpoint(sid))
+	}
+	db.markAbsent(sid, 115)
+	check("markAbsent", lifeAbsent, [numStates]int{1, 0, 0}, "", false)
+	db.retire(sid)
+	check("retire", lifeRetired, [numStates]int{0, 0, 0}, "", false)
+	if len(db.byTable[7]) != 0 || len(db.popAbsent(10)) != 0 {
+		t.Fatal("a tombstone is still indexed or placeable")
+	}
+	if cp, _ := db.minCheckpoint(); cp != ^uint64(0) {
+		t.Fatalf("a tombstone holds the minimum checkpoint at %d", cp)
+	}
+}
+
+// TestTombstonesReclaimed: a retired record is emptied once nothing reads it, and not before.
+func TestTombstonesReclaimed(t *testing.T) {
+	db := newSpanDB(0)
+	d := heartbeatpb.DispatcherID{Hi: 1, Lo: 1}
+	held := db.insertReplicating(span.TableSpan(1), heartbeatpb.ModeDefault, "n1", d, 100)
+	queued := db.insertAbsent(span.TableSpan(2), heartbeatpb.ModeDefault, 100) // still in the absent queue
+	free := db.insertReplicating(span.TableSpan(3), heartbeatpb.ModeDefault, "n1", heartbeatpb.DispatcherID{Hi: 1, Lo: 3}, 100)
+	live := db.insertAbsent(span.TableSpan(4), heartbeatpb.ModeDefault, 100)
+	for _, sid := range []spanID{held, queued, free} {
+		db.retire(sid)
+	}
+	got := db.reclaim(func(sid spanID) bool { return sid == held })
+	if len(got) != 1 || got[0] != free {
+		t.Fatalf("reclaimed %v, want only %d", got, free)
+	}
+	if db.get(free).span.StartKey != nil || db.get(held).span.TableId != 1 || db.get(queued).span.TableId != 2 {
+		t.Fatal("reclaim emptied the wrong records")
+	}
+	// Once the queue entry is consumed and the holder lets go, the rest go too.
+	if got := db.popAbsent(10); len(got) != 1 || got[0] != live {
+		t.Fatalf("popped %v, want only the live span %d", got, live)
+	}
+	if got := db.reclaim(func(spanID) bool { return false }); len(got) != 2 {
+		t.Fatalf("reclaimed %v, want the two remaining tombstones", got)
+	}
+	if len(db.tombs) != 0 {
+		t.Fatalf("tombstones left: %v", db.tombs)
+	}
+	if got := db.insertAbsent(span.TableSpan(5), heartbeatpb.ModeDefault, 100); got != 4 {
+		t.Fatalf("new span got ID %d: IDs are age order and never reused", got)
+	}
+}
