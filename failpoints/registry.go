@@ -47,6 +47,7 @@ const (
 	DMBeforeJournalUpdate   = "dm-before-journal-update"
 	DMAfterJournalUpdate    = "dm-after-journal-update"
 	SinkENOSPC              = "sink-enospc"
+	DispatchersCloseLate    = "dispatchers-close-late"
 	TransportDrop           = "transport-drop"
 	TransportDelay          = "transport-delay"
 	TransportDuplicate      = "transport-duplicate"
@@ -75,6 +76,7 @@ func All() []Failpoint {
 		{"server", BootstrapSent, "a bootstrap request was sent; crash here = a maintainer that never restored", holdDoc},
 		{"server", BeforeCheckpointPersist, "the changefeed checkpoint is about to be written (CAS) to etcd", holdDoc},
 		{"server", AfterCheckpointPersist, "the changefeed checkpoint was written to etcd, nothing sent yet", holdDoc},
+		{"server", DispatchersCloseLate, "a dispatcher manager loop stopped (session ended, node stopping); its dispatchers are not closed yet", "sleep(MS): they run on that long"},
 		{"maintainer", BeforeRestore, "every bootstrap answer is in, nothing restored yet", ""},
 		{"maintainer", AfterRestore, "the restore plan is applied, its first requests not yet sent", ""},
 		{"dispatcher", SinkENOSPC, "a file sink's write fails with ENOSPC (a full disk) before any byte is written; the sink keeps the records and retries with backoff",

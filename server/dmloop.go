@@ -68,6 +68,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 		// This loop's sink no longer counts for the node's health once it stops.
 		s.health.set(w.id, dispatchermanager.SinkHealth{})
 		s.metrics.sinkFailing.DeleteLabelValues(w.id)
+		dispatchersClosing()
 		if err := m.Close(); err != nil {
 			log.Warn("closing dispatchers", zap.Error(err))
 		}

@@ -109,3 +109,12 @@ func afterPersist(ctx context.Context, log *zap.Logger) {
 		holdFailpoint(ctx, log, failpoints.AfterCheckpointPersist, "", v)
 	})
 }
+
+// dispatchersClosing marks a dispatcher manager loop that stopped (its session ended, or the
+// node stops) just before it closes its dispatchers. sleep(MS) there is a node that acts late
+// on a lost session (paused or starved right then): its dispatchers' goroutines still run for
+// MS, and only the sinks' own fences keep their late writes out of spans others already own
+// (tests/failover cdc-pause-worker-past-ttl).
+func dispatchersClosing() {
+	failpoint.Inject("dispatchers-close-late", func() {})
+}

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/tidemark/tidemark/dispatcher"
+	"github.com/tidemark/tidemark/span"
 )
 
 // CheckHistory checks invariant I8 on a mirror from the histories themselves: source holds
@@ -141,6 +145,62 @@ func CheckFileSinks(source []Event, records []Record) error {
 			problems = append(problems[:20], fmt.Sprintf("... and %d more", len(problems)-20))
 		}
 		return fmt.Errorf("etcdcdc: file sink check: %d problems:\n%s", len(problems), strings.Join(problems, "\n"))
+	}
+	return nil
+}
+
+// CheckFences checks the mirror's fence from the target's own history: fences are the events
+// of the fence keys under root (FenceRoot) and mirror the events under the destination prefix,
+// with target revisions. Every mirror event must come from a transaction that also rewrote a
+// fence key (every mirror write does), and no fence key may be rewritten by a dispatcher older
+// than one that had already claimed an overlapping span of the same table: a deposed or paused
+// dispatcher's late write that the target let through shows as exactly that.
+func CheckFences(root string, fences, mirror []Event) error {
+	type claimed struct {
+		table int64
+		owner fenceOwner
+		rev   int64 // the first target revision it wrote
+	}
+	var owners []claimed // each dispatcher once, as it first appears
+	known := map[string]bool{}
+	written := map[int64]bool{}
+	var problems []string
+	for _, e := range fences {
+		if e.Delete {
+			continue // a claim removes the fences of older overlapping spans
+		}
+		rest, ok := strings.CutPrefix(string(e.Key), root+"fence/")
+		table, err := strconv.ParseInt(strings.SplitN(rest, "/", 2)[0], 10, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("etcdcdc: fence check: %q is no fence key under %s", e.Key, root)
+		}
+		o, err := parseFence(e.Value)
+		if err != nil {
+			return fmt.Errorf("etcdcdc: fence check: fence %s at revision %d: %v", e.Key, e.Revision, err)
+		}
+		o.span.TableId = table
+		written[e.Revision] = true
+		for _, c := range owners {
+			if c.table == table && c.rev < e.Revision && lessID(o.id, c.owner.id) && span.Overlap(o.span, c.owner.span) {
+				problems = append(problems, fmt.Sprintf("target revision %d: dispatcher %s wrote span %s after dispatcher %s had claimed overlapping span %s at revision %d",
+					e.Revision, dispatcher.FormatID(o.id), span.String(o.span), dispatcher.FormatID(c.owner.id), span.String(c.owner.span), c.rev))
+			}
+		}
+		if id := dispatcher.FormatID(o.id); !known[id] {
+			known[id] = true
+			owners = append(owners, claimed{table: table, owner: o, rev: e.Revision})
+		}
+	}
+	for _, e := range mirror {
+		if !written[e.Revision] {
+			problems = append(problems, fmt.Sprintf("mirror %s of %q at target revision %d rewrote no fence: an unfenced write", describeEvent(e), e.Key, e.Revision))
+		}
+	}
+	if len(problems) > 0 {
+		if len(problems) > 20 {
+			problems = append(problems[:20], fmt.Sprintf("... and %d more", len(problems)-20))
+		}
+		return fmt.Errorf("etcdcdc: fence check: %d problems:\n%s", len(problems), strings.Join(problems, "\n"))
 	}
 	return nil
 }

@@ -60,3 +60,33 @@ func TestCheckFileSinks(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckFences(t *testing.T) {
+	root := FenceRoot("c", "cf")
+	fence := func(table, id string, start, end string, rev int64) Event {
+		v := `{"dispatcher":"` + id + `","session":"s","node":"n","start":"` + start + `","end":"` + end + `","applied":0}`
+		return Event{Key: []byte(root + "fence/" + table + "/" + start + "-" + end), Value: []byte(v), Revision: rev}
+	}
+	put := func(k string, r int64) Event { return Event{Key: []byte(k), Value: []byte("v"), Revision: r} }
+	// Dispatcher 1-2 owns [61, 63) of table 1, then 1-5 claims [61, 62) and writes; 1-3 owns
+	// table 2 throughout.
+	ok := []Event{fence("1", "1-2", "61", "63", 10), fence("2", "1-3", "", "", 11), fence("1", "1-2", "61", "63", 12),
+		{Key: []byte(root + "fence/1/61-63"), Delete: true, Revision: 13}, fence("1", "1-5", "61", "62", 13),
+		fence("2", "1-3", "", "", 14), fence("1", "1-5", "61", "62", 15)}
+	mirror := []Event{put("/dst/a", 12), put("/dst/b", 14), put("/dst/a", 15)}
+	if err := CheckFences(root, ok, mirror); err != nil {
+		t.Fatalf("fenced handoff: %v", err)
+	}
+	late := append(append([]Event{}, ok...), fence("1", "1-2", "61", "63", 16))
+	if err := CheckFences(root, late, append(mirror, put("/dst/a", 16))); err == nil || !strings.Contains(err.Error(), "after dispatcher 1-5") {
+		t.Errorf("a deposed dispatcher's late write: %v", err)
+	}
+	// A later span of another table, or one not overlapping, is no successor.
+	other := append(append([]Event{}, ok...), fence("1", "1-2", "62", "63", 16), fence("2", "1-3", "", "", 17))
+	if err := CheckFences(root, other, mirror); err != nil {
+		t.Errorf("writes of spans no newer owner overlaps: %v", err)
+	}
+	if err := CheckFences(root, ok, append(mirror, put("/dst/c", 30))); err == nil || !strings.Contains(err.Error(), "unfenced") {
+		t.Errorf("a mirror write without its fence: %v", err)
+	}
+}

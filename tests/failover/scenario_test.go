@@ -38,6 +38,9 @@ type scenario struct {
 	knownBug string
 	// ttl is the nodes' session TTL; 0 means the suite's default ttl.
 	ttl time.Duration
+	// cdc: the changefeed runs the etcd dispatcher under a load (cdc_test.go, startCDC), and
+	// finish checks the replicated data instead of the simulated sinks.
+	cdc bool
 	run func(e *env)
 }
 
@@ -50,6 +53,7 @@ type env struct {
 	cf      string
 	info    etcdutil.ChangefeedInfo
 	sampler *opSampler
+	cdc     *cdcRun // set by startCDC
 	// after are checks that run once the invariants held: they tell whether the scenario
 	// exercised what it meant to (a failure of an invariant says more than they do).
 	after []func()
@@ -203,7 +207,8 @@ func (e *env) other(not ...string) string {
 }
 
 // finish brings every node back, waits for convergence and a checkpoint past the end of the
-// faults, stops everything and checks I1-I5 over the whole run.
+// faults, stops everything and checks I1-I5 over the whole run (with the etcd dispatcher, the
+// replicated data instead of the simulated sinks: cdcBeforeStop, cdcCheck).
 func (e *env) finish() {
 	e.t.Helper()
 	for _, id := range e.ids() {
@@ -214,8 +219,11 @@ func (e *env) finish() {
 	// Not reaching convergence is reported, and the other invariants are still checked: they
 	// usually say why.
 	live := e.live()
+	var cdcCheckpoint int64
 	if st, took, ok := e.poll(e.cf, 60*time.Second, converged(live)); !ok {
 		e.t.Errorf("I6 violated: not converged on %v within 60s after the faults ended; last status %+v", live, st)
+	} else if e.sc.cdc {
+		e.t.Logf("I6: converged %v after the faults ended", took.Round(10*time.Millisecond))
 	} else {
 		faultsEnd := ts.FromTime(time.Now())
 		if st, _, ok := e.poll(e.cf, 30*time.Second, func(st etcdutil.ChangefeedStatus) bool { return st.CheckpointTs > faultsEnd }); !ok {
@@ -224,10 +232,14 @@ func (e *env) finish() {
 			e.t.Logf("I6: converged %v after the faults ended; checkpoint passed them", took.Round(10*time.Millisecond))
 		}
 	}
+	if e.sc.cdc {
+		cdcCheckpoint = e.cdcBeforeStop()
+	}
 	samples, ops, opErr := e.sampler.finish()
 	e.stopAll()
-	report, err := e.verifySinks(e.cf, e.info.StartTs, e.tableIDs())
-	if err != nil {
+	if e.sc.cdc {
+		e.cdcCheck(cdcCheckpoint)
+	} else if report, err := e.verifySinks(e.cf, e.info.StartTs, e.tableIDs()); err != nil {
 		e.t.Errorf("I1/I2 violated: %v", err)
 	} else {
 		e.t.Logf("I1/I2: %d sink records over %d spans: no gap, no overlap up to ts %d (%d repeats)",

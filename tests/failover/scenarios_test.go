@@ -35,7 +35,7 @@ func scenarios() []scenario {
 		{name: "rolling-restart", nodes: 3, tables: 60, run: rollingRestart},
 		{name: "random-chaos", ci: true, nodes: 4, tables: 60, run: randomChaos},
 		{name: "full-disk-on-node", nodes: 4, tables: 300, run: fullDiskOnNode},
-	}, timingScenarios()...)
+	}, append(cdcScenarios(), timingScenarios()...)...)
 }
 
 // holdMaintainer enables a hold at failpoint fp on every live node, runs trigger, and waits until
