@@ -308,21 +308,6 @@ func sourceLag(ctx context.Context, cs *cfStatusJSON, src *etcdutil.SourceConfig
 	cs.LagRevisions = &lag
 }
 
-// nodeLagSeconds fills the lag in seconds of an etcd-dispatcher changefeed from the nodes'
-// metrics: the worst over the nodes that answer.
-func nodeLagSeconds(ctx context.Context, env *ctlEnv, cs *cfStatusJSON, addrs []string) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	dp, err := scrapeDataPlane(ctx, env.api(), addrs, cs.ID)
-	cs.CheckpointLagSeconds = dp.lagSeconds
-	if dp.nodes == 0 {
-		cs.LagSecondsError = "no node's /metrics answered"
-		if err != nil {
-			cs.LagSecondsError += ": " + err.Error()
-		}
-	}
-}
-
 func printStatus(env *ctlEnv, st statusJSON) error {
 	fmt.Fprintf(env.out, "cluster %s: %d of %d nodes alive\n\n", st.Cluster, countAlive(st.Nodes), len(st.Nodes))
 	if err := printNodes(env, st.Nodes); err != nil {

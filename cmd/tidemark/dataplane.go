@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // dataPlane is what the nodes' /metrics say of one changefeed's replication: the events
@@ -25,6 +26,21 @@ const (
 	metricLagSeconds       = "tidemark_replication_lag_seconds"
 	metricLagRevisions     = "tidemark_replication_lag_revisions"
 )
+
+// nodeLagSeconds fills the lag in seconds of an etcd-dispatcher changefeed from the nodes'
+// metrics: the worst over the nodes that answer.
+func nodeLagSeconds(ctx context.Context, env *ctlEnv, cs *cfStatusJSON, addrs []string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	dp, err := scrapeDataPlane(ctx, env.api(), addrs, cs.ID)
+	cs.CheckpointLagSeconds = dp.lagSeconds
+	if dp.nodes == 0 {
+		cs.LagSecondsError = "no node's /metrics answered"
+		if err != nil {
+			cs.LagSecondsError += ": " + err.Error()
+		}
+	}
+}
 
 // scrapeDataPlane reads /metrics of every address (host:port of a status API) and sums or
 // maxes cf's series. Nodes that do not answer are left out; err is the first failure.
