@@ -84,10 +84,19 @@ type dataPlaneMeter struct {
 	mu         sync.Mutex
 	lastAt     time.Time
 	lastEvents float64
+	// The published checkpoint and since when it has not moved: the nodes' lag covers only
+	// spans that run somewhere, so a span between a dead node and its next one shows here.
+	checkpoint uint64
+	movedAt    time.Time
 }
 
-// part renders "replicated 98 events/s | lag 12 revisions, 0.01s | load 1234 written".
-func (m *dataPlaneMeter) part(ctx context.Context, now time.Time) string {
+// stallAfter: a checkpoint that has not moved for this long is shown as stalled (it moves
+// about every second even without writes: progress notifications advance idle spans).
+const stallAfter = 2500 * time.Millisecond
+
+// part renders "replicated 98 events/s | lag 12 revisions, 0.01s | load 1234 written", given
+// the published checkpoint.
+func (m *dataPlaneMeter) part(ctx context.Context, cli *clientv3.Client, checkpoint uint64, now time.Time) string {
 	addrs := make([]string, 0, len(m.children))
 	for _, c := range m.children {
 		if ok, _ := c.exited(); !ok {
@@ -105,6 +114,10 @@ func (m *dataPlaneMeter) part(ctx context.Context, now time.Time) string {
 	if dp.nodes > 0 {
 		m.lastAt, m.lastEvents = now, dp.events
 	}
+	if checkpoint != m.checkpoint || m.movedAt.IsZero() {
+		m.checkpoint, m.movedAt = checkpoint, now
+	}
+	stalled := now.Sub(m.movedAt)
 	m.mu.Unlock()
 	parts = append(parts, rate)
 	// The nodes' own figures: the revisions and seconds their slowest span trails the source.
@@ -113,6 +126,13 @@ func (m *dataPlaneMeter) part(ctx context.Context, now time.Time) string {
 	lag := "lag ?"
 	if dp.nodes > 0 {
 		lag = fmt.Sprintf("lag %.0f revisions, %.2fs", dp.lagRevisions, dp.lagSeconds)
+	}
+	if stalled >= stallAfter && checkpoint > 0 {
+		revs := "?"
+		if resp, err := cli.Get(ctx, "\x00", clientv3.WithCountOnly()); err == nil {
+			revs = fmt.Sprint(max(resp.Header.Revision-int64(checkpoint), 0))
+		}
+		lag = fmt.Sprintf("lag %s revisions, %.1fs (checkpoint stalled: a span between nodes?)", revs, stalled.Seconds())
 	}
 	parts = append(parts, lag)
 	if m.load != nil {

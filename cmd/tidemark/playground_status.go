@@ -90,7 +90,7 @@ func statusLine(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, c
 			fmt.Sprintf("maintainer %s epoch %d", dash(st.Maintainer), st.Epoch),
 			checkpointLag(st.CheckpointTs, now))
 		if meter != nil {
-			parts = append(parts, meter.part(ctx, now))
+			parts = append(parts, meter.part(ctx, cli, st.CheckpointTs, now))
 		}
 		if len(st.SpanErrors) > 0 {
 			parts = append(parts, spanErrorsSummary(st.SpanErrors))
