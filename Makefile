@@ -23,7 +23,7 @@ BENCH_SIZES ?= 10000,100000,1000000
 BENCH_JSON ?= bench.json
 # Seeds for `make sim`.
 SEEDS ?= 100
-# Extra flags for `make run`, e.g. make run ARGS='--nodes 5 --tables 200'.
+# Extra flags for `make run`, e.g. make run ARGS='--nodes 5 --load-rate 1000' or ARGS='--dispatcher sim --tables 200'.
 ARGS ?=
 
 .PHONY: sim-fresh-seed help build run test bench bench-micro proto proto-check lint failpoint-enable failpoint-disable build-failpoint failover-test sim clean

@@ -22,6 +22,8 @@
 //
 // The etcd change-data dispatcher and its file and mirror sinks live in package etcdcdc; a
 // dispatcher that fails on its own (not through the factory's sink) implements ErrorReporter.
+// A kind that moves real data reports it to the node's metrics through DataPlane (events and
+// bytes replicated, source and sink errors, and a lag function the node reads at scrape time).
 //
 // A simulated dispatcher has no goroutine of its own: it only works when polled, so a node with a
 // million spans costs a million small structs, not a million goroutines.

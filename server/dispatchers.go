@@ -23,6 +23,10 @@ type DispatcherEnv struct {
 	Logger  *zap.Logger
 	// OnSinkError counts a failed sink write in the node's metrics.
 	OnSinkError func(error)
+	// DataPlane reports replicated events and bytes, source and sink errors and the lag to
+	// the node's metrics (tidemark_replicated_*, tidemark_source_errors_total,
+	// tidemark_sink_errors_total, tidemark_replication_lag_*), labelled with the changefeed.
+	DataPlane dispatcher.DataPlane
 }
 
 // DispatcherKind builds the dispatcher factory of one changefeed on this node. The closer, if

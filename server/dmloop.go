@@ -34,7 +34,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 	sinkErrors := s.metrics.sinkErrors.WithLabelValues(w.id)
 	factory, closer, err := kind(DispatcherEnv{
 		ClusterID: s.cfg.ClusterID, Node: s.nodeID, Changefeed: info, DataDir: s.cfg.DataDir, Logger: log,
-		OnSinkError: func(error) { sinkErrors.Inc() },
+		OnSinkError: func(error) { sinkErrors.Inc() }, DataPlane: s.metrics.dataPlane(w.id),
 	})
 	if err != nil {
 		log.Error("cannot build the changefeed's dispatchers; changefeed not served on this node",
@@ -61,6 +61,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 	}, time.Now())
 	if err != nil {
 		log.Error("cannot start dispatcher manager", zap.Error(err))
+		s.metrics.lag.set(w.id, nil)
 		closeKind()
 		return
 	}
@@ -68,6 +69,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 		// This loop's sink no longer counts for the node's health once it stops.
 		s.health.set(w.id, dispatchermanager.SinkHealth{})
 		s.metrics.sinkFailing.DeleteLabelValues(w.id)
+		s.metrics.lag.set(w.id, nil)
 		dispatchersClosing()
 		if err := m.Close(); err != nil {
 			log.Warn("closing dispatchers", zap.Error(err))

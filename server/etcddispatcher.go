@@ -59,7 +59,7 @@ func EtcdDispatcher(env DispatcherEnv) (dispatcher.Factory, io.Closer, error) {
 		return nil, nil, fmt.Errorf("%w: changefeed %s: unknown sink kind %q", dispatcher.ErrInvalid, info.ID, info.Sink.Kind)
 	}
 	f, err := etcdcdc.NewFactory(etcdcdc.FactoryConfig{Node: env.Node, Changefeed: info.ID, Source: info.Source,
-		SourceTLS: srcTLS, Sink: sink, Logger: env.Logger})
+		SourceTLS: srcTLS, Sink: sink, Logger: env.Logger, DataPlane: env.DataPlane})
 	if err != nil {
 		_ = c.Close()
 		return nil, nil, err

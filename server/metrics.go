@@ -30,6 +30,12 @@ type metrics struct {
 	evicted          *prometheus.CounterVec
 	sinkErrors       *prometheus.CounterVec
 	sinkFailing      *prometheus.GaugeVec
+	// The data plane: what this node's dispatchers replicated, per changefeed, and the lag
+	// (lagCollector). Only dispatchers that move real data (the etcd kind) report these.
+	replicatedEvents *prometheus.CounterVec
+	replicatedBytes  *prometheus.CounterVec
+	sourceErrors     *prometheus.CounterVec
+	lag              *lagCollector
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -87,7 +93,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "tidemark", Name: "sink_failing",
 			Help: "1 while this node's sink for the changefeed is failing (checkpoints held), else 0.",
 		}, []string{"changefeed"}),
+		replicatedEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "tidemark", Name: "replicated_events_total",
+			Help: "Source events (puts and deletes) this node's dispatchers made durable in the sink.",
+		}, []string{"changefeed"}),
+		replicatedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "tidemark", Name: "replicated_bytes_total",
+			Help: "Bytes (keys plus values) of the source events this node's dispatchers made durable in the sink.",
+		}, []string{"changefeed"}),
+		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "tidemark", Name: "source_errors_total",
+			Help: "Failed reads of the changefeed's source by this node (broken watches, failed probes; each is retried).",
+		}, []string{"changefeed"}),
+		lag: newLagCollector(),
 	}
+	reg.MustRegister(m.replicatedEvents, m.replicatedBytes, m.sourceErrors, m.lag)
 	reg.MustRegister(m.liveNodes, m.sessionsLost, m.elected, m.failovers, m.bootstrap, m.admin,
 		m.leaseGuardStalls, m.inboxDropped, m.rejected, m.held, m.leaderReads, m.checkpoint, m.evicted,
 		m.sinkErrors, m.sinkFailing)

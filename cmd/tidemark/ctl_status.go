@@ -55,11 +55,14 @@ type cfStatusJSON struct {
 	CheckpointLagSeconds float64        `json:"checkpoint_lag_seconds"`
 	// For an etcd-dispatcher changefeed, whose ts are source revisions: the revisions the
 	// source is ahead of the checkpoint (absent when the source cannot be read), and the
-	// revision below which the source may be compacted (the checkpoint). The lag in seconds
-	// is then not known and reported as 0.
-	LagRevisions *int64 `json:"lag_revisions,omitempty"`
-	CompactBelow uint64 `json:"compact_below,omitempty"`
-	SourceError  string `json:"source_error,omitempty"`
+	// revision below which the source may be compacted (the checkpoint). Source revisions
+	// carry no time: checkpoint_lag_seconds is then the worst tidemark_replication_lag_seconds
+	// of the nodes' /metrics (how long the oldest change a node saw has waited for the sink),
+	// and lag_seconds_error says why it is 0 when no node answered.
+	LagRevisions    *int64 `json:"lag_revisions,omitempty"`
+	LagSecondsError string `json:"lag_seconds_error,omitempty"`
+	CompactBelow    uint64 `json:"compact_below,omitempty"`
+	SourceError     string `json:"source_error,omitempty"`
 	// SpanErrors: per node, the spans whose dispatcher reports an error, and the message.
 	SpanErrors   map[string]etcdutil.NodeSpanErrors `json:"span_errors,omitempty"`
 	Spans        map[string]int                     `json:"spans"`
@@ -222,10 +225,19 @@ func collectStatus(ctx context.Context, env *ctlEnv, now time.Time) (statusJSON,
 	for _, n := range nodes {
 		known[n.ID] = true
 	}
+	var addrs []string
+	for _, n := range nodes {
+		if n.StatusAddr != "" {
+			addrs = append(addrs, n.StatusAddr)
+		}
+	}
 	for _, info := range infos {
 		cs, err := changefeedStatus(ctx, env, info, now)
 		if err != nil {
 			return st, err
+		}
+		if info.Source != nil {
+			nodeLagSeconds(ctx, env, &cs, addrs)
 		}
 		// A maintainer or owner that is missing from the registry is dead or cut off, and
 		// that is exactly what an operator reading the status needs to see.
@@ -306,10 +318,16 @@ func printStatus(env *ctlEnv, st statusJSON) error {
 	for _, c := range st.Changefeeds {
 		lag := (time.Duration(c.CheckpointLagSeconds * float64(time.Second))).Round(100 * time.Millisecond).String()
 		if c.CompactBelow > 0 {
-			lag = "? revisions"
+			revs := "?"
 			if c.LagRevisions != nil {
-				lag = strconv.FormatInt(*c.LagRevisions, 10) + " revisions"
+				revs = strconv.FormatInt(*c.LagRevisions, 10)
 			}
+			// The nodes' lag is of writes to a sink: milliseconds, not tenths, are its scale.
+			lag = (time.Duration(c.CheckpointLagSeconds * float64(time.Second))).Round(time.Millisecond).String()
+			if c.LagSecondsError != "" {
+				lag = "?s"
+			}
+			lag = revs + " revisions, " + lag
 		}
 		rows = append(rows, []string{c.ID, dash(c.Maintainer.Node), strconv.FormatUint(c.Maintainer.Epoch, 10),
 			strconv.FormatUint(c.CheckpointTs, 10), lag,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -31,6 +32,9 @@ type playgroundFlags struct {
 	etcdURL, dir            string
 	redo, tls               bool
 	dispatcher, sink        string
+	// The in-process load of the etcd demo.
+	loadRate             float64
+	loadKeys, loadEvents int
 }
 
 // The demo's keys with --dispatcher etcd: the source prefix in the embedded etcd and, with the
@@ -46,11 +50,16 @@ func newPlaygroundCmd() *cobra.Command {
 		Use:   "playground",
 		Short: "Run a local cluster: embedded etcd, N nodes and a demo changefeed, until Ctrl-C",
 		Long: "playground starts an embedded etcd, N `tidemark server` child processes and a changefeed\n" +
-			"\"demo\" over the given number of tables, then prints a status line every second. Kill a\n" +
-			"child to watch failover; nothing is restarted. Ctrl-C stops everything and removes the\n" +
-			"temporary directory (kept when --dir is given).",
-		Example: "  tidemark playground\n  tidemark playground --nodes 5 --tables 200 --redo --dir ./.playground\n  tidemark playground --tls",
-		Args:    exactArgs(0, "no arguments"),
+			"\"demo\", then prints a status line every second. By default (--dispatcher etcd) demo replicates\n" +
+			demoSourcePrefix + " of the embedded etcd, which a built-in load (the code of `tidemark load`) writes\n" +
+			"at --load-rate, to a mirror under " + demoMirrorPrefix + " of the same etcd (--sink file: JSON-lines\n" +
+			"files), and the status line shows the events replicated per second and the lag; --dispatcher sim\n" +
+			"runs simulated dispatchers over --tables tables instead. Kill a child to watch failover;\n" +
+			"nothing is restarted. Ctrl-C stops the load, then everything, and removes the temporary\n" +
+			"directory (kept when --dir is given).",
+		Example: "  tidemark playground\n  tidemark playground --load-rate 1000 --load-events 50000 --sink file\n" +
+			"  tidemark playground --dispatcher sim --nodes 5 --tables 200 --redo --dir ./.playground\n  tidemark playground --tls",
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := f.validate(); err != nil {
 				return err
@@ -68,12 +77,15 @@ func newPlaygroundCmd() *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.IntVar(&f.nodes, "nodes", 3, "number of server processes")
-	fl.IntVar(&f.tables, "tables", 1000, "number of tables in the demo changefeed (IDs 1..N)")
+	fl.IntVar(&f.tables, "tables", 1000, "with --dispatcher sim: number of tables in the demo changefeed (IDs 1..N)")
 	fl.StringVar(&f.etcdURL, "etcd-client-url", defaultEtcd, "client URL of the embedded etcd")
 	fl.IntVar(&f.basePort, "base-port", 18300, "node i listens on base-port+2i (gRPC) and base-port+2i+1 (HTTP)")
 	fl.StringVar(&f.dir, "dir", "", "keep data and logs in this directory (default: a temporary one, removed at exit)")
 	fl.BoolVar(&f.redo, "redo", false, "enable redo on the demo changefeed")
-	fl.StringVar(&f.dispatcher, "dispatcher", etcdutil.DefaultDispatcher, "the demo's dispatcher: sim (simulated ts ranges over --tables) or etcd (replicate "+demoSourcePrefix+" of the embedded etcd)")
+	fl.StringVar(&f.dispatcher, "dispatcher", etcdutil.EtcdDispatcher, "the demo's dispatcher: etcd (replicate "+demoSourcePrefix+" of the embedded etcd, written by a load) or sim (simulated ts ranges over --tables)")
+	fl.Float64Var(&f.loadRate, "load-rate", defaultLoadRate, "with --dispatcher etcd: events per second the built-in load writes to "+demoSourcePrefix+" (0: no load)")
+	fl.IntVar(&f.loadKeys, "load-keys", defaultLoadKeys, "with --dispatcher etcd: distinct keys of the load")
+	fl.IntVar(&f.loadEvents, "load-events", 0, "with --dispatcher etcd: stop the load after this many events (0: run until Ctrl-C)")
 	fl.StringVar(&f.sink, "sink", etcdutil.SinkEtcd, "with --dispatcher etcd: etcd (a mirror under "+demoMirrorPrefix+") or file (JSON lines in each node's data dir)")
 	fl.BoolVar(&f.tls, "tls", false, "mutual TLS between the nodes and HTTPS status APIs, with certificates made in <dir>/certs")
 	return cmd
@@ -94,6 +106,12 @@ func (f *playgroundFlags) validate() error {
 	case etcdutil.DefaultDispatcher, etcdutil.EtcdDispatcher:
 	default:
 		return usagef("--dispatcher %q: want %s or %s", f.dispatcher, etcdutil.DefaultDispatcher, etcdutil.EtcdDispatcher)
+	}
+	if f.loadRate < 0 || math.IsNaN(f.loadRate) || math.IsInf(f.loadRate, 0) || f.loadRate > 1e6 {
+		return usagef("--load-rate %v: want events per second from 0 (no load) to 1000000", f.loadRate)
+	}
+	if f.loadKeys < 1 || f.loadEvents < 0 {
+		return usagef("--load-keys %d --load-events %d: want at least 1 key and 0 (no end) or more events", f.loadKeys, f.loadEvents)
 	}
 	if f.sink != etcdutil.SinkEtcd && f.sink != etcdutil.SinkFile {
 		return usagef("--sink %q: want %s or %s", f.sink, etcdutil.SinkEtcd, etcdutil.SinkFile)
@@ -177,8 +195,18 @@ func runPlayground(ctx context.Context, f playgroundFlags, out io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	printIntro(out, f, dir, certs, children)
-	watchStatus(ctx, cli, keys, children, out)
+	load := startDemoLoad(ctx, cli, f, out)
+	printIntro(out, f, dir, certs, children, load)
+	var meter *dataPlaneMeter
+	if f.dispatcher == etcdutil.EtcdDispatcher {
+		client, err := certs.apiClient()
+		if err != nil {
+			return err
+		}
+		meter = &dataPlaneMeter{client: client, children: children, load: load}
+	}
+	watchStatus(ctx, cli, keys, children, meter, out)
+	load.wait() // ctx ended: the load stops before the nodes and etcd do
 	fmt.Fprintln(out, "stopping: SIGTERM to the nodes, then etcd")
 	return nil
 }

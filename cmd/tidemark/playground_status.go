@@ -16,7 +16,7 @@ import (
 )
 
 // printIntro prints, once, how to reach the playground.
-func printIntro(out io.Writer, f playgroundFlags, dir string, certs playgroundTLS, children []*child) {
+func printIntro(out io.Writer, f playgroundFlags, dir string, certs playgroundTLS, children []*child, load *demoLoad) {
 	ctlFlags := ""
 	if f.etcdURL != defaultEtcd {
 		ctlFlags = " --etcd " + f.etcdURL
@@ -30,10 +30,16 @@ func printIntro(out io.Writer, f playgroundFlags, dir string, certs playgroundTL
 	}
 	over := fmt.Sprintf("over %d tables", f.tables)
 	if f.dispatcher == etcdutil.EtcdDispatcher {
-		over = "replicating " + demoSourcePrefix + " to a " + f.sink + " sink"
+		over = "replicating " + demoSourcePrefix + " to the " + f.sink + " sink"
 	}
 	fmt.Fprintf(out, "tidemark playground: %d nodes, changefeed %q %s%s\n", f.nodes, demoChangefeed, over, tls)
 	fmt.Fprintf(out, "  data and logs:  %s\n", dir)
+	if f.dispatcher == etcdutil.EtcdDispatcher {
+		fmt.Fprintf(out, "  %s\n", load.describe())
+		if f.sink == etcdutil.SinkEtcd {
+			fmt.Fprintf(out, "  compare:        tidemark ctl diff demo%s; etcdctl --endpoints %s get --prefix %s\n", ctlFlags, f.etcdURL, demoMirrorPrefix)
+		}
+	}
 	fmt.Fprintf(out, "  status:         tidemark ctl status%s\n", ctlFlags)
 	fmt.Fprintf(out, "  nodes:          tidemark ctl nodes%s\n", ctlFlags)
 	fmt.Fprintf(out, "  spans:          tidemark ctl spans%s\n", ctlFlags)
@@ -46,7 +52,8 @@ func printIntro(out io.Writer, f playgroundFlags, dir string, certs playgroundTL
 }
 
 // watchStatus prints a status line every second until ctx ends.
-func watchStatus(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, children []*child, out io.Writer) {
+// meter, for the etcd demo, adds events/s replicated and the lag.
+func watchStatus(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, children []*child, meter *dataPlaneMeter, out io.Writer) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -54,7 +61,7 @@ func watchStatus(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, 
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			fmt.Fprintln(out, statusLine(ctx, cli, keys, children, now))
+			fmt.Fprintln(out, statusLine(ctx, cli, keys, children, meter, now))
 		}
 	}
 }
@@ -62,7 +69,7 @@ func watchStatus(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, 
 // statusLine reads the demo changefeed's status and the registry and renders one line, e.g.
 //
 //	11:02:03 spans 1000/1000 replicating | maintainer node-2 epoch 57 | checkpoint lag 0.4s | nodes 2/3 up, gone: node-1 (signal: killed)
-func statusLine(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, children []*child, now time.Time) string {
+func statusLine(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, children []*child, meter *dataPlaneMeter, now time.Time) string {
 	ctx, cancel := context.WithTimeout(ctx, 900*time.Millisecond)
 	defer cancel()
 	parts := []string{now.Format(time.TimeOnly)}
@@ -82,6 +89,9 @@ func statusLine(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, c
 			fmt.Sprintf("operators %d", st.Operators),
 			fmt.Sprintf("maintainer %s epoch %d", dash(st.Maintainer), st.Epoch),
 			checkpointLag(st.CheckpointTs, now))
+		if meter != nil {
+			parts = append(parts, meter.part(ctx, cli, st.CheckpointTs, now))
+		}
 		if len(st.SpanErrors) > 0 {
 			parts = append(parts, spanErrorsSummary(st.SpanErrors))
 		}

@@ -18,12 +18,24 @@ import (
 	"github.com/tidemark/tidemark/etcdutil"
 )
 
-// freeBasePort finds n consecutive free ports. Another process may take one before the
-// playground binds it; the playground then fails with a clear error and the test says so.
+// freeBasePort finds n consecutive free ports, between 20000 and 50000 or within
+// TIDEMARK_TEST_PORTS=LO-HI when set (machines shared by several test runs give each a range).
+// Another process may take one before the playground binds it; the playground then fails with
+// a clear error and the test says so.
 func freeBasePort(t *testing.T, n int) int {
 	t.Helper()
+	lo, hi := 20000, 50000
+	if r := os.Getenv("TIDEMARK_TEST_PORTS"); r != "" {
+		a, b, _ := strings.Cut(r, "-")
+		l, err1 := strconv.Atoi(a)
+		h, err2 := strconv.Atoi(b)
+		if err1 != nil || err2 != nil || h-l < n {
+			t.Fatalf("TIDEMARK_TEST_PORTS=%q: want LO-HI spanning at least %d ports", r, n)
+		}
+		lo, hi = l, h
+	}
 	for range 50 {
-		base := 20000 + rand.IntN(30000)
+		base := lo + rand.IntN(hi-lo-n+2)
 		if portsFree(base, n) {
 			return base
 		}
@@ -121,7 +133,7 @@ func TestPlaygroundSmoke(t *testing.T) {
 	tmp := t.TempDir()
 	base := freeBasePort(t, 7) // 3 nodes x 2 ports, then the etcd client port
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", base+6)
-	p := startPlayground(t, tmp, "--nodes", "3", "--tables", "50", "--base-port", strconv.Itoa(base),
+	p := startPlayground(t, tmp, "--dispatcher", "sim", "--nodes", "3", "--tables", "50", "--base-port", strconv.Itoa(base),
 		"--etcd-client-url", etcdURL)
 
 	dirLine := p.waitLine(t, "data and logs:", 30*time.Second)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/pki"
 )
 
@@ -49,6 +50,15 @@ func (p playgroundTLS) ctlArgs() string {
 		return ""
 	}
 	return " " + ctlTLSArgs(p.dir, "ctl")
+}
+
+// apiClient reaches the nodes' status APIs as ctl does, with the ctl certificate under TLS.
+func (p playgroundTLS) apiClient() (apiClient, error) {
+	var files etcdutil.TLSFiles
+	if p.on() {
+		files = etcdutil.TLSFiles{CA: caPath(p.dir), Cert: certPath(p.dir, "ctl"), Key: keyPath(p.dir, "ctl")}
+	}
+	return newAPIClient(files, 900*time.Millisecond)
 }
 
 // scheme is the status API's URL scheme.

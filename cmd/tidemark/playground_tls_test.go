@@ -20,7 +20,7 @@ func TestPlaygroundTLS(t *testing.T) {
 	tmp := t.TempDir()
 	base := freeBasePort(t, 5) // 2 nodes x 2 ports, then the etcd client port
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", base+4)
-	p := startPlayground(t, tmp, "--tls", "--nodes", "2", "--tables", "20", "--base-port", strconv.Itoa(base),
+	p := startPlayground(t, tmp, "--dispatcher", "sim", "--tls", "--nodes", "2", "--tables", "20", "--base-port", strconv.Itoa(base),
 		"--etcd-client-url", etcdURL)
 	if line := p.waitLine(t, "tidemark playground:", 30*time.Second); !strings.Contains(line, "mutual TLS") {
 		t.Fatalf("intro does not say TLS: %q", line)

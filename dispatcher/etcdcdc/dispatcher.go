@@ -34,6 +34,7 @@ const (
 type batch struct {
 	events  []Event
 	through int64
+	seenAt  time.Time // when the watch delivered it: the lag in seconds counts from here
 }
 
 type state int32
@@ -66,6 +67,13 @@ type Dispatcher struct {
 	state      state
 	checkpoint atomic.Int64 // durable in the sink
 	events     atomic.Uint64
+	// seen is the highest revision the watch queued; pendingSince the UnixNano seenAt of the
+	// oldest batch not yet durable (0: none). Both are read by Factory.Lag.
+	seen         atomic.Int64
+	pendingSince atomic.Int64
+	// The last write: when it became durable and how long its oldest change had waited
+	// since the watch delivered it (UnixNano, nanoseconds).
+	lastDurable, lastLatency atomic.Int64
 
 	mu       sync.Mutex
 	fatal    error // compacted start revision, deposed: never clears
@@ -129,6 +137,7 @@ func (d *Dispatcher) Err() error {
 // the durable checkpoint is final and nothing is written afterwards.
 func (d *Dispatcher) Stop(time.Time) (uint64, error) {
 	if d.state == working {
+		d.f.forget(d)
 		d.state = stopping
 		close(d.stopc)
 		d.cancelRead()
@@ -152,6 +161,7 @@ func (d *Dispatcher) Stop(time.Time) (uint64, error) {
 // Close stops everything, abandoning a write that cannot finish (the fence refuses it once a
 // successor claims the span).
 func (d *Dispatcher) Close() error {
+	d.f.forget(d)
 	if d.state == working {
 		close(d.stopc)
 	}
@@ -197,6 +207,7 @@ func (d *Dispatcher) read() {
 			return
 		}
 		d.setErr(&d.watchErr, err)
+		d.f.cfg.DataPlane.ReportSourceError(err)
 		d.log.Warn("source watch failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
 		d.sleep(d.readCtx, backoff)
 		backoff = min(2*backoff, maxBackoff)
@@ -249,8 +260,10 @@ func (d *Dispatcher) watch(rev int64) (int64, error) {
 
 // push queues b unless the watch is being stopped.
 func (d *Dispatcher) push(b batch) bool {
+	b.seenAt = time.Now()
 	select {
 	case d.queue <- b:
+		d.seen.Store(b.through)
 		return true
 	case <-d.readCtx.Done():
 		return false
@@ -274,9 +287,15 @@ func (d *Dispatcher) write() {
 		var b batch
 		select {
 		case b = <-d.queue:
-		case <-d.stopc:
-			return
+		default:
+			d.pendingSince.Store(0) // everything seen is durable
+			select {
+			case b = <-d.queue:
+			case <-d.stopc:
+				return
+			}
 		}
+		d.pendingSince.Store(b.seenAt.UnixNano())
 		events, through := b.events, b.through
 	gather:
 		for len(events) < maxWriteEvents {
@@ -292,6 +311,10 @@ func (d *Dispatcher) write() {
 		}
 		d.events.Add(uint64(len(events)))
 		d.checkpoint.Store(through)
+		now := time.Now()
+		d.lastLatency.Store(int64(now.Sub(b.seenAt)))
+		d.lastDurable.Store(now.UnixNano())
+		d.f.cfg.DataPlane.ReportReplicated(len(events), eventBytes(events))
 	}
 }
 
@@ -312,6 +335,7 @@ func (d *Dispatcher) writeBatch(events []Event, through int64) bool {
 			return false
 		}
 		d.setErr(&d.writeErr, err)
+		d.f.cfg.DataPlane.ReportSinkError(err)
 		d.log.Warn("sink write failed; checkpoint held, retrying", zap.Error(err), zap.Duration("backoff", backoff))
 		select {
 		case <-d.stopc:
@@ -337,6 +361,15 @@ func (d *Dispatcher) settle() {
 		d.sleep(d.writeCtx, backoff)
 		backoff = min(2*backoff, maxBackoff)
 	}
+}
+
+// eventBytes is what the events carry: keys plus values.
+func eventBytes(events []Event) int {
+	n := 0
+	for _, ev := range events {
+		n += len(ev.Key) + len(ev.Value)
+	}
+	return n
 }
 
 func (d *Dispatcher) sleep(ctx context.Context, t time.Duration) {

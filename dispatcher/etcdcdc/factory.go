@@ -35,6 +35,9 @@ type FactoryConfig struct {
 	ProgressInterval time.Duration
 	ProbeInterval    time.Duration
 	Logger           *zap.Logger
+	// DataPlane receives the replicated events and bytes, the source and sink errors, and
+	// the function the node reads the lag with.
+	DataPlane dispatcher.DataPlane
 }
 
 // Factory creates the etcd dispatchers of one changefeed on one node. It owns the source
@@ -48,6 +51,10 @@ type Factory struct {
 
 	mu     sync.Mutex
 	srcErr error
+	// lastOK is when the source last answered a probe: while it does not, the lag in seconds
+	// counts from then.
+	lastOK time.Time
+	live   map[*Dispatcher]struct{} // working dispatchers, for the lag
 	srcRev atomic.Int64
 }
 
@@ -73,7 +80,11 @@ func NewFactory(cfg FactoryConfig) (*Factory, error) {
 		return nil, fmt.Errorf("etcdcdc: source etcd at %v: %w", cfg.Source.Endpoints, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &Factory{cfg: cfg, cli: cli, log: cfg.Logger, cancel: cancel, done: make(chan struct{})}
+	f := &Factory{cfg: cfg, cli: cli, log: cfg.Logger, cancel: cancel, done: make(chan struct{}),
+		lastOK: time.Now(), live: map[*Dispatcher]struct{}{}}
+	if cfg.DataPlane.SetLag != nil {
+		cfg.DataPlane.SetLag(f.Lag)
+	}
 	go f.run(ctx)
 	return f, nil
 }
@@ -96,7 +107,50 @@ func (f *Factory) New(dc heartbeatpb.DispatcherConfig, table heartbeatpb.TableCo
 	if err != nil {
 		return nil, fmt.Errorf("%w: dispatcher %s: %v", dispatcher.ErrInvalid, dispatcher.FormatID(dc.Id), err)
 	}
-	return newDispatcher(f, dc, rng), nil
+	d := newDispatcher(f, dc, rng)
+	f.mu.Lock()
+	f.live[d] = struct{}{}
+	f.mu.Unlock()
+	return d, nil
+}
+
+// forget drops a stopped or closed dispatcher from the lag.
+func (f *Factory) forget(d *Dispatcher) {
+	f.mu.Lock()
+	delete(f.live, d)
+	f.mu.Unlock()
+}
+
+// recentWrite: how long the latency of a dispatcher's last write counts in its lag; after that
+// an idle span lags 0.
+const recentWrite = time.Second
+
+// Lag is the worst lag over the working dispatchers. Revisions: the newest source revision
+// known (the last probe, or the highest a watch delivered) minus the checkpoint. Seconds: etcd
+// events carry no time, so it is measured from when this node saw a change (its watch response
+// arrived) to when it became durable: the age of the oldest change seen and not yet durable, or
+// the wait of the oldest change of the last write if that ended within recentWrite (a scrape
+// between two quick writes would otherwise always read 0); while the source does not answer,
+// the time since it last did, if that is more.
+func (f *Factory) Lag(now time.Time) dispatcher.Lag {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var lag dispatcher.Lag
+	head := f.srcRev.Load()
+	for d := range f.live {
+		cp := d.checkpoint.Load()
+		lag.Revisions = max(lag.Revisions, max(head, d.seen.Load())-cp)
+		if since := d.pendingSince.Load(); since != 0 {
+			lag.Seconds = max(lag.Seconds, now.Sub(time.Unix(0, since)).Seconds())
+		}
+		if at := d.lastDurable.Load(); at != 0 && now.Sub(time.Unix(0, at)) < recentWrite {
+			lag.Seconds = max(lag.Seconds, time.Duration(d.lastLatency.Load()).Seconds())
+		}
+	}
+	if f.srcErr != nil && len(f.live) > 0 {
+		lag.Seconds = max(lag.Seconds, now.Sub(f.lastOK).Seconds())
+	}
+	return lag
 }
 
 // Flush has nothing to write (a dispatcher reports only what its writes made durable); it
@@ -154,6 +208,7 @@ func (f *Factory) probe(ctx context.Context) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err != nil {
+		f.cfg.DataPlane.ReportSourceError(err)
 		if f.srcErr == nil {
 			f.log.Warn("source etcd unreachable; spans hold their checkpoints and retry", zap.Strings("endpoints", f.cfg.Source.Endpoints), zap.Error(err))
 		}
@@ -163,6 +218,6 @@ func (f *Factory) probe(ctx context.Context) {
 	if f.srcErr != nil {
 		f.log.Info("source etcd answers again", zap.Strings("endpoints", f.cfg.Source.Endpoints))
 	}
-	f.srcErr = nil
+	f.srcErr, f.lastOK = nil, time.Now()
 	f.srcRev.Store(resp.Header.Revision)
 }
