@@ -122,11 +122,21 @@ func (m *Maintainer) restartNode(id string, now time.Time) {
 	m.out.bootstrap[id] = true
 }
 
-// onHeartbeat feeds statuses to the span DB and the operators, rejections to the operators,
-// and acknowledges journal entries of operators this maintainer does not run.
+// onHeartbeat feeds statuses to the span DB, the operators and the node's mirror, rejections to
+// the operators, and acknowledges journal entries of operators this maintainer does not run
+// (full and periodic reports, which it answers). Then the watermarks advance the spans the
+// node serves, when its digest says the mirror is its set.
 func (m *Maintainer) onHeartbeat(node string, hb *heartbeatpb.HeartBeatRequest, now time.Time) {
 	for i := range hb.Statuses {
 		m.onStatus(node, &hb.Statuses[i], now)
+	}
+	if hb.Full {
+		m.resetMirror(node, hb.Statuses)
+	} else {
+		nm := m.mirrorOf(node)
+		for i := range hb.Statuses {
+			nm.apply(&hb.Statuses[i])
+		}
 	}
 	for i := range hb.Rejections {
 		m.out.emit(m.ctl.OnRejection(node, &hb.Rejections[i], now))
@@ -136,6 +146,8 @@ func (m *Maintainer) onHeartbeat(node string, hb *heartbeatpb.HeartBeatRequest, 
 	}
 	if hb.Full {
 		reconcileFull(m.db, m.log, node, hb)
+	}
+	if hb.Full || hb.Periodic {
 		for _, id := range hb.Journal {
 			if _, running := m.ctl.Get(id); !running {
 				m.out.acks[node] = append(m.out.acks[node], id)
@@ -144,6 +156,7 @@ func (m *Maintainer) onHeartbeat(node string, hb *heartbeatpb.HeartBeatRequest, 
 		m.out.response[node] = true
 	}
 	m.ops.applyFinished()
+	m.applyWatermarks(node, hb, now)
 }
 
 // onStatus applies one dispatcher status.
@@ -202,9 +215,15 @@ func reconcileFull(db *spanDB, log *zap.Logger, node string, hb *heartbeatpb.Hea
 	for i := range hb.Statuses {
 		reported[hb.Statuses[i].Id] = true
 	}
-	for _, sid := range db.missingFrom(node, reported) {
+	reconcile(db, log, node, func(id heartbeatpb.DispatcherID) bool { return reported[id] })
+}
+
+// reconcile sends the free spans bound to node whose dispatcher the node does not hold (by
+// holds, a complete account of its set) back to absent from their last checkpoint.
+func reconcile(db *spanDB, log *zap.Logger, node string, holds func(heartbeatpb.DispatcherID) bool) {
+	for _, sid := range db.missingFrom(node, holds) {
 		r := db.get(sid)
-		log.Warn("dispatcher missing from full report", zap.String("node", node),
+		log.Warn("dispatcher missing from the node's set", zap.String("node", node),
 			zap.String("span", span.String(r.span)), zap.Uint64("checkpoint", db.checkpoint(sid)))
 		db.markAbsent(sid, db.checkpoint(sid))
 	}
