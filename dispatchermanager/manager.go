@@ -171,7 +171,7 @@ func (m *Manager) Step(env *heartbeatpb.Envelope, now time.Time) error {
 }
 
 // Tick polls every working dispatcher, retries unfinished local effects, moves merges one stage
-// on, and queues a heartbeat when something changed or a full report is due.
+// on, and queues a heartbeat when something changed or the periodic report is due.
 func (m *Manager) Tick(now time.Time) {
 	if m.closed {
 		return

@@ -44,8 +44,8 @@ func (m *Maintainer) Step(env *heartbeatpb.Envelope, now time.Time) error {
 		m.config.acked(env.From) // a ready node's answer confirms the config it was sent
 		m.onBootstrapResponse(env.From, b.BootstrapResponse, now)
 	case *heartbeatpb.Envelope_Heartbeat:
-		// Before a node is bootstrapped its statuses are not comparable with the span DB; the
-		// next full heartbeat after that repeats everything.
+		// Before a node is bootstrapped its statuses are not comparable with the span DB; its
+		// answer then sets the node's mirror, and a digest that differs asks for the listing.
 		if m.bootstrapped && n.state == nodeReady {
 			m.onHeartbeat(env.From, b.Heartbeat, now)
 		}
@@ -106,7 +106,8 @@ func validStatus(st *heartbeatpb.DispatcherStatus) error {
 // restore, its answer describes a process that no longer exists, so it is asked again. After
 // it, nothing is aborted: requests sent before the restart was noticed may still reach the new
 // process (seq order is per sender, not per process), so only its own reports can say what it
-// runs. Its next full heartbeat does: missing dispatchers send their spans back to absent, and
+// runs. Its set does (its digest, or the listing asked for when the digest no longer matches the
+// mirror of the old process): missing dispatchers send their spans back to absent, and
 // operators waiting on the old process finish through its rejections of their resends.
 // Either way the new process is asked to bootstrap: a dispatcher manager learns the changefeed
 // config only from a bootstrap request and refuses every other request until it has one, so a
