@@ -45,7 +45,8 @@ func buildEnvelope(cmd string, args map[string]string, input string) (*heartbeat
 		}
 		env.Body = &heartbeatpb.Envelope_Merge{Merge: b}
 	case "response":
-		resp := &heartbeatpb.HeartBeatResponse{CheckpointTs: mustUint(get("checkpoint", "0"))}
+		resp := &heartbeatpb.HeartBeatResponse{CheckpointTs: mustUint(get("checkpoint", "0")),
+			SendListing: get("listing", "false") == "true"}
 		if f := get("finished", ""); f != "" {
 			for _, op := range strings.Split(f, ",") {
 				resp.Finished = append(resp.Finished, mustOp(op))
@@ -123,7 +124,17 @@ func printEnvelope(b *strings.Builder, env *heartbeatpb.Envelope) {
 	switch body := env.Body.(type) {
 	case *heartbeatpb.Envelope_Heartbeat:
 		hb := body.Heartbeat
-		fmt.Fprintf(b, "heartbeat full=%t\n", hb.Full)
+		fmt.Fprintf(b, "heartbeat full=%t periodic=%t\n", hb.Full, hb.Periodic)
+		if len(hb.Watermarks) > 0 {
+			marks := make([]string, len(hb.Watermarks))
+			for i, w := range hb.Watermarks {
+				marks[i] = fmt.Sprintf("%s=%d", dispatcher.ModeName(w.Mode), w.CheckpointTs)
+			}
+			fmt.Fprintf(b, "  watermarks %s\n", strings.Join(marks, " "))
+		}
+		if hb.Digest != nil {
+			fmt.Fprintf(b, "  set count=%d\n", hb.Digest.Count)
+		}
 		for _, st := range hb.Statuses {
 			fmt.Fprintf(b, "  %s\n", fmtStatus(st))
 		}

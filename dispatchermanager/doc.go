@@ -20,8 +20,10 @@
 // incarnation and seq must be newer than the last accepted) and fencing against the leader etcd
 // confirmed: a lower epoch is refused, the same epoch from another sender is refused, and a higher
 // epoch is held (gate.go), never adopted on the sender's word.
-// Out: heartbeats (changed statuses each Tick, a full report every HeartbeatInterval) and bootstrap
-// answers, always to the confirmed maintainer node, stamped with the confirmed epoch; and leader
+// Out: heartbeats (each Tick with news: statuses of dispatchers whose state changed, the
+// watermarks, least durable checkpoint per mode of the working dispatchers, and the digest of the
+// set; the journal every HeartbeatInterval; the full listing when the maintainer asks for it, see
+// docs/protocol.md) and bootstrap answers, always to the confirmed maintainer node, stamped with the confirmed epoch; and leader
 // queries (LeaderQuery) for the runner to read etcd with.
 //
 // # Epochs are confirmed, never asserted
@@ -66,9 +68,11 @@
 //     maintainer acknowledges its operator.
 //
 // A dispatcher stopped by a remove half (OpRemove, OpMove, OpSplit) or by a merge stays as a
-// removal record (state Stopped, final checkpoint) in every heartbeat and bootstrap answer until
-// the maintainer acknowledges the operator that stopped it; then it is closed, reported once as
-// Removed, and forgotten. So a final checkpoint is never lost while a maintainer fails over.
+// removal record (state Stopped, final checkpoint) in the set, every listing and bootstrap answer
+// until the maintainer acknowledges the operator that stopped it; then it is closed, reported
+// once as Removed, and forgotten. Its Stopped status goes out once; a lost one shows as a digest
+// mismatch and the maintainer asks for the listing. So a final checkpoint is never lost while a
+// maintainer fails over.
 //
 // A request that conflicts (another operator's entry for the span, overlap with a working
 // dispatcher, a dispatcher inside an in-flight merge) is refused: the first one is left untouched

@@ -30,7 +30,7 @@ func (m *Manager) SetEpoch(epoch uint64, maintainer string, now time.Time) error
 	if m.gate.confirm(m.log, epoch, maintainer) {
 		// Rejections answered the old maintainer's requests (the new one never sent them), and
 		// the new maintainer wants a full picture soon after its bootstrap.
-		m.rejections, m.lastFull = nil, time.Time{}
+		m.rejections, m.lastReport, m.sentMarks = nil, time.Time{}, nil
 	}
 	return m.release(epoch, maintainer, 0, now)
 }
@@ -64,7 +64,7 @@ func (m *Manager) OnLeaderReply(r LeaderReply, now time.Time) error {
 	}
 	if r.Epoch > 0 && r.Leader != "" && r.Epoch >= m.gate.epoch {
 		if m.gate.confirm(m.log, r.Epoch, r.Leader) {
-			m.rejections, m.lastFull = nil, time.Time{} // as in SetEpoch
+			m.rejections, m.lastReport, m.sentMarks = nil, time.Time{}, nil // as in SetEpoch
 		}
 	}
 	return m.release(r.Epoch, r.Leader, refutes, now)

@@ -1,6 +1,7 @@
 package dispatchermanager
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -36,6 +37,9 @@ func (m *Manager) onBootstrap(from string, req *heartbeatpb.MaintainerBootstrapR
 func (m *Manager) onHeartbeatResponse(resp *heartbeatpb.HeartBeatResponse) {
 	if resp.CheckpointTs > m.checkpoint {
 		m.checkpoint = resp.CheckpointTs
+	}
+	if resp.SendListing {
+		m.listingDue = true
 	}
 	if len(resp.Finished) == 0 {
 		return
@@ -93,11 +97,22 @@ func (t *dispatcherTable) dropRecord(op heartbeatpb.OperatorID, id heartbeatpb.D
 }
 
 // heartbeat polls the working dispatchers, flushes the sink when a checkpoint moved (or to
-// retry a failing one), and queues one heartbeat to the maintainer with what changed, or with
-// everything when a full report is due. A failed flush no longer holds the heartbeat back: the
-// statuses go out with their durable checkpoints and the sink's error, so the maintainer knows.
+// retry a failing one), and queues one heartbeat to the maintainer when there is news: statuses
+// of dispatchers whose state changed (created, stopped, removed, error set or cleared, load
+// changed while split or merge is on, load of a split or merge candidate), moved watermarks, rejections, and the periodic report
+// every HeartbeatInterval. Every heartbeat carries the watermarks and the digest of the set as
+// of its sending, so a moving checkpoint costs a few bytes per node, not a status per span. The
+// full listing goes out only when the maintainer asked for it (its view did not match the
+// digest) or the sink's health turned (every working status changed its error). A failed flush
+// no longer holds the heartbeat back: statuses and watermarks carry durable checkpoints and the
+// sink's error, so the maintainer knows.
 func (m *Manager) heartbeat(now time.Time) {
-	var changed, above []*dispatcherEntry // above: checkpoint past what the sink made durable
+	var split, merge uint64 // the thresholds; 0 is off
+	if m.changefeed != nil {
+		split, merge = m.changefeed.SplitLoadThreshold, m.changefeed.MergeLoadThreshold
+	}
+	var changed []*dispatcherEntry
+	above := false // some checkpoint is past what the sink made durable
 	for _, e := range m.table.dispatchers {
 		if e.state == heartbeatpb.StateWorking {
 			cp, load := e.d.Poll(now)
@@ -107,42 +122,48 @@ func (m *Manager) heartbeat(now time.Time) {
 					zap.Uint64("polled", cp), zap.Uint64("kept", e.checkpoint))
 				cp = e.checkpoint
 			}
-			if load != e.load {
-				e.load, e.dirty = load, true
+			// Load only drives split and merge: with them on, a change is news (it may start or
+			// end a streak) and a candidate past a threshold reports every Tick, as the
+			// maintainer counts consecutive reports; otherwise it rides along with other news.
+			candidate := (split > 0 && load > split) || (merge > 0 && load < merge)
+			if (split > 0 || merge > 0) && (load != e.load || candidate) {
+				e.dirty = true
 			}
+			e.load = load
 			e.checkpoint = cp
 		}
 		if e.dirty {
 			changed = append(changed, e)
-		} else if e.checkpoint > e.durable {
-			above = append(above, e)
 		}
+		above = above || e.checkpoint > e.durable
 	}
 	if m.gate.epoch == 0 || m.gate.maintainer == "" {
 		return // nobody to tell yet; the dirty marks and checkpoints wait
 	}
-	full := m.lastFull.IsZero() || now.Sub(m.lastFull) >= m.cfg.HeartbeatInterval
-	if len(changed) > 0 || len(above) > 0 || full || len(m.table.removed) > 0 || m.sink.failing {
+	periodic := m.lastReport.IsZero() || now.Sub(m.lastReport) >= m.cfg.HeartbeatInterval
+	full := m.listingDue
+	if len(changed) > 0 || above || periodic || full || len(m.table.removed) > 0 || m.sink.failing {
 		ok, turned := m.sink.flush(m.cfg.Factory, now, m.log)
 		if ok {
-			for _, e := range changed {
+			for _, e := range m.table.dispatchers {
 				e.durable = e.checkpoint
 			}
-			for _, e := range above {
-				e.durable = e.checkpoint
-			}
-			changed = append(changed, above...)
 		}
-		// The sink's health changed: every working status changes its error, so report all.
 		full = full || turned
 	}
-	if !full && len(changed) == 0 && len(m.table.removed) == 0 && len(m.rejections) == 0 {
+	marks, digest := m.table.summary()
+	if !full && !periodic && len(changed) == 0 && len(m.table.removed) == 0 && len(m.rejections) == 0 &&
+		slices.Equal(marks, m.sentMarks) {
 		return
 	}
-	req := &heartbeatpb.HeartBeatRequest{Full: full, Rejections: m.rejections}
+	req := &heartbeatpb.HeartBeatRequest{
+		Full: full, Periodic: periodic, Rejections: m.rejections, Watermarks: marks, Digest: digest,
+	}
+	if full || periodic {
+		req.Journal = m.journal.journalOperators()
+	}
 	if full {
 		req.Statuses = m.table.allStatuses(m.sink.cause)
-		req.Journal = m.journal.journalOperators()
 	} else {
 		sort.Slice(changed, func(i, j int) bool { return changed[i].id.Less(changed[j].id) })
 		req.Statuses = make([]heartbeatpb.DispatcherStatus, 0, len(changed)+len(m.table.removed))
@@ -154,11 +175,36 @@ func (m *Manager) heartbeat(now time.Time) {
 	for _, e := range changed {
 		e.dirty = false
 	}
-	if full {
-		m.lastFull = now
+	if periodic {
+		m.lastReport = now
 	}
+	m.sentMarks, m.listingDue = marks, false
 	m.table.removed, m.rejections = nil, nil
 	m.send(&heartbeatpb.Envelope{To: m.gate.maintainer, Body: &heartbeatpb.Envelope_Heartbeat{Heartbeat: req}})
+}
+
+// summary returns the watermarks (the least durable checkpoint of the working dispatchers, per
+// mode, in mode order) and the digest of the whole set, working and stopped.
+func (t *dispatcherTable) summary() ([]heartbeatpb.Watermark, *heartbeatpb.SetDigest) {
+	var lo [2]uint64
+	var seen [2]bool
+	d := &heartbeatpb.SetDigest{Count: uint64(len(t.dispatchers))}
+	for _, e := range t.dispatchers {
+		d.Hash ^= heartbeatpb.DigestEntry(e.id, e.state)
+		if e.state != heartbeatpb.StateWorking || int(e.mode) >= len(lo) {
+			continue
+		}
+		if !seen[e.mode] || e.durable < lo[e.mode] {
+			lo[e.mode], seen[e.mode] = e.durable, true
+		}
+	}
+	var marks []heartbeatpb.Watermark
+	for mode := range lo {
+		if seen[mode] {
+			marks = append(marks, heartbeatpb.Watermark{Mode: heartbeatpb.Mode(mode), CheckpointTs: lo[mode]})
+		}
+	}
+	return marks, d
 }
 
 // allStatuses returns every dispatcher's status in ID order; sinkErr as for status.

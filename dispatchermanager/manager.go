@@ -34,14 +34,14 @@ var (
 	ErrClosed = errors.New("dispatchermanager: closed")
 )
 
-// DefaultHeartbeatInterval is the full report period when Config leaves it zero.
+// DefaultHeartbeatInterval is the periodic report period when Config leaves it zero.
 const DefaultHeartbeatInterval = time.Second
 
 // Config configures a Manager for one node and changefeed.
 type Config struct {
 	ClusterID, NodeID, Changefeed string
 	Incarnation                   uint64
-	HeartbeatInterval             time.Duration // full report period; default 1s
+	HeartbeatInterval             time.Duration // periodic report (journal, digest) period; default 1s
 	// UnhealthyAfter: how long the sink may fail before SinkHealth says Unhealthy; default 30s.
 	UnhealthyAfter time.Duration
 	Factory        dispatcher.Factory
@@ -65,7 +65,9 @@ type Manager struct {
 	sendSeq    *heartbeatpb.Sequencer
 	rejections []heartbeatpb.RequestRejection
 	outbox     []*heartbeatpb.Envelope
-	lastFull   time.Time
+	lastReport time.Time               // when the last periodic report went out
+	listingDue bool                    // the maintainer asked for a full listing
+	sentMarks  []heartbeatpb.Watermark // the watermarks the last heartbeat carried
 	sink       sinkState
 	closed     bool
 }
@@ -169,7 +171,7 @@ func (m *Manager) Step(env *heartbeatpb.Envelope, now time.Time) error {
 }
 
 // Tick polls every working dispatcher, retries unfinished local effects, moves merges one stage
-// on, and queues a heartbeat when something changed or a full report is due.
+// on, and queues a heartbeat when something changed or the periodic report is due.
 func (m *Manager) Tick(now time.Time) {
 	if m.closed {
 		return

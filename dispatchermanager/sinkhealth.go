@@ -68,7 +68,7 @@ func (m *Manager) flushDurable(now time.Time) bool {
 	if ok {
 		for _, e := range m.table.dispatchers {
 			if e.checkpoint > e.durable {
-				e.durable, e.dirty = e.checkpoint, true
+				e.durable = e.checkpoint // the watermark carries it; no state changed
 			}
 		}
 	}

@@ -59,6 +59,9 @@ func (m *Maintainer) finishBootstrap(now time.Time) {
 		// New validated the same config, so Restore cannot fail on it.
 		panic("maintainer: restore of a validated config failed: " + err.Error())
 	}
+	for node, resp := range m.responses {
+		m.resetMirror(node, resp.Dispatchers)
+	}
 	m.responses = nil
 	m.bootstrapped = true
 	applyPlan(plan, m.ops, m.log, now)

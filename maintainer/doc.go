@@ -44,7 +44,7 @@
 //     node's dispatchers; the restore goes on when it leaves, or when it answers after all.
 //     A node that joins later is asked the same way; its working dispatchers the span DB does
 //     not know are removed. A node whose process restarted (new envelope incarnation) is judged
-//     by its next full heartbeat.
+//     by its set: its digest no longer matches the mirror, so its listing is asked for.
 //   - Tick order: operator resends, admin requests (they take operator slots first), the drain
 //     scheduler, removed tables, the basic scheduler (placement) and, once every operator a
 //     bootstrap restored has ended, split and merge, then balance (only when every span is
@@ -57,9 +57,13 @@
 //     one node by Moves and merged, never into a span the split scheduler would cut again; a
 //     table cools down after each. Table changes (UpdateConfig) add spans and remove whole
 //     tables; nodes get the new config in a bootstrap request, resent until answered.
-//   - Heartbeats: a full report is the node's whole truth, so a replicating span whose dispatcher
-//     it leaves out goes back to absent; a working dispatcher nobody knows is removed once no
-//     other operator holds its span (one operator per span and mode, invariant I4).
+//   - Heartbeats: statuses come only when a state changes; each heartbeat carries the node's
+//     watermarks and the digest of its set, which the maintainer checks against its mirror of
+//     the node (mirror.go). On a match the watermarks advance the spans the node serves and a
+//     replicating span whose dispatcher the set lacks goes back to absent; on a mismatch the
+//     node is asked for its full listing, the node's whole truth, reconciled the same way. A
+//     working dispatcher nobody knows is removed once no other operator holds its span (one
+//     operator per span and mode, invariant I4).
 //   - Checkpoint: the minimum over all spans, absent spans counting with the ts they resume
 //     from; it is asked to be persisted only when it moved forward.
 //

@@ -76,6 +76,9 @@ func fmtEnvelope(env *heartbeatpb.Envelope) string {
 		}
 		fmt.Fprintf(&b, "heartbeat-response finished=[%s] checkpoint=%d", strings.Join(ids, " "),
 			body.HeartbeatResponse.CheckpointTs)
+		if body.HeartbeatResponse.SendListing {
+			b.WriteString(" send-listing")
+		}
 	case *heartbeatpb.Envelope_Schedule:
 		b.WriteString("schedule")
 		for _, r := range body.Schedule.Requests {
@@ -307,7 +310,42 @@ func (e *env) cmdNew(t *testing.T, td *datadriven.TestData) error {
 func (e *env) cmdHeartbeat(t *testing.T, td *datadriven.TestData) error {
 	var node string
 	td.ScanArgs(t, "node", &node)
-	hb := &heartbeatpb.HeartBeatRequest{Statuses: parseStatuses(t, td.Input), Full: td.HasArg("full")}
+	hb := &heartbeatpb.HeartBeatRequest{Statuses: parseStatuses(t, td.Input), Full: td.HasArg("full"),
+		Periodic: td.HasArg("periodic")}
+	if td.HasArg("marks") { // marks=(default=300,redo=310)
+		var marks []string
+		td.ScanArgs(t, "marks", &marks)
+		for _, s := range marks {
+			mode, ts, _ := strings.Cut(s, "=")
+			w := heartbeatpb.Watermark{Mode: heartbeatpb.ModeDefault}
+			if mode == "redo" {
+				w.Mode = heartbeatpb.ModeRedo
+			}
+			var err error
+			if w.CheckpointTs, err = strconv.ParseUint(ts, 10, 64); err != nil {
+				t.Fatalf("bad watermark %q", s)
+			}
+			hb.Watermarks = append(hb.Watermarks, w)
+		}
+	}
+	if td.HasArg("set") { // the node's set, digested: set=(5.1:working,5.3:stopped), set=() for none
+		var set []string
+		td.ScanArgs(t, "set", &set)
+		hb.Digest = &heartbeatpb.SetDigest{}
+		for _, s := range set {
+			var id heartbeatpb.DispatcherID
+			var state string
+			if _, err := fmt.Sscanf(strings.Replace(s, ":", " ", 1), "%d.%d %s", &id.Hi, &id.Lo, &state); err != nil {
+				t.Fatalf("bad set entry %q", s)
+			}
+			st := heartbeatpb.StateWorking
+			if state == "stopped" {
+				st = heartbeatpb.StateStopped
+			}
+			hb.Digest.Count++
+			hb.Digest.Hash ^= heartbeatpb.DigestEntry(id, st)
+		}
+	}
 	if td.HasArg("journal") {
 		var ids []string
 		td.ScanArgs(t, "journal", &ids)

@@ -35,6 +35,7 @@ type Maintainer struct {
 	nodes        nodeSet
 	bootstrapped bool
 	responses    map[string]*heartbeatpb.MaintainerBootstrapResponse
+	mirrors      map[string]*nodeMirror // each node's dispatcher set as reported (mirror.go)
 
 	db  *spanDB
 	ctl *operator.Controller
@@ -65,6 +66,7 @@ func New(cfg Config, liveNodes []string, now time.Time) (*Maintainer, error) {
 		now:        now,
 		nodes:      newNodeSet(),
 		responses:  make(map[string]*heartbeatpb.MaintainerBootstrapResponse),
+		mirrors:    make(map[string]*nodeMirror),
 		db:         newSpanDB(0),
 		persisted:  cfg.PersistedCheckpoint,
 		checkpoint: cfg.PersistedCheckpoint,
@@ -115,6 +117,7 @@ func (m *Maintainer) NodeLeft(id string, now time.Time) {
 	}
 	delete(m.nodes.live, id)
 	delete(m.responses, id)
+	delete(m.mirrors, id)
 	m.out.drop(id)
 	m.log.Info("node left", zap.String("node", id))
 	if !m.bootstrapped {

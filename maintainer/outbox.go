@@ -16,6 +16,7 @@ type outbox struct {
 	bootstrap map[string]bool
 	acks      map[string][]heartbeatpb.OperatorID
 	response  map[string]bool
+	listing   map[string]bool // nodes whose response asks for the full listing
 	evict     map[string]bool
 	sendSeq   *heartbeatpb.Sequencer
 }
@@ -28,6 +29,7 @@ func newOutbox(live func(string) bool) *outbox {
 		bootstrap: make(map[string]bool),
 		acks:      make(map[string][]heartbeatpb.OperatorID),
 		response:  make(map[string]bool),
+		listing:   make(map[string]bool),
 		evict:     make(map[string]bool),
 		sendSeq:   heartbeatpb.NewSequencer(),
 	}
@@ -61,6 +63,7 @@ func (o *outbox) drop(node string) {
 	delete(o.bootstrap, node)
 	delete(o.acks, node)
 	delete(o.response, node)
+	delete(o.listing, node)
 	delete(o.evict, node)
 }
 
@@ -100,7 +103,9 @@ func (o *outbox) take(h header, rd *Ready) {
 		if acks := dedupe(o.acks[n]); len(acks) > 0 || o.response[n] {
 			env := o.envelope(h.cfg, n)
 			env.Body = &heartbeatpb.Envelope_HeartbeatResponse{
-				HeartbeatResponse: &heartbeatpb.HeartBeatResponse{Finished: acks, CheckpointTs: h.checkpoint},
+				HeartbeatResponse: &heartbeatpb.HeartBeatResponse{
+					Finished: acks, CheckpointTs: h.checkpoint, SendListing: o.listing[n],
+				},
 			}
 			rd.Messages = append(rd.Messages, env)
 		}
@@ -126,6 +131,7 @@ func (o *outbox) take(h header, rd *Ready) {
 	clear(o.bootstrap)
 	clear(o.acks)
 	clear(o.response)
+	clear(o.listing)
 	clear(o.schedule)
 }
 

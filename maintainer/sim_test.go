@@ -170,6 +170,29 @@ func (tr toMaintainer) Send(env *heartbeatpb.Envelope) error {
 				tr.s.reached[k] = max(tr.s.reached[k], st.CheckpointTs)
 			}
 		}
+		// A watermark stands for the durable checkpoints of the node's working dispatchers of
+		// its mode, which no status carries any more: take them from the node itself (the
+		// heartbeat was built in the Tick just before, so the snapshot is the set it describes).
+		// The digest is of the node's whole set as of the heartbeat.
+		set := make(map[heartbeatpb.DispatcherID]heartbeatpb.ComponentState)
+		for _, d := range tr.s.nodes[env.From].dm.Snapshot().Dispatchers {
+			set[d.Id] = d.State
+		}
+		if want := digestOf(set); hb.Digest == nil || *hb.Digest != *want {
+			tr.s.t.Fatalf("%s: heartbeat digest %v, its set's is %v", env.From, hb.Digest, want)
+		}
+		if len(hb.Watermarks) > 0 {
+			marks := make(map[heartbeatpb.Mode]bool)
+			for _, w := range hb.Watermarks {
+				marks[w.Mode] = true
+			}
+			for _, d := range tr.s.nodes[env.From].dm.Snapshot().Dispatchers {
+				if marks[d.Mode] && d.State == heartbeatpb.StateWorking {
+					k := spanKeyMode{span.KeyOf(d.Span), d.Mode}
+					tr.s.reached[k] = max(tr.s.reached[k], d.CheckpointTs)
+				}
+			}
+		}
 	}
 	tr.s.inbox = append(tr.s.inbox, env)
 	return nil

@@ -37,14 +37,15 @@ func (db *spanDB) twin(sid spanID) (spanID, bool) {
 }
 
 // missingFrom returns, in ID order, the free replicating spans of node whose dispatcher is not
-// in reported: a full report that leaves one out means the node lost it.
-func (db *spanDB) missingFrom(node string, reported map[heartbeatpb.DispatcherID]bool) []spanID {
+// in reported: a full account of the node's set (a listing, or its mirror when the digest
+// matches) that leaves one out means the node lost it.
+func (db *spanDB) missingFrom(node string, reported func(heartbeatpb.DispatcherID) bool) []spanID {
 	// Walk the node's set unsorted (this runs every second per node) and sort only the few
 	// missing ones, which keeps the absent queue's order deterministic.
 	var missing []spanID
 	for sid := range db.byNode[node] {
 		r := db.get(sid)
-		if r.free() && !reported[r.dispatcher] {
+		if r.free() && !reported(r.dispatcher) {
 			missing = append(missing, sid)
 		}
 	}

@@ -44,8 +44,8 @@ func (m *Maintainer) Step(env *heartbeatpb.Envelope, now time.Time) error {
 		m.config.acked(env.From) // a ready node's answer confirms the config it was sent
 		m.onBootstrapResponse(env.From, b.BootstrapResponse, now)
 	case *heartbeatpb.Envelope_Heartbeat:
-		// Before a node is bootstrapped its statuses are not comparable with the span DB; the
-		// next full heartbeat after that repeats everything.
+		// Before a node is bootstrapped its statuses are not comparable with the span DB; its
+		// answer then sets the node's mirror, and a digest that differs asks for the listing.
 		if m.bootstrapped && n.state == nodeReady {
 			m.onHeartbeat(env.From, b.Heartbeat, now)
 		}
@@ -106,7 +106,8 @@ func validStatus(st *heartbeatpb.DispatcherStatus) error {
 // restore, its answer describes a process that no longer exists, so it is asked again. After
 // it, nothing is aborted: requests sent before the restart was noticed may still reach the new
 // process (seq order is per sender, not per process), so only its own reports can say what it
-// runs. Its next full heartbeat does: missing dispatchers send their spans back to absent, and
+// runs. Its set does (its digest, or the listing asked for when the digest no longer matches the
+// mirror of the old process): missing dispatchers send their spans back to absent, and
 // operators waiting on the old process finish through its rejections of their resends.
 // Either way the new process is asked to bootstrap: a dispatcher manager learns the changefeed
 // config only from a bootstrap request and refuses every other request until it has one, so a
@@ -122,11 +123,21 @@ func (m *Maintainer) restartNode(id string, now time.Time) {
 	m.out.bootstrap[id] = true
 }
 
-// onHeartbeat feeds statuses to the span DB and the operators, rejections to the operators,
-// and acknowledges journal entries of operators this maintainer does not run.
+// onHeartbeat feeds statuses to the span DB, the operators and the node's mirror, rejections to
+// the operators, and acknowledges journal entries of operators this maintainer does not run
+// (full and periodic reports, which it answers). Then the watermarks advance the spans the
+// node serves, when its digest says the mirror is its set.
 func (m *Maintainer) onHeartbeat(node string, hb *heartbeatpb.HeartBeatRequest, now time.Time) {
 	for i := range hb.Statuses {
 		m.onStatus(node, &hb.Statuses[i], now)
+	}
+	if hb.Full {
+		m.resetMirror(node, hb.Statuses)
+	} else {
+		nm := m.mirrorOf(node)
+		for i := range hb.Statuses {
+			nm.apply(&hb.Statuses[i])
+		}
 	}
 	for i := range hb.Rejections {
 		m.out.emit(m.ctl.OnRejection(node, &hb.Rejections[i], now))
@@ -136,6 +147,8 @@ func (m *Maintainer) onHeartbeat(node string, hb *heartbeatpb.HeartBeatRequest, 
 	}
 	if hb.Full {
 		reconcileFull(m.db, m.log, node, hb)
+	}
+	if hb.Full || hb.Periodic {
 		for _, id := range hb.Journal {
 			if _, running := m.ctl.Get(id); !running {
 				m.out.acks[node] = append(m.out.acks[node], id)
@@ -144,6 +157,7 @@ func (m *Maintainer) onHeartbeat(node string, hb *heartbeatpb.HeartBeatRequest, 
 		m.out.response[node] = true
 	}
 	m.ops.applyFinished()
+	m.applyWatermarks(node, hb, now)
 }
 
 // onStatus applies one dispatcher status.
@@ -202,9 +216,15 @@ func reconcileFull(db *spanDB, log *zap.Logger, node string, hb *heartbeatpb.Hea
 	for i := range hb.Statuses {
 		reported[hb.Statuses[i].Id] = true
 	}
-	for _, sid := range db.missingFrom(node, reported) {
+	reconcile(db, log, node, func(id heartbeatpb.DispatcherID) bool { return reported[id] })
+}
+
+// reconcile sends the free spans bound to node whose dispatcher the node does not hold (by
+// holds, a complete account of its set) back to absent from their last checkpoint.
+func reconcile(db *spanDB, log *zap.Logger, node string, holds func(heartbeatpb.DispatcherID) bool) {
+	for _, sid := range db.missingFrom(node, holds) {
 		r := db.get(sid)
-		log.Warn("dispatcher missing from full report", zap.String("node", node),
+		log.Warn("dispatcher missing from the node's set", zap.String("node", node),
 			zap.String("span", span.String(r.span)), zap.Uint64("checkpoint", db.checkpoint(sid)))
 		db.markAbsent(sid, db.checkpoint(sid))
 	}

@@ -106,7 +106,8 @@ func (r *Remove) OnRejected(node string, rej *heartbeatpb.RequestRejection, now 
 }
 
 // Abort ends a Remove whose origin answered nothing: it ends as after a refusal, the span left
-// bound as it was (the next full heartbeat tells whether the dispatcher still works).
+// bound as it was (the node's set, through its heartbeat digest, tells whether the dispatcher
+// still works).
 func (r *Remove) Abort(now time.Time) []Outgoing {
 	if r.state == removeStopping {
 		r.OnRejected(r.stop.src.NodeId, &heartbeatpb.RequestRejection{OperatorId: r.desc.Id, DispatcherId: r.stop.src.DispatcherId}, now)

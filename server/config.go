@@ -31,7 +31,7 @@ type Config struct {
 	StatusAddr        string
 	SessionTTL        time.Duration // etcd session lease; default 5s
 	TickInterval      time.Duration // how often the cores tick; default 100ms
-	HeartbeatInterval time.Duration // full heartbeat period; default 1s
+	HeartbeatInterval time.Duration // periodic heartbeat (journal) period; default 1s
 	// StatusPublishInterval is how often a maintainer writes its changefeed status to etcd; default 1s.
 	StatusPublishInterval time.Duration
 	// UnhealthyAfter is how long a sink may fail before the node marks itself unhealthy in

@@ -1,0 +1,143 @@
+package maintainer
+
+import (
+	"encoding/binary"
+	"hash/fnv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/heartbeatpb"
+)
+
+// nodeMirror is the dispatcher set of one node as its statuses describe it: every dispatcher it
+// reported and has not reported Removed, with its last state, and the digest of that set kept
+// as the node computes its own (heartbeatpb.SetDigest). Heartbeats carry statuses only when a
+// state changes; when the node's digest equals the mirror's, the mirror is exactly the node's
+// set as of that heartbeat, so its watermarks may advance the spans served by its working
+// dispatchers. A mismatch (a lost heartbeat, a restarted process) asks for the full listing.
+type nodeMirror struct {
+	states map[heartbeatpb.DispatcherID]mirrored
+	hash   uint64
+	asked  time.Time // when the listing was last asked for; zero: not since the last one came
+}
+
+// listingRetry spaces the requests for a listing: heartbeats that mismatch while one is on its
+// way would otherwise each ask for another. A lost request or listing is asked again after it.
+const listingRetry = time.Second
+
+// mirrored is one dispatcher's last reported state and what it said it serves (a fingerprint of
+// span and mode), so a watermark never advances a span its dispatcher does not serve.
+type mirrored struct {
+	state  heartbeatpb.ComponentState
+	serves uint64
+}
+
+func newNodeMirror() *nodeMirror {
+	return &nodeMirror{states: make(map[heartbeatpb.DispatcherID]mirrored)}
+}
+
+// servesPrint fingerprints a span in a mode.
+func servesPrint(s *heartbeatpb.TableSpan, mode heartbeatpb.Mode) uint64 {
+	h := fnv.New64a()
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(s.TableId))
+	binary.BigEndian.PutUint64(b[8:], uint64(mode))
+	h.Write(b[:])
+	binary.BigEndian.PutUint64(b[:8], uint64(len(s.StartKey)))
+	h.Write(b[:8])
+	h.Write(s.StartKey)
+	h.Write(s.EndKey)
+	return h.Sum64()
+}
+
+// apply takes one status: Removed leaves the set, any other state is the dispatcher's now.
+func (nm *nodeMirror) apply(st *heartbeatpb.DispatcherStatus) {
+	if old, ok := nm.states[st.Id]; ok {
+		nm.hash ^= heartbeatpb.DigestEntry(st.Id, old.state)
+		delete(nm.states, st.Id)
+	}
+	if st.State == heartbeatpb.StateRemoved {
+		return
+	}
+	nm.states[st.Id] = mirrored{state: st.State, serves: servesPrint(&st.Span, st.Mode)}
+	nm.hash ^= heartbeatpb.DigestEntry(st.Id, st.State)
+}
+
+// matches says whether the node's digest describes exactly this set.
+func (nm *nodeMirror) matches(d *heartbeatpb.SetDigest) bool {
+	return d != nil && d.Count == uint64(len(nm.states)) && d.Hash == nm.hash
+}
+
+// serving says whether the node last reported the record's dispatcher working on its span and
+// mode.
+func (nm *nodeMirror) serving(r *spanRecord) bool {
+	e, ok := nm.states[r.dispatcher]
+	return ok && e.state == heartbeatpb.StateWorking && e.serves == servesPrint(&r.span, r.mode)
+}
+
+// mirrorOf returns node's mirror, created empty on first use.
+func (m *Maintainer) mirrorOf(node string) *nodeMirror {
+	nm := m.mirrors[node]
+	if nm == nil {
+		nm = newNodeMirror()
+		m.mirrors[node] = nm
+	}
+	return nm
+}
+
+// resetMirror makes node's mirror the complete set statuses lists (a full listing or a
+// bootstrap answer).
+func (m *Maintainer) resetMirror(node string, statuses []heartbeatpb.DispatcherStatus) {
+	nm := newNodeMirror()
+	for i := range statuses {
+		nm.apply(&statuses[i])
+	}
+	m.mirrors[node] = nm
+}
+
+// applyWatermarks checks a heartbeat's digest against node's mirror. On a match, free spans
+// bound to dispatchers the node does not hold go back to absent, and every span bound to a
+// dispatcher the node reported working (on that span and mode) advances to the watermark of its
+// mode: that dispatcher is in the node's set, working, so its durable checkpoint is at least
+// the watermark. On a mismatch nothing changes and the node is asked for its listing.
+func (m *Maintainer) applyWatermarks(node string, hb *heartbeatpb.HeartBeatRequest, now time.Time) {
+	if hb.Digest == nil {
+		return // a bootstrap answer turned into a report: nothing to compare
+	}
+	nm := m.mirrorOf(node)
+	if !nm.matches(hb.Digest) {
+		if nm.asked.IsZero() || now.Sub(nm.asked) >= listingRetry {
+			m.log.Debug("heartbeat digest does not match; asking for the listing", zap.String("node", node),
+				zap.Uint64("count", hb.Digest.Count), zap.Int("known", len(nm.states)))
+			nm.asked = now
+			m.out.response[node] = true
+			m.out.listing[node] = true
+		}
+		return
+	}
+	// The mirror is the node's set: a free span bound to a dispatcher outside it has lost it,
+	// as a full listing without it would say (a restarted process, an aborted operator that
+	// left its span on a dispatcher the node no longer has).
+	reconcile(m.db, m.log, node, func(id heartbeatpb.DispatcherID) bool {
+		_, ok := nm.states[id]
+		return ok
+	})
+	if len(hb.Watermarks) == 0 {
+		return
+	}
+	var marks [2]uint64
+	var has [2]bool
+	for _, w := range hb.Watermarks {
+		if int(w.Mode) < len(marks) {
+			marks[w.Mode], has[w.Mode] = w.CheckpointTs, true
+		}
+	}
+	for sid := range m.db.byNode[node] {
+		r := m.db.get(sid)
+		if !r.life.bound() || int(r.mode) >= len(marks) || !has[r.mode] || !nm.serving(r) {
+			continue
+		}
+		m.db.advance(sid, marks[r.mode])
+	}
+}
