@@ -48,7 +48,11 @@ func TestStatusAPI(t *testing.T) {
 	for _, id := range []string{"n1", "n2"} {
 		startTestNode(t, etcd.ClientURLs(), id)
 	}
-	st := waitReplicating(t, cli, keys, "cf1", 12, 30*time.Second, func(st etcdutil.ChangefeedStatus) bool { return len(st.NodeSpans) == 2 })
+	// Balanced (6 and 6) as well as replicating: until then the balancer may start a move between
+	// this status and the listings below, which compare with it.
+	st := waitReplicating(t, cli, keys, "cf1", 12, 30*time.Second, func(st etcdutil.ChangefeedStatus) bool {
+		return len(st.NodeSpans) == 2 && st.NodeSpans["n1"] == 6 && st.NodeSpans["n2"] == 6
+	})
 	base := "http://" + st.MaintainerStatusAddr
 	other := "n1"
 	if st.Maintainer == "n1" {
