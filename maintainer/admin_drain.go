@@ -18,15 +18,9 @@ func (m *Maintainer) SetDrained(nodes []string) { m.nodes.drained = stringSet(no
 // Drained returns the drained nodes, sorted.
 func (m *Maintainer) Drained() []string { return sortedSet(m.nodes.drained) }
 
-// IsDrained reports whether node is drained.
-func (m *Maintainer) IsDrained(node string) bool { return m.nodes.drained[node] }
-
 // SetUnhealthy replaces the set of unhealthy nodes (the runner follows their marks in etcd):
 // their spans are moved off, and nothing new is placed on them, until the mark goes.
 func (m *Maintainer) SetUnhealthy(nodes []string) { m.nodes.unhealthy = stringSet(nodes) }
-
-// Unhealthy returns the unhealthy nodes, sorted.
-func (m *Maintainer) Unhealthy() []string { return sortedSet(m.nodes.unhealthy) }
 
 // drain starts draining a node; it is answered when the node holds no span. The drain
 // scheduler (drain.go) moves the spans.

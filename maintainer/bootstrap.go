@@ -60,7 +60,7 @@ func (m *Maintainer) finishBootstrap(now time.Time) {
 		panic("maintainer: restore of a validated config failed: " + err.Error())
 	}
 	for node, resp := range m.responses {
-		m.resetMirror(node, resp.Dispatchers)
+		m.mirrors.reset(node, resp.Dispatchers)
 	}
 	m.responses = nil
 	m.bootstrapped = true

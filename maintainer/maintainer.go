@@ -35,7 +35,7 @@ type Maintainer struct {
 	nodes        nodeSet
 	bootstrapped bool
 	responses    map[string]*heartbeatpb.MaintainerBootstrapResponse
-	mirrors      map[string]*nodeMirror // each node's dispatcher set as reported (mirror.go)
+	mirrors      nodeMirrors // each node's dispatcher set as reported (mirror.go)
 
 	db  *spanDB
 	ctl *operator.Controller
@@ -66,7 +66,7 @@ func New(cfg Config, liveNodes []string, now time.Time) (*Maintainer, error) {
 		now:        now,
 		nodes:      newNodeSet(),
 		responses:  make(map[string]*heartbeatpb.MaintainerBootstrapResponse),
-		mirrors:    make(map[string]*nodeMirror),
+		mirrors:    make(nodeMirrors),
 		db:         newSpanDB(0),
 		persisted:  cfg.PersistedCheckpoint,
 		checkpoint: cfg.PersistedCheckpoint,

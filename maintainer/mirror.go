@@ -76,24 +76,27 @@ func (nm *nodeMirror) serving(r *spanRecord) bool {
 	return ok && e.state == heartbeatpb.StateWorking && e.serves == servesPrint(&r.span, r.mode)
 }
 
-// mirrorOf returns node's mirror, created empty on first use.
-func (m *Maintainer) mirrorOf(node string) *nodeMirror {
-	nm := m.mirrors[node]
+// nodeMirrors are the nodes' mirrors, by node.
+type nodeMirrors map[string]*nodeMirror
+
+// of returns node's mirror, created empty on first use.
+func (ms nodeMirrors) of(node string) *nodeMirror {
+	nm := ms[node]
 	if nm == nil {
 		nm = newNodeMirror()
-		m.mirrors[node] = nm
+		ms[node] = nm
 	}
 	return nm
 }
 
-// resetMirror makes node's mirror the complete set statuses lists (a full listing or a
+// reset makes node's mirror the complete set statuses lists (a full listing or a
 // bootstrap answer).
-func (m *Maintainer) resetMirror(node string, statuses []heartbeatpb.DispatcherStatus) {
+func (ms nodeMirrors) reset(node string, statuses []heartbeatpb.DispatcherStatus) {
 	nm := newNodeMirror()
 	for i := range statuses {
 		nm.apply(&statuses[i])
 	}
-	m.mirrors[node] = nm
+	ms[node] = nm
 }
 
 // applyWatermarks checks a heartbeat's digest against node's mirror. On a match, free spans
@@ -101,25 +104,25 @@ func (m *Maintainer) resetMirror(node string, statuses []heartbeatpb.DispatcherS
 // dispatcher the node reported working (on that span and mode) advances to the watermark of its
 // mode: that dispatcher is in the node's set, working, so its durable checkpoint is at least
 // the watermark. On a mismatch nothing changes and the node is asked for its listing.
-func (m *Maintainer) applyWatermarks(node string, hb *heartbeatpb.HeartBeatRequest, now time.Time) {
+func (ms nodeMirrors) applyWatermarks(db *spanDB, out *outbox, log *zap.Logger, node string, hb *heartbeatpb.HeartBeatRequest, now time.Time) {
 	if hb.Digest == nil {
 		return // a bootstrap answer turned into a report: nothing to compare
 	}
-	nm := m.mirrorOf(node)
+	nm := ms.of(node)
 	if !nm.matches(hb.Digest) {
 		if nm.asked.IsZero() || now.Sub(nm.asked) >= listingRetry {
-			m.log.Debug("heartbeat digest does not match; asking for the listing", zap.String("node", node),
+			log.Debug("heartbeat digest does not match; asking for the listing", zap.String("node", node),
 				zap.Uint64("count", hb.Digest.Count), zap.Int("known", len(nm.states)))
 			nm.asked = now
-			m.out.response[node] = true
-			m.out.listing[node] = true
+			out.response[node] = true
+			out.listing[node] = true
 		}
 		return
 	}
 	// The mirror is the node's set: a free span bound to a dispatcher outside it has lost it,
 	// as a full listing without it would say (a restarted process, an aborted operator that
 	// left its span on a dispatcher the node no longer has).
-	reconcile(m.db, m.log, node, func(id heartbeatpb.DispatcherID) bool {
+	reconcile(db, log, node, func(id heartbeatpb.DispatcherID) bool {
 		_, ok := nm.states[id]
 		return ok
 	})
@@ -133,11 +136,11 @@ func (m *Maintainer) applyWatermarks(node string, hb *heartbeatpb.HeartBeatReque
 			marks[w.Mode], has[w.Mode] = w.CheckpointTs, true
 		}
 	}
-	for sid := range m.db.byNode[node] {
-		r := m.db.get(sid)
+	for sid := range db.byNode[node] {
+		r := db.get(sid)
 		if !r.life.bound() || int(r.mode) >= len(marks) || !has[r.mode] || !nm.serving(r) {
 			continue
 		}
-		m.db.advance(sid, marks[r.mode])
+		db.advance(sid, marks[r.mode])
 	}
 }

@@ -62,7 +62,7 @@ func (m *Maintainer) Status() Status {
 		OperatorsTimedOut: make(map[string]uint64),
 	}
 	if len(m.nodes.unhealthy) > 0 {
-		st.Unhealthy = m.Unhealthy()
+		st.Unhealthy = sortedSet(m.nodes.unhealthy)
 	}
 	if errs := m.errs.perNode(m.db); len(errs) > 0 {
 		st.SpanErrors = errs

@@ -132,9 +132,9 @@ func (m *Maintainer) onHeartbeat(node string, hb *heartbeatpb.HeartBeatRequest, 
 		m.onStatus(node, &hb.Statuses[i], now)
 	}
 	if hb.Full {
-		m.resetMirror(node, hb.Statuses)
+		m.mirrors.reset(node, hb.Statuses)
 	} else {
-		nm := m.mirrorOf(node)
+		nm := m.mirrors.of(node)
 		for i := range hb.Statuses {
 			nm.apply(&hb.Statuses[i])
 		}
@@ -157,7 +157,7 @@ func (m *Maintainer) onHeartbeat(node string, hb *heartbeatpb.HeartBeatRequest, 
 		m.out.response[node] = true
 	}
 	m.ops.applyFinished()
-	m.applyWatermarks(node, hb, now)
+	m.mirrors.applyWatermarks(m.db, m.out, m.log, node, hb, now)
 }
 
 // onStatus applies one dispatcher status.
