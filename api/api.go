@@ -48,7 +48,10 @@ type OperatorInfo struct {
 
 // ChangefeedSummary is one changefeed in GET /api/v1/changefeeds, as the answering node runs it.
 type ChangefeedSummary struct {
-	ID           string         `json:"id"`
+	ID string `json:"id"`
+	// Stopping is set while the node winds the changefeed down (paused or removed): its
+	// dispatchers may still be closing. Nothing else is filled in then.
+	Stopping     bool           `json:"stopping,omitempty"`
 	Maintaining  bool           `json:"maintaining"`
 	Epoch        uint64         `json:"epoch,omitempty"`
 	Bootstrapped bool           `json:"bootstrapped,omitempty"`

@@ -136,6 +136,9 @@ func (s *Server) handleChangefeeds(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, cs)
 	}
+	for _, id := range s.workers.listStopping() {
+		out = append(out, api.ChangefeedSummary{ID: id, Stopping: true})
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	writeJSON(w, http.StatusOK, out)
 }

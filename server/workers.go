@@ -31,9 +31,25 @@ type worker struct {
 type workerSet struct {
 	mu sync.RWMutex
 	m  map[string]*worker
+	// stopping holds the workers told to stop whose dispatchers may still be closing. The status
+	// API lists them, so `ctl changefeed pause` returns only once nothing of the changefeed runs.
+	stopping map[string]*worker
 }
 
-func newWorkerSet() *workerSet { return &workerSet{m: map[string]*worker{}} }
+func newWorkerSet() *workerSet {
+	return &workerSet{m: map[string]*worker{}, stopping: map[string]*worker{}}
+}
+
+// listStopping is the IDs of the changefeeds whose workers are still winding down.
+func (ws *workerSet) listStopping() []string {
+	ws.mu.RLock()
+	defer ws.mu.RUnlock()
+	out := make([]string, 0, len(ws.stopping))
+	for id := range ws.stopping {
+		out = append(out, id)
+	}
+	return out
+}
 
 func (ws *workerSet) get(id string) *worker {
 	ws.mu.RLock()
@@ -63,6 +79,11 @@ func (ws *workerSet) reconcile(ctx context.Context, wg *sync.WaitGroup, env *ses
 		for _, w := range stopped {
 			<-w.done
 		}
+		ws.mu.Lock()
+		for _, w := range stopped {
+			delete(ws.stopping, w.id)
+		}
+		ws.mu.Unlock()
 	}()
 	for id, w := range ws.m {
 		info, ok := feeds[id]
@@ -74,6 +95,7 @@ func (ws *workerSet) reconcile(ctx context.Context, wg *sync.WaitGroup, env *ses
 		w.cancel()
 		stopped = append(stopped, w)
 		delete(ws.m, id)
+		ws.stopping[id] = w
 	}
 	for id, info := range feeds {
 		if _, running := ws.m[id]; running || info.State == "paused" {

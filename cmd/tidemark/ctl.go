@@ -30,7 +30,16 @@ type ctlEnv struct {
 	keys      etcdutil.Keys
 	json      bool
 	out       io.Writer
+	errw      io.Writer // warnings; see errOut()
 	apiClient apiClient // the nodes' status API; see api()
+}
+
+// errOut is where warnings go: stderr, so that --json output stays parseable.
+func (e *ctlEnv) errOut() io.Writer {
+	if e.errw == nil {
+		return io.Discard
+	}
+	return e.errw
 }
 
 func newCtlCmd() *cobra.Command {
@@ -131,5 +140,5 @@ func connectCtl(ctx context.Context, c *cobra.Command, f *ctlFlags) (*ctlEnv, er
 	if err != nil {
 		return nil, fmt.Errorf("%w; is the cluster running? `tidemark playground` starts a local one", err)
 	}
-	return &ctlEnv{cli: cli, keys: etcdutil.Keys{Cluster: f.cluster}, json: f.json, out: c.OutOrStdout(), apiClient: api}, nil
+	return &ctlEnv{cli: cli, keys: etcdutil.Keys{Cluster: f.cluster}, json: f.json, out: c.OutOrStdout(), errw: c.ErrOrStderr(), apiClient: api}, nil
 }

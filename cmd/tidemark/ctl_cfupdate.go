@@ -177,22 +177,33 @@ func applyUpdate(info *etcdutil.ChangefeedInfo, cf createFlags, changed func(str
 
 // newStateCmd builds pause and resume.
 func newStateCmd(f *ctlFlags, verb, state, short string) *cobra.Command {
-	return &cobra.Command{
+	var noWait bool
+	cmd := &cobra.Command{
 		Use:   verb + " NAME",
 		Short: short,
 		Args:  exactArgs(1, "one argument, the changefeed name"),
 		RunE: func(c *cobra.Command, args []string) error {
 			return withCtl(c, f, func(ctx context.Context, env *ctlEnv) error {
-				return modifyChangefeed(ctx, env, args[0], verb+"d", func(info *etcdutil.ChangefeedInfo) error {
+				err := modifyChangefeed(ctx, env, args[0], verb+"d", func(info *etcdutil.ChangefeedInfo) error {
 					if info.State == state {
 						return fmt.Errorf("changefeed %s is already %s", info.ID, state)
 					}
 					info.State = state
 					return nil
 				})
+				if err != nil || state != etcdutil.StatePaused || noWait {
+					return err
+				}
+				return waitStopped(ctx, env, args[0])
 			})
 		},
 	}
+	if state == etcdutil.StatePaused {
+		cmd.Long = short + ".\n\nIt returns once every live node says it no longer runs the changefeed, so nothing " +
+			"written to the source afterwards is replicated until a resume (within --timeout; --no-wait returns at once)."
+		cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the state is stored, without waiting for the nodes to stop")
+	}
+	return cmd
 }
 
 // modifyChangefeed reads, changes and writes back a definition, retrying when another writer

@@ -189,19 +189,24 @@ func listChangefeeds(ctx context.Context, env *ctlEnv) error {
 }
 
 func newRemoveCmd(f *ctlFlags) *cobra.Command {
-	return &cobra.Command{
+	var noWait bool
+	cmd := &cobra.Command{
 		Use:   "remove NAME",
 		Short: "Remove a changefeed; its maintainer stops and its dispatchers are removed",
-		Args:  exactArgs(1, "one argument, the changefeed name"),
+		Long: "Remove a changefeed; its maintainer stops and its dispatchers are removed.\n\n" +
+			"It returns once every live node says it no longer runs the changefeed (within --timeout; --no-wait returns at once).",
+		Args: exactArgs(1, "one argument, the changefeed name"),
 		RunE: func(c *cobra.Command, args []string) error {
 			return withCtl(c, f, func(ctx context.Context, env *ctlEnv) error {
-				return removeChangefeed(ctx, env, args[0])
+				return removeChangefeed(ctx, env, args[0], !noWait)
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the definition is deleted, without waiting for the nodes to stop")
+	return cmd
 }
 
-func removeChangefeed(ctx context.Context, env *ctlEnv, name string) error {
+func removeChangefeed(ctx context.Context, env *ctlEnv, name string, wait bool) error {
 	// Look it up first: removing a name that does not exist is almost always a typo, and saying
 	// so beats a silent success.
 	if _, err := etcdutil.GetChangefeed(ctx, env.cli, env.keys, name); err != nil {
@@ -209,6 +214,11 @@ func removeChangefeed(ctx context.Context, env *ctlEnv, name string) error {
 	}
 	if err := etcdutil.RemoveChangefeed(ctx, env.cli, env.keys, name); err != nil {
 		return notFoundHint(name, err)
+	}
+	if wait {
+		if err := waitStopped(ctx, env, name); err != nil {
+			return err
+		}
 	}
 	if env.json {
 		return env.printJSON(map[string]string{"removed": name})
