@@ -128,7 +128,8 @@ func (e *env) cdcCheck(checkpoint int64) {
 	default:
 		e.t.Logf("I8: %s", what)
 	}
-	if len(src) < loadRate/2 { // about 2 s of the load
+	// A floor, not a rate: etcd-outages freezes the source too, and a busy machine slows the load.
+	if len(src) < 100 {
 		e.t.Errorf("only %d source events under the checkpoint: the load did not run", len(src))
 	}
 }

@@ -13,9 +13,11 @@ import (
 // stays under the merge cap of three quarters of 30).
 //
 // The etcd dispatcher's load is the events per second it writes: about 85% of loadRate spread
-// over the tables. The split threshold is a third of a table's share, so whole tables split;
-// the pieces without load keys (a split cuts the byte space evenly, the keys are digits) are
-// cold and merge back, and the ones with keys split again until they are below the threshold.
+// over the tables, or less when the machine is busy. There are at most 12 tables, so each
+// carries a share worth splitting, and the split threshold is a quarter of a table's share, so
+// whole tables split; the pieces without load keys (a split cuts the byte space evenly, the
+// keys are digits) are cold and merge back, and the ones with keys split again until they are
+// below the threshold.
 func (e *env) hotTables(pieces uint32, merge uint64) {
 	if e.sc.sim {
 		for i := range e.info.Tables {
@@ -24,7 +26,8 @@ func (e *env) hotTables(pieces uint32, merge uint64) {
 		e.info.SplitLoadThreshold, e.info.SplitPieces, e.info.MergeLoadThreshold = 30, pieces, merge
 		return
 	}
-	split := max(uint64(loadRate*85/100/len(e.info.Tables)/3), 2)
+	e.info.Tables = e.info.Tables[:min(len(e.info.Tables), 12)]
+	split := max(uint64(loadRate*85/100/len(e.info.Tables)/4), 2)
 	e.info.SplitLoadThreshold, e.info.SplitPieces, e.info.MergeLoadThreshold = split, pieces, merge*split/30
 }
 
