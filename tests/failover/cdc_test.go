@@ -226,7 +226,6 @@ func cdcMutationSkipEvent(e *env) {
 	e.startNodes()
 	e.createChangefeed()
 	e.converge(30*time.Second, "initial placement on 2 nodes")
-	time.Sleep(time.Second)
 	e.start("n3", "GO_FAILPOINTS="+failpoints.MustPath(failpoints.SkipFirstEvent)+"=return(true)")
 	e.t.Logf("n3 started with %s on", failpoints.SkipFirstEvent)
 	e.converge(30*time.Second, "a span moved to n3")

@@ -100,10 +100,10 @@ func (e *env) cdcCheck(checkpoint int64) {
 	var dataErr error
 	var what string
 	if e.info.Sink.Kind == etcdutil.SinkFile {
-		records := e.fileRecords()
+		records, nodes := e.fileRecords()
 		dataErr = etcdcdc.CheckFileSinks(src, records)
 		what = fmt.Sprintf("%d source events in (%d, %d], each in a file sink (%d records on %d nodes, %d repeats)",
-			len(src), e.cdc.created, checkpoint, len(records), len(e.nodes), len(records)-len(src))
+			len(src), e.cdc.created, checkpoint, len(records), nodes, len(records)-len(src))
 	} else {
 		var dst []etcdcdc.Event
 		for _, ev := range hist[cdcMirror] {
@@ -145,10 +145,10 @@ func (e *env) inSource(key []byte) bool {
 	return false
 }
 
-// fileRecords reads every node's file sink of the changefeed, keeping the ranges checked.
-func (e *env) fileRecords() []etcdcdc.Record {
+// fileRecords reads every node's file sink of the changefeed, keeping the ranges checked, and
+// says how many nodes had one.
+func (e *env) fileRecords() (out []etcdcdc.Record, nodes int) {
 	e.t.Helper()
-	var out []etcdcdc.Record
 	for _, id := range e.ids() {
 		rs, err := etcdcdc.ReadFileSink(filepath.Join(e.nodes[id].dataDir, "cdc"), e.cf)
 		if errors.Is(err, os.ErrNotExist) {
@@ -157,13 +157,16 @@ func (e *env) fileRecords() []etcdcdc.Record {
 		if err != nil {
 			e.t.Fatalf("file sink of %s: %v", id, err)
 		}
+		if len(rs) > 0 {
+			nodes++
+		}
 		for _, r := range rs {
 			if e.inSource(r.Event().Key) {
 				out = append(out, r)
 			}
 		}
 	}
-	return out
+	return out, nodes
 }
 
 // mutationCaught asserts that the data check failed on an event the skip-first-event
