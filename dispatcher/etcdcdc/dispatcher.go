@@ -80,7 +80,8 @@ type Dispatcher struct {
 	writeErr error
 	watchErr error
 
-	rate rateMeter
+	rate    rateMeter
+	skipped bool // skipFirstEvent (a mutation failpoint) dropped an event
 }
 
 func newDispatcher(f *Factory, dc heartbeatpb.DispatcherConfig, rng keyRange) *Dispatcher {
@@ -250,6 +251,7 @@ func (d *Dispatcher) watch(rev int64) (int64, error) {
 				Delete: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision})
 		}
 		b.through = b.events[len(b.events)-1].Revision
+		d.skipFirstEvent(&b)
 		if !d.push(b) {
 			return rev, nil
 		}
@@ -377,23 +379,4 @@ func (d *Dispatcher) sleep(ctx context.Context, t time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(t):
 	}
-}
-
-// rateMeter turns an event count into events per second, over windows of at least a second.
-type rateMeter struct {
-	at    time.Time
-	count uint64
-	rate  uint64
-}
-
-func (r *rateMeter) sample(now time.Time, count uint64) uint64 {
-	if r.at.IsZero() {
-		r.at, r.count = now, count
-		return 0
-	}
-	if dt := now.Sub(r.at); dt >= time.Second {
-		r.rate = uint64(float64(count-r.count) / dt.Seconds())
-		r.at, r.count = now, count
-	}
-	return r.rate
 }

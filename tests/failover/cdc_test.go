@@ -3,7 +3,6 @@ package failover
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,34 +11,39 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/tidemark/tidemark/dispatcher/etcdcdc"
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/failpoints"
 )
 
-// The etcd-dispatcher scenarios replicate cdcSource of the scenario's etcd cluster into a
-// mirror under cdcMirror of the same cluster while `tidemark load` writes puts and deletes to
-// the source, and check the run from the data itself (finish: cdcBeforeStop, cdcCheck).
+// Every scenario but the sim ones replicates key ranges of the scenario's own etcd cluster
+// (under cdcSource) into a mirror under cdcMirror of the same cluster, or into file sinks,
+// while `tidemark load` writes puts and deletes to the source, and finish checks the run
+// from the data itself (cdccheck_test.go).
 //
-// The source is three explicit ranges, one table each, that split the load's keys
-// (cdcSource + 000..299) in thirds: every node has a span that the load keeps busy. (A split
-// of one prefix table cuts the byte space evenly, and every load key would fall in one piece.)
-// A mirror of explicit ranges holds each source key whole under cdcMirror.
+// Each table is one explicit key range, and the ranges split the load's keys evenly, so that
+// the load keeps every table busy. (A split of one prefix table cuts the byte space evenly,
+// and every load key would fall in one piece.) A mirror of explicit ranges holds each source
+// key whole under cdcMirror.
 const (
 	cdcSource = "/src/"
 	cdcMirror = "/dst/"
+	// loadKeys: the load writes keys cdcSource+000..299, or one per table when there are more.
+	loadKeys = 300
+	// loadRate is the load's events per second: about 85% of them are source events (a
+	// delete of an absent key is none). loadWorkers write concurrently.
+	loadRate    = 300
+	loadWorkers = 4
 )
 
-var cdcRanges = []string{cdcSource + "0.." + cdcSource + "1", cdcSource + "1.." + cdcSource + "2", cdcSource + "2.." + cdcSource + "3"}
-
-// cdcScenarios are the etcd-dispatcher scenarios, 15-20 s each. The pause, which also covers a
-// handoff's replay, is in the CI set; all three run with `make failover-test`, or
-// FAILOVER_RUN=cdc-kill-worker,cdc-kill-maintainer,cdc-pause-worker-past-ttl.
+// cdcScenarios are the etcd-dispatcher scenarios that create their changefeed through
+// `ctl changefeed create` (three source ranges) or test the data check itself, 15-20 s each.
 func cdcScenarios() []scenario {
 	return []scenario{
-		{name: "cdc-kill-worker", nodes: 3, cdc: true, run: cdcKillWorker},
-		{name: "cdc-kill-maintainer", nodes: 3, cdc: true, run: cdcKillMaintainer},
-		{name: "cdc-pause-worker-past-ttl", ci: true, nodes: 3, cdc: true, run: cdcPauseWorkerPastTTL},
+		{name: "cdc-kill-worker", nodes: 3, run: cdcKillWorker},
+		{name: "cdc-kill-maintainer", nodes: 3, run: cdcKillMaintainer},
+		{name: "cdc-pause-worker-past-ttl", ci: true, nodes: 3, run: cdcPauseWorkerPastTTL},
+		{name: "cdc-mutation-skip-event", ci: true, nodes: 2, tables: 3, mutation: true, run: cdcMutationSkipEvent},
+		{name: "cdc-mutation-skip-event-file", nodes: 2, tables: 3, mutation: true, fileSink: true, run: cdcMutationSkipEvent},
 	}
 }
 
@@ -48,6 +52,93 @@ type cdcRun struct {
 	created int64 // the source revision before the changefeed: its start
 	load    *process
 	loadLog string
+}
+
+// cdcRanges are n explicit key ranges that split the load's keys evenly, and the number of
+// keys the load writes. The last range is open to the end of cdcSource.
+func cdcRanges(n int) ([]etcdutil.KeyRange, int) {
+	keys := max(loadKeys, n)
+	width := len(fmt.Sprint(keys - 1))
+	key := func(i int) string { return fmt.Sprintf("%s%0*d", cdcSource, width, i) }
+	out := make([]etcdutil.KeyRange, n)
+	for i := range out {
+		out[i] = etcdutil.KeyRange{Start: key(i * keys / n), End: key((i + 1) * keys / n)}
+	}
+	out[0].Start = cdcSource
+	out[n-1].End = cdcSource[:len(cdcSource)-1] + string(cdcSource[len(cdcSource)-1]+1)
+	return out, keys
+}
+
+// createCDC turns e.info into an etcd-dispatcher changefeed with one source key range per
+// table, mirrored under cdcMirror (or into file sinks), creates it and starts the load. It
+// does not wait for the placement: creating the changefeed is the trigger of some holds.
+func (e *env) createCDC() {
+	e.t.Helper()
+	eps := e.etcd.endpoints()
+	ranges, keys := cdcRanges(len(e.info.Tables))
+	e.info.Dispatcher = etcdutil.EtcdDispatcher
+	e.info.Source = &etcdutil.SourceConfig{Endpoints: eps, Ranges: ranges}
+	e.info.Sink = &etcdutil.SinkConfig{Kind: etcdutil.SinkEtcd, Endpoints: eps, Prefix: cdcMirror}
+	if e.sc.fileSink {
+		e.info.Sink = &etcdutil.SinkConfig{Kind: etcdutil.SinkFile}
+	}
+	for i := range e.info.Tables {
+		e.info.Tables[i].ID = int64(i + 1)
+	}
+	e.cdc = &cdcRun{created: e.revision(), loadLog: filepath.Join(e.dir, "load.log")}
+	e.info.StartTs = uint64(e.cdc.created)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := etcdutil.CreateChangefeed(ctx, e.cli, e.keys, e.info); err != nil {
+		e.t.Fatal(err)
+	}
+	e.startLoad(keys)
+}
+
+// startCDC starts the nodes and creates changefeed cf1 through `ctl changefeed create`, three
+// source ranges mirrored under cdcMirror, then waits for the placement and starts the load.
+func (e *env) startCDC() {
+	e.t.Helper()
+	e.startNodes()
+	eps := strings.Join(e.etcd.endpoints(), ",")
+	e.cdc = &cdcRun{created: e.revision(), loadLog: filepath.Join(e.dir, "load.log")}
+	args := []string{"changefeed", "create", e.cf, "--dispatcher", "etcd", "--source-etcd", eps}
+	ranges, keys := cdcRanges(3)
+	for _, r := range ranges {
+		args = append(args, "--source-range", r.Start+".."+r.End)
+	}
+	if out, err := e.ctl(append(args, "--sink", "etcd", "--sink-etcd", eps, "--sink-prefix", cdcMirror)...); err != nil {
+		e.t.Fatalf("ctl changefeed create: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	info, err := etcdutil.GetChangefeed(ctx, e.cli, e.keys, e.cf)
+	cancel()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.info = info
+	e.converge(30*time.Second, "initial placement")
+	e.startLoad(keys)
+}
+
+// startLoad starts `tidemark load` over keys keys under cdcSource at loadRate, with far more
+// events than any scenario lasts: stopLoad (in finish) interrupts it.
+func (e *env) startLoad(keys int) {
+	e.t.Helper()
+	load, err := startProcess(e.bin, []string{"load", "--etcd", strings.Join(e.etcd.endpoints(), ","),
+		"--prefix", cdcSource, "--keys", fmt.Sprint(keys), "--events", fmt.Sprint(loadRate * 3600),
+		"--rate", fmt.Sprint(loadRate), "--delete-ratio", "0.3", "--workers", fmt.Sprint(loadWorkers),
+		"--seed", fmt.Sprint(uint64(e.seed)), "--progress", "1s"}, nil, e.cdc.loadLog)
+	if err != nil {
+		e.t.Fatalf("start tidemark load: %v", err)
+	}
+	e.cdc.load = load
+	e.t.Cleanup(func() { load.signal(syscall.SIGKILL) })
+	sink := "a mirror under " + cdcMirror
+	if e.info.Sink != nil && e.info.Sink.Kind == etcdutil.SinkFile {
+		sink = "file sinks"
+	}
+	e.t.Logf("load: %d events/s over %d keys under %s (%d tables); %s", loadRate, keys, cdcSource, len(e.info.Tables), sink)
 }
 
 // ctl runs `tidemark ctl` against the scenario's cluster and returns its output and exit error.
@@ -71,45 +162,11 @@ func (e *env) revision() int64 {
 	return resp.Header.Revision
 }
 
-// startCDC starts the nodes, creates changefeed cf1 with the etcd dispatcher through
-// `ctl changefeed create`, waits for the placement and starts a load of events puts and
-// deletes over 300 keys at rate per second.
-func (e *env) startCDC(events, rate int) {
-	e.t.Helper()
-	e.startNodes()
-	eps := strings.Join(e.etcd.endpoints(), ",")
-	e.cdc = &cdcRun{created: e.revision(), loadLog: filepath.Join(e.dir, "load.log")}
-	args := []string{"changefeed", "create", e.cf, "--dispatcher", "etcd", "--source-etcd", eps}
-	for _, r := range cdcRanges {
-		args = append(args, "--source-range", r)
-	}
-	if out, err := e.ctl(append(args, "--sink", "etcd", "--sink-etcd", eps, "--sink-prefix", cdcMirror)...); err != nil {
-		e.t.Fatalf("ctl changefeed create: %v\n%s", err, out)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	info, err := etcdutil.GetChangefeed(ctx, e.cli, e.keys, e.cf)
-	cancel()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.info = info
-	e.converge(30*time.Second, "initial placement")
-	load, err := startProcess(e.bin, []string{"load", "--etcd", eps, "--prefix", cdcSource, "--keys", "300",
-		"--events", fmt.Sprint(events), "--rate", fmt.Sprint(rate), "--delete-ratio", "0.3", "--workers", "4",
-		"--seed", fmt.Sprint(uint64(e.seed)), "--progress", "1s"}, nil, e.cdc.loadLog)
-	if err != nil {
-		e.t.Fatalf("start tidemark load: %v", err)
-	}
-	e.cdc.load = load
-	e.t.Cleanup(func() { load.signal(syscall.SIGKILL) })
-	e.t.Logf("load: %d events at %d/s under %s; mirror under %s", events, rate, cdcSource, cdcMirror)
-}
-
 // cdcKillWorker: kill -9 of a worker (not the maintainer) during the load; its spans are
 // re-placed and their new dispatchers replay from the checkpoint; it comes back and spans
 // move to it again.
 func cdcKillWorker(e *env) {
-	e.startCDC(2000, 300)
+	e.startCDC()
 	time.Sleep(2 * time.Second)
 	maint, _ := e.maintainer()
 	victim := e.other(maint)
@@ -123,7 +180,7 @@ func cdcKillWorker(e *env) {
 
 // cdcKillMaintainer: kill -9 of the maintainer's node during the load.
 func cdcKillMaintainer(e *env) {
-	e.startCDC(2000, 300)
+	e.startCDC()
 	time.Sleep(2 * time.Second)
 	maint, epoch := e.maintainer()
 	e.killMaintainerAndRecover(maint, epoch)
@@ -138,7 +195,7 @@ func cdcKillMaintainer(e *env) {
 // refuse every such write (the node logs the refusal; finishCDC's fence check reads the
 // target's history for any late write that landed).
 func cdcPauseWorkerPastTTL(e *env) {
-	e.startCDC(2000, 300)
+	e.startCDC()
 	time.Sleep(2 * time.Second)
 	maint, _ := e.maintainer()
 	victim := e.other(maint)
@@ -160,123 +217,19 @@ func cdcPauseWorkerPastTTL(e *env) {
 	// it delays later are those of its final SIGTERM.
 }
 
-// cdcBeforeStop waits for the load to end and the changefeed checkpoint to pass its last
-// write, then runs `ctl diff` (0 differing keys). It returns the final checkpoint.
-func (e *env) cdcBeforeStop() int64 {
-	e.t.Helper()
-	if !e.cdc.load.waitFor(60 * time.Second) {
-		e.t.Errorf("tidemark load did not finish within 60s")
-		e.cdc.load.signal(syscall.SIGKILL)
-		e.cdc.load.wait()
+// cdcMutationSkipEvent proves the data check can fail: three tables run on n1 and n2 under the
+// load, then n3 joins with the mutation failpoint skip-first-event on, and the balance
+// scheduler moves a span to it. A move is a clean handoff (the origin's final checkpoint is
+// all it wrote), so the first event n3's dispatcher drops is lost for good although its
+// checkpoint passes it. finish must find the loss (cdcCheck, mutation).
+func cdcMutationSkipEvent(e *env) {
+	e.startNodes()
+	e.createChangefeed()
+	e.converge(30*time.Second, "initial placement on 2 nodes")
+	e.start("n3", "GO_FAILPOINTS="+failpoints.MustPath(failpoints.SkipFirstEvent)+"=return(true)")
+	e.t.Logf("n3 started with %s on", failpoints.SkipFirstEvent)
+	e.converge(30*time.Second, "a span moved to n3")
+	if !e.waitLog("n3", 0, 10*time.Second, "skip-first-event: event dropped") {
+		e.t.Fatalf("n3 took a span but its dispatcher dropped no event: the mutation never happened")
 	}
-	if code := e.cdc.load.cmd.ProcessState.ExitCode(); code != 0 {
-		b, _ := os.ReadFile(e.cdc.loadLog)
-		e.t.Errorf("tidemark load exited %d:\n%s", code, tail(b, 1024))
-	}
-	end := e.revision()
-	st, took, ok := e.poll(e.cf, 30*time.Second, func(st etcdutil.ChangefeedStatus) bool { return int64(st.CheckpointTs) >= end })
-	if !ok {
-		e.t.Errorf("I6 violated: checkpoint stuck at revision %d, below the load's end %d", st.CheckpointTs, end)
-	} else {
-		e.t.Logf("I6: checkpoint passed the load's last write (revision %d) %v after it ended", end, took.Round(10*time.Millisecond))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	cp, err := etcdutil.GetCheckpoint(ctx, e.cli, e.keys, e.cf)
-	cancel()
-	if err != nil {
-		e.t.Fatalf("final checkpoint: %v", err)
-	}
-	out, err := e.ctl("diff", e.cf)
-	if err != nil || !strings.Contains(out, "0 differing keys") {
-		e.t.Errorf("ctl diff %s after the load (checkpoint %d): %v\n%s", e.cf, cp, err, tail([]byte(out), 2048))
-	} else {
-		e.t.Logf("ctl diff: %s", strings.TrimSpace(out))
-	}
-	return int64(cp)
-}
-
-// cdcCheck checks the data over the whole run, once every node stopped: every source event in
-// (start, final checkpoint] reached the mirror, per key in revision order with repeats only
-// as replays (etcdcdc.CheckHistory), and every mirror write was fenced with no dispatcher
-// writing after a newer owner of an overlapping span claimed it (etcdcdc.CheckFences).
-func (e *env) cdcCheck(checkpoint int64) {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	root := etcdcdc.FenceRoot(e.clusterID, e.cf)
-	hist, err := watchEvents(ctx, e.cli, e.cdc.created, cdcSource, cdcMirror, root+"fence/")
-	if err != nil {
-		e.t.Fatalf("read the run's history: %v", err)
-	}
-	var src []etcdcdc.Event // (start, final checkpoint]
-	for _, ev := range hist[cdcSource] {
-		if ev.Revision <= checkpoint {
-			src = append(src, ev)
-		}
-	}
-	dst, fences := hist[cdcMirror], hist[root+"fence/"]
-	err = etcdcdc.CheckHistory(src, dst, func(k []byte) (string, bool) {
-		return strings.CutPrefix(string(k), cdcMirror)
-	})
-	if err != nil {
-		e.t.Errorf("I8 violated: %v", err)
-	} else {
-		e.t.Logf("I8: %d source events in (%d, %d], all in the mirror in order per key (%d mirror events, %d of them replays)",
-			len(src), e.cdc.created, checkpoint, len(dst), replays(dst))
-	}
-	if err := etcdcdc.CheckFences(root, fences, dst); err != nil {
-		e.t.Errorf("mirror fence violated: %v", err)
-	} else {
-		e.t.Logf("fence: %d fence writes, every mirror write fenced, none after a newer owner's claim", len(fences))
-	}
-	if len(src) < 1000 { // deletes of absent keys leave no event: about 85% of the load
-		e.t.Errorf("only %d source events under the checkpoint: the load did not run", len(src))
-	}
-}
-
-// replays counts the mirror's puts of a value the key already had before: values are unique
-// per load write, so each is a replay after a handoff.
-func replays(mirror []etcdcdc.Event) int {
-	seen := map[string]bool{}
-	n := 0
-	for _, e := range mirror {
-		k := string(e.Key) + "\x00" + string(e.Value)
-		if !e.Delete && seen[k] {
-			n++
-		}
-		seen[k] = true
-	}
-	return n
-}
-
-// historyEnd is the key cdcCheck writes once every node stopped, to know where the history ends.
-const historyEnd = "/failover-history-end"
-
-// watchEvents reads every event of the scenario's etcd above revision from, by prefix, up to
-// the write of historyEnd. It writes that key itself and asks for no progress notification:
-// the Debian etcd (3.4.23) sends RequestProgress's answer even to a watch still catching up,
-// with the current revision, before the older events.
-func watchEvents(ctx context.Context, cli *clientv3.Client, from int64, prefixes ...string) (map[string][]etcdcdc.Event, error) {
-	if _, err := cli.Put(ctx, historyEnd, ""); err != nil {
-		return nil, err
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	out := map[string][]etcdcdc.Event{}
-	for resp := range cli.Watch(wctx, "\x00", clientv3.WithFromKey(), clientv3.WithRev(from+1)) {
-		if err := resp.Err(); err != nil {
-			return nil, err
-		}
-		for _, ev := range resp.Events {
-			if string(ev.Kv.Key) == historyEnd {
-				return out, nil
-			}
-			for _, p := range prefixes {
-				if strings.HasPrefix(string(ev.Kv.Key), p) {
-					out[p] = append(out[p], etcdcdc.Event{Key: ev.Kv.Key, Value: ev.Kv.Value, Delete: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision})
-				}
-			}
-		}
-	}
-	return nil, fmt.Errorf("the watch of the history ended before %s: %v", historyEnd, ctx.Err())
 }

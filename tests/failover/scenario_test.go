@@ -38,10 +38,16 @@ type scenario struct {
 	knownBug string
 	// ttl is the nodes' session TTL; 0 means the suite's default ttl.
 	ttl time.Duration
-	// cdc: the changefeed runs the etcd dispatcher under a load (cdc_test.go, startCDC), and
-	// finish checks the replicated data instead of the simulated sinks.
-	cdc bool
-	run func(e *env)
+	// sim: the changefeed runs the simulated dispatcher and finish checks its sink records
+	// (I1/I2 on ts ranges). Every other scenario runs the etcd dispatcher under a load writing
+	// to the source (cdc_test.go, createCDC) and finish checks the replicated data (cdccheck_test.go).
+	sim bool
+	// fileSink: the etcd dispatcher writes JSON-lines files instead of the etcd mirror.
+	fileSink bool
+	// mutation: a node runs with the skip-first-event failpoint, and the data check must fail
+	// naming the event it dropped (the suite proves it can fail).
+	mutation bool
+	run      func(e *env)
 }
 
 // env is what a running scenario works with.
@@ -53,7 +59,7 @@ type env struct {
 	cf      string
 	info    etcdutil.ChangefeedInfo
 	sampler *opSampler
-	cdc     *cdcRun // set by startCDC
+	cdc     *cdcRun // set by createCDC or startCDC
 	// after are checks that run once the invariants held: they tell whether the scenario
 	// exercised what it meant to (a failure of an invariant says more than they do).
 	after []func()
@@ -149,8 +155,14 @@ func (e *env) startNodes(ids ...string) {
 	}
 }
 
+// createChangefeed creates changefeed cf1 from e.info: with the etcd dispatcher, one source
+// key range per table and a load writing to them (createCDC), unless the scenario is sim.
 func (e *env) createChangefeed() {
 	e.t.Helper()
+	if !e.sc.sim {
+		e.createCDC()
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := etcdutil.CreateChangefeed(ctx, e.cli, e.keys, e.info); err != nil {
@@ -208,7 +220,7 @@ func (e *env) other(not ...string) string {
 
 // finish brings every node back, waits for convergence and a checkpoint past the end of the
 // faults, stops everything and checks I1-I5 over the whole run (with the etcd dispatcher, the
-// replicated data instead of the simulated sinks: cdcBeforeStop, cdcCheck).
+// replicated data instead of the simulated sinks: cdcBeforeStop, cdcCheck: I8 and the fences).
 func (e *env) finish() {
 	e.t.Helper()
 	for _, id := range e.ids() {
@@ -222,7 +234,7 @@ func (e *env) finish() {
 	var cdcCheckpoint int64
 	if st, took, ok := e.poll(e.cf, 60*time.Second, converged(live)); !ok {
 		e.t.Errorf("I6 violated: not converged on %v within 60s after the faults ended; last status %+v", live, st)
-	} else if e.sc.cdc {
+	} else if e.cdc != nil {
 		e.t.Logf("I6: converged %v after the faults ended", took.Round(10*time.Millisecond))
 	} else {
 		faultsEnd := ts.FromTime(time.Now())
@@ -232,12 +244,12 @@ func (e *env) finish() {
 			e.t.Logf("I6: converged %v after the faults ended; checkpoint passed them", took.Round(10*time.Millisecond))
 		}
 	}
-	if e.sc.cdc {
+	if e.cdc != nil {
 		cdcCheckpoint = e.cdcBeforeStop()
 	}
 	samples, ops, opErr := e.sampler.finish()
 	e.stopAll()
-	if e.sc.cdc {
+	if e.cdc != nil {
 		e.cdcCheck(cdcCheckpoint)
 	} else if report, err := e.verifySinks(e.cf, e.info.StartTs, e.tableIDs()); err != nil {
 		e.t.Errorf("I1/I2 violated: %v", err)

@@ -11,15 +11,17 @@ import (
 	"github.com/tidemark/tidemark/failpoints"
 )
 
-// scenarios is the suite, in the order `make failover-test` runs it.
+// scenarios is the suite, in the order `make failover-test` runs it. Every scenario runs the
+// etcd dispatcher under a load and checks the data (into the mirror, or file sinks where
+// fileSink is set); alsoSim adds a run of the same faults on the simulated dispatcher.
 func scenarios() []scenario {
-	return append([]scenario{
+	all := []scenario{
 		{name: "kill-node-and-maintainer", ci: true, nodes: 3, tables: 100, run: killNodeAndMaintainer},
 		{name: "kill-maintainer-mid-add", nodes: 3, tables: 60, run: killMaintainerMidAdd},
-		{name: "kill-maintainer-mid-move", ci: true, nodes: 2, tables: 60, run: killMaintainerMidMove},
+		{name: "kill-maintainer-mid-move", ci: true, fileSink: true, nodes: 2, tables: 60, run: killMaintainerMidMove},
 		{name: "kill-maintainer-mid-checkpoint", nodes: 3, tables: 60, run: killMaintainerMidCheckpoint},
 		{name: "kill-maintainer-mid-bootstrap", nodes: 3, tables: 60, run: killMaintainerMidBootstrap},
-		{name: "crash-dm-at-journal-update", nodes: 3, tables: 60, run: crashDMAtJournalUpdate},
+		{name: "crash-dm-at-journal-update", fileSink: true, nodes: 3, tables: 60, run: crashDMAtJournalUpdate},
 		{name: "crash-at-restore", nodes: 3, tables: 60, run: crashAtRestore},
 		{name: "kill-maintainer-mid-remove", ci: true, nodes: 3, tables: 60, run: killMaintainerMidRemove},
 		{name: "kill-maintainer-mid-split", nodes: 3, tables: 12, needs: "operator/split.go", run: killMaintainerMidSplit},
@@ -32,10 +34,34 @@ func scenarios() []scenario {
 		{name: "slow-node-at-bootstrap", nodes: 3, tables: 60, run: slowNodeAtBootstrap},
 		{name: "kill-etcd-member", nodes: 3, tables: 60, run: func(e *env) { killEtcdMember(e, false) }},
 		{name: "kill-etcd-leader", ci: true, nodes: 3, tables: 60, run: func(e *env) { killEtcdMember(e, true) }},
-		{name: "rolling-restart", nodes: 3, tables: 60, run: rollingRestart},
+		{name: "rolling-restart", fileSink: true, nodes: 3, tables: 60, run: rollingRestart},
 		{name: "random-chaos", ci: true, nodes: 4, tables: 60, run: randomChaos},
-		{name: "full-disk-on-node", nodes: 4, tables: 300, run: fullDiskOnNode},
-	}, append(cdcScenarios(), timingScenarios()...)...)
+		// The ENOSPC failpoint is the simulated dispatcher's file sink's (dispatcher/sink-enospc).
+		{name: "full-disk-on-node", sim: true, nodes: 4, tables: 300, run: fullDiskOnNode},
+	}
+	all = append(all, cdcScenarios()...)
+	all = append(all, timingScenarios()...)
+	// The simulated dispatcher's sink records show when two dispatchers worked one key at once
+	// (I1), whatever a sink's fence then refused: these faults are where a node could obey a
+	// stale or forged request, or the scheduler place a key twice.
+	return alsoSim(all, "kill-node-and-maintainer", "stale-requests-fenced", "forged-envelopes", "random-chaos")
+}
+
+// alsoSim appends, for each named scenario, a copy <name>-sim on the simulated dispatcher,
+// outside the CI set.
+func alsoSim(all []scenario, names ...string) []scenario {
+names:
+	for _, n := range names {
+		for _, sc := range all {
+			if sc.name == n {
+				sc.name, sc.sim, sc.ci, sc.fileSink = n+"-sim", true, false, false
+				all = append(all, sc)
+				continue names
+			}
+		}
+		panic("alsoSim: no scenario named " + n)
+	}
+	return all
 }
 
 // holdMaintainer enables a hold at failpoint fp on every live node, runs trigger, and waits until
@@ -118,6 +144,9 @@ func killMaintainerMidRemove(e *env) {
 	gone := e.info.Tables[len(e.info.Tables)-1].ID
 	e.holdKillRelease(failpoints.RemoveSent, func() {
 		e.info.Tables = e.info.Tables[:len(e.info.Tables)-1]
+		if src := e.info.Source; src != nil {
+			src.Ranges = src.Ranges[:len(src.Ranges)-1] // an etcd table is its source range
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := etcdutil.UpdateChangefeed(ctx, e.cli, e.keys, e.info); err != nil {

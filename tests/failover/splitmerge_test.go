@@ -7,15 +7,28 @@ import (
 	"github.com/tidemark/tidemark/failpoints"
 )
 
-// Split and merge come from the load schedulers. Every table carries load 40 over a split
-// threshold of 30, so each splits (into SplitPieces pieces); for merges, four pieces of 10 are
-// under a merge threshold of 15 and pairs of them merge back (20 stays under the merge cap of
-// three quarters of 30).
+// Split and merge come from the load schedulers. With the simulated dispatcher every table
+// carries load 40 over a split threshold of 30, so each splits (into SplitPieces pieces); for
+// merges, four pieces of 10 are under a merge threshold of 15 and pairs of them merge back (20
+// stays under the merge cap of three quarters of 30).
+//
+// The etcd dispatcher's load is the events per second it writes: about 85% of loadRate spread
+// over the tables, or less when the machine is busy. There are at most 12 tables, so each
+// carries a share worth splitting, and the split threshold is a quarter of a table's share, so
+// whole tables split; the pieces without load keys (a split cuts the byte space evenly, the
+// keys are digits) are cold and merge back, and the ones with keys split again until they are
+// below the threshold.
 func (e *env) hotTables(pieces uint32, merge uint64) {
-	for i := range e.info.Tables {
-		e.info.Tables[i].Load = 40
+	if e.sc.sim {
+		for i := range e.info.Tables {
+			e.info.Tables[i].Load = 40
+		}
+		e.info.SplitLoadThreshold, e.info.SplitPieces, e.info.MergeLoadThreshold = 30, pieces, merge
+		return
 	}
-	e.info.SplitLoadThreshold, e.info.SplitPieces, e.info.MergeLoadThreshold = 30, pieces, merge
+	e.info.Tables = e.info.Tables[:min(len(e.info.Tables), 12)]
+	split := max(uint64(loadRate*85/100/len(e.info.Tables)/4), 2)
+	e.info.SplitLoadThreshold, e.info.SplitPieces, e.info.MergeLoadThreshold = split, pieces, merge*split/30
 }
 
 func killMaintainerMidSplit(e *env) {
