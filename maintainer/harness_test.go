@@ -90,7 +90,7 @@ func fmtEnvelope(env *heartbeatpb.Envelope) string {
 	return b.String()
 }
 
-// parseStatus reads "<state> t<table> d=<hi>.<lo> cp=<ts> [redo]".
+// parseStatus reads "<state> t<table> d=<hi>.<lo> cp=<ts> [redo] [err=<word>]".
 func parseStatus(t testing.TB, line string) heartbeatpb.DispatcherStatus {
 	f := strings.Fields(line)
 	if len(f) < 4 {
@@ -120,8 +120,15 @@ func parseStatus(t testing.TB, line string) heartbeatpb.DispatcherStatus {
 	if _, err := fmt.Sscanf(f[3], "cp=%d", &st.CheckpointTs); err != nil {
 		t.Fatalf("bad checkpoint in %q", line)
 	}
-	if len(f) > 4 && f[4] == "redo" {
-		st.Mode = heartbeatpb.ModeRedo
+	for _, opt := range f[4:] {
+		switch {
+		case opt == "redo":
+			st.Mode = heartbeatpb.ModeRedo
+		case strings.HasPrefix(opt, "err="):
+			st.Error = strings.TrimPrefix(opt, "err=")
+		default:
+			t.Fatalf("bad option %q in %q", opt, line)
+		}
 	}
 	return st
 }
@@ -211,7 +218,11 @@ func (e *env) spans() string {
 		if r.node != "" {
 			fmt.Fprintf(&b, " node=%s d=%d.%d", r.node, r.dispatcher.Hi, r.dispatcher.Lo)
 		}
-		fmt.Fprintf(&b, " cp=%d\n", db.cps[i])
+		fmt.Fprintf(&b, " cp=%d", db.cps[i])
+		if msg := e.m.errs.of(db, spanID(i)); msg != "" {
+			fmt.Fprintf(&b, " error=%s", msg)
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

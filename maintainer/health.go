@@ -42,11 +42,16 @@ func (e *spanErrors) of(db *spanDB, sid spanID) string {
 		return ""
 	}
 	r := db.get(sid)
-	if r.life != lifeReplicating || r.node != se.node || r.dispatcher != se.dispatcher {
-		delete(e.errs, sid) // stale: the span moved on
+	current := r.node == se.node && r.dispatcher == se.dispatcher
+	switch {
+	case current && (r.life == lifeReplicating || r.life == lifeChanging):
+		return se.msg // a span being moved is still served by the dispatcher that failed
+	case r.life == lifeAdding || r.life == lifeChanging:
+		return "" // an operator is under way: keep the entry, it may name its outcome
+	default:
+		delete(e.errs, sid) // stale: the span moved on, or left
 		return ""
 	}
-	return se.msg
 }
 
 // perNode counts the erroring spans per node.
