@@ -66,6 +66,9 @@ func (s *sourceFlags) apply(info *etcdutil.ChangefeedInfo, tablesGiven bool) err
 	if tablesGiven {
 		return usagef("--tables: with --dispatcher etcd the tables are the source key ranges (--source-prefix or --source-range)")
 	}
+	if s.sourcePrefix == "" && len(s.sourceRanges) == 0 {
+		return fmt.Errorf("--dispatcher etcd needs --source-prefix P or --source-range START..END: the source keys to replicate")
+	}
 	src := &etcdutil.SourceConfig{Endpoints: splitURLs(s.sourceEtcd), Prefix: s.sourcePrefix}
 	for _, r := range s.sourceRanges {
 		start, end, ok := strings.Cut(r, "..")

@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/etcdutil/embedetcd"
+	"github.com/tidemark/tidemark/pki"
 )
 
 // changefeed create --dispatcher etcd stores the source and sink and starts at the source's
@@ -20,6 +22,8 @@ func TestCtlCreateEtcdChangefeed(t *testing.T) {
 	if err := os.WriteFile(badCA, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	missing := filepath.Join(t.TempDir(), "nope.pem")
+	goodCA := writeTestCA(t)
 	base := []string{"changefeed", "create", "bad", "--dispatcher", "etcd", "--source-etcd", ep}
 	for _, bad := range []struct {
 		args []string
@@ -31,6 +35,23 @@ func TestCtlCreateEtcdChangefeed(t *testing.T) {
 		{[]string{"--source-prefix", "/a/", "--sink", "etcd", "--sink-etcd", ep, "--sink-prefix", "/a/b/"}, "replicate itself"},
 		{[]string{"--source-prefix", "/a/", "--sink", "kafka"}, "want \"file\" or \"etcd\""},
 		{[]string{"--source-range", "a-b"}, "want START..END"},
+		// More bad input: ranges that touch, are equal or nest; a prefix of every key, none, or
+		// two ways of naming the keys; TLS files that are missing, half a pair, or bad on the
+		// sink side.
+		{[]string{"--source-range", "/a/../c/", "--source-range", "/b/../b0"}, "must not overlap"},
+		{[]string{"--source-range", "/a/../b/", "--source-range", "/a/../b/"}, "must not overlap"},
+		{[]string{"--source-range", "/b/../b0", "--source-range", "/a/../c/"}, "must not overlap"},
+		{[]string{"--source-range", "/b/../a/"}, "not above start"},
+		{[]string{"--source-range", "../a/"}, "empty start key"},
+		{[]string{"--source-prefix", "\xff"}, "covers every key"},
+		{[]string{}, "needs --source-prefix P or --source-range START..END"},
+		{[]string{"--source-prefix", "/a/", "--source-range", "/b/../c/"}, "exactly one of them"},
+		{[]string{"--source-prefix", "/a/", "--source-ca", missing}, "no such file"},
+		{[]string{"--source-prefix", "/a/", "--source-ca", goodCA, "--source-cert", goodCA}, "certificate and key go together"},
+		{[]string{"--source-prefix", "/a/", "--sink", "etcd", "--sink-etcd", ep, "--sink-prefix", "/b/", "--sink-ca", badCA}, "holds no PEM certificate"},
+		{[]string{"--source-prefix", "/a/", "--sink", "etcd", "--sink-etcd", ep, "--sink-prefix", "/tidemark/x/"}, "tidemark's own keys"},
+		{[]string{"--source-prefix", "/a/", "--sink", "etcd", "--sink-etcd", ep, "--sink-prefix", "/b"}, "should end in /"},
+		{[]string{"--source-prefix", "/a/", "--sink", "etcd", "--sink-prefix", "/b/"}, "sink.endpoints: no endpoints"},
 	} {
 		res := mustRun(t, exitError, ctlArgs(ep, append(append([]string{}, base...), bad.args...)...)...)
 		if !strings.Contains(res.stderr, bad.want) {
@@ -60,4 +81,18 @@ func TestCtlCreateEtcdChangefeed(t *testing.T) {
 		info.StartTs < uint64(resp.Kvs[0].ModRevision) || info.StartTs > uint64(resp.Header.Revision) {
 		t.Fatalf("stored %+v (source at revision %d)", info, resp.Header.Revision)
 	}
+}
+
+// writeTestCA writes a real CA certificate to a file and returns its path.
+func writeTestCA(t *testing.T) string {
+	t.Helper()
+	ca, err := pki.NewCA("test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "good-ca.pem")
+	if err := os.WriteFile(p, ca.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

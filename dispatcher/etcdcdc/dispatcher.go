@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/dispatcher"
@@ -213,51 +212,6 @@ func (d *Dispatcher) read() {
 		d.sleep(d.readCtx, backoff)
 		backoff = min(2*backoff, maxBackoff)
 	}
-}
-
-// watch runs one watch from rev+1 and returns the last revision queued and why it ended.
-func (d *Dispatcher) watch(rev int64) (int64, error) {
-	opts := []clientv3.OpOption{clientv3.WithRev(rev + 1), clientv3.WithProgressNotify()}
-	if d.rng.end == nil {
-		opts = append(opts, clientv3.WithFromKey())
-	} else {
-		opts = append(opts, clientv3.WithRange(string(d.rng.end)))
-	}
-	ctx, cancel := context.WithCancel(d.readCtx)
-	defer cancel()
-	for resp := range d.f.cli.Watch(ctx, string(d.rng.start), opts...) {
-		if resp.CompactRevision != 0 || errors.Is(resp.Err(), rpctypes.ErrCompacted) {
-			return rev, fmt.Errorf("%w: source %v compacted through revision %d, above this span's checkpoint %d: "+
-				"its events in between are gone. Nothing was skipped; to go on, remove the changefeed and create it again "+
-				"(its mirror is then rebuilt from a newer revision), and size the source's auto-compaction retention above "+
-				"the changefeed's lag", rpctypes.ErrCompacted, d.f.cli.Endpoints(), resp.CompactRevision, rev)
-		}
-		if err := resp.Err(); err != nil {
-			return rev, fmt.Errorf("etcdcdc: watch of source %v: %w", d.f.cli.Endpoints(), err)
-		}
-		d.setErr(&d.watchErr, nil)
-		if resp.IsProgressNotify() {
-			if r := resp.Header.Revision; r > rev && d.push(batch{through: r}) {
-				rev = r
-			}
-			continue
-		}
-		if len(resp.Events) == 0 {
-			continue
-		}
-		b := batch{events: make([]Event, 0, len(resp.Events))}
-		for _, ev := range resp.Events {
-			b.events = append(b.events, Event{Key: ev.Kv.Key, Value: ev.Kv.Value,
-				Delete: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision})
-		}
-		b.through = b.events[len(b.events)-1].Revision
-		d.skipFirstEvent(&b)
-		if !d.push(b) {
-			return rev, nil
-		}
-		rev = b.through
-	}
-	return rev, nil
 }
 
 // push queues b unless the watch is being stopped.

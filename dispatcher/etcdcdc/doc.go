@@ -16,9 +16,12 @@
 // A dispatcher created with start revision S watches its range from S+1 (never below: the
 // start revision is the only lower bound after any reset). Watch responses hold whole
 // revisions, so once the events of a response are in the sink the checkpoint is the last of
-// their revisions; a progress notification at revision R (the factory asks for them with
-// RequestProgress) says every event up to R was delivered, and becomes the checkpoint once what
-// came before it is in the sink. Poll reports only what a Write has already made durable, so
+// their revisions. An idle span advances by progress notifications (the factory asks for them
+// with RequestProgress), but etcd before the fix of its issue 15220 (Debian's 3.4.23) may send
+// one at the store's revision before events at or below it, so a notification moves the
+// checkpoint only once the watch is caught up to its created revision and a later notification
+// confirms it (watch.go says the rule and what it cannot see); it then becomes the checkpoint
+// once what came before it is in the sink. Poll reports only what a Write has already made durable, so
 // the factory's Flush has nothing left to write. Stop waits for the write in flight and any
 // unresolved outcome, and returns the checkpoint then: nothing above it is written afterwards.
 //

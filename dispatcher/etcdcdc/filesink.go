@@ -60,6 +60,9 @@ type FileSink struct {
 	f        *os.File
 	size     int64 // durable bytes of the current file
 	lastErr  error
+	// writeAt writes to the current file: (*os.File).WriteAt, replaced by tests that fill
+	// the disk.
+	writeAt func(f *os.File, b []byte, off int64) (int, error)
 }
 
 // NewFileSink opens the sink of changefeed cf under dir, continuing its newest file (cut back
@@ -75,7 +78,7 @@ func NewFileSink(dir, cf string, maxBytes int64, fsync bool) (*FileSink, error) 
 	if err != nil {
 		return nil, err
 	}
-	s := &FileSink{dir: dir, cf: cf, maxBytes: maxBytes, fsync: fsync, seq: 1}
+	s := &FileSink{dir: dir, cf: cf, maxBytes: maxBytes, fsync: fsync, seq: 1, writeAt: (*os.File).WriteAt}
 	if len(files) > 0 {
 		s.seq = fileSeq(files[len(files)-1])
 	}
@@ -160,7 +163,7 @@ func (s *FileSink) writeLocked(lines []byte) error {
 			return err
 		}
 	}
-	_, err := s.f.WriteAt(lines, s.size)
+	_, err := s.writeAt(s.f, lines, s.size)
 	if err == nil && s.fsync {
 		err = s.f.Sync()
 	}

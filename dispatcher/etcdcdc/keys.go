@@ -59,3 +59,35 @@ func SourceRange(src *etcdutil.SourceConfig, s heartbeatpb.TableSpan) (keyRange,
 	}
 	return r, nil
 }
+
+// SpanKeyOf maps a source key to the span key that stands for it: the inverse of SourceRange.
+// It finds the table (source key range) that holds key and returns the table's ID and
+// t<id>+suffix, where suffix is the key less the table's strip; ok is false when no table of
+// src holds the key. The span whose range holds the span key is the span whose source range
+// holds the source key, since the map keeps order.
+func SpanKeyOf(src *etcdutil.SourceConfig, key []byte) (table int64, spanKey []byte, ok bool) {
+	for i, r := range src.TableRanges() {
+		if !r.Contains(string(key)) {
+			continue
+		}
+		id := int64(i + 1)
+		strip := src.TableStrip(id)
+		if !bytes.HasPrefix(key, []byte(strip)) {
+			// Cannot happen: every key between two bounds starts with what they share. Refuse
+			// rather than map it somewhere wrong.
+			return 0, nil, false
+		}
+		return id, append(span.TableStartKey(id), key[len(strip):]...), true
+	}
+	return 0, nil, false
+}
+
+// SourceBounds is SourceRange as an etcdutil.KeyRange (End "" for no upper bound), for
+// answers that name a span's source keys.
+func SourceBounds(src *etcdutil.SourceConfig, s heartbeatpb.TableSpan) (etcdutil.KeyRange, error) {
+	r, err := SourceRange(src, s)
+	if err != nil {
+		return etcdutil.KeyRange{}, err
+	}
+	return etcdutil.KeyRange{Start: string(r.start), End: string(r.end)}, nil
+}

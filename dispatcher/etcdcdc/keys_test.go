@@ -72,3 +72,52 @@ func TestSourceRangeOddKeys(t *testing.T) {
 		t.Fatalf("source range %v, %v; want [r255/, r2550)", r, err)
 	}
 }
+
+// SpanKeyOf is the inverse of SourceRange: a source key maps into its table, and the one span
+// of a split whose span range holds the mapped key is the one whose source range holds the
+// source key; keys outside every table map nowhere.
+func TestSpanKeyOf(t *testing.T) {
+	srcs := []*etcdutil.SourceConfig{
+		{Prefix: "/registry/"},
+		{Ranges: []etcdutil.KeyRange{{Start: "a", End: "m"}, {Start: "user/100", End: "user/200"}, {Start: "z"}}},
+	}
+	keys := []string{"/registry/", "/registry/a", "/registry/pods/x", "/registry/\xff\xff", "/registry0", "/regist",
+		"a", "abc", "l\xff", "m", "user/100", "user/150/x", "user/199", "user/2", "user/200", "z", "zzz", "\xff", ""}
+	mapped := 0
+	for _, src := range srcs {
+		for _, k := range keys {
+			id, sk, ok := SpanKeyOf(src, []byte(k))
+			want := int64(0)
+			for i, r := range src.TableRanges() {
+				if r.Contains(k) {
+					want = int64(i + 1)
+				}
+			}
+			if ok != (want != 0) || id != want {
+				t.Errorf("source %+v: key %q in table %d (ok %v), want table %d", src, k, id, ok, want)
+				continue
+			}
+			if !ok {
+				continue
+			}
+			mapped++
+			spans, err := span.Split(span.TableSpan(id), 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range spans {
+				r, err := SourceBounds(src, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if inSource := r.Contains(k); inSource != span.ContainsKey(s, sk) {
+					t.Errorf("source %+v key %q (span key %x): span %s holds the span key %v, its source range %+v holds the key %v",
+						src, k, sk, span.String(s), !inSource, r, inSource)
+				}
+			}
+		}
+	}
+	if mapped < 10 {
+		t.Fatalf("only %d keys mapped; the test checks too little", mapped)
+	}
+}

@@ -1,0 +1,198 @@
+package etcdcdc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Progress notifications and why they are not taken at their word
+//
+// An idle span advances only through progress notifications, which the factory asks for with
+// RequestProgress. etcd before the fix of its issue 15220 (Debian's 3.4.23 among them) answers
+// a RequestProgress at once with the store's current revision, outside the watch's own event
+// channel: while a watch started at a past revision is still catching up ("unsynced": etcd
+// sends it the history of its range in (start, now] in later batches), or while events are
+// queued behind the answer, a notification at R can arrive before events at or below R. Taken
+// as the checkpoint, R would claim events durable that are not even read yet.
+//
+// So the dispatcher takes a notification only once its watch is caught up, and only once a
+// later notification confirms it:
+//
+//   - The watch asks for its created response, whose header revision C is the source's
+//     revision when etcd registered the watch: the watch owes every event of its range in
+//     (start, C] before any newer one. It is caught up when it started at or above C (etcd
+//     registers such a watch synced), when it delivers an event at or above C (events come in
+//     revision order), or when reads of the range show nothing in (last, C] it has not
+//     delivered: no key of the range modified in (last, C] is alive at C, and the range holds
+//     as many keys at C as at last (then the keys at C are exactly those at last, unchanged,
+//     so nothing was deleted either). Reads cannot see a key both created and deleted inside
+//     (last, C]; that is the one case the check misses.
+//   - Until then a notification never moves the checkpoint: it stays at the last event
+//     revision delivered.
+//   - Once caught up, a notification at R is a candidate; the next notification confirms it,
+//     unless an event at or below R arrives between the two (the answer had overtaken queued
+//     events: it is dropped). This narrows the overtaking race of a synced watch to events
+//     still queued one progress interval later.
+//
+// A fixed etcd (3.4.24+, 3.5.8+) sends requested notifications through the watch's channel
+// and only to synced watches, and every rule above then holds trivially. What the gate cannot
+// mend on an unfixed etcd: clientv3 resumes a broken watch stream by itself from the last
+// notification's revision + 1, so a premature notification followed by a broken stream loses
+// the events it overtook before they reach this code. Run the source on a fixed etcd.
+
+// progressGate decides how far a watch's progress notifications may move the checkpoint. It
+// is a pure state machine over what one watch delivered, in order.
+type progressGate struct {
+	last      int64 // the highest revision the watch has shown delivered (events, or confirmed progress)
+	createdAt int64 // header revision of the created response; 0 until it arrives
+	caughtUp  bool
+	candidate int64 // a notification's revision awaiting confirmation; 0: none
+}
+
+func newProgressGate(start int64) *progressGate { return &progressGate{last: start} }
+
+// created records the created response's header revision.
+func (g *progressGate) created(rev int64) {
+	g.createdAt = rev
+	if g.last >= rev {
+		g.caughtUp = true
+	}
+}
+
+// events records a response whose last event is at rev and returns the revision the
+// checkpoint may reach once its events are durable (never below an earlier one).
+func (g *progressGate) events(rev int64) int64 {
+	if g.candidate != 0 && rev <= g.candidate {
+		g.candidate = 0 // the notification overtook these events
+	}
+	g.last = max(g.last, rev)
+	if g.createdAt != 0 && rev >= g.createdAt {
+		g.caughtUp = true
+	}
+	return g.last
+}
+
+// waiting reports the revisions (last, createdAt] a caught-up check must find quiet, while
+// the watch is not caught up.
+func (g *progressGate) waiting() (from, to int64, ok bool) {
+	return g.last, g.createdAt, !g.caughtUp && g.createdAt != 0
+}
+
+// quietThrough records that reads found nothing undelivered in (last, rev].
+func (g *progressGate) quietThrough(rev int64) {
+	if g.createdAt != 0 && rev >= g.createdAt {
+		g.caughtUp = true
+	}
+}
+
+// progress records a notification at rev and returns the revision the checkpoint may move
+// to, or 0.
+func (g *progressGate) progress(rev int64) int64 {
+	if !g.caughtUp {
+		return 0
+	}
+	confirmed := g.candidate
+	g.candidate = 0
+	if confirmed > g.last {
+		g.last = confirmed
+	} else {
+		confirmed = 0
+	}
+	if rev > g.last {
+		g.candidate = rev
+	}
+	return confirmed
+}
+
+// rangeOpts select the span's source range (after its start key).
+func (d *Dispatcher) rangeOpts() []clientv3.OpOption {
+	if d.rng.end == nil {
+		return []clientv3.OpOption{clientv3.WithFromKey()}
+	}
+	return []clientv3.OpOption{clientv3.WithRange(string(d.rng.end))}
+}
+
+// watch runs one watch from rev+1 and returns the last revision queued and why it ended.
+func (d *Dispatcher) watch(rev int64) (int64, error) {
+	opts := append([]clientv3.OpOption{clientv3.WithRev(rev + 1), clientv3.WithProgressNotify(), clientv3.WithCreatedNotify()},
+		d.rangeOpts()...)
+	ctx, cancel := context.WithCancel(d.readCtx)
+	defer cancel()
+	gate := newProgressGate(rev)
+	for resp := range d.f.cli.Watch(ctx, string(d.rng.start), opts...) {
+		if resp.CompactRevision != 0 || errors.Is(resp.Err(), rpctypes.ErrCompacted) {
+			return rev, fmt.Errorf("%w: source %v compacted through revision %d, above this span's checkpoint %d: "+
+				"its events in between are gone. Nothing was skipped; to go on, remove the changefeed and create it again "+
+				"(its mirror is then rebuilt from a newer revision), and size the source's auto-compaction retention above "+
+				"the changefeed's lag", rpctypes.ErrCompacted, d.f.cli.Endpoints(), resp.CompactRevision, rev)
+		}
+		if err := resp.Err(); err != nil {
+			return rev, fmt.Errorf("etcdcdc: watch of source %v: %w", d.f.cli.Endpoints(), err)
+		}
+		d.setErr(&d.watchErr, nil)
+		switch {
+		case resp.Created:
+			gate.created(resp.Header.Revision)
+			continue
+		case resp.IsProgressNotify():
+			if from, to, ok := gate.waiting(); ok && d.quiet(ctx, from, to) {
+				gate.quietThrough(to)
+			}
+			if r := gate.progress(resp.Header.Revision); r > rev && d.push(batch{through: r}) {
+				rev = r
+			}
+			continue
+		case len(resp.Events) == 0:
+			continue
+		}
+		b := batch{events: make([]Event, 0, len(resp.Events))}
+		for _, ev := range resp.Events {
+			b.events = append(b.events, Event{Key: ev.Kv.Key, Value: ev.Kv.Value,
+				Delete: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision})
+		}
+		b.through = gate.events(b.events[len(b.events)-1].Revision)
+		d.skipFirstEvent(&b)
+		if !d.push(b) {
+			return rev, nil
+		}
+		rev = b.through
+	}
+	return rev, nil
+}
+
+// quiet reports whether reads of the span's range find no change in (from, to] (see the
+// comment at the top of this file): no key modified in it is alive at to, and the range holds
+// as many keys at to as at from. A failed read is not quiet.
+func (d *Dispatcher) quiet(ctx context.Context, from, to int64) bool {
+	get := func(opts ...clientv3.OpOption) (*clientv3.GetResponse, bool) {
+		resp, err := d.f.cli.Get(ctx, string(d.rng.start), append(d.rangeOpts(), opts...)...)
+		if err != nil {
+			d.log.Debug("caught-up check of the watch failed", zap.Error(err))
+			return nil, false
+		}
+		return resp, true
+	}
+	// Mod-revision filters prune the keys returned, not a count: ask for the keys.
+	changed, ok := get(clientv3.WithRev(to), clientv3.WithMinModRev(from+1), clientv3.WithKeysOnly())
+	if !ok || len(changed.Kvs) > 0 {
+		return false
+	}
+	after, ok := get(clientv3.WithRev(to), clientv3.WithCountOnly())
+	if !ok {
+		return false
+	}
+	var before int64
+	if from > 0 {
+		resp, ok := get(clientv3.WithRev(from), clientv3.WithCountOnly())
+		if !ok {
+			return false
+		}
+		before = resp.Count
+	}
+	return after.Count == before
+}

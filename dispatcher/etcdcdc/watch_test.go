@@ -1,0 +1,170 @@
+package etcdcdc
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// fakeWatcher serves one scripted watch stream, in order, then closes it.
+type fakeWatcher struct {
+	clientv3.Watcher
+	script []clientv3.WatchResponse
+}
+
+func (w *fakeWatcher) Watch(context.Context, string, ...clientv3.OpOption) clientv3.WatchChan {
+	ch := make(chan clientv3.WatchResponse, len(w.script))
+	for _, r := range w.script {
+		ch <- r
+	}
+	close(ch)
+	return ch
+}
+
+// histEvent is one change in the fake source's history.
+type histEvent struct {
+	key string
+	rev int64
+	del bool
+}
+
+// fakeKV answers reads from a history the way etcd would: the keys alive at a revision with
+// their mod revisions, mod-revision filters pruning the keys, a count ignoring them.
+type fakeKV struct {
+	clientv3.KV
+	history []histEvent
+}
+
+func (kv *fakeKV) Get(_ context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	op := clientv3.OpGet(key, opts...)
+	at := op.Rev()
+	alive := map[string]int64{}
+	for _, ev := range kv.history {
+		if (at != 0 && ev.rev > at) || ev.key < key || ev.key >= string(op.RangeBytes()) {
+			continue
+		}
+		if ev.del {
+			delete(alive, ev.key)
+		} else {
+			alive[ev.key] = ev.rev
+		}
+	}
+	resp := &clientv3.GetResponse{Count: int64(len(alive))}
+	if op.IsCountOnly() {
+		return resp, nil
+	}
+	for k, mod := range alive {
+		if (op.MinModRev() == 0 || mod >= op.MinModRev()) && (op.MaxModRev() == 0 || mod <= op.MaxModRev()) {
+			resp.Kvs = append(resp.Kvs, &mvccpb.KeyValue{Key: []byte(k), ModRevision: mod})
+		}
+	}
+	return resp, nil
+}
+
+func created(rev int64) clientv3.WatchResponse {
+	return clientv3.WatchResponse{Header: pb.ResponseHeader{Revision: rev}, Created: true}
+}
+
+func progressAt(rev int64) clientv3.WatchResponse {
+	return clientv3.WatchResponse{Header: pb.ResponseHeader{Revision: rev}}
+}
+
+func eventAt(key string, rev int64, del bool) clientv3.WatchResponse {
+	typ := mvccpb.PUT
+	if del {
+		typ = mvccpb.DELETE
+	}
+	return clientv3.WatchResponse{Header: pb.ResponseHeader{Revision: rev},
+		Events: []*clientv3.Event{{Type: typ, Kv: &mvccpb.KeyValue{Key: []byte(key), ModRevision: rev}}}}
+}
+
+// TestWatchTrustsProgressOnlyWhenCaughtUp replays watch streams the way etcd 3.4.23 can
+// deliver them (a requested progress notification at the store's revision arriving before
+// events at or below it; etcd issue 15220) and checks the checkpoints the watch queues: a
+// notification never moves the checkpoint before the watch is caught up to its created
+// revision, and not before a later notification confirms it with no older event in between.
+func TestWatchTrustsProgressOnlyWhenCaughtUp(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		start   int64
+		history []histEvent
+		script  []clientv3.WatchResponse
+		want    []int64 // the checkpoints queued, in order
+	}{
+		{
+			// The range held /a/x at the start; it changes at 12 and goes at 18, both still to
+			// come when two notifications (25, 26) arrive. Reads see that a key alive at the
+			// start is gone by 20, so the watch is not caught up; after 18 the window (18, 20]
+			// is quiet and 27 (confirmed by 28) is trusted.
+			name: "catching up", start: 10,
+			history: []histEvent{{"/a/x", 5, false}, {"/a/x", 12, false}, {"/a/x", 18, true}, {"/b/other", 20, false}},
+			script: []clientv3.WatchResponse{created(20), progressAt(25), progressAt(26), eventAt("/a/x", 12, false),
+				eventAt("/a/x", 18, true), progressAt(27), progressAt(28)},
+			want: []int64{12, 18, 27},
+		},
+		{
+			// A new key /a/y put at 15 and not delivered yet: the reads find a key of the range
+			// modified in (10, 20], so 25 and 26 are not trusted.
+			name: "a pending put", start: 10,
+			history: []histEvent{{"/a/y", 15, false}, {"/b/other", 20, false}},
+			script: []clientv3.WatchResponse{created(20), progressAt(25), progressAt(26), eventAt("/a/y", 15, false),
+				progressAt(27), progressAt(28)},
+			want: []int64{15, 27},
+		},
+		{
+			// Caught up from the start (it started at the created revision), but the answer to
+			// a request (35) overtakes an event queued before it (33): 35 is dropped, 36 is
+			// confirmed by 37.
+			name: "overtaken when synced", start: 30,
+			history: []histEvent{{"/a/z", 33, false}},
+			script:  []clientv3.WatchResponse{created(30), progressAt(35), eventAt("/a/z", 33, false), progressAt(36), progressAt(37)},
+			want:    []int64{33, 36},
+		},
+		{
+			// An idle span started at the head advances, one notification behind.
+			name: "idle at the head", start: 40,
+			script: []clientv3.WatchResponse{created(40), progressAt(40), progressAt(41), progressAt(42)},
+			want:   []int64{41},
+		},
+		{
+			// An event at or above the created revision proves the catch-up without reads.
+			name: "caught up by an event", start: 10,
+			history: []histEvent{{"/a/x", 5, false}, {"/a/x", 21, true}},
+			script:  []clientv3.WatchResponse{created(20), progressAt(22), eventAt("/a/x", 21, true), progressAt(23), progressAt(24)},
+			want:    []int64{21, 23},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			kv := &fakeKV{history: c.history}
+			d := &Dispatcher{f: &Factory{cli: &clientv3.Client{Watcher: &fakeWatcher{script: c.script}, KV: kv}},
+				rng: keyRange{start: []byte("/a/"), end: []byte("/a0")}, queue: make(chan batch, 64), log: zap.NewNop()}
+			d.readCtx, d.cancelRead = context.WithCancel(context.Background())
+			defer d.cancelRead()
+			last, err := d.watch(c.start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			close(d.queue)
+			var got []int64
+			var delivered []string
+			for b := range d.queue {
+				got = append(got, b.through)
+				for _, ev := range b.events {
+					delivered = append(delivered, fmt.Sprintf("%s@%d", ev.Key, ev.Revision))
+				}
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("checkpoints queued %v, want %v (events %v)", got, c.want, delivered)
+			}
+			if last != c.want[len(c.want)-1] {
+				t.Fatalf("watch ended at %d, want %d", last, c.want[len(c.want)-1])
+			}
+		})
+	}
+}
