@@ -195,7 +195,7 @@ func runPlayground(ctx context.Context, f playgroundFlags, out io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	load := startDemoLoad(ctx, cli, f, out)
+	load := startDemoLoad(ctx, cli, keys, f, out)
 	printIntro(out, f, dir, certs, children, load)
 	var meter *dataPlaneMeter
 	if f.dispatcher == etcdutil.EtcdDispatcher {

@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tidemark/tidemark/etcdutil"
+	"github.com/tidemark/tidemark/wait"
 )
 
 // Defaults of the playground's load on the etcd demo: modest, so that a laptop shows steady
@@ -33,7 +34,7 @@ type demoLoad struct {
 
 // startDemoLoad starts the load unless its rate is 0; it stops when ctx ends or after
 // f.loadEvents events (0: no end), and prints a line when it has written them all.
-func startDemoLoad(ctx context.Context, cli *clientv3.Client, f playgroundFlags, out io.Writer) *demoLoad {
+func startDemoLoad(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, f playgroundFlags, out io.Writer) *demoLoad {
 	if f.dispatcher != etcdutil.EtcdDispatcher || f.loadRate == 0 {
 		return nil
 	}
@@ -46,6 +47,9 @@ func startDemoLoad(ctx context.Context, cli *clientv3.Client, f playgroundFlags,
 		done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
+		// Start writing once the demo replicates, so the status line shows the events flow
+		// rather than a backlog copied in one burst while the nodes were still starting.
+		waitDemoReplicating(ctx, cli, keys, loadStartWait)
 		writeLoad(ctx, cli, l.lf, &l.st)
 		if ctx.Err() == nil {
 			fmt.Fprintf(out, "load done: %d events written (%d puts, %d deletes), %d errors; the mirror catches up, then `tidemark ctl diff demo` shows 0 differing keys\n",
@@ -53,6 +57,24 @@ func startDemoLoad(ctx context.Context, cli *clientv3.Client, f playgroundFlags,
 		}
 	}()
 	return l
+}
+
+// loadStartWait bounds how long the demo load waits for the changefeed to replicate: past it,
+// the load starts anyway (the nodes catch up on what it wrote).
+const loadStartWait = 30 * time.Second
+
+// waitDemoReplicating returns once the demo changefeed's published status has every span
+// replicating, or after limit, or when ctx ends.
+func waitDemoReplicating(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, limit time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for ctx.Err() == nil {
+		st, err := etcdutil.GetStatus(ctx, cli, keys, demoChangefeed)
+		if err == nil && st.Bootstrapped && st.Spans["replicating"] > 0 && st.Spans["absent"] == 0 && st.Spans["scheduling"] == 0 {
+			return
+		}
+		wait.Sleep(ctx, 100*time.Millisecond)
+	}
 }
 
 // wait returns once the load has stopped (ctx ended or all written).
