@@ -35,9 +35,11 @@ type cdcResult struct {
 	// FileRate, MirrorRate, MakeMirrorRate: events per second from the first write of the load
 	// to the last event durable (tidemark: the changefeed checkpoint covers the last revision;
 	// make-mirror: the target holds the last revision's value).
-	FileRate       float64 `json:"file_events_per_s"`
-	MirrorRate     float64 `json:"mirror_events_per_s"`
-	MakeMirrorRate float64 `json:"make_mirror_events_per_s"`
+	FileRate float64 `json:"file_events_per_s"`
+	// MirrorPerTxn, MakeMirrorPerTxn: events per target transaction (target revisions used).
+	MirrorPerTxn, MakeMirrorPerTxn float64
+	MirrorRate                     float64 `json:"mirror_events_per_s"`
+	MakeMirrorRate                 float64 `json:"make_mirror_events_per_s"`
 	// LoadRate: how fast the source took the mirror phase's writes (a ceiling for the others).
 	LoadRate float64 `json:"load_events_per_s"`
 	// LagP50, LagP99: seconds from a write to the source until the mirror shows it, at LagRate.
@@ -60,7 +62,7 @@ const (
 // own (embedded here, so the servers and etcdctl reach them over the network like any other).
 func runCDC(rc runConfig, cc cdcConfig) cdcResult {
 	r := cdcResult{Events: cc.events, FileRate: math.NaN(), MirrorRate: math.NaN(), MakeMirrorRate: math.NaN(),
-		LoadRate: math.NaN(), LagP50: math.NaN(), LagP99: math.NaN(), LagRate: cc.lagRate, KillRecovery: math.NaN()}
+		LoadRate: math.NaN(), MirrorPerTxn: math.NaN(), MakeMirrorPerTxn: math.NaN(), LagP50: math.NaN(), LagP99: math.NaN(), LagRate: cc.lagRate, KillRecovery: math.NaN()}
 	fail := func(what string, err error) { r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", what, err)) }
 	srcSrv, err := embedetcd.Start(embedetcd.Config{Dir: filepath.Join(rc.dir, "source"), Name: "source", LogLevel: "panic"})
 	if err != nil {
@@ -113,25 +115,29 @@ func runCDC(rc runConfig, cc cdcConfig) cdcResult {
 	// (b) the etcd mirror; the changefeed stays for the lag phase.
 	mirrorSpec := spec("/bench/mirror/")
 	var mirrorLoad loadResult
+	dstRev0 := targetRev(ctx, dst)
 	if rate, err := c.replicate(rc, cfMirror, mirrorSpec, src, append([]string{"--source-etcd", srcURLs}, append(mirrorSpec.ks.rangeFlags(),
 		"--sink", "etcd", "--sink-etcd", dstURLs, "--sink-prefix", tmPrefix)...),
 		func(lr loadResult) error {
 			mirrorLoad = lr
+			mirrorLoad.targetRev = targetRev(ctx, dst)
 			return c.checkMirror(ctx, rc, src, dst, mirrorSpec.ks.root, lr)
 		}); err != nil {
 		fail("mirror sink", err)
 	} else {
 		r.MirrorRate = rate
 		r.LoadRate = float64(mirrorLoad.written) / mirrorLoad.end.Sub(mirrorLoad.start).Seconds()
+		r.MirrorPerTxn = float64(mirrorLoad.written) / float64(mirrorLoad.targetRev-dstRev0)
 	}
 
 	// (c) etcdctl make-mirror, same source etcd, same target etcd, same load shape.
-	if rate, err := makeMirror(ctx, rc, cc, src, dst, srcURLs, dstURLs, spec("/bench/mm/")); err != nil {
+	if rate, perTxn, err := makeMirror(ctx, rc, cc, src, dst, srcURLs, dstURLs, spec("/bench/mm/")); err != nil {
 		fail("make-mirror", err)
 	} else {
-		r.MakeMirrorRate = rate
+		r.MakeMirrorRate, r.MakeMirrorPerTxn = rate, perTxn
 	}
-	rc.logf("data plane: file %.0f, mirror %.0f, make-mirror %.0f events/s (load %.0f)", r.FileRate, r.MirrorRate, r.MakeMirrorRate, r.LoadRate)
+	rc.logf("data plane: file %.0f, mirror %.0f, make-mirror %.0f events/s (load %.0f); events per target transaction: mirror %.1f, make-mirror %.1f",
+		r.FileRate, r.MirrorRate, r.MakeMirrorRate, r.LoadRate, r.MirrorPerTxn, r.MakeMirrorPerTxn)
 
 	if err := c.lagPhase(ctx, rc, cc, src, dst, mirrorSpec.ks, &r); err != nil {
 		fail("lag", err)
@@ -158,7 +164,7 @@ func (c *cluster) replicate(rc runConfig, cf string, spec loadSpec, src *clientv
 		return 0, err
 	}
 	took := time.Since(lr.start)
-	rc.logf("%s: checkpoint covers revision %d after %.1fs", cf, lr.lastRev, took.Seconds())
+	rc.logf("%s: checkpoint covers revision %d after %.1fs, %.1fs after the last write", cf, lr.lastRev, took.Seconds(), time.Since(lr.end).Seconds())
 	if err := check(lr); err != nil {
 		return 0, err
 	}
@@ -250,18 +256,18 @@ func (c *cluster) checkMirror(ctx context.Context, rc runConfig, src, dst *clien
 // makeMirror runs `etcdctl make-mirror` from the source's root to mmPrefix in the target,
 // waits until it is watching (a marker key arrived), then times the same load until the
 // target holds the last revision's value, and checks the copy with the diff tidemark uses.
-func makeMirror(ctx context.Context, rc runConfig, cc cdcConfig, src, dst *clientv3.Client, srcURLs, dstURLs string, spec loadSpec) (float64, error) {
+func makeMirror(ctx context.Context, rc runConfig, cc cdcConfig, src, dst *clientv3.Client, srcURLs, dstURLs string, spec loadSpec) (rate, perTxn float64, err error) {
 	root := spec.ks.root
-	logf, err := os.Create(filepath.Join(rc.dir, "make-mirror.log"))
+	logFile, err := os.Create(filepath.Join(rc.dir, "make-mirror.log"))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	defer logf.Close()
+	defer logFile.Close()
 	cmd := exec.Command(cc.etcdctl, "--endpoints", srcURLs, "make-mirror", "--prefix", root, "--dest-prefix", mmPrefix, dstURLs)
 	cmd.Env = append(os.Environ(), "ETCDCTL_API=3")
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("%s: %w", cc.etcdctl, err)
+		return 0, 0, fmt.Errorf("%s: %w", cc.etcdctl, err)
 	}
 	defer func() { _ = cmd.Process.Signal(syscall.SIGKILL); _ = cmd.Wait() }()
 	holds := func(key, val string) func() (bool, error) {
@@ -271,30 +277,42 @@ func makeMirror(ctx context.Context, rc runConfig, cc cdcConfig, src, dst *clien
 		}
 	}
 	if _, err := src.Put(ctx, root+"ready", "1:0"); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := waitUntil("make-mirror watching", rc.timeout, holds(root+"ready", "1:0")); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	rev0 := targetRev(ctx, dst)
 	lr, err := load(ctx, src, spec)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := waitUntil("make-mirror holding the last revision", rc.timeout, holds(lr.lastKey, lr.lastValue)); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	took := time.Since(lr.start)
-	rc.logf("make-mirror: the target holds revision %d after %.1fs", lr.lastRev, took.Seconds())
+	perTxn = float64(lr.written) / float64(targetRev(ctx, dst)-rev0)
+	rc.logf("make-mirror: the target holds revision %d after %.1fs, %.1fs after the last write (source took %.0f events/s)",
+		lr.lastRev, took.Seconds(), time.Since(lr.end).Seconds(), float64(lr.written)/lr.end.Sub(lr.start).Seconds())
 	res, err := etcdcdc.Diff(ctx, src, &etcdutil.SourceConfig{Prefix: root}, dst, mmPrefix, lr.lastRev)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if len(res.Diffs) > 0 {
-		return 0, fmt.Errorf("make-mirror's copy differs in %d keys, first %+v", len(res.Diffs), res.Diffs[0])
+		return 0, 0, fmt.Errorf("make-mirror's copy differs in %d keys, first %+v", len(res.Diffs), res.Diffs[0])
 	}
-	return float64(lr.written) / took.Seconds(), nil
+	return float64(lr.written) / took.Seconds(), perTxn, nil
 }
 
 func waitUntil(what string, d time.Duration, cond func() (bool, error)) error {
 	return (&cluster{}).waitFor(what, d, cond)
+}
+
+// targetRev is the target's current revision: each transaction adds one.
+func targetRev(ctx context.Context, cli *clientv3.Client) int64 {
+	resp, err := cli.Get(ctx, "\x00", clientv3.WithCountOnly())
+	if err != nil {
+		return 0
+	}
+	return resp.Header.Revision
 }

@@ -59,6 +59,7 @@ type loadResult struct {
 	start, end         time.Time
 	written            int
 	lastKey, lastValue string
+	targetRev          int64 // the target's revision once the mirror caught up (mirror phase only)
 }
 
 // value carries the event's sequence number and write time, so that every write is unique

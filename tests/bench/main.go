@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -40,9 +41,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cc.lagWindow, "lag-window", 20*time.Second, "data plane: how long the steady lag is measured before the kill")
 	fs.BoolVar(&cc.kill, "kill", true, "data plane: after the steady lag, kill -9 a worker and measure until the lag is back under 1 s")
 	fs.StringVar(&cc.etcdctl, "etcdctl", "/usr/bin/etcdctl", "data plane: the etcdctl whose make-mirror is compared")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (it hosts the etcds of the data plane) to this file")
 	cdcJSONOut := fs.String("cdc-json", "", "also write the data-plane figures as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "bench: -cpuprofile:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 	runSpans, runData := false, false
 	for _, s := range strings.Split(*scenarios, ",") {

@@ -112,6 +112,8 @@ func printCDC(w io.Writer, r cdcResult, ttl time.Duration) {
 		{"tidemark, file sink, 3 nodes", "events/s", r.FileRate, "reported"},
 		{"tidemark, etcd mirror, 3 nodes", "events/s", r.MirrorRate, ">= make-mirror"},
 		{"etcdctl make-mirror", "events/s", r.MakeMirrorRate, "-"},
+		{"tidemark mirror: events per target txn", "events", r.MirrorPerTxn, "reported"},
+		{"make-mirror: events per target txn", "events", r.MakeMirrorPerTxn, "reported"},
 		{"ratio mirror / make-mirror", "x", safeDiv(r.MirrorRate, r.MakeMirrorRate), ">= 1"},
 		{"ratio file / make-mirror", "x", safeDiv(r.FileRate, r.MakeMirrorRate), "reported"},
 		{fmt.Sprintf("mirror lag p50 at %.0f events/s", r.LagRate), "s", r.LagP50, "-"},
@@ -138,7 +140,7 @@ func safeDiv(a, b float64) float64 {
 func cdcJSON(r cdcResult) map[string]any {
 	m := map[string]any{"events": r.Events, "lag_rate_events_per_s": r.LagRate}
 	for k, v := range map[string]float64{"load_events_per_s": r.LoadRate, "file_events_per_s": r.FileRate,
-		"mirror_events_per_s": r.MirrorRate, "make_mirror_events_per_s": r.MakeMirrorRate,
+		"mirror_events_per_s": r.MirrorRate, "mirror_events_per_txn": r.MirrorPerTxn, "make_mirror_events_per_txn": r.MakeMirrorPerTxn, "make_mirror_events_per_s": r.MakeMirrorRate,
 		"mirror_over_make_mirror": safeDiv(r.MirrorRate, r.MakeMirrorRate), "lag_p50_s": r.LagP50, "lag_p99_s": r.LagP99,
 		"kill_recovery_s": r.KillRecovery} {
 		if math.IsNaN(v) {
