@@ -20,7 +20,8 @@
 // value), and every sink is then checked event by event against the source's history (and the
 // mirror by ctl diff). Then the mirror's lag, write to the source until the mirror's watch
 // shows it, at a steady -lag-rate, and through a kill -9 of a worker until no event arrives
-// 1 s late any more.
+// 1 s late any more. To see where the time goes: -cpuprofile profiles this process (it hosts
+// the source and target etcds), and BENCH_PPROF=1 starts the servers with --enable-pprof.
 //
 // Figures are measurements of one run on this machine, never asserted against targets: the
 // targets live in the issue and the closing note compares. `make bench` runs it at 10,000,
