@@ -21,6 +21,10 @@ BENCH_REPORT ?= bench.out
 # The system harness (tests/bench): span counts, one fresh 3-node cluster each, and its JSON.
 BENCH_SIZES ?= 10000,100000,1000000
 BENCH_JSON ?= bench.json
+# The data-plane scenario of the harness: source events per replication phase (file sink, etcd
+# mirror, etcdctl make-mirror), and its JSON.
+BENCH_CDC_EVENTS ?= 1000000
+BENCH_CDC_JSON ?= bench-cdc.json
 # Seeds for `make sim`.
 SEEDS ?= 100
 # Extra flags for `make run`, e.g. make run ARGS='--nodes 5 --load-rate 1000' or ARGS='--dispatcher sim --tables 200'.
@@ -32,7 +36,7 @@ help:
 	@echo "build             bin/tidemark (version $(VERSION))"
 	@echo "run               build, then bin/tidemark playground \$$ARGS"
 	@echo "test              go test -race over every package"
-	@echo "bench             the whole system on real processes at BENCH_SIZES spans (table, $(BENCH_JSON)), then bench-micro"
+	@echo "bench             the whole system on real processes at BENCH_SIZES spans (table, $(BENCH_JSON)), the data plane at BENCH_CDC_EVENTS ($(BENCH_CDC_JSON)), then bench-micro"
 	@echo "bench-micro       benchmarks of every package that has some, also written to $(BENCH_REPORT)"
 	@echo "proto             regenerate heartbeatpb from heartbeat.proto"
 	@echo "proto-check       fail if heartbeatpb differs from what make proto generates"
@@ -54,8 +58,8 @@ test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 bench: build
-	$(GO) run ./tests/bench -bin bin/tidemark -sizes $(BENCH_SIZES) -json $(BENCH_JSON)
-	@echo "bench: figures written to $(BENCH_JSON)"
+	$(GO) run ./tests/bench -bin bin/tidemark -sizes $(BENCH_SIZES) -json $(BENCH_JSON) -cdc-events $(BENCH_CDC_EVENTS) -cdc-json $(BENCH_CDC_JSON)
+	@echo "bench: figures written to $(BENCH_JSON) and $(BENCH_CDC_JSON)"
 	@$(MAKE) --no-print-directory bench-micro
 
 bench-micro:

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,15 +17,10 @@ func TestHarnessSmall(t *testing.T) {
 		t.Skip("builds the binary and starts etcd and three servers")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "tidemark")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/tidemark")
-	build.Dir = "../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	var stdout, stderr bytes.Buffer
 	jsonPath := filepath.Join(dir, "bench.json")
-	code := run([]string{"-bin", bin, "-sizes", "200,400", "-session-ttl", "2s", "-ingress-window", "2s",
+	code := run([]string{"-bin", bin, "-scenarios", "spans", "-sizes", "200,400", "-session-ttl", "2s", "-ingress-window", "2s",
 		"-timeout", "60s", "-json", jsonPath, "-work-dir", filepath.Join(dir, "work")}, &stdout, &stderr)
 	t.Logf("table:\n%s", stdout.String())
 	if code != 0 {

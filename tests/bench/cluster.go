@@ -93,6 +93,9 @@ func (c *cluster) start(id string) error {
 	args := []string{"server", "--etcd", strings.Join(c.etcd.ClientURLs(), ","), "--addr", addr,
 		"--status-addr", status, "--cluster", c.id, "--data-dir", filepath.Join(c.dir, id), "--node-id", id,
 		"--session-ttl", c.ttl.String(), "--log-file", filepath.Join(c.dir, id+".log"), "--log-level", "warn"}
+	if os.Getenv("BENCH_PPROF") != "" {
+		args = append(args, "--enable-pprof") // profiles of the servers: go tool pprof http://STATUS/debug/pprof/profile
+	}
 	cmd := exec.Command(c.bin, args...)
 	stderr, err := os.Create(filepath.Join(c.dir, id+".stderr"))
 	if err != nil {

@@ -11,6 +11,18 @@
 //   - failover: kill -9 of the maintainer to every span replicating under the new epoch, and the
 //     new maintainer's bootstrap (last response to plan applied, from its metric).
 //
+// The data plane (-scenarios cdc) runs on its own cluster with a source and a target etcd: the
+// same load (-cdc-events puts over -cdc-keys keys in -cdc-ranges key ranges, one table each,
+// -cdc-txn puts per source revision) is replicated by an etcd-dispatcher changefeed into the
+// file sink, by another into an etcd mirror, and by `etcdctl make-mirror`, one after the other
+// on their own prefixes; each rate runs from the load's first write to the changefeed
+// checkpoint covering its last revision (make-mirror: the target holding that revision's
+// value), and every sink is then checked event by event against the source's history (and the
+// mirror by ctl diff). Then the mirror's lag, write to the source until the mirror's watch
+// shows it, at a steady -lag-rate, and through a kill -9 of a worker until no event arrives
+// 1 s late any more. To see where the time goes: -cpuprofile profiles this process (it hosts
+// the source and target etcds), and BENCH_PPROF=1 starts the servers with --enable-pprof.
+//
 // Figures are measurements of one run on this machine, never asserted against targets: the
 // targets live in the issue and the closing note compares. `make bench` runs it at 10,000,
 // 100,000 and 1,000,000 spans; `go run ./tests/bench -help` lists the flags.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +30,48 @@ func run(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	workDir := fs.String("work-dir", "", "where data dirs and logs go (default: a temporary dir, removed unless -keep)")
 	keep := fs.Bool("keep", false, "keep the work dir (logs) after the run")
+	scenarios := fs.String("scenarios", "spans,cdc", "what to run: spans (the scheduler at -sizes), cdc (the data plane), or both")
+	var cc cdcConfig
+	fs.IntVar(&cc.events, "cdc-events", 1000000, "data plane: source events each replication phase writes")
+	fs.IntVar(&cc.keys, "cdc-keys", 100000, "data plane: distinct source keys the events go to")
+	fs.IntVar(&cc.perTxn, "cdc-txn", 100, "data plane: puts per source transaction (one revision) of the throughput loads")
+	fs.IntVar(&cc.ranges, "cdc-ranges", 12, "data plane: source key ranges, one table (span) each, shared by the nodes")
+	fs.IntVar(&cc.writers, "cdc-writers", 32, "data plane: concurrent writers of the load")
+	fs.Float64Var(&cc.lagRate, "lag-rate", 5000, "data plane: events/s of the steady load the lag is measured at (0: skip the lag phase)")
+	fs.DurationVar(&cc.lagWindow, "lag-window", 20*time.Second, "data plane: how long the steady lag is measured before the kill")
+	fs.BoolVar(&cc.kill, "kill", true, "data plane: after the steady lag, kill -9 a worker and measure until the lag is back under 1 s")
+	fs.StringVar(&cc.etcdctl, "etcdctl", "/usr/bin/etcdctl", "data plane: the etcdctl whose make-mirror is compared")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (it hosts the etcds of the data plane) to this file")
+	cdcJSONOut := fs.String("cdc-json", "", "also write the data-plane figures as JSON to this file")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "bench: -cpuprofile:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
+	runSpans, runData := false, false
+	for _, s := range strings.Split(*scenarios, ",") {
+		switch strings.TrimSpace(s) {
+		case "spans":
+			runSpans = true
+		case "cdc":
+			runData = true
+		default:
+			fmt.Fprintf(stderr, "bench: -scenarios %q: want spans, cdc or both\n", *scenarios)
+			return 2
+		}
+	}
+	if runData && (cc.events < 1 || cc.keys < cc.perTxn || cc.perTxn < 1 || cc.ranges < 1 || cc.ranges > 100 || cc.writers < 1) {
+		fmt.Fprintf(stderr, "bench: -cdc-events %d -cdc-keys %d -cdc-txn %d -cdc-ranges %d -cdc-writers %d: want positive counts, at least as many keys as puts per transaction, at most 100 ranges\n",
+			cc.events, cc.keys, cc.perTxn, cc.ranges, cc.writers)
 		return 2
 	}
 	counts, err := parseSizes(*sizes)
@@ -59,6 +101,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
 	}
 	var results []result
+	if !runSpans {
+		counts = nil
+	}
 	for _, n := range counts {
 		sizeDir := filepath.Join(dir, strconv.Itoa(n))
 		if err := os.MkdirAll(sizeDir, 0o755); err != nil {
@@ -69,8 +114,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 		results = append(results, runSize(runConfig{bin: binPath, dir: sizeDir, nodes: *nodes, ttl: *ttl,
 			ingressWindow: *window, timeout: *timeout, logf: logf}, n))
 	}
-	printTable(stdout, results)
-	if *jsonOut != "" {
+	failed := false
+	if runSpans {
+		printTable(stdout, results)
+	}
+	if runData {
+		dataDir := filepath.Join(dir, "cdc")
+		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		logf("data plane: %d events per phase on %d nodes (logs in %s)", cc.events, *nodes, dataDir)
+		cr := runCDC(runConfig{bin: binPath, dir: dataDir, nodes: *nodes, ttl: *ttl, timeout: *timeout, logf: logf}, cc)
+		printCDC(stdout, cr, *ttl)
+		failed = len(cr.Errors) > 0
+		if *cdcJSONOut != "" {
+			b, _ := json.MarshalIndent(cdcJSON(cr), "", "  ")
+			if err := os.WriteFile(*cdcJSONOut, append(b, '\n'), 0o644); err != nil {
+				fmt.Fprintln(stderr, "bench:", err)
+				return 1
+			}
+		}
+	}
+	if *jsonOut != "" && runSpans {
 		b, _ := json.MarshalIndent(jsonResults(results), "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
 			fmt.Fprintln(stderr, "bench:", err)
@@ -78,9 +144,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	for _, r := range results {
-		if len(r.Errors) > 0 {
-			return 1
-		}
+		failed = failed || len(r.Errors) > 0
+	}
+	if failed {
+		return 1
 	}
 	return 0
 }

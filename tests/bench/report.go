@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // figure is one row of the table: how to read it off a result and what the target at 1M is.
@@ -95,4 +96,61 @@ func jsonResults(results []result) []map[string]any {
 		out = append(out, m)
 	}
 	return out
+}
+
+// printCDC prints the data-plane figures in the same layout: one measured column and the
+// target, then the ratios the targets compare.
+func printCDC(w io.Writer, r cdcResult, ttl time.Duration) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "DATA PLANE (%d EVENTS)\tUNIT\tMEASURED\tTARGET\n", r.Events)
+	rows := []struct {
+		name, unit string
+		v          float64
+		target     string
+	}{
+		{"source writes (mirror phase load)", "events/s", r.LoadRate, "ceiling of the rates below"},
+		{"tidemark, file sink, 3 nodes", "events/s", r.FileRate, "reported"},
+		{"tidemark, etcd mirror, 3 nodes", "events/s", r.MirrorRate, ">= make-mirror"},
+		{"etcdctl make-mirror", "events/s", r.MakeMirrorRate, "-"},
+		{"tidemark mirror: events per target txn", "events", r.MirrorPerTxn, "reported"},
+		{"make-mirror: events per target txn", "events", r.MakeMirrorPerTxn, "reported"},
+		{"ratio mirror / make-mirror", "x", safeDiv(r.MirrorRate, r.MakeMirrorRate), ">= 1"},
+		{"ratio file / make-mirror", "x", safeDiv(r.FileRate, r.MakeMirrorRate), "reported"},
+		{fmt.Sprintf("mirror lag p50 at %.0f events/s", r.LagRate), "s", r.LagP50, "-"},
+		{fmt.Sprintf("mirror lag p99 at %.0f events/s", r.LagRate), "s", r.LagP99, "<= 1 s"},
+		{"kill -9 worker: lag back under 1 s", "s", r.KillRecovery, fmt.Sprintf("<= TTL + 2 s = %v", ttl+2*time.Second)},
+	}
+	for _, row := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row.name, row.unit, format(row.v), row.target)
+	}
+	_ = tw.Flush()
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "data plane: %s\n", e)
+	}
+}
+
+func safeDiv(a, b float64) float64 {
+	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
+		return math.NaN()
+	}
+	return a / b
+}
+
+// cdcJSON is the data-plane result with NaN (which JSON cannot hold) as nil.
+func cdcJSON(r cdcResult) map[string]any {
+	m := map[string]any{"events": r.Events, "lag_rate_events_per_s": r.LagRate}
+	for k, v := range map[string]float64{"load_events_per_s": r.LoadRate, "file_events_per_s": r.FileRate,
+		"mirror_events_per_s": r.MirrorRate, "mirror_events_per_txn": r.MirrorPerTxn, "make_mirror_events_per_txn": r.MakeMirrorPerTxn, "make_mirror_events_per_s": r.MakeMirrorRate,
+		"mirror_over_make_mirror": safeDiv(r.MirrorRate, r.MakeMirrorRate), "lag_p50_s": r.LagP50, "lag_p99_s": r.LagP99,
+		"kill_recovery_s": r.KillRecovery} {
+		if math.IsNaN(v) {
+			m[k] = nil
+		} else {
+			m[k] = v
+		}
+	}
+	if len(r.Errors) > 0 {
+		m["errors"] = r.Errors
+	}
+	return m
 }
