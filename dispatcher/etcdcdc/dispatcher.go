@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/dispatcher"
@@ -81,9 +80,21 @@ type Dispatcher struct {
 	watchErr error
 
 	rate rateMeter
+
+	// preload: batches a prepared watch read above the start revision (prepare.go), queued
+	// before the watch resumes above readFrom.
+	preload  []batch
+	readFrom int64
 }
 
 func newDispatcher(f *Factory, dc heartbeatpb.DispatcherConfig, rng keyRange) *Dispatcher {
+	return newDispatcherFrom(f, dc, rng, nil, int64(dc.StartTs))
+}
+
+// newDispatcherFrom starts a dispatcher from dc.StartTs whose first batches are preload (all
+// above the start revision, contiguous, through readFrom) and whose watch resumes above
+// readFrom.
+func newDispatcherFrom(f *Factory, dc heartbeatpb.DispatcherConfig, rng keyRange, preload []batch, readFrom int64) *Dispatcher {
 	d := &Dispatcher{
 		f: f, dc: dc, rng: rng,
 		writer: f.cfg.Sink.Open(Owner{Node: f.cfg.Node, Changefeed: f.cfg.Changefeed, ID: dc.Id, Span: dc.Span, Start: int64(dc.StartTs)}),
@@ -91,6 +102,7 @@ func newDispatcher(f *Factory, dc heartbeatpb.DispatcherConfig, rng keyRange) *D
 			zap.Stringer("source-range", rng)),
 		queue: make(chan batch, queueDepth), stopc: make(chan struct{}),
 		readerDone: make(chan struct{}), writerDone: make(chan struct{}),
+		preload: preload, readFrom: max(readFrom, int64(dc.StartTs)),
 	}
 	d.checkpoint.Store(int64(dc.StartTs))
 	d.readCtx, d.cancelRead = context.WithCancel(context.Background())
@@ -183,7 +195,13 @@ func (d *Dispatcher) setErr(slot *error, err error) {
 // sees, until Stop or Close. A broken watch resumes above the last revision queued.
 func (d *Dispatcher) read() {
 	defer close(d.readerDone)
-	rev := int64(d.dc.StartTs)
+	for _, b := range d.preload {
+		if !d.push(b) {
+			return
+		}
+	}
+	d.preload = nil
+	rev := d.readFrom
 	backoff := minBackoff
 	for d.readCtx.Err() == nil {
 		if d.rng.empty() {
@@ -216,15 +234,9 @@ func (d *Dispatcher) read() {
 
 // watch runs one watch from rev+1 and returns the last revision queued and why it ended.
 func (d *Dispatcher) watch(rev int64) (int64, error) {
-	opts := []clientv3.OpOption{clientv3.WithRev(rev + 1), clientv3.WithProgressNotify()}
-	if d.rng.end == nil {
-		opts = append(opts, clientv3.WithFromKey())
-	} else {
-		opts = append(opts, clientv3.WithRange(string(d.rng.end)))
-	}
 	ctx, cancel := context.WithCancel(d.readCtx)
 	defer cancel()
-	for resp := range d.f.cli.Watch(ctx, string(d.rng.start), opts...) {
+	for resp := range d.f.cli.Watch(ctx, string(d.rng.start), watchOptions(d.rng, rev)...) {
 		if resp.CompactRevision != 0 || errors.Is(resp.Err(), rpctypes.ErrCompacted) {
 			return rev, fmt.Errorf("%w: source %v compacted through revision %d, above this span's checkpoint %d: "+
 				"its events in between are gone. Nothing was skipped; to go on, remove the changefeed and create it again "+
@@ -244,12 +256,7 @@ func (d *Dispatcher) watch(rev int64) (int64, error) {
 		if len(resp.Events) == 0 {
 			continue
 		}
-		b := batch{events: make([]Event, 0, len(resp.Events))}
-		for _, ev := range resp.Events {
-			b.events = append(b.events, Event{Key: ev.Kv.Key, Value: ev.Kv.Value,
-				Delete: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision})
-		}
-		b.through = b.events[len(b.events)-1].Revision
+		b := eventBatch(resp.Events)
 		if !d.push(b) {
 			return rev, nil
 		}
@@ -377,23 +384,4 @@ func (d *Dispatcher) sleep(ctx context.Context, t time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(t):
 	}
-}
-
-// rateMeter turns an event count into events per second, over windows of at least a second.
-type rateMeter struct {
-	at    time.Time
-	count uint64
-	rate  uint64
-}
-
-func (r *rateMeter) sample(now time.Time, count uint64) uint64 {
-	if r.at.IsZero() {
-		r.at, r.count = now, count
-		return 0
-	}
-	if dt := now.Sub(r.at); dt >= time.Second {
-		r.rate = uint64(float64(count-r.count) / dt.Seconds())
-		r.at, r.count = now, count
-	}
-	return r.rate
 }
