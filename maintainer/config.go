@@ -48,7 +48,8 @@ type Config struct {
 	// default 64.
 	SplitMergeBatch int
 	// MakeBeforeBreak: every Move (balance, drain, admin, split and merge placement) prepares
-	// its destination before it stops the origin (operator/prepare.go); off by default.
+	// its destination before it stops the origin (operator/prepare.go); off by default, also
+	// on when the changefeed config says make_before_break.
 	MakeBeforeBreak bool
 	Logger          *zap.Logger
 }
