@@ -227,7 +227,7 @@ func (c *collector) malformed(p Placement, state heartbeatpb.ComponentState) (Un
 		u.Detail = fmt.Sprintf("unknown mode %d", p.Mode)
 		return u, true
 	}
-	if state < heartbeatpb.StateWorking || state > heartbeatpb.StateRemoved {
+	if state < heartbeatpb.StateWorking || state > heartbeatpb.StatePrepared {
 		u.Detail = fmt.Sprintf("unknown state %d", state)
 		return u, true
 	}

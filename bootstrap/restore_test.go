@@ -95,10 +95,10 @@ func kv(fields []string) map[string]string {
 
 // parseResponse reads one node's response, a line per record:
 //
-//	working|stopped|removed <span> d=<id> cp=<ts> [redo]
+//	working|stopped|removed|prepared <span> d=<id> cp=<ts> [redo]
 //	bad <span> d=<id>                 (a span with start >= end)
-//	journal <create|remove> <kind> op=<id> src=<placements> dst=<placements> half=<id>
-//	        [start=<ts>] [stage=applied] [cp=<final>] [redo]
+//	journal <create|remove|prepare> <kind> op=<id> src=<placements> dst=<placements> half=<id>
+//	        [start=<ts>] [stage=applied] [cp=<final>] [redo] [mbb]
 //	merge op=<id> src=<placements> dst=<placement> [stage=<0-3>] [cp=<merged ts>]
 //
 // A placement list is <node>/<id>@<span>[,...]; half names the placement the request is for.
@@ -110,7 +110,7 @@ func parseResponse(t testing.TB, input string) *heartbeatpb.MaintainerBootstrapR
 			continue
 		}
 		switch f[0] {
-		case "working", "stopped", "removed", "bad":
+		case "working", "stopped", "removed", "prepared", "bad":
 			resp.Dispatchers = append(resp.Dispatchers, parseStatus(t, f))
 		case "journal":
 			resp.Operators = append(resp.Operators, parseJournal(t, f))
@@ -147,6 +147,8 @@ func parseStatus(t testing.TB, f []string) heartbeatpb.DispatcherStatus {
 		st.State = heartbeatpb.StateStopped
 	case "removed":
 		st.State = heartbeatpb.StateRemoved
+	case "prepared":
+		st.State = heartbeatpb.StatePrepared
 	case "bad":
 		st.State = heartbeatpb.StateWorking
 		st.Span.StartKey, st.Span.EndKey = st.Span.EndKey, st.Span.StartKey
@@ -187,6 +189,7 @@ func parseDesc(t testing.TB, kind string, a map[string]string) heartbeatpb.Opera
 	if k == heartbeatpb.OpAdd {
 		d.StartTs, _ = strconv.ParseUint(a["start"], 10, 64)
 	}
+	_, d.MakeBeforeBreak = a["mbb"]
 	return d
 }
 
@@ -196,8 +199,11 @@ func parseJournal(t testing.TB, f []string) heartbeatpb.InFlightOperator {
 	op := heartbeatpb.InFlightOperator{}
 	r := &op.Request
 	r.Operator, r.OperatorType, r.Config.Mode = d, d.Kind, d.Mode
-	if f[1] == "remove" {
+	switch f[1] {
+	case "remove":
 		r.Action = heartbeatpb.ActionRemove
+	case "prepare":
+		r.Action = heartbeatpb.ActionPrepare
 	}
 	half := parseDID(t, a["half"])
 	for _, p := range append(append([]heartbeatpb.SpanPlacement(nil), d.Sources...), d.Targets...) {

@@ -75,13 +75,14 @@ func buildEnvelope(cmd string, args map[string]string, input string) (*heartbeat
 func buildSchedule(line string) heartbeatpb.ScheduleDispatcherRequest {
 	verb, a := lineArgs(line)
 	action := map[string]heartbeatpb.ScheduleAction{"create": heartbeatpb.ActionCreate, "remove": heartbeatpb.ActionRemove,
-		"bogus": heartbeatpb.ScheduleAction(9)}[verb]
+		"prepare": heartbeatpb.ActionPrepare, "bogus": heartbeatpb.ScheduleAction(9)}[verb]
 	mode := parseMode(a["mode"])
 	kind := kinds[a["kind"]]
 	desc := heartbeatpb.OperatorDescriptor{Id: mustOp(a["op"]), Kind: kind, Mode: mode}
 	if k, ok := a["dkind"]; ok {
 		desc.Kind = kinds[k]
 	}
+	_, desc.MakeBeforeBreak = a["mbb"]
 	ts := uint64(0)
 	if v, ok := a["ts"]; ok {
 		ts = mustUint(v)

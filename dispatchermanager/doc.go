@@ -83,4 +83,8 @@
 // with a Remove of the same dispatcher (its phase timed out, or its table left): the Remove
 // replaces the Create entry; a create never applied is reported Removed at once, an applied one
 // is stopped and leaves a removal record like any remove half.
+//
+// A prepare (the destination half of a make-before-break Move, prepare.go) holds a Prepared
+// dispatcher in the set but not among the working ones; the same operator's Create commits it,
+// its Remove abandons it, and so does the acknowledgement of its operator without a commit.
 package dispatchermanager

@@ -54,7 +54,10 @@ type fakeFactory struct {
 	failNew, failFlush, failStop bool
 	flushes                      int
 	violations                   []string
+	abandoned                    int // prepared dispatchers closed uncommitted
 }
+
+var errInjected = errors.New("injected create failure")
 
 func (f *fakeFactory) New(cfg heartbeatpb.DispatcherConfig, table heartbeatpb.TableConfig) (dispatcher.Dispatcher, error) {
 	if f.failNew {
@@ -120,6 +123,9 @@ func (h *harness) run(td *datadriven.TestData) (string, error) {
 		h.now = time.UnixMilli(1_700_000_000_000)
 		cfg := Config{ClusterID: "c1", NodeID: "n1", Changefeed: "cf1", Incarnation: 1,
 			HeartbeatInterval: time.Second, Factory: h.f}
+		if _, ok := args["noprepare"]; ok {
+			cfg.Factory = plainFactory{h.f}
+		}
 		if v, ok := args["unhealthy-after-ms"]; ok {
 			cfg.UnhealthyAfter = time.Duration(mustUint(v)) * time.Millisecond
 		}
@@ -170,7 +176,11 @@ func (h *harness) run(td *datadriven.TestData) (string, error) {
 	case "ready":
 		return h.ready(), nil
 	case "snapshot":
-		return printSnapshot(h.m.Snapshot()), nil
+		out := printSnapshot(h.m.Snapshot())
+		if h.f.abandoned > 0 {
+			out += fmt.Sprintf("abandoned prepared: %d\n", h.f.abandoned)
+		}
+		return out, nil
 	case "health":
 		hl := h.m.SinkHealth(h.now)
 		since := "-"

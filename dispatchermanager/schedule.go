@@ -34,8 +34,17 @@ func (m *Manager) onSchedule(req *heartbeatpb.ScheduleDispatcherRequest, now tim
 			m.resend(e, now)
 			return
 		}
-		if sameOp && e.req.Action == heartbeatpb.ActionCreate && req.Action == heartbeatpb.ActionRemove {
+		if sameOp && e.req.Action != heartbeatpb.ActionRemove && req.Action == heartbeatpb.ActionRemove {
 			m.cancelCreate(e, req, now)
+			return
+		}
+		if sameOp && e.req.Action == heartbeatpb.ActionPrepare && req.Action == heartbeatpb.ActionCreate {
+			m.replaceEntry(e, req, now) // the commit
+			return
+		}
+		if sameOp && req.Action == heartbeatpb.ActionPrepare {
+			// A late prepare after its commit or take-back: the current state answers it.
+			m.resend(e, now)
 			return
 		}
 		m.reject(req.Operator.Id, req.Config.Id, fmt.Sprintf("span %s has an in-flight %s of operator %s",
@@ -68,6 +77,11 @@ func (m *Manager) refuseSchedule(req *heartbeatpb.ScheduleDispatcherRequest) str
 	if req.Action == heartbeatpb.ActionRemove {
 		return ""
 	}
+	if req.Action == heartbeatpb.ActionPrepare {
+		if reason := m.refusePrepare(); reason != "" {
+			return reason
+		}
+	}
 	if exists {
 		if e.state != heartbeatpb.StateWorking {
 			return fmt.Sprintf("dispatcher %s exists and is %s", dispatcher.FormatID(cfg.Id), e.state)
@@ -97,9 +111,12 @@ func (m *Manager) refuseSchedule(req *heartbeatpb.ScheduleDispatcherRequest) str
 // is retried on the next Tick or resend.
 func (m *Manager) apply(j *journalEntry, now time.Time) {
 	var err error
-	if j.req.Action == heartbeatpb.ActionCreate {
+	switch j.req.Action {
+	case heartbeatpb.ActionCreate:
 		err = m.applyCreate(j)
-	} else {
+	case heartbeatpb.ActionPrepare:
+		err = m.applyPrepare(j)
+	default:
 		err = m.applyRemove(j, now)
 	}
 	if err != nil {
@@ -117,6 +134,8 @@ func (m *Manager) applyCreate(j *journalEntry) error {
 	if e, ok := m.table.dispatchers[cfg.Id]; ok && e.state == heartbeatpb.StateWorking {
 		e.dirty = true // already there: report it again so the operator sees it
 		return nil
+	} else if ok && e.state == heartbeatpb.StatePrepared {
+		return m.commitPrepared(e, cfg)
 	}
 	if other := m.table.working.overlapping(cfg.Mode, cfg.Span); other != nil {
 		return fmt.Errorf("dispatchermanager: span %s overlaps working dispatcher %s",
@@ -149,6 +168,11 @@ func (m *Manager) applyRemove(j *journalEntry, now time.Time) error {
 		m.table.removed = append(m.table.removed, heartbeatpb.DispatcherStatus{
 			Id: id, Span: j.req.Config.Span, Mode: j.req.Config.Mode, State: heartbeatpb.StateRemoved,
 		})
+		return nil
+	}
+	if e.state == heartbeatpb.StatePrepared {
+		m.table.abandonPrepared(e, "taken back")
+		j.finalTs = e.checkpoint
 		return nil
 	}
 	if e.state == heartbeatpb.StateWorking {
@@ -199,6 +223,11 @@ func (m *Manager) resend(j *journalEntry, now time.Time) {
 func (m *Manager) cancelCreate(j *journalEntry, req *heartbeatpb.ScheduleDispatcherRequest, now time.Time) {
 	m.log.Info("operator cancels its create", zapOp(req.Operator.Id), zapID(req.Config.Id),
 		zap.Stringer("span", span.KeyOf(req.Config.Span)), zap.Stringer("stage", j.stage))
+	m.replaceEntry(j, req, now)
+}
+
+// replaceEntry puts req in j's place (same operator, span and dispatcher) and applies it.
+func (m *Manager) replaceEntry(j *journalEntry, req *heartbeatpb.ScheduleDispatcherRequest, now time.Time) {
 	failpoint.Inject("dm-before-journal-update", func() {})
 	j.req, j.stage = *req, heartbeatpb.StageAccepted
 	failpoint.Inject("dm-after-journal-update", func() {})

@@ -108,6 +108,10 @@ func checkScheduleRequest(r *heartbeatpb.ScheduleDispatcherRequest) error {
 		case heartbeatpb.OpRemove, heartbeatpb.OpMove, heartbeatpb.OpSplit, heartbeatpb.OpAdd:
 			return nil
 		}
+	case heartbeatpb.ActionPrepare:
+		if r.OperatorType == heartbeatpb.OpMove && r.Operator.MakeBeforeBreak {
+			return nil
+		}
 	default:
 		return fmt.Errorf("unknown action %d", r.Action)
 	}

@@ -57,8 +57,11 @@ type ChangefeedInfo struct {
 	SplitLoadThreshold uint64      `json:"split_load_threshold,omitempty"`
 	MergeLoadThreshold uint64      `json:"merge_load_threshold,omitempty"`
 	SplitPieces        uint32      `json:"split_pieces,omitempty"`
-	State              string      `json:"state"`
-	CreatedAt          time.Time   `json:"created_at"`
+	// MakeBeforeBreak: Moves prepare the destination before stopping the origin
+	// (heartbeatpb.ChangefeedConfig.make_before_break).
+	MakeBeforeBreak bool      `json:"make_before_break,omitempty"`
+	State           string    `json:"state"`
+	CreatedAt       time.Time `json:"created_at"`
 	// Dispatcher names the kind of dispatcher every node runs for this changefeed's spans
 	// (server.Config.Dispatchers); "" is the built-in simulated one, DefaultDispatcher.
 	Dispatcher string `json:"dispatcher,omitempty"`
@@ -150,6 +153,7 @@ func (c *ChangefeedInfo) Config() *heartbeatpb.ChangefeedConfig {
 		SplitLoadThreshold: c.SplitLoadThreshold,
 		MergeLoadThreshold: c.MergeLoadThreshold,
 		SplitPieces:        c.SplitPieces,
+		MakeBeforeBreak:    c.MakeBeforeBreak,
 	}
 }
 

@@ -28,10 +28,12 @@ func (f Failpoint) Path() string { return Module + "/" + f.Pkg + "/" + f.Name }
 // Operator-phase failpoints: one per (kind, phase) of the five operators, evaluated by the
 // maintainer's runner right after it handed that phase's request to the transport.
 const (
-	AddSent         = "operator-add-sent"
-	RemoveSent      = "operator-remove-sent"
-	MoveRemoveSent  = "operator-move-remove-sent"
-	MoveAddSent     = "operator-move-add-sent"
+	AddSent        = "operator-add-sent"
+	RemoveSent     = "operator-remove-sent"
+	MoveRemoveSent = "operator-move-remove-sent"
+	MoveAddSent    = "operator-move-add-sent"
+	// MovePrepareSent: a make-before-break Move's prepare of the destination was sent.
+	MovePrepareSent = "operator-move-prepare-sent"
 	SplitRemoveSent = "operator-split-remove-sent"
 	SplitAddSent    = "operator-split-add-sent"
 	MergeSent       = "operator-merge-sent"
@@ -71,6 +73,7 @@ func All() []Failpoint {
 		{"server", RemoveSent, "a Remove's request was sent", holdDoc},
 		{"server", MoveRemoveSent, "a Move's first phase (remove on the origin) was sent", holdDoc},
 		{"server", MoveAddSent, "a Move's second phase (create on the destination) was sent", holdDoc},
+		{"server", MovePrepareSent, "a make-before-break Move's prepare of the destination was sent (its commit is operator-move-add-sent)", holdDoc},
 		{"server", SplitRemoveSent, "a Split's first phase (remove the parent) was sent", holdDoc},
 		{"server", SplitAddSent, "a Split's second phase (create the children) was sent", holdDoc},
 		{"server", MergeSent, "a merge request was sent to the node holding the spans", holdDoc},

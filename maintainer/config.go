@@ -47,6 +47,10 @@ type Config struct {
 	// SplitMergeBatch bounds the splits and merges (with their moves) started per round;
 	// default 64.
 	SplitMergeBatch int
+	// MakeBeforeBreak: every Move (balance, drain, admin, split and merge placement) prepares
+	// its destination before it stops the origin (operator/prepare.go); off by default, also
+	// on when the changefeed config says make_before_break.
+	MakeBeforeBreak bool
 	Logger          *zap.Logger
 }
 

@@ -97,6 +97,9 @@ func (r *opRunner) move(sid spanID, dest string, now time.Time) bool {
 	if err != nil {
 		panic("maintainer: span DB holds an invalid move: " + err.Error())
 	}
+	if r.cfg.MakeBeforeBreak || r.cfg.ChangefeedConfig.MakeBeforeBreak {
+		op.WithPrepare() // nodes that cannot prepare refuse, and the Move falls back
+	}
 	return r.deferred(op, rec.span, r.startOp(op, 1, r.holdOne(sid), now))
 }
 

@@ -96,7 +96,7 @@ func validStatus(st *heartbeatpb.DispatcherStatus) error {
 	if st.Mode != heartbeatpb.ModeDefault && st.Mode != heartbeatpb.ModeRedo {
 		return fmt.Errorf("dispatcher %v: unknown mode %d", st.Id, st.Mode)
 	}
-	if st.State < heartbeatpb.StateWorking || st.State > heartbeatpb.StateRemoved {
+	if st.State < heartbeatpb.StateWorking || st.State > heartbeatpb.StatePrepared {
 		return fmt.Errorf("dispatcher %v: unknown state %d", st.Id, st.State)
 	}
 	return nil

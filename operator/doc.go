@@ -7,7 +7,9 @@
 // ts. A Move is a handover with one target on the source's span, a Split one with two or more
 // targets covering it. Both follow one cancel rule, the dispatcher manager's: a create is taken
 // back with a Remove of the same operator and dispatcher, which the node applies in place of
-// the journaled create.
+// the journaled create. A make-before-break Move (prepare.go) adds a preparing phase in front:
+// the target is prepared (reading, not writing) while the source still works, and the create of
+// the creating phase commits it from the source's final checkpoint.
 //
 // In: a start time, the DispatcherStatus reports nodes send, request rejections, node and table
 // removals and ticks, each with `now`. Out: Outgoing requests (a node plus one

@@ -47,16 +47,20 @@ const (
 	phaseCreating
 	phaseCanceling
 	phaseDone
+	phasePreparing   // make-before-break: the target is being prepared, the source works (prepare.go)
+	phaseWithdrawing // make-before-break: ending before the source stopped; the prepared target is taken back
 )
 
-var handoverPhaseNames = [...]string{"stopping", "creating", "canceling", "done"}
+var handoverPhaseNames = [...]string{"stopping", "creating", "canceling", "done", "preparing", "withdrawing"}
 
 func (p handoverPhase) String() string { return handoverPhaseNames[p] }
 
 var handoverTransitions = map[handoverPhase][]handoverPhase{
-	phaseStopping:  {phaseCreating, phaseDone},
-	phaseCreating:  {phaseCanceling, phaseDone},
-	phaseCanceling: {phaseDone},
+	phaseStopping:    {phaseCreating, phaseWithdrawing, phaseDone},
+	phaseCreating:    {phaseCanceling, phaseDone},
+	phaseCanceling:   {phaseDone},
+	phasePreparing:   {phaseStopping, phaseCreating, phaseWithdrawing, phaseDone},
+	phaseWithdrawing: {phaseDone},
 }
 
 // handover is the step sequence of a Move (one target with the source's span) and of a Split
@@ -69,6 +73,10 @@ type handover struct {
 	tableRemoved bool
 	phase        handoverPhase
 	result       Result
+	// prepare: make-before-break (desc.MakeBeforeBreak); pending: the result a withdrawal
+	// ends with.
+	prepare bool
+	pending Result
 }
 
 // newHandover starts the sequence d describes (one source; targets validated by the caller).
@@ -104,9 +112,11 @@ func (h *handover) Start(now time.Time) []Outgoing { return h.Resend(now) }
 // take-back of every target still waited for, from the source's final checkpoint.
 func (h *handover) Resend(time.Time) []Outgoing {
 	switch h.phase {
+	case phasePreparing:
+		return h.create.prepareRequests(&h.desc, h.stop.checkpoint)
 	case phaseStopping:
 		return []Outgoing{h.stop.request(&h.desc)}
-	case phaseCreating, phaseCanceling:
+	case phaseCreating, phaseCanceling, phaseWithdrawing:
 		return h.create.requests(&h.desc, h.stop.checkpoint)
 	}
 	return nil
@@ -127,13 +137,13 @@ func (h *handover) OnStatus(node string, st *heartbeatpb.DispatcherStatus, now t
 }
 
 func (h *handover) onSource(st *heartbeatpb.DispatcherStatus, now time.Time) []Outgoing {
-	if h.phase != phaseStopping || !h.stop.observe(st) {
+	if !h.beforeStop() || !h.stop.observe(st) {
 		return nil // still working, or late: the final checkpoint is already fixed
 	}
 	if h.tableRemoved {
-		h.finish(Result{Outcome: OutcomeTableRemoved})
-		return nil
+		return h.endBeforeCreate(Result{Outcome: OutcomeTableRemoved})
 	}
+	h.create.commitPrepared()
 	h.to(phaseCreating)
 	if h.settle() {
 		return nil
@@ -150,18 +160,22 @@ func (h *handover) onTarget(i int, st *heartbeatpb.DispatcherStatus, now time.Ti
 		}
 		return nil // still working: the remove is resent until it stops
 	}
-	if t.state != targetPending {
+	if h.phase == phasePreparing && st.State != heartbeatpb.StateWorking {
+		return h.onPrepared(t, st, now)
+	}
+	if t.state != targetPending && !(t.state == targetPrepared && st.State == heartbeatpb.StateWorking) {
 		return nil // duplicate or late
 	}
 	proven := false
-	if h.phase == phaseStopping {
+	if h.beforeStop() {
 		if st.State != heartbeatpb.StateWorking {
 			return nil
 		}
 		// A restored operator whose target's journal entry was already acknowledged (so no
 		// journaled create proves the stop) learns it here; waiting for a source that no longer
 		// answers left the span absent under the working target (tests/sim/testdata/
-		// dest_before_stop.txt).
+		// dest_before_stop.txt). A prepared one works only once committed, after the stop.
+		h.create.commitPrepared()
 		h.to(phaseCreating)
 		proven = true
 	}
@@ -197,10 +211,12 @@ func (h *handover) OnRejected(node string, rej *heartbeatpb.RequestRejection, no
 		return nil
 	}
 	if h.phase == phaseStopping && h.stop.names(node, rej.DispatcherId) {
-		h.keepSource()
-		return nil
+		return h.keepSource()
 	}
-	if h.phase != phaseCreating && h.phase != phaseCanceling {
+	if h.phase == phasePreparing {
+		return h.onPrepareRefused(node, rej, now)
+	}
+	if h.phase != phaseCreating && h.phase != phaseCanceling && h.phase != phaseWithdrawing {
 		return nil
 	}
 	if i := h.create.find(node, rej.DispatcherId); i >= 0 && h.create.targets[i].waited() {
@@ -214,8 +230,8 @@ func (h *handover) OnRejected(node string, rej *heartbeatpb.RequestRejection, no
 // source keeps its span); the pending targets are taken back (see the cancel rule).
 func (h *handover) Abort(now time.Time) []Outgoing {
 	switch h.phase {
-	case phaseStopping:
-		h.keepSource()
+	case phasePreparing, phaseStopping:
+		return h.keepSource()
 	case phaseCreating:
 		h.to(phaseCanceling)
 		out := h.create.takeBack(&h.desc, h.stop.checkpoint, targetPending)
@@ -229,14 +245,17 @@ func (h *handover) Abort(now time.Time) []Outgoing {
 func (h *handover) OnNodeRemoved(node string, now time.Time) []Outgoing {
 	switch {
 	case h.phase == phaseDone:
-	case h.phase == phaseStopping && node == h.stop.src.NodeId:
+	case (h.beforeStop() || h.phase == phaseWithdrawing) && node == h.stop.src.NodeId:
 		// Never stopped: the last checkpoint seen is all we know, the span stays whole.
-		if h.tableRemoved {
-			h.finish(Result{Outcome: OutcomeTableRemoved})
-		} else {
-			h.finish(Result{Outcome: OutcomeAborted, Absent: []AbsentSpan{{
-				Span: h.stop.src.Span, Mode: h.desc.Mode, Checkpoint: h.stop.checkpoint}}})
-		}
+		out := h.endBeforeCreate(Result{Outcome: OutcomeAborted, Absent: []AbsentSpan{{
+			Span: h.stop.src.Span, Mode: h.desc.Mode, Checkpoint: h.stop.checkpoint}}})
+		h.create.nodeLost(node, h.stop.checkpoint)
+		h.settle()
+		return out
+	case h.phase == phasePreparing:
+		// The target's node: nothing was taken from the source.
+		h.create.nodeLost(node, h.stop.checkpoint)
+		return h.keepSource()
 	default:
 		h.create.nodeLost(node, h.stop.checkpoint)
 		h.settle()
@@ -254,6 +273,9 @@ func (h *handover) OnTableRemoved(table int64, now time.Time) []Outgoing {
 	if h.phase == phaseCreating || h.phase == phaseCanceling {
 		return h.takeBackAll()
 	}
+	if h.phase == phasePreparing {
+		return h.keepSource()
+	}
 	return nil
 }
 
@@ -267,17 +289,16 @@ func (h *handover) takeBackAll() []Outgoing {
 }
 
 // keepSource ends the operator before its source stopped, leaving it as it was.
-func (h *handover) keepSource() {
-	if h.tableRemoved {
-		h.finish(Result{Outcome: OutcomeTableRemoved})
-		return
-	}
-	h.finish(Result{Outcome: OutcomeAborted})
+func (h *handover) keepSource() []Outgoing {
+	return h.endBeforeCreate(Result{Outcome: OutcomeAborted})
 }
 
 // settle finishes the operator once the source stopped and no target is waited for any more,
 // and reports whether it is done.
 func (h *handover) settle() bool {
+	if h.phase == phaseWithdrawing && !h.create.waiting() {
+		h.finish(h.pending)
+	}
 	if h.phase != phaseCreating && h.phase != phaseCanceling {
 		return h.phase == phaseDone
 	}
@@ -298,6 +319,9 @@ func (h *handover) settle() bool {
 }
 
 func (h *handover) finish(r Result) {
+	if h.tableRemoved {
+		r = Result{Outcome: OutcomeTableRemoved}
+	}
 	h.to(phaseDone)
 	h.result = r
 }

@@ -37,8 +37,12 @@ func fmtOut(out []Outgoing) string {
 		fmt.Fprintf(&b, "-> %s %v %v op=%d.%d d=%s span=%s mode=%v start=%d",
 			o.Node, r.Action, r.OperatorType, r.Operator.Id.Epoch, r.Operator.Id.Seq,
 			fmtDID(r.Config.Id), fmtSpan(r.Config.Span), r.Config.Mode, r.Config.StartTs)
-		fmt.Fprintf(&b, " desc[%v src=%s dst=%s start=%d]\n", r.Operator.Kind,
-			fmtPlacements(r.Operator.Sources), fmtPlacements(r.Operator.Targets), r.Operator.StartTs)
+		mbb := ""
+		if r.Operator.MakeBeforeBreak {
+			mbb = " mbb"
+		}
+		fmt.Fprintf(&b, " desc[%v src=%s dst=%s start=%d%s]\n", r.Operator.Kind,
+			fmtPlacements(r.Operator.Sources), fmtPlacements(r.Operator.Targets), r.Operator.StartTs, mbb)
 	}
 	return b.String()
 }
@@ -84,6 +88,8 @@ func parseState(t testing.TB, s string) heartbeatpb.ComponentState {
 		return heartbeatpb.StateStopped
 	case "removed":
 		return heartbeatpb.StateRemoved
+	case "prepared":
+		return heartbeatpb.StatePrepared
 	}
 	t.Fatalf("bad state %q", s)
 	return 0
@@ -137,6 +143,9 @@ func (e *opEnv) handle(t testing.TB, td *datadriven.TestData) string {
 	case "move":
 		e.op, err = NewMove(id, s, mode, argStr(t, td, "origin", ""), parseDID(t, argStr(t, td, "from", "7.1")),
 			argStr(t, td, "dest", ""), parseDID(t, argStr(t, td, "to", "7.2")), argU64(t, td, "cp", 100), e.now)
+		if m, ok := e.op.(*Move); ok && td.HasArg("mbb") {
+			m.WithPrepare()
+		}
 	case "split", "merge":
 		e.op, err = newSplitMerge(t, td, id, mode, e.now)
 	case "status":

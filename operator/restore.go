@@ -103,6 +103,9 @@ func construct(d *heartbeatpb.OperatorDescriptor, floor uint64, now time.Time) (
 			return nil, err
 		}
 		m.desc.CreatedMs = d.CreatedMs
+		if d.MakeBeforeBreak {
+			m.WithPrepare()
+		}
 		return m, nil
 	}
 	return constructMore(d, floor, now)

@@ -38,6 +38,7 @@ const (
 	targetWorking                       // reported Working: bound at the end
 	targetFailed                        // lost, refused or gone: absent at the end
 	targetTakingBack                    // its create is taken back with a Remove of its own
+	targetPrepared                      // make-before-break: prepared, waiting for the source's stop
 )
 
 type target struct {

@@ -53,6 +53,8 @@ func afterPhaseSent(ctx context.Context, r *heartbeatpb.ScheduleDispatcherReques
 		failpoint.Inject("operator-add-sent", func(v failpoint.Value) { holdFailpoint(ctx, log, failpoints.AddSent, to, v) })
 	case r.OperatorType == heartbeatpb.OpRemove:
 		failpoint.Inject("operator-remove-sent", func(v failpoint.Value) { holdFailpoint(ctx, log, failpoints.RemoveSent, to, v) })
+	case r.OperatorType == heartbeatpb.OpMove && r.Action == heartbeatpb.ActionPrepare:
+		failpoint.Inject("operator-move-prepare-sent", func(v failpoint.Value) { holdFailpoint(ctx, log, failpoints.MovePrepareSent, to, v) })
 	case r.OperatorType == heartbeatpb.OpMove && !create:
 		failpoint.Inject("operator-move-remove-sent", func(v failpoint.Value) { holdFailpoint(ctx, log, failpoints.MoveRemoveSent, to, v) })
 	case r.OperatorType == heartbeatpb.OpMove:

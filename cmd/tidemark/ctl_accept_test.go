@@ -31,13 +31,19 @@ type acceptCluster struct {
 
 func startAcceptCluster(t *testing.T) *acceptCluster {
 	t.Helper()
+	return startAcceptClusterLogged(t, zap.NewNop())
+}
+
+// startAcceptClusterLogged starts the cluster with every node logging to log.
+func startAcceptClusterLogged(t *testing.T, log *zap.Logger) *acceptCluster {
+	t.Helper()
 	etcd := embedetcd.StartForTest(t)
 	c := &acceptCluster{t: t, ep: etcd.ClientURLs()[0], cli: etcd.Client(t), dirs: map[string]string{}}
 	for _, id := range []string{"n1", "n2", "n3"} {
 		dir := t.TempDir()
 		srv, err := server.New(server.Config{ClusterID: "ctltest", NodeID: id, DataDir: dir, EtcdEndpoints: etcd.ClientURLs(),
 			Addr: "127.0.0.1:0", StatusAddr: "127.0.0.1:0", SessionTTL: 2 * time.Second, TickInterval: 50 * time.Millisecond,
-			HeartbeatInterval: 300 * time.Millisecond, StatusPublishInterval: 200 * time.Millisecond, Logger: zap.NewNop()})
+			HeartbeatInterval: 300 * time.Millisecond, StatusPublishInterval: 200 * time.Millisecond, Logger: log.With(zap.String("node", id))})
 		if err != nil {
 			t.Fatal(err)
 		}

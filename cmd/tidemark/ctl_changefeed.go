@@ -18,6 +18,7 @@ type createFlags struct {
 	tables, loads                  string
 	startTs                        uint64
 	redo                           bool
+	makeBeforeBreak                bool
 	splitThreshold, mergeThreshold uint64
 	splitPieces                    uint32
 	source                         sourceFlags
@@ -62,6 +63,8 @@ func newCreateCmd(f *ctlFlags) *cobra.Command {
 	fl.StringVar(&cf.loads, "load", "", "per-table load figures, e.g. 7=5000,9=200")
 	fl.Uint64Var(&cf.startTs, "start-ts", 0, "start ts (default: now)")
 	fl.BoolVar(&cf.redo, "redo", false, "run a redo dispatcher beside every default one")
+	fl.BoolVar(&cf.makeBeforeBreak, "make-before-break", false,
+		"moves prepare the destination before stopping the origin (when the dispatcher kind can prepare)")
 	fl.Uint64Var(&cf.splitThreshold, "split-threshold", 0, "split a span whose load (events/s) is above this (0: never)")
 	fl.Uint64Var(&cf.mergeThreshold, "merge-threshold", 0, "merge adjacent spans whose load is below this (0: never)")
 	fl.Uint32Var(&cf.splitPieces, "split-pieces", 0, "how many pieces a split makes (default 2)")
@@ -74,7 +77,8 @@ func newCreateCmd(f *ctlFlags) *cobra.Command {
 func buildChangefeedInfo(name string, cf createFlags, now time.Time) (etcdutil.ChangefeedInfo, error) {
 	if cf.source.dispatcher == etcdutil.EtcdDispatcher {
 		info := etcdutil.ChangefeedInfo{ID: name, StartTs: cf.startTs, Redo: cf.redo, SplitLoadThreshold: cf.splitThreshold,
-			MergeLoadThreshold: cf.mergeThreshold, SplitPieces: cf.splitPieces, CreatedAt: now.UTC()}
+			MergeLoadThreshold: cf.mergeThreshold, SplitPieces: cf.splitPieces, CreatedAt: now.UTC(),
+			MakeBeforeBreak: cf.makeBeforeBreak}
 		if cf.loads != "" {
 			return etcdutil.ChangefeedInfo{}, usagef("--load: the etcd dispatcher measures its load")
 		}
@@ -99,6 +103,7 @@ func buildChangefeedInfo(name string, cf createFlags, now time.Time) (etcdutil.C
 		SplitLoadThreshold: cf.splitThreshold,
 		MergeLoadThreshold: cf.mergeThreshold,
 		SplitPieces:        cf.splitPieces,
+		MakeBeforeBreak:    cf.makeBeforeBreak,
 		CreatedAt:          now.UTC(),
 	}
 	if err := etcdutil.ValidateID("dispatcher kind", cf.source.dispatcher); err != nil {

@@ -81,9 +81,21 @@ type Dispatcher struct {
 
 	rate    rateMeter
 	skipped bool // skipFirstEvent (a mutation failpoint) dropped an event
+
+	// preload: batches a prepared watch read above the start revision (prepare.go), queued
+	// before the watch resumes above readFrom.
+	preload  []batch
+	readFrom int64
 }
 
 func newDispatcher(f *Factory, dc heartbeatpb.DispatcherConfig, rng keyRange) *Dispatcher {
+	return newDispatcherFrom(f, dc, rng, nil, int64(dc.StartTs))
+}
+
+// newDispatcherFrom starts a dispatcher from dc.StartTs whose first batches are preload (all
+// above the start revision, contiguous, through readFrom) and whose watch resumes above
+// readFrom.
+func newDispatcherFrom(f *Factory, dc heartbeatpb.DispatcherConfig, rng keyRange, preload []batch, readFrom int64) *Dispatcher {
 	d := &Dispatcher{
 		f: f, dc: dc, rng: rng,
 		writer: f.cfg.Sink.Open(Owner{Node: f.cfg.Node, Changefeed: f.cfg.Changefeed, ID: dc.Id, Span: dc.Span, Start: int64(dc.StartTs)}),
@@ -91,6 +103,7 @@ func newDispatcher(f *Factory, dc heartbeatpb.DispatcherConfig, rng keyRange) *D
 			zap.Stringer("source-range", rng)),
 		queue: make(chan batch, queueDepth), stopc: make(chan struct{}),
 		readerDone: make(chan struct{}), writerDone: make(chan struct{}),
+		preload: preload, readFrom: max(readFrom, int64(dc.StartTs)),
 	}
 	d.checkpoint.Store(int64(dc.StartTs))
 	d.readCtx, d.cancelRead = context.WithCancel(context.Background())
@@ -183,7 +196,13 @@ func (d *Dispatcher) setErr(slot *error, err error) {
 // sees, until Stop or Close. A broken watch resumes above the last revision queued.
 func (d *Dispatcher) read() {
 	defer close(d.readerDone)
-	rev := int64(d.dc.StartTs)
+	for _, b := range d.preload {
+		if !d.push(b) {
+			return
+		}
+	}
+	d.preload = nil
+	rev := d.readFrom
 	backoff := minBackoff
 	for d.readCtx.Err() == nil {
 		if d.rng.empty() {

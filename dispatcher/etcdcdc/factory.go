@@ -38,6 +38,10 @@ type FactoryConfig struct {
 	// DataPlane receives the replicated events and bytes, the source and sink errors, and
 	// the function the node reads the lag with.
 	DataPlane dispatcher.DataPlane
+	// PrepareBuffer: the most events a prepared dispatcher buffers before its commit (0 is
+	// DefaultPrepareBuffer); beyond it the buffer is dropped and the commit reads the source
+	// again from the final revision.
+	PrepareBuffer int
 }
 
 // Factory creates the etcd dispatchers of one changefeed on one node. It owns the source
@@ -91,27 +95,40 @@ func NewFactory(cfg FactoryConfig) (*Factory, error) {
 
 // New creates the dispatcher of one span; it starts watching at once.
 func (f *Factory) New(dc heartbeatpb.DispatcherConfig, table heartbeatpb.TableConfig) (dispatcher.Dispatcher, error) {
+	rng, err := f.check(dc, table)
+	if err != nil {
+		return nil, err
+	}
+	return f.start(newDispatcher(f, dc, rng)), nil
+}
+
+// start registers a new dispatcher for the lag.
+func (f *Factory) start(d *Dispatcher) *Dispatcher {
+	f.mu.Lock()
+	f.live[d] = struct{}{}
+	f.mu.Unlock()
+	return d
+}
+
+// check validates the config of a dispatcher and returns its source range.
+func (f *Factory) check(dc heartbeatpb.DispatcherConfig, table heartbeatpb.TableConfig) (keyRange, error) {
 	if dc.Mode != heartbeatpb.ModeDefault {
-		return nil, fmt.Errorf("%w: dispatcher %s: the etcd dispatcher has no %s mode", dispatcher.ErrInvalid,
+		return keyRange{}, fmt.Errorf("%w: dispatcher %s: the etcd dispatcher has no %s mode", dispatcher.ErrInvalid,
 			dispatcher.FormatID(dc.Id), dispatcher.ModeName(dc.Mode))
 	}
 	if dc.Span.TableId != table.TableId {
-		return nil, fmt.Errorf("%w: dispatcher %s: span of table %d, table config of %d", dispatcher.ErrInvalid,
+		return keyRange{}, fmt.Errorf("%w: dispatcher %s: span of table %d, table config of %d", dispatcher.ErrInvalid,
 			dispatcher.FormatID(dc.Id), dc.Span.TableId, table.TableId)
 	}
 	if dc.StartTs > 1<<62 {
-		return nil, fmt.Errorf("%w: dispatcher %s: start ts %d is no etcd revision (a TSO from a simulated changefeed?)",
+		return keyRange{}, fmt.Errorf("%w: dispatcher %s: start ts %d is no etcd revision (a TSO from a simulated changefeed?)",
 			dispatcher.ErrInvalid, dispatcher.FormatID(dc.Id), dc.StartTs)
 	}
 	rng, err := SourceRange(f.cfg.Source, dc.Span)
 	if err != nil {
-		return nil, fmt.Errorf("%w: dispatcher %s: %v", dispatcher.ErrInvalid, dispatcher.FormatID(dc.Id), err)
+		return keyRange{}, fmt.Errorf("%w: dispatcher %s: %v", dispatcher.ErrInvalid, dispatcher.FormatID(dc.Id), err)
 	}
-	d := newDispatcher(f, dc, rng)
-	f.mu.Lock()
-	f.live[d] = struct{}{}
-	f.mu.Unlock()
-	return d, nil
+	return rng, nil
 }
 
 // forget drops a stopped or closed dispatcher from the lag.

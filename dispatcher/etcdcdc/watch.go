@@ -110,17 +110,34 @@ func (g *progressGate) progress(rev int64) int64 {
 }
 
 // rangeOpts select the span's source range (after its start key).
-func (d *Dispatcher) rangeOpts() []clientv3.OpOption {
-	if d.rng.end == nil {
+func (d *Dispatcher) rangeOpts() []clientv3.OpOption { return rangeOptions(d.rng) }
+
+func rangeOptions(rng keyRange) []clientv3.OpOption {
+	if rng.end == nil {
 		return []clientv3.OpOption{clientv3.WithFromKey()}
 	}
-	return []clientv3.OpOption{clientv3.WithRange(string(d.rng.end))}
+	return []clientv3.OpOption{clientv3.WithRange(string(rng.end))}
+}
+
+// watchOptions watch rng strictly above rev, with progress notifications.
+func watchOptions(rng keyRange, rev int64) []clientv3.OpOption {
+	return append([]clientv3.OpOption{clientv3.WithRev(rev + 1), clientv3.WithProgressNotify()}, rangeOptions(rng)...)
+}
+
+// eventBatch is one watch response's events (at least one) as a batch through the last one.
+func eventBatch(evs []*clientv3.Event) batch {
+	b := batch{events: make([]Event, 0, len(evs))}
+	for _, ev := range evs {
+		b.events = append(b.events, Event{Key: ev.Kv.Key, Value: ev.Kv.Value,
+			Delete: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision})
+	}
+	b.through = b.events[len(b.events)-1].Revision
+	return b
 }
 
 // watch runs one watch from rev+1 and returns the last revision queued and why it ended.
 func (d *Dispatcher) watch(rev int64) (int64, error) {
-	opts := append([]clientv3.OpOption{clientv3.WithRev(rev + 1), clientv3.WithProgressNotify(), clientv3.WithCreatedNotify()},
-		d.rangeOpts()...)
+	opts := append(watchOptions(d.rng, rev), clientv3.WithCreatedNotify())
 	ctx, cancel := context.WithCancel(d.readCtx)
 	defer cancel()
 	gate := newProgressGate(rev)
@@ -150,12 +167,8 @@ func (d *Dispatcher) watch(rev int64) (int64, error) {
 		case len(resp.Events) == 0:
 			continue
 		}
-		b := batch{events: make([]Event, 0, len(resp.Events))}
-		for _, ev := range resp.Events {
-			b.events = append(b.events, Event{Key: ev.Kv.Key, Value: ev.Kv.Value,
-				Delete: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision})
-		}
-		b.through = gate.events(b.events[len(b.events)-1].Revision)
+		b := eventBatch(resp.Events)
+		b.through = gate.events(b.through)
 		d.skipFirstEvent(&b)
 		if !d.push(b) {
 			return rev, nil

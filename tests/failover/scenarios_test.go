@@ -19,6 +19,7 @@ func scenarios() []scenario {
 		{name: "kill-node-and-maintainer", ci: true, nodes: 3, tables: 100, run: killNodeAndMaintainer},
 		{name: "kill-maintainer-mid-add", nodes: 3, tables: 60, run: killMaintainerMidAdd},
 		{name: "kill-maintainer-mid-move", ci: true, fileSink: true, nodes: 2, tables: 60, run: killMaintainerMidMove},
+		{name: "kill-maintainer-mid-mbb-move", nodes: 2, tables: 60, run: killMaintainerMidMBBMove},
 		{name: "kill-maintainer-mid-checkpoint", nodes: 3, tables: 60, run: killMaintainerMidCheckpoint},
 		{name: "kill-maintainer-mid-bootstrap", nodes: 3, tables: 60, run: killMaintainerMidBootstrap},
 		{name: "crash-dm-at-journal-update", fileSink: true, nodes: 3, tables: 60, run: crashDMAtJournalUpdate},
@@ -129,6 +130,20 @@ func killMaintainerMidMove(e *env) {
 	e.converge(30*time.Second, "initial placement on 2 nodes")
 	fp := []string{failpoints.MoveRemoveSent, failpoints.MoveAddSent}[e.rng.Intn(2)]
 	// A third node makes the balance scheduler move spans to it.
+	e.holdKillRelease(fp, func() { e.start("n3") })
+}
+
+// killMaintainerMidMBBMove is killMaintainerMidMove with make-before-break moves: the
+// maintainer is held and killed right after a prepare, a stop of the origin or a commit was
+// sent; the successor resumes each Move at its phase (finish checks I1 and I2 over the sinks,
+// and that every span ends on exactly one dispatcher).
+func killMaintainerMidMBBMove(e *env) {
+	e.startNodes()
+	e.info.MakeBeforeBreak = true
+	e.createChangefeed()
+	e.converge(30*time.Second, "initial placement on 2 nodes")
+	fp := []string{failpoints.MovePrepareSent, failpoints.MoveRemoveSent, failpoints.MoveAddSent}[e.rng.Intn(3)]
+	e.t.Logf("holding the maintainer at %s", fp)
 	e.holdKillRelease(fp, func() { e.start("n3") })
 }
 

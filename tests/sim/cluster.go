@@ -29,6 +29,8 @@ type Config struct {
 	// SplitMerge turns the split and merge schedulers on: odd tables carry load 30, which the
 	// split threshold (24) cuts into 4 cold pieces (7 < 8) that merge back into pairs (14).
 	SplitMerge bool
+	// MakeBeforeBreak: the maintainers prepare a Move's destination before stopping its origin.
+	MakeBeforeBreak bool
 	// Faults draws random fault events from the seed during FaultTime.
 	Faults    bool
 	FaultTime time.Duration // default 40s
@@ -332,6 +334,7 @@ func (c *Cluster) elect() {
 		ChangefeedConfig: c.changefeedConfig(), PersistedCheckpoint: c.persisted,
 		// A silent node is evicted, never assumed dead (flushMaint, evict).
 		BootstrapTimeout: c.cfg.BootstrapTimeout,
+		MakeBeforeBreak:  c.cfg.MakeBeforeBreak,
 	}, live, c.now)
 	if err != nil {
 		panic(err)

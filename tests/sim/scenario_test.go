@@ -59,7 +59,8 @@ func TestScenarios(t *testing.T) {
 }
 
 func scenarioConfig(t *testing.T, td *datadriven.TestData) Config {
-	cfg := Config{Seed: 1, Redo: td.HasArg("redo"), SplitMerge: td.HasArg("splitmerge")}
+	cfg := Config{Seed: 1, Redo: td.HasArg("redo"), SplitMerge: td.HasArg("splitmerge"),
+		MakeBeforeBreak: td.HasArg("mbb")}
 	if td.HasArg("nodes") {
 		td.ScanArgs(t, "nodes", &cfg.Nodes)
 	}

@@ -102,7 +102,8 @@ func runSeeds(t *testing.T, first int64, n int) {
 			t.Parallel()
 			failed := 0
 			for s := first + int64(w); s < first+int64(n); s += int64(workers) {
-				c := New(Config{Seed: s, Faults: true, Redo: s%3 == 0, SplitMerge: s%2 == 0, TraceLen: *traceLen})
+				c := New(Config{Seed: s, Faults: true, Redo: s%3 == 0, SplitMerge: s%2 == 0,
+					MakeBeforeBreak: s%4 < 2, TraceLen: *traceLen})
 				err := c.Run()
 				mu.Lock()
 				for k, v := range c.Counters() {

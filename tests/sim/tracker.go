@@ -183,3 +183,9 @@ func (f *checkedFactory) New(cfg heartbeatpb.DispatcherConfig, table heartbeatpb
 }
 
 func (f *checkedFactory) Flush() error { return f.sink.Flush() }
+
+// Prepare prepares lazily: the commit is a New from the final ts, checked like every creation.
+func (f *checkedFactory) Prepare(cfg heartbeatpb.DispatcherConfig, table heartbeatpb.TableConfig) (dispatcher.Prepared, error) {
+	f.c.tracef("%s prepares %d.%d %s %v from %d", f.node, cfg.Id.Hi, cfg.Id.Lo, shortSpan(cfg.Span), cfg.Mode, cfg.StartTs)
+	return &dispatcher.LazyPrepared{Cfg: cfg, Table: table, New: f.New}, nil
+}
