@@ -86,7 +86,7 @@ func newSource(seed int64, tables []heartbeatpb.TableConfig, now time.Time) *sou
 			s.keys[t.TableId] = append(s.keys[t.TableId], start+suf)
 			s.keyB[start+suf] = []byte(start + suf)
 		}
-		s.rate[t.TableId] = 2 * s.rng.Intn(5) // 0 (idle) to 8 events/s
+		s.rate[t.TableId] = 2 * s.rng.Intn(4) // 0 (idle) to 6 events/s
 	}
 	return s
 }
