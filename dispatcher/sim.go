@@ -33,6 +33,11 @@ type SimConfig struct {
 	// Interval: the least time between two advances; default DefaultInterval.
 	Interval time.Duration
 	Logger   *zap.Logger
+	// Replicate, when set, hands the span's changes in (from, to] to the sink before the
+	// dispatcher claims that range with its record; an error holds the checkpoint as a refused
+	// Append does. The seeded simulator (tests/sim) replicates its model of a source's event log
+	// this way, so its checker can verify the data and not only the ranges.
+	Replicate func(from, to uint64) error
 	// pace is shared by the dispatchers of one factory; nil for a dispatcher on its own.
 	pace *simPace
 }
@@ -138,6 +143,12 @@ func (d *Sim) Poll(now time.Time) (checkpointTs, load uint64) {
 	target := ts.FromTime(now.Add(-d.cfg.Lag))
 	if target <= d.checkpoint {
 		return d.checkpoint, d.load
+	}
+	if d.cfg.Replicate != nil {
+		if err := d.cfg.Replicate(d.checkpoint, target); err != nil {
+			d.log.Warn("replication failed; checkpoint held", zap.Uint64("checkpoint", d.checkpoint), zap.Error(err))
+			return d.checkpoint, d.load
+		}
 	}
 	rec := NewRecord(d.cfg.Node, d.cfg.Changefeed, d.dc.Id, d.dc.Span, d.dc.Mode, d.checkpoint, target)
 	// The wall time lets the checker tell two owners at once (I1) from a successor's replay.

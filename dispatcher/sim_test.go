@@ -238,3 +238,50 @@ func TestSimFactoryRecordBudget(t *testing.T) {
 		t.Fatalf("a lone dispatcher appended %d records in 1 s at a 100 ms interval, want 10", added)
 	}
 }
+
+// TestSimReplicate: the Replicate hook is handed exactly the range the next record claims,
+// starting at the start ts; a failure holds the checkpoint and no record is written, and once
+// stopped the dispatcher asks for nothing more.
+func TestSimReplicate(t *testing.T) {
+	start := ts.FromTime(t0)
+	type call struct{ from, to uint64 }
+	var calls []call
+	fail := false
+	sink := NewMemSink()
+	d, err := NewSim(SimConfig{Node: "n1", Changefeed: "cf1", Sink: sink, Replicate: func(from, to uint64) error {
+		calls = append(calls, call{from, to})
+		if fail {
+			return errors.New("source unreachable")
+		}
+		return nil
+	}}, heartbeatpb.DispatcherConfig{Id: heartbeatpb.DispatcherID{Hi: 5, Lo: 1}, Span: span.TableSpan(1), StartTs: start},
+		heartbeatpb.TableConfig{TableId: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	cp1, _ := d.Poll(at(1000))
+	if want := ts.FromTime(at(800)); cp1 != want || len(calls) != 1 || calls[0] != (call{start, want}) {
+		t.Fatalf("first poll: checkpoint %d, calls %v; want %d after one call (%d, %d]", cp1, calls, want, start, want)
+	}
+	fail = true
+	if cp, _ := d.Poll(at(2000)); cp != cp1 || len(sink.Records()) != 1 {
+		t.Fatalf("failed replication: checkpoint %d (want %d held), %d records (want 1)", cp, cp1, len(sink.Records()))
+	}
+	fail = false
+	cp3, _ := d.Poll(at(3000))
+	if want := ts.FromTime(at(2800)); cp3 != want || calls[len(calls)-1] != (call{cp1, want}) {
+		t.Fatalf("retry: checkpoint %d, last call %v; want %d from (%d, %d]", cp3, calls[len(calls)-1], want, cp1, want)
+	}
+	if r := sink.Records()[1]; r.From != cp1 || r.To != cp3 {
+		t.Fatalf("record (%d, %d] after the retry, want (%d, %d]", r.From, r.To, cp1, cp3)
+	}
+	n := len(calls)
+	if final, _ := d.Stop(at(3100)); final != cp3 {
+		t.Fatalf("final %d, want %d", final, cp3)
+	}
+	d.Poll(at(9000))
+	if len(calls) != n {
+		t.Fatalf("a stopped dispatcher replicated again: %v", calls[n:])
+	}
+}

@@ -140,6 +140,7 @@ type Cluster struct {
 	net         network
 	pending     []timed // scheduled actions: watch deliveries, lease expiries, restarts
 	track       *tracker
+	src         *source // the modelled source database the dispatchers replicate
 	trace       *trace
 	faults      bool // fault phase on
 	kill        *killSpec
@@ -195,6 +196,7 @@ func New(cfg Config) *Cluster {
 		}
 		c.tables = append(c.tables, heartbeatpb.TableConfig{TableId: i, Load: load})
 	}
+	c.src = newSource(cfg.Seed, c.tables, c.now)
 	for i := 1; i <= cfg.Nodes; i++ {
 		c.addNode(fmt.Sprintf("n%d", i))
 	}

@@ -19,7 +19,13 @@
 //
 // Invariants I1 to I5 (../../../shared/DESIGN.md) are checked after every delivered message
 // and every tick (I5 strictly: a node acts only on the epoch and sender etcd confirmed to it), I6 at the end: once faults stop the cluster converges within a bounded
-// simulated time. A violation stops the run with the seed and a readable trace of the last
+// simulated time; then the data check I8 (source.go): the changefeed's source is modelled as a
+// revisioned log of puts and deletes over a few keys of every table, written at a seeded rate on
+// the simulated clock; every dispatcher replicates its span's events above its start ts into its
+// node's sink before it claims the range, and after every run the sinks are held to the rule the
+// real etcd dispatcher's sinks are (etcdcdc.CheckFileSinks): every source event in (start, final
+// checkpoint] of every span is in a sink, in revision order per dispatcher and key, repeats only
+// as replays, nothing invented. A violation stops the run with the seed and a readable trace of the last
 // events. Every bug found becomes a scenario file in testdata/ that stays in the suite.
 //
 // In: a Config (seed, cluster size, fault mix) or a scenario script. Out: nil or a *Violation.

@@ -72,7 +72,8 @@ func (c checker) checkLeader() error {
 // Converge stops the faults (partitions heal, zombies die, crashed nodes come back as their
 // restarts fall due) and checks I6 within d: every span replicating exactly once on the nodes
 // with nothing left in any journal, no operator in flight, balanced, the checkpoint close to
-// the clock; then the sinks must be free of overlaps (I1) and gaps (I2).
+// the clock; then the sinks must be free of overlaps (I1) and gaps (I2), and the data they hold
+// must be the modelled source's events (I8, source.go).
 func (c *Cluster) Converge(d time.Duration) error {
 	c.faults = false
 	for _, id := range c.order {
@@ -91,7 +92,10 @@ func (c *Cluster) Converge(d time.Duration) error {
 		}
 		why := c.check.notConverged()
 		if why == "" {
-			return c.check.checkSinks()
+			if err := c.check.checkSinks(); err != nil {
+				return err
+			}
+			return c.check.checkData()
 		}
 		if !c.now.Before(end) {
 			return c.violation("I6: %s", why)

@@ -52,6 +52,7 @@ func (c *Cluster) RunFor(d time.Duration) error {
 // envelope due, then every core's Tick. Invariants are checked after each delivery and tick.
 func (c *Cluster) step() error {
 	c.now = c.now.Add(c.cfg.Tick)
+	c.src.write(c.now, c.cfg.Tick)
 	c.runDue()
 	if c.fail != nil {
 		return c.fail

@@ -101,12 +101,15 @@ func (t *tracker) reached(s heartbeatpb.TableSpan, mode heartbeatpb.Mode) uint64
 }
 
 // sink wraps a node's MemSink: records count as reached only once flushed, as a crash loses the
-// rest.
+// rest. Beside the range records it keeps the source events the dispatchers replicated (data),
+// flushed and lost with them.
 type sink struct {
-	t       *tracker
-	label   string
-	mem     *dispatcher.MemSink
-	pending []dispatcher.Record
+	t           *tracker
+	label       string
+	mem         *dispatcher.MemSink
+	pending     []dispatcher.Record
+	data        []dataRecord // durable event records, in the order written
+	pendingData []dataRecord
 }
 
 func (s *sink) Append(r dispatcher.Record) error {
@@ -130,13 +133,15 @@ func (s *sink) Flush() error {
 		s.t.durable(r)
 	}
 	s.pending = s.pending[:0]
+	s.data = append(s.data, s.pendingData...)
+	s.pendingData = s.pendingData[:0]
 	return nil
 }
 
 func (s *sink) Close() error { return s.mem.Close() }
 
 // crash drops what was not flushed.
-func (s *sink) crash() { s.pending = nil }
+func (s *sink) crash() { s.pending, s.pendingData = nil, nil }
 
 // lifeSink labels the records of a dispatcher ID's second and later life on one node
 // incarnation (a restored operator may create an ID again after its first life ended), so the
@@ -176,10 +181,13 @@ func (f *checkedFactory) New(cfg heartbeatpb.DispatcherConfig, table heartbeatpb
 	}
 	f.lives[cfg.Id]++
 	var out dispatcher.Sink = f.sink
+	label := f.sink.label
 	if n := f.lives[cfg.Id]; n > 1 {
-		out = &lifeSink{inner: f.sink, label: fmt.Sprintf("%s+%d", f.sink.label, n)}
+		label = fmt.Sprintf("%s+%d", f.sink.label, n)
+		out = &lifeSink{inner: f.sink, label: label}
 	}
-	return dispatcher.NewSim(dispatcher.SimConfig{Node: f.node, Changefeed: changefeed, Sink: out}, cfg, table)
+	return dispatcher.NewSim(dispatcher.SimConfig{Node: f.node, Changefeed: changefeed, Sink: out,
+		Replicate: f.c.src.replicator(f.sink, label, cfg)}, cfg, table)
 }
 
 func (f *checkedFactory) Flush() error { return f.sink.Flush() }
