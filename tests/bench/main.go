@@ -29,6 +29,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	workDir := fs.String("work-dir", "", "where data dirs and logs go (default: a temporary dir, removed unless -keep)")
 	keep := fs.Bool("keep", false, "keep the work dir (logs) after the run")
+	logLevel := fs.String("log-level", "warn", "the servers' --log-level (debug to follow a stall)")
+	pprof := fs.Bool("pprof", false, "start the servers with --enable-pprof (profiles at <status-addr>/debug/pprof/, addresses in the log)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -67,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		logf("%d spans on %d nodes (logs in %s)", n, *nodes, sizeDir)
 		results = append(results, runSize(runConfig{bin: binPath, dir: sizeDir, nodes: *nodes, ttl: *ttl,
-			ingressWindow: *window, timeout: *timeout, logf: logf}, n))
+			ingressWindow: *window, timeout: *timeout, logLevel: *logLevel, pprof: *pprof, logf: logf}, n))
 	}
 	printTable(stdout, results)
 	if *jsonOut != "" {
