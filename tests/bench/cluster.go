@@ -23,18 +23,18 @@ import (
 
 // cluster is one embedded etcd and the server processes of one size's run.
 type cluster struct {
-	bin   string
-	dir   string
-	id    string
-	ttl   time.Duration
+	bin string
+	dir string
+	id  string
+	ttl time.Duration
 	// logLevel and pprof are passed to every server (--log-level, --enable-pprof).
 	logLevel string
 	pprof    bool
-	etcd  *embedetcd.Server
-	cli   *clientv3.Client
-	keys  etcdutil.Keys
-	nodes map[string]*node
-	logf  func(format string, args ...any)
+	etcd     *embedetcd.Server
+	cli      *clientv3.Client
+	keys     etcdutil.Keys
+	nodes    map[string]*node
+	logf     func(format string, args ...any)
 }
 
 // node is one `tidemark server` process.
