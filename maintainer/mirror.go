@@ -20,11 +20,21 @@ type nodeMirror struct {
 	states map[heartbeatpb.DispatcherID]mirrored
 	hash   uint64
 	asked  time.Time // when the listing was last asked for; zero: not since the last one came
+	swept  time.Time // when a matching heartbeat last reconciled and advanced the node's spans
 }
 
 // listingRetry spaces the requests for a listing: heartbeats that mismatch while one is on its
 // way would otherwise each ask for another. A lost request or listing is asked again after it.
 const listingRetry = time.Second
+
+// sweepInterval spaces the passes over a node's spans that a matching heartbeat makes
+// (reconcile, then advance to the watermarks). Each pass visits every span the node serves,
+// and while spans are being placed a node sends a heartbeat on every tick of its own (new
+// dispatchers are news), so unspaced the maintainer's work grew with heartbeats times spans:
+// at a million spans its loop spent itself on these passes and placement all but stopped at
+// about 150,000 replicating. A skipped pass loses nothing: the next matching heartbeat (the
+// periodic one at the latest) carries the node's newer watermarks and digest.
+const sweepInterval = 500 * time.Millisecond
 
 // mirrored is one dispatcher's last reported state and what it said it serves (a fingerprint of
 // span and mode), so a watermark never advances a span its dispatcher does not serve.
@@ -119,6 +129,10 @@ func (ms nodeMirrors) applyWatermarks(db *spanDB, out *outbox, log *zap.Logger, 
 		}
 		return
 	}
+	if !nm.swept.IsZero() && now.Sub(nm.swept) < sweepInterval {
+		return
+	}
+	nm.swept = now
 	// The mirror is the node's set: a free span bound to a dispatcher outside it has lost it,
 	// as a full listing without it would say (a restarted process, an aborted operator that
 	// left its span on a dispatcher the node no longer has).

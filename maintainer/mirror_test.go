@@ -2,6 +2,9 @@ package maintainer
 
 import (
 	"testing"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/span"
@@ -54,5 +57,36 @@ func TestMirrorFollowsStatuses(t *testing.T) {
 	d.Count++
 	if nm.matches(d) || nm.matches(nil) {
 		t.Fatal("a wrong count or no digest matches")
+	}
+}
+
+// TestWatermarkSweepsSpaced: matching heartbeats advance the node's spans at most once per
+// sweepInterval, however often they come (each pass visits every span of the node, so a node
+// heartbeating on every tick during placement made the maintainer's work heartbeats times
+// spans); the next matching heartbeat after the interval carries the newer watermark through.
+func TestWatermarkSweepsSpaced(t *testing.T) {
+	db := newSpanDB(0)
+	d := heartbeatpb.DispatcherID{Hi: 1, Lo: 1}
+	sid := db.insertReplicating(span.TableSpan(1), heartbeatpb.ModeDefault, "n1", d, 100)
+	ms := nodeMirrors{}
+	ms.reset("n1", []heartbeatpb.DispatcherStatus{{Id: d, Span: span.TableSpan(1), State: heartbeatpb.StateWorking}})
+	digest := digestOf(map[heartbeatpb.DispatcherID]heartbeatpb.ComponentState{d: heartbeatpb.StateWorking})
+	out := newOutbox(func(string) bool { return true })
+	beat := func(at time.Duration, mark uint64) uint64 {
+		hb := &heartbeatpb.HeartBeatRequest{Digest: digest,
+			Watermarks: []heartbeatpb.Watermark{{Mode: heartbeatpb.ModeDefault, CheckpointTs: mark}}}
+		ms.applyWatermarks(db, out, zap.NewNop(), "n1", hb, t0.Add(at))
+		return db.checkpoint(sid)
+	}
+	if got := beat(0, 200); got != 200 {
+		t.Fatalf("first matching heartbeat: checkpoint %d, want 200", got)
+	}
+	for i := 1; i < 5; i++ { // every 100ms, as a node placing spans sends them
+		if got := beat(time.Duration(i)*100*time.Millisecond, 200+uint64(i)); got != 200 {
+			t.Fatalf("heartbeat %d within the interval: checkpoint %d, want 200 (no new sweep)", i, got)
+		}
+	}
+	if got := beat(sweepInterval, 300); got != 300 {
+		t.Fatalf("heartbeat after the interval: checkpoint %d, want 300", got)
 	}
 }

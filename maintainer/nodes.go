@@ -18,6 +18,12 @@ const (
 type nodeInfo struct {
 	state  nodeState
 	sentAt time.Time // last bootstrap request
+	// backoff: the wait before the next resend of an unanswered bootstrap request; zero is the
+	// resend interval. It doubles with each resend (up to maxBootstrapBackoff intervals): the
+	// request carries the whole table list, megabytes at a million tables, and a node that is
+	// slow to answer (busy, starved of CPU) would otherwise get one more to process every
+	// interval, each costing it as much as the first, and fall further behind.
+	backoff time.Duration
 	// nudged: a heartbeat of this term came after sentAt and the request was sent again at once.
 	nudged bool
 	// joined: when it was first asked. A node that joins during bootstrap (an evicted node
@@ -76,12 +82,18 @@ func (ns *nodeSet) bootstrapping() bool {
 	return false
 }
 
-// resendDue returns the nodes whose unanswered bootstrap request is due again, marking it sent.
+// maxBootstrapBackoff bounds the resend backoff of a bootstrap request, in resend intervals.
+const maxBootstrapBackoff = 4
+
+// resendDue returns the nodes whose unanswered bootstrap request is due again (every, doubling
+// with each resend up to maxBootstrapBackoff times every), marking it sent.
 func (ns *nodeSet) resendDue(now time.Time, every time.Duration) []string {
 	var out []string
 	for id, n := range ns.live {
-		if n.state == nodeBootstrapping && now.Sub(n.sentAt) >= every {
+		wait := max(n.backoff, every)
+		if n.state == nodeBootstrapping && now.Sub(n.sentAt) >= wait {
 			n.sentAt, n.nudged = now, false
+			n.backoff = min(2*wait, maxBootstrapBackoff*every)
 			out = append(out, id)
 		}
 	}

@@ -252,7 +252,13 @@ func (r *opRunner) applyFinished() {
 		for _, n := range operator.Nodes(f.Op) {
 			r.out.ack(n, id)
 		}
-		r.log.Info("operator finished", zap.Stringer("operator", &id), zap.Stringer("kind", f.Op.Type()),
+		// A success is the common case, a million of them in a cold start of a million spans
+		// (the counters in Status keep the totals); only the others are news at info level.
+		logf := r.log.Info
+		if f.Result.Outcome == operator.OutcomeSucceeded {
+			logf = r.log.Debug
+		}
+		logf("operator finished", zap.Stringer("operator", &id), zap.Stringer("kind", f.Op.Type()),
 			zap.Stringer("outcome", f.Result.Outcome))
 		sids, linked := r.held[id]
 		if !linked {

@@ -119,7 +119,7 @@ func (m *Maintainer) restartNode(id string, now time.Time) {
 	if !m.bootstrapped {
 		delete(m.responses, id)
 	}
-	n.state, n.sentAt = nodeBootstrapping, now
+	n.state, n.sentAt, n.backoff = nodeBootstrapping, now, 0
 	m.out.bootstrap[id] = true
 }
 

@@ -119,7 +119,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 				s.metrics.leaseGuardStalls.Inc()
 				continue
 			}
-			takeBatch(e, w.dmInbox, func(e *heartbeatpb.Envelope) { w.stepDispatcherManager(m, e, log, s) })
+			takeManagerBatch(e, w.dmInbox, func(e *heartbeatpb.Envelope) { w.stepDispatcherManager(m, e, log, s) })
 		case <-ticker.C:
 			// The core's clock must not go backwards: Step is fed time.Now(), so Tick is too
 			// (the ticker's fire time can be older than the last Step's).
@@ -181,6 +181,50 @@ func takeBatch(first *heartbeatpb.Envelope, inbox <-chan *heartbeatpb.Envelope, 
 			return
 		}
 	}
+}
+
+// takeManagerBatch is takeBatch for the dispatcher manager's inbox, except that a bootstrap
+// request followed in the same batch by another one from the same maintainer and epoch is
+// skipped: the later one asks for the same answer with the newest config. Each carries the
+// whole table list and costs the node time in proportion to it, so a node that fell behind
+// would otherwise spend itself on the resends it queued meanwhile. Skipping is loss, which the
+// ordering rules already allow (the later envelope has the higher seq).
+func takeManagerBatch(first *heartbeatpb.Envelope, inbox <-chan *heartbeatpb.Envelope, step func(*heartbeatpb.Envelope)) {
+	batch := []*heartbeatpb.Envelope{first}
+	takeBatch(first, inbox, func(e *heartbeatpb.Envelope) {
+		if e != first {
+			batch = append(batch, e)
+		}
+	})
+	for _, e := range dropSupersededBootstraps(batch) {
+		step(e)
+	}
+}
+
+// dropSupersededBootstraps returns batch without the bootstrap requests that a later one from the
+// same sender and epoch supersedes, in order.
+func dropSupersededBootstraps(batch []*heartbeatpb.Envelope) []*heartbeatpb.Envelope {
+	type term struct {
+		from  string
+		epoch uint64
+	}
+	last := map[term]int{}
+	for i, e := range batch {
+		if _, ok := e.GetBody().(*heartbeatpb.Envelope_BootstrapRequest); ok {
+			last[term{e.From, e.Epoch}] = i
+		}
+	}
+	if len(last) == 0 {
+		return batch
+	}
+	out := batch[:0:0]
+	for i, e := range batch {
+		if _, ok := e.GetBody().(*heartbeatpb.Envelope_BootstrapRequest); ok && last[term{e.From, e.Epoch}] != i {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // stepDispatcherManager feeds one envelope to the core. A rejected envelope changed nothing; it

@@ -89,7 +89,7 @@ func runCDC(rc runConfig, cc cdcConfig) cdcResult {
 		return r
 	}
 	defer dst.Close()
-	c, err := startCluster(rc.bin, rc.dir, rc.nodes, rc.ttl, rc.logf)
+	c, err := startCluster(rc, rc.nodes)
 	if err != nil {
 		fail("start", err)
 		return r

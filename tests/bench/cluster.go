@@ -23,15 +23,18 @@ import (
 
 // cluster is one embedded etcd and the server processes of one size's run.
 type cluster struct {
-	bin   string
-	dir   string
-	id    string
-	ttl   time.Duration
-	etcd  *embedetcd.Server
-	cli   *clientv3.Client
-	keys  etcdutil.Keys
-	nodes map[string]*node
-	logf  func(format string, args ...any)
+	bin string
+	dir string
+	id  string
+	ttl time.Duration
+	// logLevel and pprof are passed to every server (--log-level, --enable-pprof).
+	logLevel string
+	pprof    bool
+	etcd     *embedetcd.Server
+	cli      *clientv3.Client
+	keys     etcdutil.Keys
+	nodes    map[string]*node
+	logf     func(format string, args ...any)
 }
 
 // node is one `tidemark server` process.
@@ -42,13 +45,16 @@ type node struct {
 	exited     chan struct{}
 }
 
-func startCluster(bin, dir string, n int, ttl time.Duration, logf func(string, ...any)) (*cluster, error) {
-	srv, err := embedetcd.Start(embedetcd.Config{Dir: filepath.Join(dir, "etcd"), Name: "bench", LogLevel: "panic"})
+func startCluster(rc runConfig, n int) (*cluster, error) {
+	srv, err := embedetcd.Start(embedetcd.Config{Dir: filepath.Join(rc.dir, "etcd"), Name: "bench", LogLevel: "panic"})
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{bin: bin, dir: dir, id: "bench", ttl: ttl, etcd: srv, keys: etcdutil.Keys{Cluster: "bench"},
-		nodes: map[string]*node{}, logf: logf}
+	if rc.logLevel == "" {
+		rc.logLevel = "warn"
+	}
+	c := &cluster{bin: rc.bin, dir: rc.dir, id: "bench", ttl: rc.ttl, logLevel: rc.logLevel, pprof: rc.pprof, etcd: srv,
+		keys: etcdutil.Keys{Cluster: "bench"}, nodes: map[string]*node{}, logf: rc.logf}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c.cli, err = etcdutil.Connect(ctx, srv.ClientURLs(), nil, 5*time.Second)
@@ -92,8 +98,8 @@ func (c *cluster) start(id string) error {
 	}
 	args := []string{"server", "--etcd", strings.Join(c.etcd.ClientURLs(), ","), "--addr", addr,
 		"--status-addr", status, "--cluster", c.id, "--data-dir", filepath.Join(c.dir, id), "--node-id", id,
-		"--session-ttl", c.ttl.String(), "--log-file", filepath.Join(c.dir, id+".log"), "--log-level", "warn"}
-	if os.Getenv("BENCH_PPROF") != "" {
+		"--session-ttl", c.ttl.String(), "--log-file", filepath.Join(c.dir, id+".log"), "--log-level", c.logLevel}
+	if c.pprof || os.Getenv("BENCH_PPROF") != "" {
 		args = append(args, "--enable-pprof") // profiles of the servers: go tool pprof http://STATUS/debug/pprof/profile
 	}
 	cmd := exec.Command(c.bin, args...)
@@ -107,6 +113,7 @@ func (c *cluster) start(id string) error {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
 	n := &node{id: id, statusAddr: status, cmd: cmd, exited: make(chan struct{})}
+	c.logf("%s: pid %d, status http://%s", id, cmd.Process.Pid, status)
 	go func() { _ = cmd.Wait(); stderr.Close(); close(n.exited) }()
 	c.nodes[id] = n
 	return nil

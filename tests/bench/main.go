@@ -43,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cc.etcdctl, "etcdctl", "/usr/bin/etcdctl", "data plane: the etcdctl whose make-mirror is compared")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (it hosts the etcds of the data plane) to this file")
 	cdcJSONOut := fs.String("cdc-json", "", "also write the data-plane figures as JSON to this file")
+	logLevel := fs.String("log-level", "warn", "the servers' --log-level (debug to follow a stall)")
+	serverPprof := fs.Bool("pprof", false, "start the servers with --enable-pprof (profiles at <status-addr>/debug/pprof/, addresses in the log)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -112,7 +114,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		logf("%d spans on %d nodes (logs in %s)", n, *nodes, sizeDir)
 		results = append(results, runSize(runConfig{bin: binPath, dir: sizeDir, nodes: *nodes, ttl: *ttl,
-			ingressWindow: *window, timeout: *timeout, logf: logf}, n))
+			ingressWindow: *window, timeout: *timeout, logLevel: *logLevel, pprof: *serverPprof, logf: logf}, n))
 	}
 	failed := false
 	if runSpans {
@@ -125,7 +127,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		logf("data plane: %d events per phase on %d nodes (logs in %s)", cc.events, *nodes, dataDir)
-		cr := runCDC(runConfig{bin: binPath, dir: dataDir, nodes: *nodes, ttl: *ttl, timeout: *timeout, logf: logf}, cc)
+		cr := runCDC(runConfig{bin: binPath, dir: dataDir, nodes: *nodes, ttl: *ttl, timeout: *timeout, logLevel: *logLevel, pprof: *serverPprof, logf: logf}, cc)
 		printCDC(stdout, cr, *ttl)
 		failed = len(cr.Errors) > 0
 		if *cdcJSONOut != "" {

@@ -40,6 +40,8 @@ type runConfig struct {
 	ttl           time.Duration
 	ingressWindow time.Duration
 	timeout       time.Duration // per phase
+	logLevel      string        // the servers' --log-level
+	pprof         bool          // the servers run with --enable-pprof
 	logf          func(string, ...any)
 }
 
@@ -51,7 +53,7 @@ func runSize(rc runConfig, spans int) result {
 		MaintainerRSSPerSpan: math.NaN(), WorkerRSSPerDispatcher: math.NaN(), MovesPerSecond: math.NaN(),
 		FailoverSeconds: math.NaN(), BootstrapSeconds: math.NaN()}
 	fail := func(what string, err error) { r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", what, err)) }
-	c, err := startCluster(rc.bin, rc.dir, rc.nodes, rc.ttl, rc.logf)
+	c, err := startCluster(rc, rc.nodes)
 	if err != nil {
 		fail("start", err)
 		return r
