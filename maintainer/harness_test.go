@@ -104,6 +104,8 @@ func parseStatus(t testing.TB, line string) heartbeatpb.DispatcherStatus {
 		st.State = heartbeatpb.StateStopped
 	case "removed":
 		st.State = heartbeatpb.StateRemoved
+	case "prepared":
+		st.State = heartbeatpb.StatePrepared
 	default:
 		t.Fatalf("bad state in %q", line)
 	}
@@ -175,9 +177,18 @@ func (e *env) apply(t testing.TB, node string, cp uint64) error {
 				State: heartbeatpb.StateWorking, CheckpointTs: max(r.Config.StartTs, cp)}
 			n.dispatchers[r.Config.Id] = st
 			changed = append(changed, *st)
+		case heartbeatpb.ActionPrepare: // a prepared dispatcher owns nothing: reported, not serving
+			st := &heartbeatpb.DispatcherStatus{Id: r.Config.Id, Span: r.Config.Span, Mode: r.Config.Mode,
+				State: heartbeatpb.StatePrepared, CheckpointTs: r.Config.StartTs}
+			n.dispatchers[r.Config.Id] = st
+			changed = append(changed, *st)
 		case heartbeatpb.ActionRemove:
 			if st := n.dispatchers[r.Config.Id]; st != nil {
-				st.State = heartbeatpb.StateStopped
+				if st.State == heartbeatpb.StatePrepared {
+					st.State = heartbeatpb.StateRemoved // abandoned: nothing was written
+				} else {
+					st.State = heartbeatpb.StateStopped
+				}
 				changed = append(changed, *st)
 			}
 		}
@@ -305,6 +316,7 @@ func (e *env) cmdNew(t *testing.T, td *datadriven.TestData) error {
 	if td.HasArg("per-node") {
 		td.ScanArgs(t, "per-node", &cfg.MaxOperatorsPerNode)
 	}
+	cfg.MakeBeforeBreak = td.HasArg("mbb")
 	if td.HasArg("batch") {
 		td.ScanArgs(t, "batch", &cfg.ScheduleBatch)
 	}

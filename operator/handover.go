@@ -73,10 +73,11 @@ type handover struct {
 	tableRemoved bool
 	phase        handoverPhase
 	result       Result
-	// prepare: make-before-break (desc.MakeBeforeBreak); pending: the result a withdrawal
-	// ends with.
-	prepare bool
-	pending Result
+	// committing: the create commits a target that was prepared (make-before-break), so the
+	// creating phase is shown as committing; a Move that fell back to break-before-make (its
+	// target could not prepare) creates as usual. pending: the result a withdrawal ends with.
+	committing bool
+	pending    Result
 }
 
 // newHandover starts the sequence d describes (one source; targets validated by the caller).
@@ -143,7 +144,7 @@ func (h *handover) onSource(st *heartbeatpb.DispatcherStatus, now time.Time) []O
 	if h.tableRemoved {
 		return h.endBeforeCreate(Result{Outcome: OutcomeTableRemoved})
 	}
-	h.create.commitPrepared()
+	h.committing = h.create.commitPrepared()
 	h.to(phaseCreating)
 	if h.settle() {
 		return nil
@@ -188,6 +189,8 @@ func (h *handover) onTarget(i int, st *heartbeatpb.DispatcherStatus, now time.Ti
 	case gone(st.State):
 		t.state = targetFailed
 	default:
+		// A restored Move can learn that its target is prepared only after the source's stop.
+		h.committing = h.committing || st.State == heartbeatpb.StatePrepared
 		return nil
 	}
 	t.cp = maxTs(h.stop.checkpoint, st.CheckpointTs)

@@ -48,7 +48,7 @@ func (m *Move) Phase() string {
 	if m.phase == phaseStopping && m.create.targets[0].state == targetFailed {
 		return "stopping-only"
 	}
-	if m.prepare && m.phase == phaseCreating {
+	if m.committing && m.phase == phaseCreating {
 		return "committing"
 	}
 	return m.phase.String()

@@ -34,7 +34,7 @@ import (
 
 // WithPrepare makes m a make-before-break Move; call it before Start.
 func (m *Move) WithPrepare() *Move {
-	m.desc.MakeBeforeBreak, m.prepare, m.phase = true, true, phasePreparing
+	m.desc.MakeBeforeBreak, m.phase = true, phasePreparing
 	return m
 }
 
@@ -104,11 +104,14 @@ func (c *createStep) prepareRequests(d *heartbeatpb.OperatorDescriptor, ts uint6
 	return out
 }
 
-// commitPrepared makes every prepared target pending again: its create now commits it.
-func (c *createStep) commitPrepared() {
+// commitPrepared makes every prepared target pending again: its create now commits it. It
+// reports whether there was one.
+func (c *createStep) commitPrepared() bool {
+	found := false
 	for i := range c.targets {
 		if c.targets[i].state == targetPrepared {
-			c.targets[i].state = targetPending
+			c.targets[i].state, found = targetPending, true
 		}
 	}
+	return found
 }
