@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
-
-	"github.com/tidemark/tidemark/dispatcher/etcdcdc"
 )
 
 // TestEtcdMirrorMakeBeforeBreak is TestEtcdMirrorEndToEnd's run with --make-before-break: the
@@ -27,22 +23,7 @@ func TestEtcdMirrorMakeBeforeBreak(t *testing.T) {
 	defer cancel()
 	created, lastRev := replicateThroughFailovers(t, ctx, c, "--make-before-break",
 		"--sink", "etcd", "--sink-etcd", c.ep, "--sink-prefix", "/dst/")
-	if res := c.ctl(exitOK, "diff", "demo"); !strings.Contains(res.stdout, "0 differing keys") {
-		t.Fatalf("diff: %s", res.stdout)
-	}
-	end, err := c.cli.Get(ctx, "\x00", clientv3.WithCountOnly())
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := history(t, ctx, c.cli, "/src/", created, lastRev)
-	dst := history(t, ctx, c.cli, "/dst/", created, end.Header.Revision)
-	err = etcdcdc.CheckHistory(src, dst, func(k []byte) (string, bool) {
-		rest, ok := strings.CutPrefix(string(k), "/dst/")
-		return "/src/" + rest, ok
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, dst := checkMirror(t, ctx, c, created, lastRev)
 	prepared := logs.FilterMessage("dispatcher prepared").Len()
 	committed := logs.FilterMessage("prepared dispatcher committed").Len()
 	t.Logf("%d source events, %d mirror events; %d prepares, %d commit log lines", len(src), len(dst), prepared, committed)
