@@ -49,6 +49,7 @@ const (
 	DMBeforeJournalUpdate   = "dm-before-journal-update"
 	DMAfterJournalUpdate    = "dm-after-journal-update"
 	SinkENOSPC              = "sink-enospc"
+	FileSinkENOSPC          = "file-sink-enospc"
 	SkipFirstEvent          = "skip-first-event"
 	DispatchersCloseLate    = "dispatchers-close-late"
 	TransportDrop           = "transport-drop"
@@ -85,6 +86,8 @@ func All() []Failpoint {
 		{"maintainer", AfterRestore, "the restore plan is applied, its first requests not yet sent", ""},
 		{"dispatcher", SinkENOSPC, "a file sink's write fails with ENOSPC (a full disk) before any byte is written; the sink keeps the records and retries with backoff",
 			`return(true): fail every write; return("torn"): write half of the pending bytes first (a torn line the sink must cut off)`},
+		{"dispatcher/etcdcdc", FileSinkENOSPC, "an etcd dispatcher's file sink write fails with ENOSPC (a full disk); the sink cuts the failed write back to its last whole line, the dispatcher holds its checkpoint and retries with backoff",
+			`return(true): fail every write; return("torn"): half of the write's bytes land first (a torn line the sink must cut off)`},
 		{"dispatcher/etcdcdc", SkipFirstEvent, "mutation, not a fault: an etcd dispatcher created while it is enabled drops the first event its watch delivers and still moves its checkpoint past it (an event lost on restart); the chaos suite's data check must fail", ""},
 		{"dispatchermanager", DMBeforeJournalUpdate, "a request was accepted, the in-flight (journal) map not yet updated", ""},
 		{"dispatchermanager", DMAfterJournalUpdate, "the in-flight (journal) map was updated, the effect not yet reported", ""},

@@ -2,6 +2,7 @@ package etcdcdc
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 	"unicode/utf8"
+
+	"github.com/pingcap/failpoint"
 
 	"github.com/tidemark/tidemark/dispatcher"
 	"github.com/tidemark/tidemark/span"
@@ -60,6 +65,9 @@ type FileSink struct {
 	f        *os.File
 	size     int64 // durable bytes of the current file
 	lastErr  error
+	// failedSize is the size of the last failed write, probedAt when Err last retried it.
+	failedSize int
+	probedAt   time.Time
 	// writeAt writes to the current file: (*os.File).WriteAt, replaced by tests that fill
 	// the disk.
 	writeAt func(f *os.File, b []byte, off int64) (int, error)
@@ -119,11 +127,34 @@ func (s *FileSink) Open(o Owner) SpanWriter {
 	return &fileWriter{s: s, o: o, id: dispatcher.FormatID(o.ID), span: span.String(o.Span)}
 }
 
-// Err is the last write's failure, nil once a write succeeded again.
+// probeEvery: how often Err retries a failed write's size while the failure stands.
+const probeEvery = time.Second
+
+// Err is the last write's failure, nil once a write succeeded again. While it stands, Err
+// itself retries, at most once a probeEvery, a write of the failed one's size and cuts it off
+// again: once every failing dispatcher stopped (its spans moved off a full disk) nothing else
+// writes here, and the node must still learn that space returned, or it would stay unhealthy
+// and never take spans again. The probe bytes hold no newline, so if a crash leaves them the
+// reopen cuts them as a torn line.
 func (s *FileSink) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lastErr
+	if s.lastErr == nil || time.Since(s.probedAt) < probeEvery {
+		return s.lastErr
+	}
+	s.probedAt = time.Now()
+	probe := bytes.Repeat([]byte{' '}, max(s.failedSize, 1))
+	if err := s.writeLocked(probe); err != nil {
+		s.lastErr = err
+		return err
+	}
+	s.size -= int64(len(probe))
+	if err := s.f.Truncate(s.size); err != nil {
+		_ = s.f.Close() // the reopen cuts the probe as a torn line
+		s.f = nil
+	}
+	s.lastErr = nil
+	return nil
 }
 
 // Close closes the current file.
@@ -144,6 +175,9 @@ func (s *FileSink) write(lines []byte) error {
 	defer s.mu.Unlock()
 	err := s.writeLocked(lines)
 	s.lastErr = err
+	if err != nil {
+		s.failedSize, s.probedAt = len(lines), time.Now()
+	}
 	return err
 }
 
@@ -163,7 +197,10 @@ func (s *FileSink) writeLocked(lines []byte) error {
 			return err
 		}
 	}
-	_, err := s.writeAt(s.f, lines, s.size)
+	err := s.injectedENOSPC(lines)
+	if err == nil {
+		_, err = s.writeAt(s.f, lines, s.size)
+	}
 	if err == nil && s.fsync {
 		err = s.f.Sync()
 	}
@@ -177,6 +214,20 @@ func (s *FileSink) writeLocked(lines []byte) error {
 	}
 	s.size += int64(len(lines))
 	return nil
+}
+
+// injectedENOSPC is the file-sink-enospc failpoint, a chaos fault: the write fails with ENOSPC
+// as on a full disk, and with "torn" half of lines lands first (what fits, then the disk is
+// full), so the cut back to the last whole line runs as it would for real.
+func (s *FileSink) injectedENOSPC(lines []byte) error {
+	var err error
+	failpoint.Inject("file-sink-enospc", func(v failpoint.Value) {
+		if mode, _ := v.(string); mode == "torn" && len(lines) > 1 {
+			_, _ = s.f.WriteAt(lines[:len(lines)/2], s.size)
+		}
+		err = &os.PathError{Op: "write", Path: s.f.Name(), Err: syscall.ENOSPC}
+	})
+	return err
 }
 
 type fileWriter struct {

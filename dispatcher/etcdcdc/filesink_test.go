@@ -3,7 +3,11 @@ package etcdcdc
 import (
 	"context"
 	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tidemark/tidemark/span"
 )
@@ -87,5 +91,55 @@ func TestFileSinkRotatesAndRepairs(t *testing.T) {
 	}
 	if len(recs) != len(want) || recs[len(recs)-1].Key != "/src/after" || recs[len(recs)-1].Dispatcher != "1-2" {
 		t.Fatalf("after the repair: %d records, last %+v", len(recs), recs[len(recs)-1])
+	}
+}
+
+// A failed write's error stands while the disk is full even when no writer retries (its
+// dispatcher stopped), and clears by Err's own probe once space returns; the probe leaves no
+// byte in the file.
+func TestFileSinkErrProbesWithoutWriters(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewFileSink(dir, "cf", 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	var full atomic.Bool
+	s.writeAt = func(f *os.File, b []byte, off int64) (int, error) {
+		if full.Load() {
+			n, _ := f.WriteAt(b[:len(b)/2], off)
+			return n, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+		}
+		return f.WriteAt(b, off)
+	}
+	w := s.Open(owner(did(1, 1), span.TableSpan(1)))
+	if err := w.Write(context.Background(), []Event{ev("/src/a", "1", 2)}, 2); err != nil {
+		t.Fatal(err)
+	}
+	full.Store(true)
+	if err := w.Write(context.Background(), []Event{ev("/src/b", "2", 3)}, 3); err == nil {
+		t.Fatal("write to a full disk succeeded")
+	}
+	// No writer writes again from here on.
+	time.Sleep(probeEvery + 100*time.Millisecond)
+	if err := s.Err(); err == nil || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("disk still full, no writer: Err = %v, want the ENOSPC", err)
+	}
+	full.Store(false)
+	deadline := time.Now().Add(3 * probeEvery)
+	for s.Err() != nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := s.Err(); err != nil {
+		t.Fatalf("space returned, no writer: Err still %v", err)
+	}
+	recs, err := ReadFileSink(dir, "cf")
+	if err != nil || len(recs) != 1 || recs[0].Key != "/src/a" {
+		t.Fatalf("after the probes: %+v, %v; want the one record written before the disk filled", recs, err)
+	}
+	files, _ := SinkFiles(dir, "cf")
+	b, _ := os.ReadFile(files[len(files)-1])
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		t.Fatalf("the probe left bytes after the last line: %q", b)
 	}
 }

@@ -16,7 +16,8 @@ import (
 )
 
 // Every scenario but the sim ones replicates key ranges of the scenario's own etcd cluster
-// (under cdcSource) into a mirror under cdcMirror of the same cluster, or into file sinks,
+// (under cdcSource; a separate source etcd where sourceEtcd is set) into a mirror under
+// cdcMirror of the same cluster, or into file sinks,
 // while `tidemark load` writes puts and deletes to the source, and finish checks the run
 // from the data itself (cdccheck_test.go).
 //
@@ -74,7 +75,8 @@ func cdcRanges(n int) ([]etcdutil.KeyRange, int) {
 // does not wait for the placement: creating the changefeed is the trigger of some holds.
 func (e *env) createCDC() {
 	e.t.Helper()
-	eps := e.etcd.endpoints()
+	src, _ := e.dataEtcd()
+	eps := src.endpoints()
 	ranges, keys := cdcRanges(len(e.info.Tables))
 	e.info.Dispatcher = etcdutil.EtcdDispatcher
 	e.info.Source = &etcdutil.SourceConfig{Endpoints: eps, Ranges: ranges}
@@ -100,7 +102,8 @@ func (e *env) createCDC() {
 func (e *env) startCDC() {
 	e.t.Helper()
 	e.startNodes()
-	eps := strings.Join(e.etcd.endpoints(), ",")
+	src, _ := e.dataEtcd()
+	eps := strings.Join(src.endpoints(), ",")
 	e.cdc = &cdcRun{created: e.revision(), loadLog: filepath.Join(e.dir, "load.log")}
 	args := []string{"changefeed", "create", e.cf, "--dispatcher", "etcd", "--source-etcd", eps}
 	ranges, keys := cdcRanges(3)
@@ -125,7 +128,8 @@ func (e *env) startCDC() {
 // events than any scenario lasts: stopLoad (in finish) interrupts it.
 func (e *env) startLoad(keys int) {
 	e.t.Helper()
-	load, err := startProcess(e.bin, []string{"load", "--etcd", strings.Join(e.etcd.endpoints(), ","),
+	src, _ := e.dataEtcd()
+	load, err := startProcess(e.bin, []string{"load", "--etcd", strings.Join(src.endpoints(), ","),
 		"--prefix", cdcSource, "--keys", fmt.Sprint(keys), "--events", fmt.Sprint(loadRate * 3600),
 		"--rate", fmt.Sprint(loadRate), "--delete-ratio", "0.3", "--workers", fmt.Sprint(loadWorkers),
 		"--seed", fmt.Sprint(uint64(e.seed)), "--progress", "1s"}, nil, e.cdc.loadLog)
@@ -150,12 +154,22 @@ func (e *env) ctl(args ...string) (string, error) {
 	return string(out), err
 }
 
-// revision is the scenario etcd's current revision.
+// dataEtcd is the etcd holding the source ranges and the mirror: the scenario's own source
+// etcd (sourceEtcd), else the scheduler's.
+func (e *env) dataEtcd() (*etcdCluster, *clientv3.Client) {
+	if e.src != nil {
+		return e.src, e.srcCli
+	}
+	return e.etcd, e.cli
+}
+
+// revision is the source etcd's current revision.
 func (e *env) revision() int64 {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := e.cli.Get(ctx, "health", clientv3.WithCountOnly())
+	_, cli := e.dataEtcd()
+	resp, err := cli.Get(ctx, "health", clientv3.WithCountOnly())
 	if err != nil {
 		e.t.Fatalf("read the etcd revision: %v", err)
 	}

@@ -103,7 +103,8 @@ func (e *env) cdcCheck(checkpoint int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	root := etcdcdc.FenceRoot(e.clusterID, e.cf)
-	hist, err := watchEvents(ctx, e.cli, e.cdc.created, cdcSource, cdcMirror, root+"fence/")
+	_, cli := e.dataEtcd()
+	hist, err := watchEvents(ctx, cli, e.cdc.created, cdcSource, cdcMirror, root+"fence/")
 	if err != nil {
 		e.t.Fatalf("read the run's history: %v", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/ts"
 )
@@ -44,6 +46,10 @@ type scenario struct {
 	sim bool
 	// fileSink: the etcd dispatcher writes JSON-lines files instead of the etcd mirror.
 	fileSink bool
+	// sourceEtcd: the source and its mirror live in an etcd of their own (one member), apart
+	// from the scheduler's, as in production; otherwise they are key ranges of the
+	// scheduler's etcd. Faults on e.etcd then leave the source serving.
+	sourceEtcd bool
 	// mutation: a node runs with the skip-first-event failpoint, and the data check must fail
 	// naming the event it dropped (the suite proves it can fail).
 	mutation bool
@@ -60,6 +66,10 @@ type env struct {
 	info    etcdutil.ChangefeedInfo
 	sampler *opSampler
 	cdc     *cdcRun // set by createCDC or startCDC
+	// src and srcCli are the source etcd of a sourceEtcd scenario; nil otherwise (the
+	// source is e.etcd: use dataEtcd).
+	src    *etcdCluster
+	srcCli *clientv3.Client
 	// after are checks that run once the invariants held: they tell whether the scenario
 	// exercised what it meant to (a failure of an invariant says more than they do).
 	after []func()
@@ -133,6 +143,14 @@ func runScenario(t *testing.T, sc scenario) {
 	e.info = etcdutil.ChangefeedInfo{ID: e.cf, StartTs: ts.FromTime(time.Now())}
 	for i := 1; i <= sc.tables; i++ {
 		e.info.Tables = append(e.info.Tables, etcdutil.TableInfo{ID: int64(i), Load: 5})
+	}
+	if sc.sourceEtcd && !sc.sim {
+		dir := filepath.Join(e.dir, "source")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		e.src = startEtcdCluster(t, e.etcd.bin, dir, 1)
+		e.srcCli = e.src.client()
 	}
 	for i := 1; i <= 5; i++ {
 		e.define(fmt.Sprintf("n%d", i))
