@@ -52,7 +52,7 @@ func (m *Manager) onHeartbeatResponse(resp *heartbeatpb.HeartBeatResponse) {
 	for _, journal := range []map[span.Key]*journalEntry{m.journal.current, m.journal.redo} {
 		for key, j := range journal {
 			if finished[j.req.Operator.Id] {
-				m.abandonUncommitted(j, "its operator ended uncommitted")
+				m.table.abandonUncommitted(j, "its operator ended uncommitted")
 				delete(journal, key)
 				m.log.Debug("journal entry acknowledged", zapOp(j.req.Operator.Id), zapID(j.req.Config.Id),
 					zap.Stringer("span", key), zap.Stringer("stage", j.stage))

@@ -152,7 +152,7 @@ func (m *Manager) Step(env *heartbeatpb.Envelope, now time.Time) error {
 		// The answer reports only durable checkpoints: flush so they are current. A failing
 		// sink does not hold the answer back (the new maintainer must hear of this node); it
 		// then carries the older durable checkpoints and the error.
-		m.flushDurable(now)
+		m.sink.flushDurable(m.cfg.Factory, &m.table, now, m.log)
 		m.onBootstrap(env.From, b.BootstrapRequest)
 	case *heartbeatpb.Envelope_Schedule:
 		for i := range b.Schedule.Requests {

@@ -36,7 +36,7 @@ func (m *Manager) onMerge(req *heartbeatpb.MergeDispatcherRequest) {
 			dispatcher.FormatID(req.MergedId), fmtOp(e.req.Operator.Id)))
 		return
 	}
-	if reason := m.refuseMerge(req); reason != "" {
+	if reason := m.admission().merge(req); reason != "" {
 		m.reject(req.Operator.Id, req.MergedId, reason)
 		return
 	}
@@ -49,45 +49,6 @@ func (m *Manager) onMerge(req *heartbeatpb.MergeDispatcherRequest) {
 	failpoint.Inject("dm-after-journal-update", func() {})
 	m.log.Info("merge request accepted", zapOp(req.Operator.Id), zapID(req.MergedId),
 		zap.Stringer("span", span.KeyOf(req.MergedSpan)), zap.Int("sources", len(req.SourceIds)))
-}
-
-// refuseMerge returns why a new merge cannot be accepted, or "".
-func (m *Manager) refuseMerge(req *heartbeatpb.MergeDispatcherRequest) string {
-	if _, ok := m.table.dispatchers[req.MergedId]; ok {
-		return fmt.Sprintf("merged dispatcher %s already exists", dispatcher.FormatID(req.MergedId))
-	}
-	if _, ok := m.tables[req.MergedSpan.TableId]; !ok {
-		return fmt.Sprintf("table %d is not part of the changefeed", req.MergedSpan.TableId)
-	}
-	spans := make([]heartbeatpb.TableSpan, 0, len(req.SourceIds))
-	for _, id := range req.SourceIds {
-		e, ok := m.table.dispatchers[id]
-		switch {
-		case !ok:
-			return fmt.Sprintf("source %s does not exist", dispatcher.FormatID(id))
-		case e.state != heartbeatpb.StateWorking:
-			return fmt.Sprintf("source %s is %s", dispatcher.FormatID(id), e.state)
-		case e.mode != req.Mode:
-			return fmt.Sprintf("source %s is mode %s, merge is %s", dispatcher.FormatID(id), e.mode, req.Mode)
-		case e.span.TableId != req.MergedSpan.TableId:
-			return fmt.Sprintf("source %s is of table %d, merge of %d", dispatcher.FormatID(id), e.span.TableId, req.MergedSpan.TableId)
-		}
-		if _, busy := m.journal.inMerge[id]; busy {
-			return fmt.Sprintf("source %s is part of another merge", dispatcher.FormatID(id))
-		}
-		if j, busy := m.journal.journalOf(e.mode)[span.KeyOf(e.span)]; busy && j.req.Action == heartbeatpb.ActionRemove {
-			return fmt.Sprintf("source %s is being removed by operator %s", dispatcher.FormatID(id), fmtOp(j.req.Operator.Id))
-		}
-		spans = append(spans, e.span)
-	}
-	union, err := span.Merge(spans)
-	if err != nil {
-		return fmt.Sprintf("sources are not adjacent: %v", err)
-	}
-	if !span.Equal(union, req.MergedSpan) {
-		return fmt.Sprintf("sources cover %s, not the merged span %s", span.String(union), span.String(req.MergedSpan))
-	}
-	return ""
 }
 
 // resendMerge reports the statuses of a merge again.
@@ -134,7 +95,7 @@ func (m *Manager) advanceMerge(e *mergeEntry, now time.Time) error {
 		}
 		// The merged dispatcher starts where the sources are durable: flush first, and with a
 		// failing sink start lower (a replay) rather than above what a crash would keep.
-		m.flushDurable(now)
+		m.sink.flushDurable(m.cfg.Factory, &m.table, now, m.log)
 		var minTs uint64
 		for i, id := range e.req.SourceIds {
 			if src := m.table.dispatchers[id]; i == 0 || src.durable < minTs {

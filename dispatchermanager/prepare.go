@@ -43,14 +43,6 @@ func (d *preparedDispatcher) Close() error {
 	return d.p.Close()
 }
 
-// refusePrepare says why this node cannot prepare, or "".
-func (m *Manager) refusePrepare() string {
-	if _, ok := m.cfg.Factory.(dispatcher.Preparer); !ok {
-		return "the dispatcher kind cannot prepare (make-before-break); move break-before-make"
-	}
-	return ""
-}
-
 // applyPrepare prepares the entry's dispatcher from its start ts.
 func (m *Manager) applyPrepare(j *journalEntry) error {
 	cfg := j.req.Config
@@ -85,8 +77,8 @@ func (m *Manager) applyPrepare(j *journalEntry) error {
 
 // commitPrepared makes the prepared dispatcher e working from cfg.StartTs, the origin's final
 // checkpoint.
-func (m *Manager) commitPrepared(e *dispatcherEntry, cfg heartbeatpb.DispatcherConfig) error {
-	if other := m.table.working.overlapping(cfg.Mode, cfg.Span); other != nil {
+func (t *dispatcherTable) commitPrepared(e *dispatcherEntry, cfg heartbeatpb.DispatcherConfig) error {
+	if other := t.working.overlapping(cfg.Mode, cfg.Span); other != nil {
 		return fmt.Errorf("dispatchermanager: span %s overlaps working dispatcher %s",
 			span.String(cfg.Span), dispatcher.FormatID(other.id))
 	}
@@ -97,8 +89,8 @@ func (m *Manager) commitPrepared(e *dispatcherEntry, cfg heartbeatpb.DispatcherC
 	}
 	pd.done = true
 	e.d, e.state, e.checkpoint, e.durable, e.dirty = d, heartbeatpb.StateWorking, cfg.StartTs, cfg.StartTs, true
-	m.table.working.insert(e)
-	m.log.Debug("prepared dispatcher committed", zapID(cfg.Id), zap.Uint64("start-ts", cfg.StartTs))
+	t.working.insert(e)
+	t.log.Debug("prepared dispatcher committed", zapID(cfg.Id), zap.Uint64("start-ts", cfg.StartTs))
 	return nil
 }
 
@@ -109,11 +101,11 @@ func (t *dispatcherTable) abandonPrepared(e *dispatcherEntry, why string) {
 }
 
 // abandonUncommitted abandons the dispatcher a Prepare entry holds, when it is still prepared.
-func (m *Manager) abandonUncommitted(j *journalEntry, why string) {
+func (t *dispatcherTable) abandonUncommitted(j *journalEntry, why string) {
 	if j.req.Action != heartbeatpb.ActionPrepare {
 		return
 	}
-	if e, ok := m.table.dispatchers[j.req.Config.Id]; ok && e.state == heartbeatpb.StatePrepared {
-		m.table.abandonPrepared(e, why)
+	if e, ok := t.dispatchers[j.req.Config.Id]; ok && e.state == heartbeatpb.StatePrepared {
+		t.abandonPrepared(e, why)
 	}
 }

@@ -51,7 +51,7 @@ func (m *Manager) onSchedule(req *heartbeatpb.ScheduleDispatcherRequest, now tim
 			key, e.req.Action, fmtOp(e.req.Operator.Id)))
 		return
 	}
-	if reason := m.refuseSchedule(req); reason != "" {
+	if reason := m.admission().schedule(req); reason != "" {
 		m.reject(req.Operator.Id, req.Config.Id, reason)
 		return
 	}
@@ -62,49 +62,6 @@ func (m *Manager) onSchedule(req *heartbeatpb.ScheduleDispatcherRequest, now tim
 	m.log.Debug("schedule request accepted", zapOp(req.Operator.Id), zapID(req.Config.Id),
 		zap.Stringer("span", key), zap.Stringer("action", req.Action), zap.Stringer("type", req.OperatorType))
 	m.apply(e, now)
-}
-
-// refuseSchedule returns why a new request cannot be accepted, or "".
-func (m *Manager) refuseSchedule(req *heartbeatpb.ScheduleDispatcherRequest) string {
-	cfg := req.Config
-	if _, ok := m.journal.inMerge[cfg.Id]; ok {
-		return fmt.Sprintf("dispatcher %s is part of an in-flight merge", dispatcher.FormatID(cfg.Id))
-	}
-	e, exists := m.table.dispatchers[cfg.Id]
-	if exists && (!span.Equal(e.span, cfg.Span) || e.mode != cfg.Mode) {
-		return fmt.Sprintf("dispatcher %s exists with span %s mode %s", dispatcher.FormatID(cfg.Id), span.String(e.span), e.mode)
-	}
-	if req.Action == heartbeatpb.ActionRemove {
-		return ""
-	}
-	if req.Action == heartbeatpb.ActionPrepare {
-		if reason := m.refusePrepare(); reason != "" {
-			return reason
-		}
-	}
-	if exists {
-		if e.state != heartbeatpb.StateWorking {
-			return fmt.Sprintf("dispatcher %s exists and is %s", dispatcher.FormatID(cfg.Id), e.state)
-		}
-		return "" // already created: a no-op success
-	}
-	if _, ok := m.tables[cfg.Span.TableId]; !ok {
-		return fmt.Sprintf("table %d is not part of the changefeed", cfg.Span.TableId)
-	}
-	if cfg.Mode == heartbeatpb.ModeRedo && !m.changefeed.Redo {
-		return "redo is off for the changefeed"
-	}
-	if other := m.table.working.overlapping(cfg.Mode, cfg.Span); other != nil {
-		return fmt.Sprintf("span %s overlaps working dispatcher %s %s", span.String(cfg.Span),
-			dispatcher.FormatID(other.id), span.String(other.span))
-	}
-	// A merge's sources stop before its result starts: their range is taken meanwhile.
-	for id, me := range m.journal.merges {
-		if me.req.Mode == cfg.Mode && span.Overlap(me.req.MergedSpan, cfg.Span) {
-			return fmt.Sprintf("span %s overlaps in-flight merge into %s", span.String(cfg.Span), dispatcher.FormatID(id))
-		}
-	}
-	return ""
 }
 
 // apply does the local effect of an accepted entry; on failure the entry stays StageAccepted and
@@ -135,7 +92,7 @@ func (m *Manager) applyCreate(j *journalEntry) error {
 		e.dirty = true // already there: report it again so the operator sees it
 		return nil
 	} else if ok && e.state == heartbeatpb.StatePrepared {
-		return m.commitPrepared(e, cfg)
+		return m.table.commitPrepared(e, cfg)
 	}
 	if other := m.table.working.overlapping(cfg.Mode, cfg.Span); other != nil {
 		return fmt.Errorf("dispatchermanager: span %s overlaps working dispatcher %s",

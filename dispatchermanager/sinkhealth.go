@@ -62,11 +62,11 @@ func (s *sinkState) flush(f dispatcher.Factory, now time.Time, log *zap.Logger) 
 	return false, true
 }
 
-// flushDurable flushes and, on success, makes every checkpoint polled so far the durable one.
-func (m *Manager) flushDurable(now time.Time) bool {
-	ok, _ := m.sink.flush(m.cfg.Factory, now, m.log)
+// flushDurable flushes and, on success, makes every checkpoint of t polled so far the durable one.
+func (s *sinkState) flushDurable(f dispatcher.Factory, t *dispatcherTable, now time.Time, log *zap.Logger) bool {
+	ok, _ := s.flush(f, now, log)
 	if ok {
-		for _, e := range m.table.dispatchers {
+		for _, e := range t.dispatchers {
 			if e.checkpoint > e.durable {
 				e.durable = e.checkpoint // the watermark carries it; no state changed
 			}
