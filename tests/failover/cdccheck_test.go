@@ -105,7 +105,8 @@ func (e *env) onlyLeftovers() (int, bool) {
 	var res struct {
 		Diffs []etcdcdc.KeyDiff `json:"diffs"`
 	}
-	if jerr := json.Unmarshal([]byte(out), &res); jerr != nil || len(res.Diffs) == 0 {
+	// The output is the JSON, then ctl's error line (exit 1 when keys differ): decode the first value.
+	if jerr := json.NewDecoder(strings.NewReader(out)).Decode(&res); jerr != nil || len(res.Diffs) == 0 {
 		e.t.Logf("ctl --json diff: %v %v", err, jerr)
 		return 0, false
 	}
