@@ -25,11 +25,12 @@ func (m *Manager) onBootstrap(from string, req *heartbeatpb.MaintainerBootstrapR
 		Operators:      m.journal.inFlightOperators(),
 		MergeOperators: m.journal.inFlightMerges(),
 		CheckpointTs:   m.checkpoint,
+		RequestId:      req.RequestId,
 	}
+	pieces := m.sendBootstrapAnswer(from, resp)
 	m.log.Info("answering bootstrap", zap.String("maintainer", from), zap.Uint64("epoch", m.gate.epoch),
 		zap.Int("dispatchers", len(resp.Dispatchers)), zap.Int("operators", len(resp.Operators)),
-		zap.Int("merges", len(resp.MergeOperators)))
-	m.send(&heartbeatpb.Envelope{To: from, Body: &heartbeatpb.Envelope_BootstrapResponse{BootstrapResponse: resp}})
+		zap.Int("merges", len(resp.MergeOperators)), zap.Uint64("request", req.RequestId), zap.Int("chunks", pieces))
 }
 
 // onHeartbeatResponse takes the persisted checkpoint and drops what the maintainer has seen
@@ -181,7 +182,7 @@ func (m *Manager) heartbeat(now time.Time) {
 	}
 	m.sentMarks, m.listingDue = marks, false
 	m.table.removed, m.rejections = nil, nil
-	m.send(&heartbeatpb.Envelope{To: m.gate.maintainer, Body: &heartbeatpb.Envelope_Heartbeat{Heartbeat: req}})
+	m.sendHeartbeat(req)
 }
 
 // summary returns the watermarks (the least durable checkpoint of the working dispatchers, per

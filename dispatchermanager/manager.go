@@ -46,6 +46,10 @@ type Config struct {
 	UnhealthyAfter time.Duration
 	Factory        dispatcher.Factory
 	Logger         *zap.Logger
+	// ChunkBytes: the most bytes of statuses and journal entries one bootstrap answer or
+	// heartbeat envelope carries; larger ones go in several (chunks.go). Default
+	// DefaultChunkBytes; the simulator makes it small so that answers split.
+	ChunkBytes int
 }
 
 // Manager is the deterministic core of one changefeed on one node. Not safe for concurrent use:
@@ -87,6 +91,11 @@ func New(cfg Config, now time.Time) (*Manager, error) {
 		return nil, fmt.Errorf("%w: config: negative HeartbeatInterval %s", ErrInvalid, cfg.HeartbeatInterval)
 	case cfg.UnhealthyAfter < 0:
 		return nil, fmt.Errorf("%w: config: negative UnhealthyAfter %s", ErrInvalid, cfg.UnhealthyAfter)
+	case cfg.ChunkBytes < 0:
+		return nil, fmt.Errorf("%w: config: negative ChunkBytes %d", ErrInvalid, cfg.ChunkBytes)
+	}
+	if cfg.ChunkBytes == 0 {
+		cfg.ChunkBytes = DefaultChunkBytes
 	}
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = DefaultHeartbeatInterval

@@ -36,6 +36,7 @@ type Maintainer struct {
 	bootstrapped bool
 	responses    map[string]*heartbeatpb.MaintainerBootstrapResponse
 	mirrors      nodeMirrors // each node's dispatcher set as reported (mirror.go)
+	chunks       assemblies  // answers coming in pieces (chunks.go)
 
 	db  *spanDB
 	ctl *operator.Controller
@@ -67,6 +68,7 @@ func New(cfg Config, liveNodes []string, now time.Time) (*Maintainer, error) {
 		nodes:      newNodeSet(),
 		responses:  make(map[string]*heartbeatpb.MaintainerBootstrapResponse),
 		mirrors:    make(nodeMirrors),
+		chunks:     newAssemblies(),
 		db:         newSpanDB(0),
 		persisted:  cfg.PersistedCheckpoint,
 		checkpoint: cfg.PersistedCheckpoint,
@@ -118,6 +120,7 @@ func (m *Maintainer) NodeLeft(id string, now time.Time) {
 	delete(m.nodes.live, id)
 	delete(m.responses, id)
 	delete(m.mirrors, id)
+	m.chunks.forget(id)
 	m.out.drop(id)
 	m.log.Info("node left", zap.String("node", id))
 	if !m.bootstrapped {

@@ -19,6 +19,10 @@ type outbox struct {
 	listing   map[string]bool // nodes whose response asks for the full listing
 	evict     map[string]bool
 	sendSeq   *heartbeatpb.Sequencer
+	// requests numbers bootstrap requests; asked is the number of the last one sent to each
+	// node, so a piece of an answer can be checked against what was asked (chunks.go).
+	requests uint64
+	asked    map[string]uint64
 }
 
 func newOutbox(live func(string) bool) *outbox {
@@ -32,6 +36,7 @@ func newOutbox(live func(string) bool) *outbox {
 		listing:   make(map[string]bool),
 		evict:     make(map[string]bool),
 		sendSeq:   heartbeatpb.NewSequencer(),
+		asked:     make(map[string]uint64),
 	}
 }
 
@@ -95,8 +100,10 @@ func (o *outbox) take(h header, rd *Ready) {
 	for _, n := range sortedSet(dests) {
 		if o.bootstrap[n] {
 			env := o.envelope(h.cfg, n)
+			o.requests++
+			o.asked[n] = o.requests
 			env.Body = &heartbeatpb.Envelope_BootstrapRequest{
-				BootstrapRequest: &heartbeatpb.MaintainerBootstrapRequest{Config: *h.cfg.ChangefeedConfig},
+				BootstrapRequest: &heartbeatpb.MaintainerBootstrapRequest{Config: *h.cfg.ChangefeedConfig, RequestId: o.requests},
 			}
 			rd.Messages = append(rd.Messages, env)
 		}

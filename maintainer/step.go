@@ -29,6 +29,9 @@ func (m *Maintainer) Step(env *heartbeatpb.Envelope, now time.Time) error {
 		return fmt.Errorf("%w: %s from %s for epoch %d, current is %d",
 			ErrStale, bodyName(env), env.From, env.Epoch, m.cfg.Epoch)
 	}
+	if ch := chunkOf(env); ch != nil {
+		return m.stepChunk(env, n, ch, now) // pieces of one answer pass in any order (chunks.go)
+	}
 	// The ordering filter: per sender, only envelopes newer than the last accepted pass. A
 	// different incarnation means the sender restarted, which resets the count.
 	if !m.recvOrder.IsNew(env) {
@@ -77,9 +80,15 @@ func validateEnvelope(cfg *Config, env *heartbeatpb.Envelope) error {
 				return fmt.Errorf("%w: heartbeat from %s: %v", ErrInvalid, env.From, err)
 			}
 		}
+		if err := validChunk(env, b.Heartbeat.Chunk); err != nil {
+			return fmt.Errorf("%w: heartbeat from %s: %v", ErrInvalid, env.From, err)
+		}
 	case *heartbeatpb.Envelope_BootstrapResponse:
 		if b.BootstrapResponse == nil {
 			return fmt.Errorf("%w: nil bootstrap response from %s", ErrInvalid, env.From)
+		}
+		if err := validChunk(env, b.BootstrapResponse.Chunk); err != nil {
+			return fmt.Errorf("%w: bootstrap response from %s: %v", ErrInvalid, env.From, err)
 		}
 	case nil:
 		return fmt.Errorf("%w: envelope from %s without body", ErrInvalid, env.From)
@@ -119,6 +128,7 @@ func (m *Maintainer) restartNode(id string, now time.Time) {
 	if !m.bootstrapped {
 		delete(m.responses, id)
 	}
+	m.chunks.forget(id) // pieces of the old process's answers will never be completed
 	n.state, n.sentAt, n.backoff = nodeBootstrapping, now, 0
 	m.out.bootstrap[id] = true
 }

@@ -48,6 +48,11 @@ type Config struct {
 	BootstrapTimeout time.Duration
 	// TraceLen is how many recent events a violation report shows; default 400.
 	TraceLen int
+	// ChunkBytes of every dispatcher manager: bootstrap answers and full listings go in pieces
+	// of at most this many bytes of statuses. Default 150, two statuses a piece, so the small
+	// clusters of the simulator send answers of several pieces, which the network loses,
+	// duplicates and reorders like any envelope.
+	ChunkBytes int
 }
 
 func (c *Config) fill() {
@@ -64,6 +69,7 @@ func (c *Config) fill() {
 	def(&c.Nodes, 3)
 	def(&c.Tables, 6)
 	def(&c.TraceLen, 400)
+	def(&c.ChunkBytes, 150)
 	defDur(&c.FaultTime, 40*time.Second)
 	defDur(&c.QuietTime, 60*time.Second)
 	defDur(&c.Tick, 100*time.Millisecond)
@@ -226,7 +232,8 @@ func (c *Cluster) addNode(id string) {
 	n.sink = c.track.newSink(fmt.Sprintf("%s#%d", id, n.incarnation))
 	dm, err := dispatchermanager.New(dispatchermanager.Config{
 		ClusterID: clusterID, NodeID: id, Changefeed: changefeed, Incarnation: n.incarnation,
-		Factory: &checkedFactory{sink: n.sink, c: c, node: id, lives: make(map[heartbeatpb.DispatcherID]int)},
+		ChunkBytes: c.cfg.ChunkBytes,
+		Factory:    &checkedFactory{sink: n.sink, c: c, node: id, lives: make(map[heartbeatpb.DispatcherID]int)},
 	}, c.now)
 	if err != nil {
 		panic(err)

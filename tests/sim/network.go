@@ -128,13 +128,19 @@ func fmtEnvelope(env *heartbeatpb.Envelope) string {
 		b.WriteString("bootstrap-request")
 	case *heartbeatpb.Envelope_BootstrapResponse:
 		r := body.BootstrapResponse
-		fmt.Fprintf(&b, "bootstrap-response dispatchers=%d ops=%d merges=%d", len(r.Dispatchers), len(r.Operators),
-			len(r.MergeOperators))
+		fmt.Fprintf(&b, "bootstrap-response req=%d dispatchers=%d ops=%d merges=%d", r.RequestId, len(r.Dispatchers),
+			len(r.Operators), len(r.MergeOperators))
+		if ch := r.Chunk; ch != nil {
+			fmt.Fprintf(&b, " chunk=%d/%d", ch.Index, ch.Total)
+		}
 	case *heartbeatpb.Envelope_HeartbeatResponse:
 		fmt.Fprintf(&b, "ack %v cp=%d", fmtOps(body.HeartbeatResponse.Finished), body.HeartbeatResponse.CheckpointTs)
 	case *heartbeatpb.Envelope_Heartbeat:
 		hb := body.Heartbeat
 		fmt.Fprintf(&b, "heartbeat full=%v", hb.Full)
+		if ch := hb.Chunk; ch != nil {
+			fmt.Fprintf(&b, " chunk=%d/%d", ch.Index, ch.Total)
+		}
 		for _, st := range hb.Statuses {
 			fmt.Fprintf(&b, " [%d.%d %s %v cp=%d]", st.Id.Hi, st.Id.Lo, shortSpan(st.Span), st.State, st.CheckpointTs)
 		}

@@ -109,6 +109,12 @@ func (c *Cluster) deliver(env *heartbeatpb.Envelope) error {
 		if r := env.GetBootstrapResponse(); r != nil && len(r.Operators)+len(r.MergeOperators) > 0 {
 			c.counter["bootstrap-answers-with-journal"]++
 		}
+		if ch := env.GetBootstrapResponse().GetChunk(); ch != nil {
+			c.counter["bootstrap-chunks"]++
+		}
+		if ch := env.GetHeartbeat().GetChunk(); ch != nil {
+			c.counter["listing-chunks"]++
+		}
 		mt := c.maintOn(env.To)
 		if mt == nil {
 			c.trace.add(c.now, "no maintainer", env)
