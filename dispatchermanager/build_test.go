@@ -31,7 +31,8 @@ func buildEnvelope(cmd string, args map[string]string, input string) (*heartbeat
 			_, a := lineArgs(l)
 			cfg.Tables = append(cfg.Tables, heartbeatpb.TableConfig{TableId: int64(mustUint(a["id"])), Load: mustUint(a["load"])})
 		}
-		env.Body = &heartbeatpb.Envelope_BootstrapRequest{BootstrapRequest: &heartbeatpb.MaintainerBootstrapRequest{Config: cfg}}
+		env.Body = &heartbeatpb.Envelope_BootstrapRequest{BootstrapRequest: &heartbeatpb.MaintainerBootstrapRequest{
+			Config: cfg, RequestId: mustUint(get("req", "0"))}}
 	case "schedule":
 		b := &heartbeatpb.ScheduleDispatcherRequests{}
 		for _, l := range lines {
@@ -125,7 +126,7 @@ func printEnvelope(b *strings.Builder, env *heartbeatpb.Envelope) {
 	switch body := env.Body.(type) {
 	case *heartbeatpb.Envelope_Heartbeat:
 		hb := body.Heartbeat
-		fmt.Fprintf(b, "heartbeat full=%t periodic=%t\n", hb.Full, hb.Periodic)
+		fmt.Fprintf(b, "heartbeat full=%t periodic=%t%s\n", hb.Full, hb.Periodic, fmtChunk(hb.Chunk, 0))
 		if len(hb.Watermarks) > 0 {
 			marks := make([]string, len(hb.Watermarks))
 			for i, w := range hb.Watermarks {
@@ -151,7 +152,7 @@ func printEnvelope(b *strings.Builder, env *heartbeatpb.Envelope) {
 		}
 	case *heartbeatpb.Envelope_BootstrapResponse:
 		r := body.BootstrapResponse
-		fmt.Fprintf(b, "bootstrap-response checkpoint=%d\n", r.CheckpointTs)
+		fmt.Fprintf(b, "bootstrap-response checkpoint=%d%s\n", r.CheckpointTs, fmtChunk(r.Chunk, r.RequestId))
 		for _, st := range r.Dispatchers {
 			fmt.Fprintf(b, "  %s\n", fmtStatus(st))
 		}
@@ -164,6 +165,18 @@ func printEnvelope(b *strings.Builder, env *heartbeatpb.Envelope) {
 	default:
 		fmt.Fprintf(b, "%T\n", body)
 	}
+}
+
+// fmtChunk prints what places an answer's piece (nothing for a whole answer to no numbered request).
+func fmtChunk(ch *heartbeatpb.Chunk, req uint64) string {
+	s := ""
+	if req != 0 {
+		s = fmt.Sprintf(" req=%d", req)
+	}
+	if ch != nil {
+		s += fmt.Sprintf(" chunk=%d/%d", ch.Index, ch.Total)
+	}
+	return s
 }
 
 func fmtStatus(st heartbeatpb.DispatcherStatus) string {

@@ -126,6 +126,9 @@ func (h *harness) run(td *datadriven.TestData) (string, error) {
 		if _, ok := args["noprepare"]; ok {
 			cfg.Factory = plainFactory{h.f}
 		}
+		if v, ok := args["chunk-bytes"]; ok {
+			cfg.ChunkBytes = int(mustUint(v))
+		}
 		if v, ok := args["unhealthy-after-ms"]; ok {
 			cfg.UnhealthyAfter = time.Duration(mustUint(v)) * time.Millisecond
 		}

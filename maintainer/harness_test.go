@@ -261,8 +261,9 @@ func (e *env) handle(t *testing.T, td *datadriven.TestData) string {
 		if td.HasArg("epoch") {
 			td.ScanArgs(t, "epoch", &env.Epoch)
 		}
-		env.Body = &heartbeatpb.Envelope_BootstrapResponse{BootstrapResponse: &heartbeatpb.MaintainerBootstrapResponse{
-			Dispatchers: parseStatuses(t, td.Input)}}
+		resp := &heartbeatpb.MaintainerBootstrapResponse{Dispatchers: parseStatuses(t, td.Input)}
+		resp.Chunk, resp.RequestId = e.chunkArgs(t, td, node, env)
+		env.Body = &heartbeatpb.Envelope_BootstrapResponse{BootstrapResponse: resp}
 		err = e.m.Step(env, e.now)
 	case "heartbeat":
 		err = e.cmdHeartbeat(t, td)
@@ -390,12 +391,10 @@ func (e *env) cmdHeartbeat(t *testing.T, td *datadriven.TestData) error {
 		hb.Rejections = append(hb.Rejections, heartbeatpb.RequestRejection{OperatorId: id, Reason: "test"})
 	}
 	env := e.envelope(node)
-	if td.HasArg("seq") {
-		td.ScanArgs(t, "seq", &env.Seq)
-	}
 	if td.HasArg("epoch") {
 		td.ScanArgs(t, "epoch", &env.Epoch)
 	}
+	hb.Chunk, _ = e.chunkArgs(t, td, node, env)
 	env.Body = &heartbeatpb.Envelope_Heartbeat{Heartbeat: hb}
 	return e.m.Step(env, e.now)
 }
