@@ -150,6 +150,7 @@ type Cluster struct {
 	trace       *trace
 	faults      bool // fault phase on
 	kill        *killSpec
+	chunkFaults []*chunkFault // scripted faults on answers' pieces (chunkfaults.go)
 	interrupted *intent
 	fail        error // a violation found inside a scheduled action, returned by the next step
 	// forged: envelopes the Byzantine sender made (byzantine.go), exempt from the checks of

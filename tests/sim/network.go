@@ -50,6 +50,9 @@ func (c wire) send(env *heartbeatpb.Envelope) {
 		c.trace.add(c.now, "drop(partition)", env)
 		return
 	}
+	if c.chunkFaulted(env) {
+		return
+	}
 	drop, dup := 0.0, 0.0
 	if c.faults {
 		drop, dup = c.cfg.DropRate, c.cfg.DupRate

@@ -21,6 +21,10 @@ import (
 //	converge [<duration>]                    stop faults, run, check I6
 //	intent                                   the killed operator completed as first intended
 //	count <event>                            how often an event happened (evict, elections, ...)
+//	chunk-fault what=drop|dup|reorder [body=bootstrap|listing|any] [index=N] [n=N]
+//	                                         the next n answer pieces (of that index) are lost,
+//	                                         sent twice, or arrive after the piece that follows
+//	chunk-faults-left                        pieces armed faults are still waiting for
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		var c *Cluster
@@ -46,6 +50,8 @@ func TestScenarios(t *testing.T) {
 				return c.Summary()
 			case "count":
 				return fmt.Sprintf("%s=%d\n", td.CmdArgs[0].Key, c.Counters()[td.CmdArgs[0].Key])
+			case "chunk-faults-left":
+				return fmt.Sprintf("left=%d\n", c.chunkFaultsLeft())
 			case "intent":
 				out, err := c.CheckIntent()
 				if err != nil {
@@ -137,6 +143,16 @@ func scenarioStep(t *testing.T, c *Cluster, td *datadriven.TestData) error {
 			d = dur(arg(0))
 		}
 		return c.Converge(d)
+	case "chunk-fault":
+		n, index := 1, -1
+		if td.HasArg("n") {
+			td.ScanArgs(t, "n", &n)
+		}
+		if td.HasArg("index") {
+			td.ScanArgs(t, "index", &index)
+		}
+		c.ChunkFault(opt("what", ""), opt("body", "any"), index, n)
+	case "chunk-faults-left":
 	case "intent", "count":
 	default:
 		t.Fatalf("unknown command %s", td.Cmd)

@@ -109,6 +109,9 @@ func (c *Cluster) deliver(env *heartbeatpb.Envelope) error {
 		if r := env.GetBootstrapResponse(); r != nil && len(r.Operators)+len(r.MergeOperators) > 0 {
 			c.counter["bootstrap-answers-with-journal"]++
 		}
+		if ch := env.GetBootstrapResponse().GetChunk(); ch != nil && ch.Index == 0 {
+			c.counter["bootstrap-chunked-answers"]++
+		}
 		if ch := env.GetBootstrapResponse().GetChunk(); ch != nil {
 			c.counter["bootstrap-chunks"]++
 		}
