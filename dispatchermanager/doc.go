@@ -24,7 +24,9 @@
 // watermarks, least durable checkpoint per mode of the working dispatchers, and the digest of the
 // set; the journal every HeartbeatInterval; the full listing when the maintainer asks for it, see
 // docs/protocol.md) and bootstrap answers, always to the confirmed maintainer node, stamped with the confirmed epoch; and leader
-// queries (LeaderQuery) for the runner to read etcd with.
+// queries (LeaderQuery) for the runner to read etcd with. An answer or heartbeat over
+// Config.ChunkBytes goes in numbered pieces sent back to back (chunks.go; docs/protocol.md,
+// "Chunks").
 //
 // # Epochs are confirmed, never asserted
 //

@@ -64,6 +64,11 @@
 //     node is asked for its full listing, the node's whole truth, reconciled the same way. A
 //     working dispatcher nobody knows is removed once no other operator holds its span (one
 //     operator per span and mode, invariant I4).
+//   - Chunks (chunks.go): bootstrap answers and full listings may come in pieces; they are put
+//     together in any order, acted on only when the last is in, and a listing older than an
+//     envelope already applied is dropped whole. Pieces of older answers, changed totals and
+//     indexes past the total are refused; duplicates are dropped; a lost piece is repaired by
+//     the bootstrap resend (counted from the last piece) or the next digest mismatch.
 //   - Checkpoint: the minimum over all spans, absent spans counting with the ts they resume
 //     from; it is asked to be persisted only when it moved forward.
 //
