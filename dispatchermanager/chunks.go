@@ -119,21 +119,3 @@ func chunkHeartbeat(req *heartbeatpb.HeartBeatRequest, budget int) []*heartbeatp
 	}
 	return out
 }
-
-// sendBootstrapAnswer sends resp to the maintainer in pieces of at most ChunkBytes, back to back, to the maintainer: their seqs are consecutive, as
-// the Chunk rule wants (seq - index names the answer). It returns how many pieces went.
-func (m *Manager) sendBootstrapAnswer(to string, resp *heartbeatpb.MaintainerBootstrapResponse) int {
-	pieces := chunkBootstrap(resp, m.cfg.ChunkBytes)
-	for _, p := range pieces {
-		m.send(&heartbeatpb.Envelope{To: to, Body: &heartbeatpb.Envelope_BootstrapResponse{BootstrapResponse: p}})
-	}
-	return len(pieces)
-}
-
-// sendHeartbeat sends a heartbeat to the maintainer, in pieces when its statuses exceed the
-// chunk budget.
-func (m *Manager) sendHeartbeat(req *heartbeatpb.HeartBeatRequest) {
-	for _, p := range chunkHeartbeat(req, m.cfg.ChunkBytes) {
-		m.send(&heartbeatpb.Envelope{To: m.gate.maintainer, Body: &heartbeatpb.Envelope_Heartbeat{Heartbeat: p}})
-	}
-}

@@ -27,10 +27,15 @@ func (m *Manager) onBootstrap(from string, req *heartbeatpb.MaintainerBootstrapR
 		CheckpointTs:   m.checkpoint,
 		RequestId:      req.RequestId,
 	}
-	pieces := m.sendBootstrapAnswer(from, resp)
+	// In pieces of at most ChunkBytes, back to back: their seqs are consecutive, as the Chunk
+	// rule wants (seq - index names the answer).
+	pieces := chunkBootstrap(resp, m.cfg.ChunkBytes)
+	for _, p := range pieces {
+		m.send(&heartbeatpb.Envelope{To: from, Body: &heartbeatpb.Envelope_BootstrapResponse{BootstrapResponse: p}})
+	}
 	m.log.Info("answering bootstrap", zap.String("maintainer", from), zap.Uint64("epoch", m.gate.epoch),
 		zap.Int("dispatchers", len(resp.Dispatchers)), zap.Int("operators", len(resp.Operators)),
-		zap.Int("merges", len(resp.MergeOperators)), zap.Uint64("request", req.RequestId), zap.Int("chunks", pieces))
+		zap.Int("merges", len(resp.MergeOperators)), zap.Uint64("request", req.RequestId), zap.Int("chunks", len(pieces)))
 }
 
 // onHeartbeatResponse takes the persisted checkpoint and drops what the maintainer has seen
@@ -182,7 +187,9 @@ func (m *Manager) heartbeat(now time.Time) {
 	}
 	m.sentMarks, m.listingDue = marks, false
 	m.table.removed, m.rejections = nil, nil
-	m.sendHeartbeat(req)
+	for _, p := range chunkHeartbeat(req, m.cfg.ChunkBytes) { // back to back, as for bootstrap answers
+		m.send(&heartbeatpb.Envelope{To: m.gate.maintainer, Body: &heartbeatpb.Envelope_Heartbeat{Heartbeat: p}})
+	}
 }
 
 // summary returns the watermarks (the least durable checkpoint of the working dispatchers, per

@@ -174,53 +174,51 @@ func joinListing(parts []*heartbeatpb.HeartBeatRequest) *heartbeatpb.HeartBeatRe
 	return out
 }
 
-// stepChunk takes one piece of an answer cut into several. The ordering filter does not drop a
-// piece that comes after a later one: the pieces of one answer describe one moment and can be
-// put together in any order, so a reordered piece is not lost. Whether the whole answer is still
-// news is judged when it is complete: a listing older than an envelope the maintainer already
-// acted on is dropped (the digest asks for a new one), as the filter drops an old whole one.
-func (m *Maintainer) stepChunk(env *heartbeatpb.Envelope, n *nodeInfo, ch *heartbeatpb.Chunk, now time.Time) error {
-	m.now = now
-	if m.recvOrder.IsNew(env) && m.recvOrder.Accept(env) {
-		m.restartNode(env.From, now)
-	}
+// take files one piece of an answer cut into several and returns the envelope to act on: the
+// whole answer once its last piece is in (with the last piece's header), else nil. The ordering
+// filter does not drop a piece that comes after a later one: the pieces of one answer describe
+// one moment and can be put together in any order, so a reordered piece is not lost. Whether
+// the whole answer is still news is judged when it is complete: a listing older than an
+// envelope already acted on is dropped (the digest asks for a new one), as the filter drops an
+// old whole one. The caller has accepted env in order (its restart handled); ready says the
+// node's heartbeats are acted on, asked is the last request sent to it.
+func (as assemblies) take(env *heartbeatpb.Envelope, ch *heartbeatpb.Chunk, n *nodeInfo, ready bool, asked uint64,
+	order *heartbeatpb.OrderFilter, log *zap.Logger, now time.Time) (*heartbeatpb.Envelope, error) {
 	id := answerID{incarnation: env.Incarnation, base: env.Seq - uint64(ch.Index)}
+	whole := *env
 	switch b := env.Body.(type) {
 	case *heartbeatpb.Envelope_BootstrapResponse:
 		if n.state == nodeReady {
-			return nil // a piece of an answer after the one that counted
+			return nil, nil // a piece of an answer after the one that counted
 		}
 		id.request = b.BootstrapResponse.RequestId
-		if sent := m.out.asked[env.From]; id.request > sent {
-			return fmt.Errorf("%w: bootstrap chunk from %s answers request %d, the last one sent is %d",
-				ErrInvalid, env.From, id.request, sent)
+		if id.request > asked {
+			return nil, fmt.Errorf("%w: bootstrap chunk from %s answers request %d, the last one sent is %d",
+				ErrInvalid, env.From, id.request, asked)
 		}
-		parts, err := add(m.chunks.boot, m.log, "bootstrap", env.From, id, ch, b.BootstrapResponse)
-		if err != nil {
-			return err
-		}
-		if parts == nil {
-			n.sentAt = now // pieces are coming in: the resend waits until they stop
-			return nil
-		}
-		m.config.acked(env.From)
-		m.onBootstrapResponse(env.From, joinBootstrap(parts), now)
-	case *heartbeatpb.Envelope_Heartbeat:
-		if !m.bootstrapped || n.state != nodeReady {
-			nudgeBootstrap(m.out, env.From, n)
-			return nil
-		}
-		parts, err := add(m.chunks.listing, m.log, "listing", env.From, id, ch, b.Heartbeat)
+		parts, err := add(as.boot, log, "bootstrap", env.From, id, ch, b.BootstrapResponse)
 		if err != nil || parts == nil {
-			return err
+			if err == nil {
+				n.sentAt = now // pieces are coming in: the resend waits until they stop
+			}
+			return nil, err
+		}
+		whole.Body = &heartbeatpb.Envelope_BootstrapResponse{BootstrapResponse: joinBootstrap(parts)}
+	case *heartbeatpb.Envelope_Heartbeat:
+		if !ready {
+			return env, nil // not acted on but as a sign of life, whole or not
+		}
+		parts, err := add(as.listing, log, "listing", env.From, id, ch, b.Heartbeat)
+		if err != nil || parts == nil {
+			return nil, err
 		}
 		end := id.base + uint64(len(parts)) - 1
-		if inc, last := m.recvOrder.Last(env.From); inc == id.incarnation && last > end {
-			m.log.Info("dropping a listing older than a heartbeat already applied", zap.String("node", env.From),
+		if inc, last := order.Last(env.From); inc == id.incarnation && last > end {
+			log.Info("dropping a listing older than a heartbeat already applied", zap.String("node", env.From),
 				zap.Uint64("listing-end-seq", end), zap.Uint64("applied-seq", last), zap.Int("chunks", len(parts)))
-			return nil
+			return nil, nil
 		}
-		m.onHeartbeat(env.From, joinListing(parts), now)
+		whole.Body = &heartbeatpb.Envelope_Heartbeat{Heartbeat: joinListing(parts)}
 	}
-	return nil
+	return &whole, nil
 }

@@ -29,18 +29,24 @@ func (m *Maintainer) Step(env *heartbeatpb.Envelope, now time.Time) error {
 		return fmt.Errorf("%w: %s from %s for epoch %d, current is %d",
 			ErrStale, bodyName(env), env.From, env.Epoch, m.cfg.Epoch)
 	}
-	if ch := chunkOf(env); ch != nil {
-		return m.stepChunk(env, n, ch, now) // pieces of one answer pass in any order (chunks.go)
-	}
 	// The ordering filter: per sender, only envelopes newer than the last accepted pass. A
-	// different incarnation means the sender restarted, which resets the count.
-	if !m.recvOrder.IsNew(env) {
+	// different incarnation means the sender restarted, which resets the count. Pieces of one
+	// answer pass in any order; the whole is acted on once complete (chunks.go).
+	ch := chunkOf(env)
+	if !m.recvOrder.IsNew(env) && ch == nil {
 		return nil
 	}
-	restarted := m.recvOrder.Accept(env)
 	m.now = now
-	if restarted {
+	if m.recvOrder.IsNew(env) && m.recvOrder.Accept(env) {
 		m.restartNode(env.From, now)
+	}
+	if ch != nil {
+		whole, err := m.chunks.take(env, ch, n, m.bootstrapped && n.state == nodeReady, m.out.asked[env.From],
+			m.recvOrder, m.log, now)
+		if whole == nil {
+			return err
+		}
+		env = whole
 	}
 	switch b := env.Body.(type) {
 	case *heartbeatpb.Envelope_BootstrapResponse:

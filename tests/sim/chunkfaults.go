@@ -14,8 +14,8 @@ type chunkFault struct {
 	count int
 }
 
-// ChunkFault arms a fault for the next count pieces of body whose index is index (-1: any).
-func (c *Cluster) ChunkFault(what, body string, index, count int) {
+// chunkFault arms a fault for the next count pieces of body whose index is index (-1: any).
+func (c faulter) chunkFault(what, body string, index, count int) {
 	c.chunkFaults = append(c.chunkFaults, &chunkFault{what: what, body: body, index: index, count: count})
 }
 
@@ -66,7 +66,7 @@ func (c wire) chunkFaulted(env *heartbeatpb.Envelope) bool {
 }
 
 // chunkFaultsLeft reports armed faults that found no piece to take.
-func (c *Cluster) chunkFaultsLeft() int {
+func (c faulter) chunkFaultsLeft() int {
 	left := 0
 	for _, f := range c.chunkFaults {
 		left += f.count

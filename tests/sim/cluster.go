@@ -47,12 +47,8 @@ type Config struct {
 	// the longest random partition (testdata/silent_node.txt partitions longer).
 	BootstrapTimeout time.Duration
 	// TraceLen is how many recent events a violation report shows; default 400.
-	TraceLen int
-	// ChunkBytes of every dispatcher manager: bootstrap answers and full listings go in pieces
-	// of at most this many bytes of statuses. Default 150, two statuses a piece, so the small
-	// clusters of the simulator send answers of several pieces, which the network loses,
-	// duplicates and reorders like any envelope.
-	ChunkBytes int
+	TraceLen   int
+	ChunkBytes int // of every dispatcher manager; default 150 (two statuses), so answers split
 }
 
 func (c *Config) fill() {

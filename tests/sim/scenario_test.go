@@ -51,7 +51,7 @@ func TestScenarios(t *testing.T) {
 			case "count":
 				return fmt.Sprintf("%s=%d\n", td.CmdArgs[0].Key, c.Counters()[td.CmdArgs[0].Key])
 			case "chunk-faults-left":
-				return fmt.Sprintf("left=%d\n", c.chunkFaultsLeft())
+				return fmt.Sprintf("left=%d\n", c.fault.chunkFaultsLeft())
 			case "intent":
 				out, err := c.CheckIntent()
 				if err != nil {
@@ -151,7 +151,7 @@ func scenarioStep(t *testing.T, c *Cluster, td *datadriven.TestData) error {
 		if td.HasArg("index") {
 			td.ScanArgs(t, "index", &index)
 		}
-		c.ChunkFault(opt("what", ""), opt("body", "any"), index, n)
+		c.fault.chunkFault(opt("what", ""), opt("body", "any"), index, n)
 	case "chunk-faults-left":
 	case "intent", "count":
 	default:
