@@ -106,7 +106,9 @@ func (c *Cluster) deliver(env *heartbeatpb.Envelope) error {
 	}
 	switch env.Body.(type) {
 	case *heartbeatpb.Envelope_Heartbeat, *heartbeatpb.Envelope_BootstrapResponse:
-		if r := env.GetBootstrapResponse(); r != nil && len(r.Operators)+len(r.MergeOperators) > 0 {
+		// Once per answer: journal entries come last, so a cut answer has them in its last piece.
+		if r := env.GetBootstrapResponse(); r != nil && len(r.Operators)+len(r.MergeOperators) > 0 &&
+			(r.Chunk == nil || r.Chunk.Index == r.Chunk.Total-1) {
 			c.counter["bootstrap-answers-with-journal"]++
 		}
 		if ch := env.GetBootstrapResponse().GetChunk(); ch != nil && ch.Index == 0 {
