@@ -19,9 +19,15 @@ func (c faulter) chunkFault(what, body string, index, count int) {
 	c.chunkFaults = append(c.chunkFaults, &chunkFault{what: what, body: body, index: index, count: count})
 }
 
-// applies reports whether the fault takes this piece.
+// applies reports whether the fault takes this piece. Body "statuses" takes whole heartbeats
+// that carry statuses instead: losing one makes the node's digest mismatch, so the maintainer
+// asks for its listing.
 func (f *chunkFault) applies(env *heartbeatpb.Envelope, ch *heartbeatpb.Chunk) bool {
-	if f.count == 0 || (f.index >= 0 && int(ch.Index) != f.index) {
+	if f.body == "statuses" {
+		hb := env.GetHeartbeat()
+		return f.count > 0 && ch == nil && hb != nil && !hb.Full && len(hb.Statuses) > 0
+	}
+	if f.count == 0 || ch == nil || (f.index >= 0 && int(ch.Index) != f.index) {
 		return false
 	}
 	switch f.body {
@@ -39,9 +45,6 @@ func (c wire) chunkFaulted(env *heartbeatpb.Envelope) bool {
 	ch := env.GetBootstrapResponse().GetChunk()
 	if ch == nil {
 		ch = env.GetHeartbeat().GetChunk()
-	}
-	if ch == nil {
-		return false
 	}
 	for _, f := range c.chunkFaults {
 		if !f.applies(env, ch) {

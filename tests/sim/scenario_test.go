@@ -21,9 +21,10 @@ import (
 //	converge [<duration>]                    stop faults, run, check I6
 //	intent                                   the killed operator completed as first intended
 //	count <event>                            how often an event happened (evict, elections, ...)
-//	chunk-fault what=drop|dup|reorder [body=bootstrap|listing|any] [index=N] [n=N]
+//	chunk-fault what=drop|dup|reorder [body=bootstrap|listing|any|statuses] [index=N] [n=N]
 //	                                         the next n answer pieces (of that index) are lost,
-//	                                         sent twice, or arrive after the piece that follows
+//	                                         sent twice, or arrive after the piece that follows;
+//	                                         body=statuses: the next heartbeats with statuses
 //	chunk-faults-left                        pieces armed faults are still waiting for
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
