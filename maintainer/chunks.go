@@ -189,7 +189,8 @@ func (as assemblies) take(env *heartbeatpb.Envelope, ch *heartbeatpb.Chunk, n *n
 	switch b := env.Body.(type) {
 	case *heartbeatpb.Envelope_BootstrapResponse:
 		if n.state == nodeReady {
-			return nil, nil // a piece of an answer after the one that counted
+			delete(as.boot, env.From) // what is left of another answer will not count either
+			return nil, nil           // a piece of an answer after the one that counted
 		}
 		id.request = b.BootstrapResponse.RequestId
 		if id.request > asked {
