@@ -1,6 +1,7 @@
 package dispatchermanager
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -28,8 +29,13 @@ func (m *Manager) onBootstrap(from string, req *heartbeatpb.MaintainerBootstrapR
 		RequestId:      req.RequestId,
 	}
 	// In pieces of at most ChunkBytes, back to back: their seqs are consecutive, as the Chunk
-	// rule wants (seq - index names the answer).
-	pieces := chunkBootstrap(resp, m.cfg.ChunkBytes)
+	// rule wants (seq - index names the answer). A request without an ID comes from a
+	// maintainer that predates pieces: it gets whole answers and listings, as it always did.
+	m.chunkBudget = math.MaxInt
+	if req.RequestId != 0 {
+		m.chunkBudget = m.cfg.ChunkBytes
+	}
+	pieces := chunkBootstrap(resp, m.chunkBudget)
 	for _, p := range pieces {
 		m.send(&heartbeatpb.Envelope{To: from, Body: &heartbeatpb.Envelope_BootstrapResponse{BootstrapResponse: p}})
 	}
@@ -187,7 +193,7 @@ func (m *Manager) heartbeat(now time.Time) {
 	}
 	m.sentMarks, m.listingDue = marks, false
 	m.table.removed, m.rejections = nil, nil
-	for _, p := range chunkHeartbeat(req, m.cfg.ChunkBytes) { // back to back, as for bootstrap answers
+	for _, p := range chunkHeartbeat(req, m.chunkBudget) { // back to back, as for bootstrap answers
 		m.send(&heartbeatpb.Envelope{To: m.gate.maintainer, Body: &heartbeatpb.Envelope_Heartbeat{Heartbeat: p}})
 	}
 }

@@ -3,6 +3,7 @@ package dispatchermanager
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"go.uber.org/zap"
@@ -69,11 +70,15 @@ type Manager struct {
 	sendSeq    *heartbeatpb.Sequencer
 	rejections []heartbeatpb.RequestRejection
 	outbox     []*heartbeatpb.Envelope
-	lastReport time.Time               // when the last periodic report went out
-	listingDue bool                    // the maintainer asked for a full listing
-	sentMarks  []heartbeatpb.Watermark // the watermarks the last heartbeat carried
-	sink       sinkState
-	closed     bool
+	lastReport time.Time // when the last periodic report went out
+	listingDue bool      // the maintainer asked for a full listing
+	// chunkBudget: the most bytes of items per envelope (chunks.go). ChunkBytes once a
+	// bootstrap request showed a maintainer that numbers its requests, hence puts pieces
+	// together; unbounded before, so a maintainer of an older version gets whole answers.
+	chunkBudget int
+	sentMarks   []heartbeatpb.Watermark // the watermarks the last heartbeat carried
+	sink        sinkState
+	closed      bool
 }
 
 // New checks cfg and returns an empty manager.
@@ -123,7 +128,8 @@ func New(cfg Config, now time.Time) (*Manager, error) {
 			merges:  map[heartbeatpb.DispatcherID]*mergeEntry{},
 			inMerge: map[heartbeatpb.DispatcherID]heartbeatpb.DispatcherID{},
 		},
-		sendSeq: heartbeatpb.NewSequencer(),
+		sendSeq:     heartbeatpb.NewSequencer(),
+		chunkBudget: math.MaxInt,
 	}
 	m.table.log = log
 	return m, nil
