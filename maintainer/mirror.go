@@ -1,13 +1,13 @@
 package maintainer
 
 import (
-	"encoding/binary"
-	"hash/fnv"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
 )
 
 // nodeMirror is the dispatcher set of one node as its statuses describe it: every dispatcher it
@@ -47,18 +47,27 @@ func newNodeMirror() *nodeMirror {
 	return &nodeMirror{states: make(map[heartbeatpb.DispatcherID]mirrored)}
 }
 
-// servesPrint fingerprints a span in a mode.
+// servesPrint fingerprints a span in a mode (FNV-1a over table, mode, start length, start and
+// end). Written out rather than through hash/fnv: the sweeps call it for every span a node
+// serves, and the hasher's allocation and interface calls were a good part of their cost.
 func servesPrint(s *heartbeatpb.TableSpan, mode heartbeatpb.Mode) uint64 {
-	h := fnv.New64a()
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(s.TableId))
-	binary.BigEndian.PutUint64(b[8:], uint64(mode))
-	h.Write(b[:])
-	binary.BigEndian.PutUint64(b[:8], uint64(len(s.StartKey)))
-	h.Write(b[:8])
-	h.Write(s.StartKey)
-	h.Write(s.EndKey)
-	return h.Sum64()
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	word := func(v uint64) {
+		for i := 56; i >= 0; i -= 8 {
+			h = (h ^ uint64(byte(v>>i))) * prime
+		}
+	}
+	word(uint64(s.TableId))
+	word(uint64(mode))
+	word(uint64(len(s.StartKey)))
+	for _, b := range s.StartKey {
+		h = (h ^ uint64(b)) * prime
+	}
+	for _, b := range s.EndKey {
+		h = (h ^ uint64(b)) * prime
+	}
+	return h
 }
 
 // apply takes one status: Removed leaves the set, any other state is the dispatcher's now.
@@ -133,16 +142,6 @@ func (ms nodeMirrors) applyWatermarks(db *spanDB, out *outbox, log *zap.Logger, 
 		return
 	}
 	nm.swept = now
-	// The mirror is the node's set: a free span bound to a dispatcher outside it has lost it,
-	// as a full listing without it would say (a restarted process, an aborted operator that
-	// left its span on a dispatcher the node no longer has).
-	reconcile(db, log, node, func(id heartbeatpb.DispatcherID) bool {
-		_, ok := nm.states[id]
-		return ok
-	})
-	if len(hb.Watermarks) == 0 {
-		return
-	}
 	var marks [2]uint64
 	var has [2]bool
 	for _, w := range hb.Watermarks {
@@ -150,11 +149,33 @@ func (ms nodeMirrors) applyWatermarks(db *spanDB, out *outbox, log *zap.Logger, 
 			marks[w.Mode], has[w.Mode] = w.CheckpointTs, true
 		}
 	}
+	// One pass over the node's spans does both halves of the sweep. The mirror is the node's
+	// set: a free span bound to a dispatcher outside it has lost it, as a full listing without
+	// it would say (a restarted process, an aborted operator that left its span on a dispatcher
+	// the node no longer has); it goes back to absent (reconcile's rule, in span order, after
+	// the pass). Every other bound span whose dispatcher the node reported working on that span
+	// and mode advances to its mode's watermark.
+	var missing []spanID
 	for sid := range db.byNode[node] {
 		r := db.get(sid)
-		if !r.life.bound() || int(r.mode) >= len(marks) || !has[r.mode] || !nm.serving(r) {
+		e, held := nm.states[r.dispatcher]
+		if !held {
+			if r.free() {
+				missing = append(missing, sid)
+			}
+			continue
+		}
+		if !r.life.bound() || int(r.mode) >= len(marks) || !has[r.mode] ||
+			e.state != heartbeatpb.StateWorking || e.serves != servesPrint(&r.span, r.mode) {
 			continue
 		}
 		db.advance(sid, marks[r.mode])
+	}
+	slices.Sort(missing)
+	for _, sid := range missing {
+		r := db.get(sid)
+		log.Warn("dispatcher missing from the node's set", zap.String("node", node),
+			zap.String("span", span.String(r.span)), zap.Uint64("checkpoint", db.checkpoint(sid)))
+		db.markAbsent(sid, db.checkpoint(sid))
 	}
 }

@@ -55,6 +55,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 		Changefeed:        w.id,
 		Incarnation:       env.incarnation,
 		HeartbeatInterval: s.cfg.HeartbeatInterval,
+		PollInterval:      s.cfg.PollInterval,
 		UnhealthyAfter:    s.cfg.UnhealthyAfter,
 		Factory:           factory,
 		Logger:            log,
