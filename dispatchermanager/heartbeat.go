@@ -112,7 +112,11 @@ func (m *Manager) heartbeat(now time.Time) {
 	above := false // some checkpoint is past what the sink made durable
 	if poll {
 		m.lastPoll = now
-		above = m.pollAll(now)
+		var split, merge uint64 // the thresholds; 0 is off
+		if m.changefeed != nil {
+			split, merge = m.changefeed.SplitLoadThreshold, m.changefeed.MergeLoadThreshold
+		}
+		above = m.table.pollAll(now, split, merge)
 	}
 	// Between polls no checkpoint moved, so the marked entries are all the news there is.
 	var changed []*dispatcherEntry
@@ -179,21 +183,18 @@ func (m *Manager) heartbeat(now time.Time) {
 }
 
 // pollAll polls every working dispatcher (checkpoint, load, own error), marks the statuses that
-// are news, and says whether some checkpoint is past what the sink made durable.
-func (m *Manager) pollAll(now time.Time) bool {
-	var split, merge uint64 // the thresholds; 0 is off
-	if m.changefeed != nil {
-		split, merge = m.changefeed.SplitLoadThreshold, m.changefeed.MergeLoadThreshold
-	}
+// are news (with split or merge on, by the load thresholds; 0 is off), and says whether some
+// checkpoint is past what the sink made durable.
+func (t *dispatcherTable) pollAll(now time.Time, split, merge uint64) bool {
 	above := false
-	for _, e := range m.table.dispatchers {
+	for _, e := range t.dispatchers {
 		if e.state == heartbeatpb.StateWorking {
 			cp, load := e.d.Poll(now)
 			if e.pollErr() {
-				m.table.markDirty(e)
+				t.markDirty(e)
 			}
 			if cp < e.checkpoint {
-				m.log.Warn("dispatcher checkpoint went back; keeping the higher", zapID(e.id),
+				t.log.Warn("dispatcher checkpoint went back; keeping the higher", zapID(e.id),
 					zap.Uint64("polled", cp), zap.Uint64("kept", e.checkpoint))
 				cp = e.checkpoint
 			}
@@ -202,7 +203,7 @@ func (m *Manager) pollAll(now time.Time) bool {
 			// maintainer counts consecutive reports; otherwise it rides along with other news.
 			candidate := (split > 0 && load > split) || (merge > 0 && load < merge)
 			if (split > 0 || merge > 0) && (load != e.load || candidate) {
-				m.table.markDirty(e)
+				t.markDirty(e)
 			}
 			e.load = load
 			e.checkpoint = cp
