@@ -33,19 +33,21 @@ type dispatcherEntry struct {
 	err string
 }
 
-// pollErr reads the dispatcher's own error, marking the status dirty when it changed.
-func (e *dispatcherEntry) pollErr() {
+// pollErr reads the dispatcher's own error and says whether it changed (the status is news).
+func (e *dispatcherEntry) pollErr() bool {
 	r, ok := e.d.(dispatcher.ErrorReporter)
 	if !ok {
-		return
+		return false
 	}
 	msg := ""
 	if err := r.Err(); err != nil {
 		msg = err.Error()
 	}
 	if msg != e.err {
-		e.err, e.dirty = msg, true
+		e.err = msg
+		return true
 	}
+	return false
 }
 
 // status is what the node reports of e; sinkErr is the failing sink's cause, "" when healthy,
@@ -126,6 +128,51 @@ type dispatcherTable struct {
 	// them without a scan over every dispatcher.
 	records map[heartbeatpb.OperatorID][]heartbeatpb.DispatcherID
 	removed []heartbeatpb.DispatcherStatus // Removed statuses still to report once
+	// hash is the XOR of DigestEntry over every dispatcher, kept as they come, go and change
+	// state, so a heartbeat's digest costs nothing per dispatcher.
+	hash uint64
+	// dirty lists the entries marked dirty since the last heartbeat that carried them (it may
+	// hold entries dropped meanwhile), so a heartbeat between polls finds them without a scan.
+	dirty []*dispatcherEntry
+	// lo and seen: per mode, a lower bound of the durable checkpoints of the working
+	// dispatchers (exact after each poll; a dispatcher that starts working lowers it at once,
+	// and checkpoints only rise meanwhile), which is what a watermark must be.
+	lo   [2]uint64
+	seen [2]bool
+}
+
+// markDirty marks e's status as news for the next heartbeat.
+func (t *dispatcherTable) markDirty(e *dispatcherEntry) {
+	if !e.dirty {
+		e.dirty = true
+		t.dirty = append(t.dirty, e)
+	}
+}
+
+// put adds a new entry (its status is news).
+func (t *dispatcherTable) put(e *dispatcherEntry) {
+	t.dispatchers[e.id] = e
+	t.order = nil
+	t.hash ^= heartbeatpb.DigestEntry(e.id, e.state)
+	t.markDirty(e)
+	t.noteWorking(e)
+}
+
+// setState changes e's state, keeping the digest.
+func (t *dispatcherTable) setState(e *dispatcherEntry, s heartbeatpb.ComponentState) {
+	t.hash ^= heartbeatpb.DigestEntry(e.id, e.state) ^ heartbeatpb.DigestEntry(e.id, s)
+	e.state = s
+	t.noteWorking(e)
+}
+
+// noteWorking lowers the watermark bound of e's mode to e's durable checkpoint if e works.
+func (t *dispatcherTable) noteWorking(e *dispatcherEntry) {
+	if e.state != heartbeatpb.StateWorking || int(e.mode) >= len(t.lo) {
+		return
+	}
+	if !t.seen[e.mode] || e.durable < t.lo[e.mode] {
+		t.lo[e.mode], t.seen[e.mode] = e.durable, true
+	}
 }
 
 // sortedIDs returns the keys of m in (hi, lo) order, so every output is deterministic.
@@ -151,10 +198,9 @@ func (t *dispatcherTable) orderedIDs() []heartbeatpb.DispatcherID {
 func (t *dispatcherTable) addWorking(d dispatcher.Dispatcher, cfg heartbeatpb.DispatcherConfig) *dispatcherEntry {
 	e := &dispatcherEntry{
 		d: d, id: cfg.Id, span: cfg.Span, mode: cfg.Mode,
-		state: heartbeatpb.StateWorking, checkpoint: cfg.StartTs, durable: cfg.StartTs, dirty: true,
+		state: heartbeatpb.StateWorking, checkpoint: cfg.StartTs, durable: cfg.StartTs,
 	}
-	t.dispatchers[cfg.Id] = e
-	t.order = nil
+	t.put(e)
 	t.working.insert(e)
 	return e
 }
@@ -166,11 +212,11 @@ func (t *dispatcherTable) stopDispatcher(e *dispatcherEntry, op heartbeatpb.Oper
 		return fmt.Errorf("dispatchermanager: stop %s: %w", dispatcher.FormatID(e.id), err)
 	}
 	t.working.remove(e)
-	e.state = heartbeatpb.StateStopped
+	t.setState(e, heartbeatpb.StateStopped)
 	e.checkpoint = final
 	e.load = 0
 	e.stoppedBy = op
-	e.dirty = true
+	t.markDirty(e)
 	t.records[op] = append(t.records[op], e.id)
 	return nil
 }
@@ -181,6 +227,7 @@ func (t *dispatcherTable) dropDispatcher(e *dispatcherEntry) {
 		t.log.Warn("closing dispatcher failed", zapID(e.id), zap.Error(err))
 	}
 	delete(t.dispatchers, e.id)
+	t.hash ^= heartbeatpb.DigestEntry(e.id, e.state)
 	t.order = nil
 	st := e.status("")
 	st.State = heartbeatpb.StateRemoved

@@ -20,22 +20,18 @@ func (d *erringDispatcher) Err() error { return d.err }
 func TestDispatcherOwnErrorInStatus(t *testing.T) {
 	d := &erringDispatcher{err: errors.New("start revision compacted")}
 	e := &dispatcherEntry{d: d, state: heartbeatpb.StateWorking}
-	e.pollErr()
-	if !e.dirty || e.status("").Error != "start revision compacted" {
-		t.Fatalf("own error: dirty %v, status %q", e.dirty, e.status("").Error)
+	if !e.pollErr() || e.status("").Error != "start revision compacted" {
+		t.Fatalf("own error: not news, or status %q", e.status("").Error)
 	}
 	if got := e.status("disk full").Error; got != "start revision compacted; sink: disk full" {
 		t.Fatalf("both errors: %q", got)
 	}
-	e.dirty = false
-	e.pollErr()
-	if e.dirty {
+	if e.pollErr() {
 		t.Fatal("an unchanged error marked the status changed")
 	}
 	d.err = nil
-	e.pollErr()
-	if !e.dirty || e.status("").Error != "" {
-		t.Fatalf("cleared error: dirty %v, status %q", e.dirty, e.status("").Error)
+	if !e.pollErr() || e.status("").Error != "" {
+		t.Fatalf("cleared error: not news, or status %q", e.status("").Error)
 	}
 	d.err = errors.New("x")
 	e.pollErr()

@@ -107,9 +107,36 @@ func TestManagerDataDriven(t *testing.T) {
 			if h.f != nil && len(h.f.violations) > 0 {
 				t.Fatalf("%s: dispatcher contract violated: %v", td.Pos, h.f.violations)
 			}
+			if h.m != nil {
+				if err := tableInvariants(&h.m.table); err != nil {
+					t.Fatalf("%s: %v", td.Pos, err)
+				}
+			}
 			return out
 		})
 	})
+}
+
+// tableInvariants checks what the table keeps incrementally against a recomputation: the
+// digest is the XOR over every dispatcher, and each mode's watermark bound is at most the
+// durable checkpoint of every working dispatcher of that mode (a watermark above one would
+// let the maintainer advance its span past what is durable).
+func tableInvariants(t *dispatcherTable) error {
+	var hash uint64
+	for _, e := range t.dispatchers {
+		hash ^= heartbeatpb.DigestEntry(e.id, e.state)
+		if e.state != heartbeatpb.StateWorking {
+			continue
+		}
+		if !t.seen[e.mode] || t.lo[e.mode] > e.durable {
+			return fmt.Errorf("watermark bound of %s is %d (seen %v), above working %s durable at %d",
+				e.mode, t.lo[e.mode], t.seen[e.mode], dispatcher.FormatID(e.id), e.durable)
+		}
+	}
+	if hash != t.hash {
+		return fmt.Errorf("kept digest %x, recomputed %x over %d dispatchers", t.hash, hash, len(t.dispatchers))
+	}
+	return nil
 }
 
 func (h *harness) run(td *datadriven.TestData) (string, error) {
@@ -128,6 +155,9 @@ func (h *harness) run(td *datadriven.TestData) (string, error) {
 		}
 		if v, ok := args["chunk-bytes"]; ok {
 			cfg.ChunkBytes = int(mustUint(v))
+		}
+		if v, ok := args["poll-interval-ms"]; ok {
+			cfg.PollInterval = time.Duration(mustUint(v)) * time.Millisecond
 		}
 		if v, ok := args["unhealthy-after-ms"]; ok {
 			cfg.UnhealthyAfter = time.Duration(mustUint(v)) * time.Millisecond

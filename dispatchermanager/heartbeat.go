@@ -120,35 +120,22 @@ func (t *dispatcherTable) dropRecord(op heartbeatpb.OperatorID, id heartbeatpb.D
 // no longer holds the heartbeat back: statuses and watermarks carry durable checkpoints and the
 // sink's error, so the maintainer knows.
 func (m *Manager) heartbeat(now time.Time) {
-	var split, merge uint64 // the thresholds; 0 is off
-	if m.changefeed != nil {
-		split, merge = m.changefeed.SplitLoadThreshold, m.changefeed.MergeLoadThreshold
-	}
-	var changed []*dispatcherEntry
+	poll := m.cfg.PollInterval == 0 || m.lastPoll.IsZero() || now.Sub(m.lastPoll) >= m.cfg.PollInterval
 	above := false // some checkpoint is past what the sink made durable
-	for _, e := range m.table.dispatchers {
-		if e.state == heartbeatpb.StateWorking {
-			cp, load := e.d.Poll(now)
-			e.pollErr()
-			if cp < e.checkpoint {
-				m.log.Warn("dispatcher checkpoint went back; keeping the higher", zapID(e.id),
-					zap.Uint64("polled", cp), zap.Uint64("kept", e.checkpoint))
-				cp = e.checkpoint
-			}
-			// Load only drives split and merge: with them on, a change is news (it may start or
-			// end a streak) and a candidate past a threshold reports every Tick, as the
-			// maintainer counts consecutive reports; otherwise it rides along with other news.
-			candidate := (split > 0 && load > split) || (merge > 0 && load < merge)
-			if (split > 0 || merge > 0) && (load != e.load || candidate) {
-				e.dirty = true
-			}
-			e.load = load
-			e.checkpoint = cp
+	if poll {
+		m.lastPoll = now
+		var split, merge uint64 // the thresholds; 0 is off
+		if m.changefeed != nil {
+			split, merge = m.changefeed.SplitLoadThreshold, m.changefeed.MergeLoadThreshold
 		}
-		if e.dirty {
+		above = m.table.pollAll(now, split, merge)
+	}
+	// Between polls no checkpoint moved, so the marked entries are all the news there is.
+	var changed []*dispatcherEntry
+	for _, e := range m.table.dirty {
+		if e.dirty && m.table.dispatchers[e.id] == e {
 			changed = append(changed, e)
 		}
-		above = above || e.checkpoint > e.durable
 	}
 	if m.gate.epoch == 0 || m.gate.maintainer == "" {
 		return // nobody to tell yet; the dirty marks and checkpoints wait
@@ -157,20 +144,30 @@ func (m *Manager) heartbeat(now time.Time) {
 	full := m.listingDue
 	if len(changed) > 0 || above || periodic || full || len(m.table.removed) > 0 || m.sink.failing {
 		ok, turned := m.sink.flush(m.cfg.Factory, now, m.log)
-		if ok {
+		if ok && poll {
 			for _, e := range m.table.dispatchers {
+				e.durable = e.checkpoint
+			}
+		} else if ok {
+			// Only the reported ones need it: the others' checkpoints did not move since the
+			// last poll, and the next poll flushes and catches them up.
+			for _, e := range changed {
 				e.durable = e.checkpoint
 			}
 		}
 		full = full || turned
 	}
-	marks, digest := m.table.summary()
+	if poll {
+		m.table.exactWatermarks()
+	}
+	marks := m.table.watermarks()
 	if !full && !periodic && len(changed) == 0 && len(m.table.removed) == 0 && len(m.rejections) == 0 &&
 		slices.Equal(marks, m.sentMarks) {
 		return
 	}
 	req := &heartbeatpb.HeartBeatRequest{
-		Full: full, Periodic: periodic, Rejections: m.rejections, Watermarks: marks, Digest: digest,
+		Full: full, Periodic: periodic, Rejections: m.rejections, Watermarks: marks,
+		Digest: &heartbeatpb.SetDigest{Count: uint64(len(m.table.dispatchers)), Hash: m.table.hash},
 	}
 	if full || periodic {
 		req.Journal = m.journal.journalOperators()
@@ -185,9 +182,10 @@ func (m *Manager) heartbeat(now time.Time) {
 		}
 	}
 	req.Statuses = append(req.Statuses, m.table.removed...)
-	for _, e := range changed {
+	for _, e := range m.table.dirty {
 		e.dirty = false
 	}
+	m.table.dirty = nil
 	if periodic {
 		m.lastReport = now
 	}
@@ -198,28 +196,56 @@ func (m *Manager) heartbeat(now time.Time) {
 	}
 }
 
-// summary returns the watermarks (the least durable checkpoint of the working dispatchers, per
-// mode, in mode order) and the digest of the whole set, working and stopped.
-func (t *dispatcherTable) summary() ([]heartbeatpb.Watermark, *heartbeatpb.SetDigest) {
-	var lo [2]uint64
-	var seen [2]bool
-	d := &heartbeatpb.SetDigest{Count: uint64(len(t.dispatchers))}
+// pollAll polls every working dispatcher (checkpoint, load, own error), marks the statuses that
+// are news (with split or merge on, by the load thresholds; 0 is off), and says whether some
+// checkpoint is past what the sink made durable.
+func (t *dispatcherTable) pollAll(now time.Time, split, merge uint64) bool {
+	above := false
 	for _, e := range t.dispatchers {
-		d.Hash ^= heartbeatpb.DigestEntry(e.id, e.state)
-		if e.state != heartbeatpb.StateWorking || int(e.mode) >= len(lo) {
-			continue
+		if e.state == heartbeatpb.StateWorking {
+			cp, load := e.d.Poll(now)
+			if e.pollErr() {
+				t.markDirty(e)
+			}
+			if cp < e.checkpoint {
+				t.log.Warn("dispatcher checkpoint went back; keeping the higher", zapID(e.id),
+					zap.Uint64("polled", cp), zap.Uint64("kept", e.checkpoint))
+				cp = e.checkpoint
+			}
+			// Load only drives split and merge: with them on, a change is news (it may start or
+			// end a streak) and a candidate past a threshold reports every poll, as the
+			// maintainer counts consecutive reports; otherwise it rides along with other news.
+			candidate := (split > 0 && load > split) || (merge > 0 && load < merge)
+			if (split > 0 || merge > 0) && (load != e.load || candidate) {
+				t.markDirty(e)
+			}
+			e.load = load
+			e.checkpoint = cp
 		}
-		if !seen[e.mode] || e.durable < lo[e.mode] {
-			lo[e.mode], seen[e.mode] = e.durable, true
-		}
+		above = above || e.checkpoint > e.durable
 	}
+	return above
+}
+
+// exactWatermarks recomputes the watermark bounds: the least durable checkpoint of the working
+// dispatchers, per mode.
+func (t *dispatcherTable) exactWatermarks() {
+	t.lo, t.seen = [2]uint64{}, [2]bool{}
+	for _, e := range t.dispatchers {
+		t.noteWorking(e)
+	}
+}
+
+// watermarks returns the watermark bounds in mode order, for the modes with working
+// dispatchers (as of the last poll, or since).
+func (t *dispatcherTable) watermarks() []heartbeatpb.Watermark {
 	var marks []heartbeatpb.Watermark
-	for mode := range lo {
-		if seen[mode] {
-			marks = append(marks, heartbeatpb.Watermark{Mode: heartbeatpb.Mode(mode), CheckpointTs: lo[mode]})
+	for mode := range t.lo {
+		if t.seen[mode] {
+			marks = append(marks, heartbeatpb.Watermark{Mode: heartbeatpb.Mode(mode), CheckpointTs: t.lo[mode]})
 		}
 	}
-	return marks, d
+	return marks
 }
 
 // allStatuses returns every dispatcher's status in ID order; sinkErr as for status.

@@ -55,7 +55,7 @@ func (m *Manager) onMerge(req *heartbeatpb.MergeDispatcherRequest) {
 func (t *dispatcherTable) resendMerge(e *mergeEntry) {
 	for _, id := range append([]heartbeatpb.DispatcherID{e.req.MergedId}, e.req.SourceIds...) {
 		if d, ok := t.dispatchers[id]; ok {
-			d.dirty = true
+			t.markDirty(d)
 		}
 	}
 }

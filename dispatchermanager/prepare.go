@@ -47,7 +47,7 @@ func (d *preparedDispatcher) Close() error {
 func (m *Manager) applyPrepare(j *journalEntry) error {
 	cfg := j.req.Config
 	if e, ok := m.table.dispatchers[cfg.Id]; ok {
-		e.dirty = true // already there (prepared, or committed by a later request): report it again
+		m.table.markDirty(e) // already there (prepared, or committed by a later request): report it again
 		return nil
 	}
 	pr, ok := m.cfg.Factory.(dispatcher.Preparer)
@@ -65,11 +65,10 @@ func (m *Manager) applyPrepare(j *journalEntry) error {
 	if err != nil {
 		return fmt.Errorf("dispatchermanager: prepare %s: %w", dispatcher.FormatID(cfg.Id), err)
 	}
-	m.table.dispatchers[cfg.Id] = &dispatcherEntry{
+	m.table.put(&dispatcherEntry{
 		d: &preparedDispatcher{p: p, cfg: cfg}, id: cfg.Id, span: cfg.Span, mode: cfg.Mode,
-		state: heartbeatpb.StatePrepared, checkpoint: cfg.StartTs, durable: cfg.StartTs, dirty: true,
-	}
-	m.table.order = nil
+		state: heartbeatpb.StatePrepared, checkpoint: cfg.StartTs, durable: cfg.StartTs,
+	})
 	m.log.Debug("dispatcher prepared", zapID(cfg.Id), zap.Stringer("span", span.KeyOf(cfg.Span)),
 		zap.Uint64("start-ts", cfg.StartTs), zapOp(j.req.Operator.Id))
 	return nil
@@ -88,7 +87,9 @@ func (t *dispatcherTable) commitPrepared(e *dispatcherEntry, cfg heartbeatpb.Dis
 		return fmt.Errorf("dispatchermanager: commit %s: %w", dispatcher.FormatID(cfg.Id), err)
 	}
 	pd.done = true
-	e.d, e.state, e.checkpoint, e.durable, e.dirty = d, heartbeatpb.StateWorking, cfg.StartTs, cfg.StartTs, true
+	e.d, e.checkpoint, e.durable = d, cfg.StartTs, cfg.StartTs
+	t.setState(e, heartbeatpb.StateWorking)
+	t.markDirty(e)
 	t.working.insert(e)
 	t.log.Debug("prepared dispatcher committed", zapID(cfg.Id), zap.Uint64("start-ts", cfg.StartTs))
 	return nil

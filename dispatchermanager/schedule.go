@@ -89,7 +89,7 @@ func (m *Manager) apply(j *journalEntry, now time.Time) {
 func (m *Manager) applyCreate(j *journalEntry) error {
 	cfg := j.req.Config
 	if e, ok := m.table.dispatchers[cfg.Id]; ok && e.state == heartbeatpb.StateWorking {
-		e.dirty = true // already there: report it again so the operator sees it
+		m.table.markDirty(e) // already there: report it again so the operator sees it
 		return nil
 	} else if ok && e.state == heartbeatpb.StatePrepared {
 		return m.table.commitPrepared(e, cfg)
@@ -139,7 +139,7 @@ func (m *Manager) applyRemove(j *journalEntry, now time.Time) error {
 		m.log.Debug("dispatcher stopped", zapID(id), zap.Stringer("span", span.KeyOf(e.span)),
 			zap.Uint64("final-ts", e.checkpoint), zapOp(j.req.Operator.Id))
 	}
-	e.dirty = true
+	m.table.markDirty(e)
 	j.finalTs = e.checkpoint
 	return nil
 }
@@ -153,7 +153,7 @@ func (m *Manager) resend(j *journalEntry, now time.Time) {
 		return
 	}
 	if e, ok := m.table.dispatchers[j.req.Config.Id]; ok {
-		e.dirty = true
+		m.table.markDirty(e)
 		return
 	}
 	if j.req.Action == heartbeatpb.ActionRemove {

@@ -9,8 +9,10 @@ type ManagerSnapshot struct {
 	Maintainer       string
 	Bootstrapped     bool   // a changefeed config is known
 	CheckpointTs     uint64 // highest changefeed checkpoint seen
-	// Dispatchers: working ones and removal records, in ID order.
+	// Dispatchers: working ones and removal records, in ID order (nil in a Brief).
 	Dispatchers []heartbeatpb.DispatcherStatus
+	// Count: how many dispatchers there are, working ones and removal records.
+	Count int
 	// Operators: the current map then the redo map, each in span order.
 	Operators []heartbeatpb.InFlightOperator
 	// Merges: the merge map in merged-ID order.
@@ -24,6 +26,21 @@ func (m *Manager) Snapshot() ManagerSnapshot {
 		Epoch: m.gate.epoch, Maintainer: m.gate.maintainer, Bootstrapped: m.changefeed != nil,
 		CheckpointTs: m.checkpoint,
 		Dispatchers:  m.table.allStatuses(m.sink.cause),
+		Count:        len(m.table.dispatchers),
+		Operators:    m.journal.inFlightOperators(),
+		Merges:       m.journal.inFlightMerges(),
+	}
+}
+
+// Brief is m's Snapshot without the per-dispatcher statuses, for views that only count them:
+// the full list is a sorted copy of every dispatcher, which a node's status view took every
+// second just to print its length.
+func Brief(m *Manager) ManagerSnapshot {
+	return ManagerSnapshot{
+		Node: m.cfg.NodeID, Changefeed: m.cfg.Changefeed,
+		Epoch: m.gate.epoch, Maintainer: m.gate.maintainer, Bootstrapped: m.changefeed != nil,
+		CheckpointTs: m.checkpoint,
+		Count:        len(m.table.dispatchers),
 		Operators:    m.journal.inFlightOperators(),
 		Merges:       m.journal.inFlightMerges(),
 	}

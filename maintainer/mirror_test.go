@@ -90,3 +90,42 @@ func TestWatermarkSweepsSpaced(t *testing.T) {
 		t.Fatalf("heartbeat after the interval: checkpoint %d, want 300", got)
 	}
 }
+
+// TestWatermarkSweepsStretchWithSize: a node serving many spans is swept less often, by
+// sweepPerSpan a span (60,000 spans: every 600ms), so the passes cost the maintainer's loop
+// the same share of its time at any size.
+func TestWatermarkSweepsStretchWithSize(t *testing.T) {
+	const n = 60000
+	db := newSpanDB(n)
+	states := make(map[heartbeatpb.DispatcherID]heartbeatpb.ComponentState, n)
+	statuses := make([]heartbeatpb.DispatcherStatus, 0, n)
+	var first spanID
+	for i := 1; i <= n; i++ {
+		d := heartbeatpb.DispatcherID{Hi: 1, Lo: uint64(i)}
+		sid := db.insertReplicating(span.TableSpan(int64(i)), heartbeatpb.ModeDefault, "n1", d, 100)
+		if i == 1 {
+			first = sid
+		}
+		states[d] = heartbeatpb.StateWorking
+		statuses = append(statuses, heartbeatpb.DispatcherStatus{Id: d, Span: span.TableSpan(int64(i)), State: heartbeatpb.StateWorking})
+	}
+	ms := nodeMirrors{}
+	ms.reset("n1", statuses)
+	digest := digestOf(states)
+	out := newOutbox(func(string) bool { return true })
+	beat := func(at time.Duration, mark uint64) uint64 {
+		hb := &heartbeatpb.HeartBeatRequest{Digest: digest,
+			Watermarks: []heartbeatpb.Watermark{{Mode: heartbeatpb.ModeDefault, CheckpointTs: mark}}}
+		ms.applyWatermarks(db, out, zap.NewNop(), "n1", hb, t0.Add(at))
+		return db.checkpoint(first)
+	}
+	if got := beat(0, 200); got != 200 {
+		t.Fatalf("first matching heartbeat: checkpoint %d, want 200", got)
+	}
+	if got := beat(500*time.Millisecond, 300); got != 200 {
+		t.Fatalf("heartbeat at 500ms: checkpoint %d, want 200 (60,000 spans are swept every 600ms)", got)
+	}
+	if got := beat(600*time.Millisecond, 400); got != 400 {
+		t.Fatalf("heartbeat at 600ms: checkpoint %d, want 400", got)
+	}
+}

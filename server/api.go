@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -219,8 +220,31 @@ func (s *Server) handleSpans(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, err.Error(), nil)
 			return
 		}
-		writeJSON(w, http.StatusOK, page)
+		writeSpanPage(w, page)
 	}
+}
+
+// writeSpanPage writes a page of spans one span at a time through a small buffer, so a large
+// page is never one more encoded copy in memory (it decodes as api.SpanPage does).
+func writeSpanPage(w http.ResponseWriter, page api.SpanPage) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	enc := json.NewEncoder(bw)
+	_, _ = bw.WriteString(`{"spans": [`)
+	for i := range page.Spans {
+		if i > 0 {
+			_ = bw.WriteByte(',')
+		}
+		_ = bw.WriteByte('\n')
+		_ = enc.Encode(page.Spans[i])
+	}
+	fmt.Fprintf(bw, "],\n\"matched\": %d", page.Matched)
+	if page.Next != 0 {
+		fmt.Fprintf(bw, ",\n\"next_cursor\": %d", page.Next)
+	}
+	_, _ = bw.WriteString("}\n")
+	_ = bw.Flush()
 }
 
 // maxPage bounds one page of spans, so one request cannot hold the maintainer loop for long.

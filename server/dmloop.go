@@ -55,6 +55,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 		Changefeed:        w.id,
 		Incarnation:       env.incarnation,
 		HeartbeatInterval: s.cfg.HeartbeatInterval,
+		PollInterval:      s.cfg.PollInterval,
 		UnhealthyAfter:    s.cfg.UnhealthyAfter,
 		Factory:           factory,
 		Logger:            log,
@@ -140,7 +141,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 			lastHealth = hl
 			if now.Sub(lastSnapshot) >= snapshotEvery {
 				lastSnapshot = now
-				w.views.setManager(newManagerView(m.Snapshot(), hl))
+				w.views.setManager(newManagerView(dispatchermanager.Brief(m), hl))
 			}
 		}
 		// etcd's word may release held envelopes, which act: only while the lease holds.
@@ -247,7 +248,7 @@ func (w *worker) stepDispatcherManager(m *dispatchermanager.Manager, e *heartbea
 func newManagerView(snap dispatchermanager.ManagerSnapshot, hl dispatchermanager.SinkHealth) api.ManagerView {
 	v := api.ManagerView{
 		Epoch: snap.Epoch, Maintainer: snap.Maintainer,
-		Dispatchers: len(snap.Dispatchers), Journal: len(snap.Operators) + len(snap.Merges),
+		Dispatchers: snap.Count, Journal: len(snap.Operators) + len(snap.Merges),
 		SinkErrors: hl.Errors, Unhealthy: hl.Unhealthy,
 	}
 	if hl.Failing {
