@@ -58,7 +58,7 @@ test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 bench: build
-	$(GO) run ./tests/bench -bin bin/tidemark -sizes $(BENCH_SIZES) -json $(BENCH_JSON) -cdc-events $(BENCH_CDC_EVENTS) -cdc-json $(BENCH_CDC_JSON)
+	$(GO) run ./tests/bench -bin bin/tidemark -sizes $(BENCH_SIZES) -json $(BENCH_JSON) -cdc-events $(BENCH_CDC_EVENTS) -cdc-json $(BENCH_CDC_JSON) -scenarios spans,cdc,moves -moves-json bench-moves.json
 	@echo "bench: figures written to $(BENCH_JSON) and $(BENCH_CDC_JSON)"
 	@$(MAKE) --no-print-directory bench-micro
 

@@ -30,7 +30,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	workDir := fs.String("work-dir", "", "where data dirs and logs go (default: a temporary dir, removed unless -keep)")
 	keep := fs.Bool("keep", false, "keep the work dir (logs) after the run")
-	scenarios := fs.String("scenarios", "spans,cdc", "what to run: spans (the scheduler at -sizes), cdc (the data plane), or both")
+	scenarios := fs.String("scenarios", "spans,cdc", "what to run, comma-separated: spans (the scheduler at -sizes), cdc (the data plane), moves (move pauses, both modes)")
+	var mc movesConfig
+	registerMoves(fs, &mc)
+	movesJSONOut := fs.String("moves-json", "", "also write the moves figures as JSON to this file")
 	var cc cdcConfig
 	fs.IntVar(&cc.events, "cdc-events", 1000000, "data plane: source events each replication phase writes")
 	fs.IntVar(&cc.keys, "cdc-keys", 100000, "data plane: distinct source keys the events go to")
@@ -59,21 +62,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	runSpans, runData := false, false
+	runSpans, runData, runMovesScenario := false, false, false
 	for _, s := range strings.Split(*scenarios, ",") {
 		switch strings.TrimSpace(s) {
 		case "spans":
 			runSpans = true
 		case "cdc":
 			runData = true
+		case "moves":
+			runMovesScenario = true
 		default:
-			fmt.Fprintf(stderr, "bench: -scenarios %q: want spans, cdc or both\n", *scenarios)
+			fmt.Fprintf(stderr, "bench: -scenarios %q: want spans, cdc, moves or a list of them\n", *scenarios)
 			return 2
 		}
 	}
 	if runData && (cc.events < 1 || cc.keys < cc.perTxn || cc.perTxn < 1 || cc.ranges < 1 || cc.ranges > 100 || cc.writers < 1) {
 		fmt.Fprintf(stderr, "bench: -cdc-events %d -cdc-keys %d -cdc-txn %d -cdc-ranges %d -cdc-writers %d: want positive counts, at least as many keys as puts per transaction, at most 100 ranges\n",
 			cc.events, cc.keys, cc.perTxn, cc.ranges, cc.writers)
+		return 2
+	}
+	if err := mc.check(); runMovesScenario && err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
 		return 2
 	}
 	counts, err := parseSizes(*sizes)
@@ -137,6 +146,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 				return 1
 			}
 		}
+	}
+	if runMovesScenario {
+		mf, err := movesScenario(runConfig{bin: binPath, dir: filepath.Join(dir, "moves"), nodes: *nodes, ttl: *ttl, timeout: *timeout,
+			logLevel: *logLevel, pprof: *serverPprof, logf: logf}, mc, *movesJSONOut, stdout)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		failed = failed || mf
 	}
 	if *jsonOut != "" && runSpans {
 		b, _ := json.MarshalIndent(jsonResults(results), "", "  ")
