@@ -138,6 +138,12 @@ func etcdOutages(e *env, outages, ttls int) {
 			e.t.Logf("OUTAGE %d/%d: changefeed checkpoint %d (start %d, source at %d)", i, outages, st.CheckpointTs, e.cdc.created, target)
 			st, took, ok := e.poll(e.cf, 60*time.Second, func(st etcdutil.ChangefeedStatus) bool { return int64(st.CheckpointTs) >= target })
 			e.t.Logf("OUTAGE %d/%d: checkpoint %d reached %d: %v, %v after convergence", i, outages, st.CheckpointTs, target, ok, took.Round(10*time.Millisecond))
+			// Without a checkpoint past the outage, the next one ends every dispatcher's session
+			// again and their successors replay the whole history from the start.
+			if !ok {
+				e.t.Errorf("outage %d: the changefeed checkpoint stayed at %d, below source revision %d, 60s after convergence",
+					i, st.CheckpointTs, target)
+			}
 		}
 	}
 	limit := e.ttl + 2*time.Second
