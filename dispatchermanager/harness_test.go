@@ -159,6 +159,9 @@ func (h *harness) run(td *datadriven.TestData) (string, error) {
 		if v, ok := args["poll-interval-ms"]; ok {
 			cfg.PollInterval = time.Duration(mustUint(v)) * time.Millisecond
 		}
+		if v, ok := args["poll-per-dispatcher-ms"]; ok {
+			cfg.PollPerDispatcher = time.Duration(mustUint(v)) * time.Millisecond
+		}
 		if v, ok := args["unhealthy-after-ms"]; ok {
 			cfg.UnhealthyAfter = time.Duration(mustUint(v)) * time.Millisecond
 		}

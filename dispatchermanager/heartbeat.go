@@ -120,7 +120,8 @@ func (t *dispatcherTable) dropRecord(op heartbeatpb.OperatorID, id heartbeatpb.D
 // no longer holds the heartbeat back: statuses and watermarks carry durable checkpoints and the
 // sink's error, so the maintainer knows.
 func (m *Manager) heartbeat(now time.Time) {
-	poll := m.cfg.PollInterval == 0 || m.lastPoll.IsZero() || now.Sub(m.lastPoll) >= m.cfg.PollInterval
+	spacing := m.cfg.PollInterval + time.Duration(len(m.table.dispatchers))*m.cfg.PollPerDispatcher
+	poll := spacing == 0 || m.lastPoll.IsZero() || now.Sub(m.lastPoll) >= spacing
 	above := false // some checkpoint is past what the sink made durable
 	if poll {
 		m.lastPoll = now

@@ -32,11 +32,14 @@ type Config struct {
 	SessionTTL        time.Duration // etcd session lease; default 5s
 	TickInterval      time.Duration // how often the cores tick; default 100ms
 	HeartbeatInterval time.Duration // periodic heartbeat (journal) period; default 1s
-	// PollInterval is how often a node polls all its dispatchers' checkpoints; default 500ms
-	// (each poll visits every dispatcher, so polling on every tick cost a node more CPU than
-	// anything else at a few hundred thousand dispatchers; the simulated dispatcher advances
-	// every 500ms at the most anyway).
-	PollInterval time.Duration
+	// PollInterval and PollPerDispatcher space a node's polls of all its dispatchers'
+	// checkpoints: at least PollInterval (default 0: every tick) plus PollPerDispatcher (default
+	// 1.5us) per dispatcher the node runs. A poll visits every dispatcher, so polling a third of
+	// a million on every tick cost a node more CPU than anything else; with the defaults such a
+	// node polls every 500ms, and one of a few thousand dispatchers still on every tick, so its
+	// checkpoints reach the maintainer as soon as before.
+	PollInterval      time.Duration
+	PollPerDispatcher time.Duration
 	// StatusPublishInterval is how often a maintainer writes its changefeed status to etcd; default 1s.
 	StatusPublishInterval time.Duration
 	// UnhealthyAfter is how long a sink may fail before the node marks itself unhealthy in
@@ -101,7 +104,6 @@ func (c *Config) Validate() error {
 		{"session ttl", &c.SessionTTL, 5 * time.Second, time.Second},
 		{"tick interval", &c.TickInterval, 100 * time.Millisecond, time.Millisecond},
 		{"heartbeat interval", &c.HeartbeatInterval, time.Second, 10 * time.Millisecond},
-		{"poll interval", &c.PollInterval, 500 * time.Millisecond, time.Millisecond},
 		{"status publish interval", &c.StatusPublishInterval, time.Second, 10 * time.Millisecond},
 		{"unhealthy after", &c.UnhealthyAfter, 30 * time.Second, 100 * time.Millisecond},
 	}
@@ -112,6 +114,14 @@ func (c *Config) Validate() error {
 		if *d.d < d.min {
 			return fmt.Errorf("server: %s %v is below the minimum %v", d.name, *d.d, d.min)
 		}
+	}
+	switch {
+	case c.PollInterval < 0:
+		return fmt.Errorf("server: poll interval %v is negative", c.PollInterval)
+	case c.PollPerDispatcher < 0:
+		return fmt.Errorf("server: poll per dispatcher %v is negative", c.PollPerDispatcher)
+	case c.PollPerDispatcher == 0:
+		c.PollPerDispatcher = 1500 * time.Nanosecond
 	}
 	if c.SessionTTL%time.Second != 0 {
 		return fmt.Errorf("server: session ttl %v: etcd leases count whole seconds", c.SessionTTL)

@@ -56,6 +56,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 		Incarnation:       env.incarnation,
 		HeartbeatInterval: s.cfg.HeartbeatInterval,
 		PollInterval:      s.cfg.PollInterval,
+		PollPerDispatcher: s.cfg.PollPerDispatcher,
 		UnhealthyAfter:    s.cfg.UnhealthyAfter,
 		Factory:           factory,
 		Logger:            log,
