@@ -59,8 +59,8 @@ type Config struct {
 	// grows with the set: a few thousand dispatchers are polled on every tick, as before, while
 	// a third of a million are polled every half second rather than every 100 ms tick.
 	PollPerDispatcher time.Duration
-	Factory      dispatcher.Factory
-	Logger       *zap.Logger
+	Factory           dispatcher.Factory
+	Logger            *zap.Logger
 }
 
 // Manager is the deterministic core of one changefeed on one node. Not safe for concurrent use:
