@@ -1,9 +1,13 @@
 package failover
 
 import (
+	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 
+	"github.com/tidemark/tidemark/admin"
+	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/failpoints"
 )
 
@@ -15,9 +19,12 @@ import (
 // The etcd dispatcher's load is the events per second it writes: about 85% of loadRate spread
 // over the tables, or less when the machine is busy. There are at most 12 tables, so each
 // carries a share worth splitting, and the split threshold is a quarter of a table's share, so
-// whole tables split; the pieces without load keys (a split cuts the byte space evenly, the
-// keys are digits) are cold and merge back, and the ones with keys split again until they are
-// below the threshold.
+// whole tables split. A split cuts the byte space evenly and the load's keys are digits, so all
+// of a table's load lands in one piece, which splits again every SplitMergeCooldown until its
+// pieces are under the threshold: about five rounds, 50 s. Each round restarts the table's
+// cool-down, so its cold pieces cannot merge before the splitting ends. The merge scenarios
+// therefore split the tables by hand (splitForMerge) with the split scheduler off: the pieces
+// without keys are cold from their first load report and merge back within a few reports.
 func (e *env) hotTables(pieces uint32, merge uint64) {
 	if e.sc.sim {
 		for i := range e.info.Tables {
@@ -38,33 +45,71 @@ func killMaintainerMidSplit(e *env) {
 	e.holdKillRelease(fp, e.createChangefeed)
 }
 
+// coldPieces sets the changefeed up for merges: with the simulated dispatcher, hot tables that
+// split into four pieces cold enough to merge; with the etcd dispatcher, no split scheduler and
+// a merge threshold of 2 events/s, for the pieces splitForMerge makes.
+func (e *env) coldPieces() {
+	if e.sc.sim {
+		e.hotTables(4, 15)
+		return
+	}
+	e.info.Tables = e.info.Tables[:min(len(e.info.Tables), 12)]
+	e.info.SplitLoadThreshold, e.info.SplitPieces, e.info.MergeLoadThreshold = 0, 4, 2
+}
+
+// splitForMerge asks the maintainer, through the admin queue as `ctl split TABLE --pieces 4`
+// does, to split every table of an etcd changefeed; it does not wait for the answers, since
+// the first merges may hold the maintainer before the last split is answered. The simulated
+// dispatcher's tables split by themselves.
+func (e *env) splitForMerge() {
+	e.t.Helper()
+	if e.sc.sim {
+		return
+	}
+	e.converge(30*time.Second, "initial placement") // a span not yet placed cannot be split
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, t := range e.info.Tables {
+		now := time.Now()
+		req := etcdutil.AdminRequest{ID: etcdutil.NewAdminID(now), Changefeed: e.cf, Kind: admin.Split,
+			Spans: []string{strconv.FormatInt(t.ID, 10)}, Pieces: 4, CreatedAt: now}
+		if err := etcdutil.SubmitAdminRequest(ctx, e.cli, e.keys, req, time.Minute); err != nil {
+			e.t.Fatalf("split table %d for the merge: %v", t.ID, err)
+		}
+	}
+}
+
 func killMaintainerMidMerge(e *env) {
-	e.hotTables(4, 15)
+	e.coldPieces()
 	e.startNodes()
-	e.holdKillRelease(failpoints.MergeSent, e.createChangefeed)
+	e.holdKillRelease(failpoints.MergeSent, func() {
+		e.createChangefeed()
+		e.splitForMerge()
+	})
 }
 
 func killDMMidSplit(e *env) {
 	e.hotTables(2, 0)
-	e.killDestMidFlight(failpoints.SplitAddSent)
+	e.killDestMidFlight(failpoints.SplitAddSent, func() {})
 }
 
 func killDMMidMerge(e *env) {
-	e.hotTables(4, 15)
-	e.killDestMidFlight(failpoints.MergeSent)
+	e.coldPieces()
+	e.killDestMidFlight(failpoints.MergeSent, e.splitForMerge)
 }
 
 // killDestMidFlight holds the maintainer right after it sent a step of fp to another node,
 // kills that node's process (its dispatcher manager with it), then releases the maintainer,
 // which must finish or roll back the operator without the node. Splits and merges start only
 // after a few load reports, so there is time to arm the failpoint once the maintainer is known.
-func (e *env) killDestMidFlight(fp string) {
+func (e *env) killDestMidFlight(fp string, trigger func()) {
 	e.t.Helper()
 	e.startNodes()
 	e.createChangefeed()
 	maint, _ := e.maintainer()
 	offset := e.logSize(maint)
 	e.enable(maint, fp, `return("`+failpoints.HoldValue+`-not:`+maint+`")`)
+	trigger()
 	if !e.waitLog(maint, offset, 60*time.Second, "failpoint reached", fp) {
 		e.t.Fatalf("maintainer %s sent no %s step to another node within 60s: the scenario tested nothing", maint, fp)
 	}
