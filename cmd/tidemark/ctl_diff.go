@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,8 @@ func newDiffCmd(f *ctlFlags) *cobra.Command {
 		Short: "Compare an etcd changefeed's mirror with its source at the changefeed checkpoint",
 		Long: "diff reads the source's key ranges at the changefeed's checkpoint revision and the mirror's\n" +
 			"keys under the sink prefix, and lists every key that is missing, extra or different.\n" +
+			"Mirror keys outside the changefeed's key ranges (a range removed from it keeps what it had\n" +
+			"mirrored) are counted in a note, not compared.\n" +
 			"Exit status 0 when none differ, 1 otherwise. Run it once writes to the source stopped and\n" +
 			"the checkpoint caught up; while the source changes, the mirror may be ahead of the checkpoint.",
 		Example: "  tidemark ctl diff demo\n  tidemark ctl diff demo --json",
@@ -37,6 +40,9 @@ type diffJSON struct {
 	Differing          int               `json:"differing"`
 	SourceChangedAfter bool              `json:"source_changed_after"`
 	Diffs              []etcdcdc.KeyDiff `json:"diffs"`
+	// OutsideRanges: mirror keys of no range the changefeed has now (a removed range's), not compared.
+	OutsideRanges int      `json:"outside_ranges"`
+	OutsideSample []string `json:"outside_sample,omitempty"`
 }
 
 func diffChangefeed(ctx context.Context, env *ctlEnv, name string) error {
@@ -76,7 +82,7 @@ func diffChangefeed(ctx context.Context, env *ctlEnv, name string) error {
 	}
 	if env.json {
 		if err := env.printJSON(diffJSON{Changefeed: name, Revision: rev, Keys: res.Keys, Differing: len(res.Diffs),
-			SourceChangedAfter: res.SourceChangedAfter, Diffs: res.Diffs}); err != nil {
+			SourceChangedAfter: res.SourceChangedAfter, Diffs: res.Diffs, OutsideRanges: res.Outside, OutsideSample: res.OutsideSample}); err != nil {
 			return err
 		}
 	} else {
@@ -108,6 +114,11 @@ func printDiffs(env *ctlEnv, res etcdcdc.DiffResult) {
 		_ = env.printTable([]string{"SOURCE-KEY", "MIRROR-KEY", "DIFFERENCE", "SOURCE", "MIRROR"}, rows)
 	}
 	fmt.Fprintf(env.out, "%d differing keys (%d source keys compared at revision %d)\n", len(res.Diffs), res.Keys, res.Revision)
+	if res.Outside > 0 {
+		// Removing a range stops its replication; it never deletes what the mirror holds.
+		fmt.Fprintf(env.out, "note: %d mirror keys lie outside the changefeed's key ranges (left by a removed range; not compared), e.g. %s;\n"+
+			"      delete them with etcdctl if they are not wanted\n", res.Outside, strings.Join(res.OutsideSample, " "))
+	}
 	if len(res.Diffs) > 0 && res.SourceChangedAfter {
 		fmt.Fprintln(env.out, "note: the source changed after that revision; the mirror may be ahead of the checkpoint. Run diff again once writes stop.")
 	}

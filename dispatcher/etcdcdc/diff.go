@@ -26,18 +26,27 @@ type DiffResult struct {
 	Revision int64 // the source revision compared against
 	Keys     int   // source keys compared
 	Diffs    []KeyDiff
+	// Outside counts the mirror keys whose source key lies in none of the changefeed's ranges
+	// now: a range removed from the changefeed stops being replicated but keeps what it had
+	// mirrored (removing a range never deletes data in the target), so those keys are not
+	// compared. OutsideSample holds the first few, in key order.
+	Outside       int
+	OutsideSample []string
 	// SourceChangedAfter: the source's ranges changed above Revision, so a difference may be
 	// the mirror being ahead of the checkpoint, not behind.
 	SourceChangedAfter bool
 }
 
 // Diff compares the mirror under destPrefix in dst with src's tables at revision rev: every
-// source key must be in the mirror with its value, and the mirror must hold nothing else.
+// source key must be in the mirror with its value, and the mirror must hold nothing else in
+// the image of the changefeed's ranges. Mirror keys outside that image (a removed range's)
+// are counted apart, not compared.
 func Diff(ctx context.Context, src *clientv3.Client, cfg *etcdutil.SourceConfig, dst *clientv3.Client, destPrefix string, rev int64) (DiffResult, error) {
 	res := DiffResult{Revision: rev}
 	want := map[string]KeyDiff{} // by mirror key
 	strip := cfg.MirrorSource()
-	for _, r := range cfg.TableRanges() {
+	ranges := cfg.TableRanges()
+	for _, r := range ranges {
 		err := scan(ctx, src, r, rev, func(k, v []byte) {
 			mk := destPrefix + string(k[len(strip):])
 			want[mk] = KeyDiff{SourceKey: string(k), MirrorKey: mk, InSource: true, Source: string(v)}
@@ -62,6 +71,12 @@ func Diff(ctx context.Context, src *clientv3.Client, cfg *etcdutil.SourceConfig,
 		}
 		if !ok {
 			d = KeyDiff{SourceKey: strip + string(k[len(destPrefix):]), MirrorKey: string(k)}
+			if !inRanges(ranges, d.SourceKey) {
+				if res.Outside++; len(res.OutsideSample) < outsideSample {
+					res.OutsideSample = append(res.OutsideSample, d.MirrorKey)
+				}
+				return
+			}
 		}
 		d.InMirror, d.Mirror = true, string(v)
 		res.Diffs = append(res.Diffs, d)
@@ -75,6 +90,18 @@ func Diff(ctx context.Context, src *clientv3.Client, cfg *etcdutil.SourceConfig,
 	}
 	sortDiffs(res.Diffs)
 	return res, nil
+}
+
+// outsideSample is how many keys outside the ranges a DiffResult names.
+const outsideSample = 5
+
+func inRanges(rs []etcdutil.KeyRange, k string) bool {
+	for _, r := range rs {
+		if r.Contains(k) {
+			return true
+		}
+	}
+	return false
 }
 
 func rangeEnd(r etcdutil.KeyRange) clientv3.OpOption {

@@ -49,3 +49,26 @@ func TestDiff(t *testing.T) {
 		t.Fatalf("after repair: %+v, %v", res, err)
 	}
 }
+
+// A range removed from a changefeed keeps what it had mirrored: those mirror keys are counted
+// apart, not as differences, while an extra key inside a remaining range still is one.
+func TestDiffLeavesRemovedRangesOut(t *testing.T) {
+	ctx := context.Background()
+	cli := embedetcd.StartForTest(t).Client(t)
+	put(t, cli, "/src/a1", "1")
+	put(t, cli, "/dst//src/a1", "1")
+	put(t, cli, "/dst//src/a2", "deleted at the source, not in the mirror") // inside [a, b): a difference
+	put(t, cli, "/dst//src/b1", "left by the removed range [b, c)")
+	put(t, cli, "/dst//src/b2", "left by the removed range [b, c)")
+	cfg := &etcdutil.SourceConfig{Ranges: []etcdutil.KeyRange{{Start: "/src/a", End: "/src/b"}, {Start: "/src/c", End: "/src/d"}}}
+	res, err := Diff(ctx, cli, cfg, cli, "/dst/", rev(t, cli))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Diffs) != 1 || res.Diffs[0].MirrorKey != "/dst//src/a2" || res.Diffs[0].InSource {
+		t.Errorf("diffs %+v, want only /dst//src/a2 as extra", res.Diffs)
+	}
+	if res.Outside != 2 || len(res.OutsideSample) != 2 || res.OutsideSample[0] != "/dst//src/b1" {
+		t.Errorf("outside %d %v, want the two keys of the removed range", res.Outside, res.OutsideSample)
+	}
+}
