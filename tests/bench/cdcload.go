@@ -145,30 +145,8 @@ func load(ctx context.Context, cli *clientv3.Client, spec loadSpec) (loadResult,
 // history reads every event under prefix in revisions (from, to] by a watch, the way the
 // dispatchers saw them.
 func history(ctx context.Context, cli *clientv3.Client, prefix string, from, to int64) ([]etcdcdc.Event, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var out []etcdcdc.Event
-	if to <= from {
-		return nil, nil
-	}
-	for resp := range cli.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(from+1)) {
-		if err := resp.Err(); err != nil {
-			return nil, fmt.Errorf("history of %s: %w", prefix, err)
-		}
-		done := false
-		for _, ev := range resp.Events {
-			if ev.Kv.ModRevision >= to {
-				done = true // a watch response holds whole revisions: to is complete
-			}
-			if ev.Kv.ModRevision <= to {
-				out = append(out, etcdcdc.Event{Key: ev.Kv.Key, Value: ev.Kv.Value, Delete: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision})
-			}
-		}
-		if done {
-			return out, nil
-		}
-	}
-	return nil, fmt.Errorf("history of %s: watch ended before revision %d: %w", prefix, to, ctx.Err())
+	h, err := etcdcdc.ReadHistory(ctx, cli, from, to, prefix)
+	return h[prefix], err
 }
 
 // lagSample is one event seen in the mirror: when it was written and when it arrived.

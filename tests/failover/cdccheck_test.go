@@ -106,7 +106,7 @@ func (e *env) cdcCheck(checkpoint int64) {
 	defer cancel()
 	root := etcdcdc.FenceRoot(e.clusterID, e.cf)
 	_, cli := e.dataEtcd()
-	hist, err := watchEvents(ctx, cli, e.cdc.created, cdcSource, cdcMirror, root+"fence/")
+	hist, err := etcdcdc.ReadHistory(ctx, cli, e.cdc.created, 0, cdcSource, cdcMirror, root+"fence/")
 	if err != nil {
 		e.t.Fatalf("read the run's history: %v", err)
 	}
@@ -243,34 +243,3 @@ func replays(mirror []etcdcdc.Event) int {
 	return n
 }
 
-// historyEnd is the key cdcCheck writes once every node stopped, to know where the history ends.
-const historyEnd = "/failover-history-end"
-
-// watchEvents reads every event of the scenario's etcd above revision from, by prefix, up to
-// the write of historyEnd. It writes that key itself and asks for no progress notification:
-// the Debian etcd (3.4.23) sends RequestProgress's answer even to a watch still catching up,
-// with the current revision, before the older events.
-func watchEvents(ctx context.Context, cli *clientv3.Client, from int64, prefixes ...string) (map[string][]etcdcdc.Event, error) {
-	if _, err := cli.Put(ctx, historyEnd, ""); err != nil {
-		return nil, err
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	out := map[string][]etcdcdc.Event{}
-	for resp := range cli.Watch(wctx, "\x00", clientv3.WithFromKey(), clientv3.WithRev(from+1)) {
-		if err := resp.Err(); err != nil {
-			return nil, err
-		}
-		for _, ev := range resp.Events {
-			if string(ev.Kv.Key) == historyEnd {
-				return out, nil
-			}
-			for _, p := range prefixes {
-				if strings.HasPrefix(string(ev.Kv.Key), p) {
-					out[p] = append(out[p], etcdcdc.Event{Key: ev.Kv.Key, Value: ev.Kv.Value, Delete: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision})
-				}
-			}
-		}
-	}
-	return nil, fmt.Errorf("the watch of the history ended before %s: %v", historyEnd, ctx.Err())
-}
