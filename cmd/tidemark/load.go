@@ -158,6 +158,9 @@ func writeLoad(ctx context.Context, cli *clientv3.Client, lf loadFlags, st *load
 		go func() {
 			defer wg.Done()
 			for ev := range events {
+				if ctx.Err() != nil {
+					continue // interrupted before it was sent: not written, and not an error
+				}
 				if writeEvent(ctx, cli, ev, lf.timeout) {
 					if ev.delete {
 						st.deletes.Add(1)
@@ -208,8 +211,12 @@ func loadSequence(lf loadFlags) func() loadEvent {
 }
 
 // writeEvent writes one event, retrying transient failures until timeout; false: not written.
+// An interrupt (ctx) does not cancel a write already sent: etcd may commit a canceled request
+// after the client gave up on it, so the summary would count as failed, and a checker reading
+// the source's revision right after the load exits would miss, a write that lands later. It
+// only stops the retries.
 func writeEvent(ctx context.Context, cli *clientv3.Client, ev loadEvent, timeout time.Duration) bool {
-	wctx, cancel := context.WithTimeout(ctx, timeout)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	for backoff := 20 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
 		var err error
@@ -227,6 +234,8 @@ func writeEvent(ctx context.Context, cli *clientv3.Client, ev loadEvent, timeout
 		select {
 		case <-time.After(backoff):
 		case <-wctx.Done():
+			return false
+		case <-ctx.Done():
 			return false
 		}
 	}
