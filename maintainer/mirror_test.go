@@ -71,13 +71,7 @@ func TestWatermarkSweepsSpaced(t *testing.T) {
 	ms := nodeMirrors{}
 	ms.reset("n1", []heartbeatpb.DispatcherStatus{{Id: d, Span: span.TableSpan(1), State: heartbeatpb.StateWorking}})
 	digest := digestOf(map[heartbeatpb.DispatcherID]heartbeatpb.ComponentState{d: heartbeatpb.StateWorking})
-	out := newOutbox(func(string) bool { return true })
-	beat := func(at time.Duration, mark uint64) uint64 {
-		hb := &heartbeatpb.HeartBeatRequest{Digest: digest,
-			Watermarks: []heartbeatpb.Watermark{{Mode: heartbeatpb.ModeDefault, CheckpointTs: mark}}}
-		ms.applyWatermarks(db, out, zap.NewNop(), "n1", hb, t0.Add(at))
-		return db.checkpoint(sid)
-	}
+	beat := watermarkBeat(db, ms, digest, sid)
 	if got := beat(0, 200); got != 200 {
 		t.Fatalf("first matching heartbeat: checkpoint %d, want 200", got)
 	}
@@ -112,13 +106,7 @@ func TestWatermarkSweepsStretchWithSize(t *testing.T) {
 	ms := nodeMirrors{}
 	ms.reset("n1", statuses)
 	digest := digestOf(states)
-	out := newOutbox(func(string) bool { return true })
-	beat := func(at time.Duration, mark uint64) uint64 {
-		hb := &heartbeatpb.HeartBeatRequest{Digest: digest,
-			Watermarks: []heartbeatpb.Watermark{{Mode: heartbeatpb.ModeDefault, CheckpointTs: mark}}}
-		ms.applyWatermarks(db, out, zap.NewNop(), "n1", hb, t0.Add(at))
-		return db.checkpoint(first)
-	}
+	beat := watermarkBeat(db, ms, digest, first)
 	if got := beat(0, 200); got != 200 {
 		t.Fatalf("first matching heartbeat: checkpoint %d, want 200", got)
 	}
@@ -127,5 +115,17 @@ func TestWatermarkSweepsStretchWithSize(t *testing.T) {
 	}
 	if got := beat(600*time.Millisecond, 400); got != 400 {
 		t.Fatalf("heartbeat at 600ms: checkpoint %d, want 400", got)
+	}
+}
+
+// watermarkBeat returns a function that sends n1's matching heartbeat (the set digest) with a
+// default-mode watermark mark at t0+at and returns span sid's checkpoint after it.
+func watermarkBeat(db *spanDB, ms nodeMirrors, digest *heartbeatpb.SetDigest, sid spanID) func(at time.Duration, mark uint64) uint64 {
+	out := newOutbox(func(string) bool { return true })
+	return func(at time.Duration, mark uint64) uint64 {
+		hb := &heartbeatpb.HeartBeatRequest{Digest: digest,
+			Watermarks: []heartbeatpb.Watermark{{Mode: heartbeatpb.ModeDefault, CheckpointTs: mark}}}
+		ms.applyWatermarks(db, out, zap.NewNop(), "n1", hb, t0.Add(at))
+		return db.checkpoint(sid)
 	}
 }
