@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -50,7 +51,7 @@ func (e *ctlEnv) maintainerAPI(ctx context.Context, cf string) (string, error) {
 		return "", err
 	}
 	if ld.Node == "" {
-		return "", fmt.Errorf("changefeed %s has no maintainer right now; retry shortly (see `tidemark ctl status`)", cf)
+		return "", transient(fmt.Errorf("changefeed %s has no maintainer right now; retry shortly (see `tidemark ctl status`)", cf))
 	}
 	nodes, err := etcdutil.ListNodes(ctx, e.cli, e.keys)
 	if err != nil {
@@ -64,7 +65,38 @@ func (e *ctlEnv) maintainerAPI(ctx context.Context, cf string) (string, error) {
 			return e.api().scheme + "://" + n.StatusAddr, nil
 		}
 	}
-	return "", fmt.Errorf("maintainer %s of %s is not in the registry (dying?); retry shortly", ld.Node, cf)
+	return "", transient(fmt.Errorf("maintainer %s of %s is not in the registry (dying?); retry shortly", ld.Node, cf))
+}
+
+// transientError is a failure that a maintainer change explains and that passes by itself:
+// no maintainer elected yet, one that is taking over (503) or one that died (unreachable).
+type transientError struct{ err error }
+
+func (e transientError) Error() string { return e.err.Error() }
+func (e transientError) Unwrap() error { return e.err }
+
+func transient(err error) error { return transientError{err} }
+
+// maintainerGet fetches path from cf's current maintainer into v. Across a failover (no
+// maintainer yet, the new one still taking over, the old one dead) it asks again, finding
+// the maintainer anew each time, until the command's --timeout: a user or script reading
+// spans during a failover gets the answer a moment later instead of an error to retry by hand.
+func (e *ctlEnv) maintainerGet(ctx context.Context, cf, path string, v any) error {
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		base, err := e.maintainerAPI(ctx, cf)
+		if err == nil {
+			err = e.getAPI(ctx, base, path, v)
+		}
+		var te transientError
+		if err == nil || !errors.As(err, &te) {
+			return err
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return err
+		}
+	}
 }
 
 // getAPI fetches path from base into v. A JSON error body becomes the error message.
@@ -79,7 +111,11 @@ func (e *ctlEnv) getAPI(ctx context.Context, base, path string, v any) error {
 		if strings.HasPrefix(base, "https:") && strings.Contains(err.Error(), "certificate") {
 			hint = "; --tls-ca must be the CA of the cluster, and a node that requires client certificates also needs --tls-cert/--tls-key"
 		}
-		return fmt.Errorf("cannot reach the maintainer's status API at %s: %w%s", base, err, hint)
+		err = fmt.Errorf("cannot reach the maintainer's status API at %s: %w%s", base, err, hint)
+		if hint == "" && ctx.Err() == nil {
+			err = transient(err) // most likely a maintainer that just died
+		}
+		return err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
@@ -89,7 +125,11 @@ func (e *ctlEnv) getAPI(ctx context.Context, base, path string, v any) error {
 	if resp.StatusCode != http.StatusOK {
 		var ae api.Error
 		if json.Unmarshal(body, &ae) == nil && ae.Error != "" {
-			return fmt.Errorf("the maintainer's API answered %d: %s", resp.StatusCode, ae.Error)
+			err := fmt.Errorf("the maintainer's API answered %d: %s", resp.StatusCode, ae.Error)
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				err = transient(err) // elected and taking over, or no longer the maintainer
+			}
+			return err
 		}
 		if resp.StatusCode == http.StatusBadRequest && strings.Contains(string(body), "HTTPS server") {
 			return fmt.Errorf("the maintainer's status API at %s serves HTTPS (the cluster runs with TLS); pass --tls-ca, and --tls-cert/--tls-key if it requires client certificates", base)

@@ -90,12 +90,8 @@ func showOwner(ctx context.Context, env *ctlEnv, name, key string) error {
 	if err != nil {
 		return err
 	}
-	base, err := env.maintainerAPI(ctx, cf)
-	if err != nil {
-		return err
-	}
 	var ans server.OwnerResponse
-	if err := env.getAPI(ctx, base, "/api/v1/changefeeds/"+cf+"/owner?key="+url.QueryEscape(key), &ans); err != nil {
+	if err := env.maintainerGet(ctx, cf, "/api/v1/changefeeds/"+cf+"/owner?key="+url.QueryEscape(key), &ans); err != nil {
 		return err
 	}
 	if env.json {

@@ -67,10 +67,6 @@ func listSpans(ctx context.Context, env *ctlEnv, sf spansFlags) error {
 	if err != nil {
 		return err
 	}
-	base, err := env.maintainerAPI(ctx, cf)
-	if err != nil {
-		return err
-	}
 	v := url.Values{}
 	for k, val := range map[string]string{"node": sf.node, "state": sf.state, "mode": sf.mode} {
 		if val != "" {
@@ -89,7 +85,7 @@ func listSpans(ctx context.Context, env *ctlEnv, sf spansFlags) error {
 		v.Set("limit", strconv.Itoa(page))
 		v.Set("cursor", strconv.Itoa(cursor))
 		var p api.SpanPage
-		if err := env.getAPI(ctx, base, "/api/v1/changefeeds/"+cf+"/spans?"+v.Encode(), &p); err != nil {
+		if err := env.maintainerGet(ctx, cf, "/api/v1/changefeeds/"+cf+"/spans?"+v.Encode(), &p); err != nil {
 			return err
 		}
 		out.Matched = p.Matched
@@ -138,16 +134,12 @@ func newOperatorsCmd(f *ctlFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				base, err := env.maintainerAPI(ctx, id)
-				if err != nil {
-					return err
-				}
 				ops := []api.OperatorInfo{}
 				path := "/api/v1/changefeeds/" + id + "/operators"
 				if kind != "" {
 					path += "?kind=" + url.QueryEscape(kind)
 				}
-				if err := env.getAPI(ctx, base, path, &ops); err != nil {
+				if err := env.maintainerGet(ctx, id, path, &ops); err != nil {
 					return err
 				}
 				if env.json {
