@@ -29,7 +29,7 @@ type Config struct {
 	PersistedCheckpoint             uint64
 	BootstrapTimeout                time.Duration // silent nodes are evicted after it; default 10s
 	ResendInterval                  time.Duration // default 1s
-	MaxOperatorsPerNode             int           // in-flight limit per node; default 1000
+	MaxOperatorsPerNode             int           // in-flight limit per node; default 5000
 	MaxOperators                    int           // in-flight limit overall; default 10000
 	// ScheduleBatch bounds how many absent spans one scheduler round places; default 2000.
 	ScheduleBatch int
@@ -57,14 +57,18 @@ type Config struct {
 const (
 	defaultBootstrapTimeout = 10 * time.Second
 	defaultResendInterval   = time.Second
-	defaultMaxPerNode       = 1000
-	defaultMaxOperators     = 10000
-	defaultScheduleBatch    = 2000
-	defaultStuckAfter       = time.Minute
-	defaultPhaseTimeout     = 30 * time.Second
-	defaultLoadReports      = 3
-	defaultSplitMergeCool   = 10 * time.Second
-	defaultSplitMergeBatch  = 64
+	// Half the overall limit: after a failover on 3 nodes the two survivors re-create the dead
+	// node's spans at in-flight over round trip, and at 1000 a node they used a fifth of the
+	// overall budget (TestDefaultLimitsFillTwoSurvivors). The overall limit still bounds the
+	// total; ScheduleBatch bounds what one round starts.
+	defaultMaxPerNode      = 5000
+	defaultMaxOperators    = 10000
+	defaultScheduleBatch   = 2000
+	defaultStuckAfter      = time.Minute
+	defaultPhaseTimeout    = 30 * time.Second
+	defaultLoadReports     = 3
+	defaultSplitMergeCool  = 10 * time.Second
+	defaultSplitMergeBatch = 64
 )
 
 // validate fills defaults and reports the first bad field.
