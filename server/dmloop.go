@@ -121,7 +121,18 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 				s.metrics.leaseGuardStalls.Inc()
 				continue
 			}
-			takeManagerBatch(e, w.dmInbox, func(e *heartbeatpb.Envelope) { w.stepDispatcherManager(m, e, log, s) })
+			scheduled := false
+			takeManagerBatch(e, w.dmInbox, func(e *heartbeatpb.Envelope) {
+				_, isSchedule := e.GetBody().(*heartbeatpb.Envelope_Schedule)
+				scheduled = scheduled || isSchedule
+				w.stepDispatcherManager(m, e, log, s)
+			})
+			if scheduled {
+				// Report what the requests changed (a dispatcher created, stopped, prepared)
+				// now rather than on the next tick: every phase of a Move waits for such a
+				// report, so each tick of waiting is replication paused on the moved span.
+				m.Tick(time.Now())
+			}
 		case <-ticker.C:
 			// The core's clock must not go backwards: Step is fed time.Now(), so Tick is too
 			// (the ticker's fire time can be older than the last Step's).

@@ -102,12 +102,21 @@ func TestCounterUnderCluster(t *testing.T) {
 	for _, id := range []string{"n1", "n2"} {
 		nodes[id] = startNode(t, etcd.ClientURLs(), id)
 	}
-	st := waitStatus(t, cli, "placed on n1 and n2", func(st etcdutil.ChangefeedStatus) bool { return len(st.NodeSpans) == 2 })
+	// Placed, and every span counted (durably) by its first owner: a span that moves before its
+	// first owner wrote a tally leaves one run in the sink, and its move is not seen as one.
+	st := waitStatus(t, cli, "placed on n1 and n2 and counted", func(st etcdutil.ChangefeedStatus) bool {
+		return len(st.NodeSpans) == 2 && st.CheckpointTs > info.StartTs
+	})
 	t.Logf("placed: %v, maintainer %s", st.NodeSpans, st.Maintainer)
 
 	nodes["n3"] = startNode(t, etcd.ClientURLs(), "n3")
 	st = waitStatus(t, cli, "spans moved onto n3", func(st etcdutil.ChangefeedStatus) bool { return st.NodeSpans["n3"] >= 3 })
 	t.Logf("after n3 joined: %v", st.NodeSpans)
+	// Every span counted past now by its current owner before a node stops: a moved span's new
+	// owner then has its first tally before its old node's stop, which is how checkTallies tells
+	// a move from a stop's handoff.
+	counted := ts.FromTime(time.Now())
+	waitStatus(t, cli, "every span counted after the moves", func(st etcdutil.ChangefeedStatus) bool { return st.CheckpointTs > counted })
 	time.Sleep(500 * time.Millisecond)
 
 	victim := "n1"

@@ -67,6 +67,9 @@ type movesResult struct {
 
 const cfMoves = "moves"
 
+// hotTail: how long a batch's hot load goes on after its moves are done.
+const hotTail = 300 * time.Millisecond
+
 var moveModes = []string{"bbm", "mbb"}
 
 // runMoves starts the source etcd (shared by the modes, each on its own keys and cluster) and
@@ -249,9 +252,15 @@ func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig,
 			where[rng] = next[from]
 		}
 		wg.Wait()
-		time.Sleep(10 * mc.hot)
+		// A move is done when the destination reports Working, which may be before it wrote:
+		// the hot load goes on until the destinations surely caught up, or a pause would end
+		// at the span's next steady-load event (seconds later at 10,000 spans).
+		time.Sleep(max(10*mc.hot, hotTail))
 		if err := hot.stop(); err != nil {
 			return moved, err
+		}
+		for i := b; i < len(moved); i++ {
+			moved[i].hotEnd = time.Now()
 		}
 		for _, err := range errs {
 			if err != nil {

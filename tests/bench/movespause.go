@@ -82,10 +82,12 @@ func rangeOf(key, root string) (int, bool) {
 	return n, err == nil
 }
 
-// movedSpan is one move the harness asked for: the range and when the request was queued.
+// movedSpan is one move the harness asked for: the range, when the request was queued, and when
+// the hot load of its batch ended (zero: not known).
 type movedSpan struct {
-	rng   int
-	asked time.Time
+	rng    int
+	asked  time.Time
+	hotEnd time.Time
 }
 
 // movePauses returns the pause of every move that can be measured, and for the others why
@@ -106,6 +108,11 @@ func movePauses(writes map[int][]spanWrites, moves []movedSpan) (pauses []time.D
 			problems = append(problems, fmt.Sprintf("range %d: no dispatcher wrote before the move", m.rng))
 		case origin == len(ws)-1:
 			problems = append(problems, fmt.Sprintf("range %d: no dispatcher wrote after the move's origin %s", m.rng, ws[origin].dispatcher))
+		case !m.hotEnd.IsZero() && ws[origin+1].first.After(m.hotEnd):
+			// The destination's first record is then the span's next steady-load event, seconds
+			// later at a large size: the gap says when that event came, not when the span resumed.
+			problems = append(problems, fmt.Sprintf("range %d: destination %s first wrote %s after its batch's hot load ended",
+				m.rng, ws[origin+1].dispatcher, ws[origin+1].first.Sub(m.hotEnd)))
 		default:
 			o, d := ws[origin], ws[origin+1]
 			pauses = append(pauses, d.first.Sub(o.last))

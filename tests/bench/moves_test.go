@@ -1,0 +1,59 @@
+package main
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestMovesSmall runs the moves scenario at a tiny size and checks that its report is sane:
+// every move of both modes completed and was measured, every pause and figure is positive, and
+// the drain moved spans. It checks the harness, not the targets: a loaded CI machine may pause
+// far longer than 50 ms.
+func TestMovesSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and starts etcd and three servers twice")
+	}
+	bin := buildBinary(t)
+	rc := runConfig{bin: bin, dir: filepath.Join(t.TempDir(), "moves"), nodes: 3, ttl: 2 * time.Second,
+		timeout: 60 * time.Second, logLevel: "warn", logf: t.Logf}
+	mc := movesConfig{spans: 20, moves: 10, batch: 5, hot: 2 * time.Millisecond, rate: 200, drainWindow: time.Second}
+	r := runMoves(rc, mc)
+	checkMovesReport(t, r, mc)
+}
+
+// checkMovesReport fails t unless r is a complete report of mc.
+func checkMovesReport(t *testing.T, r movesResult, mc movesConfig) {
+	t.Helper()
+	if len(r.Errors) > 0 {
+		t.Errorf("the scenario failed: %v", r.Errors)
+	}
+	if len(r.Modes) != len(moveModes) {
+		t.Fatalf("%d modes reported, want %d (%v)", len(r.Modes), len(moveModes), moveModes)
+	}
+	for i, m := range r.Modes {
+		if m.Mode != moveModes[i] {
+			t.Errorf("mode %d is %q, want %q", i, m.Mode, moveModes[i])
+		}
+		if len(m.Errors) > 0 {
+			t.Errorf("%s: %v", m.Mode, m.Errors)
+		}
+		if m.Asked != mc.moves || m.Pauses.N != mc.moves {
+			t.Errorf("%s: %d pauses measured of %d moves asked, want all %d", m.Mode, m.Pauses.N, m.Asked, mc.moves)
+		}
+		p := m.Pauses
+		if !(p.P50 > 0 && p.P99 >= p.P50 && p.Max >= p.P99) {
+			t.Errorf("%s: pauses p50 %v p99 %v max %v, want 0 < p50 <= p99 <= max", m.Mode, p.P50, p.P99, p.Max)
+		}
+		if !(m.MovesSeconds > 0 && m.ColdStart > 0 && m.DrainSeconds > 0 && m.DrainSpans > 0) {
+			t.Errorf("%s: moves phase %vs, cold start %vs, drain of %d spans in %vs: want all positive",
+				m.Mode, m.MovesSeconds, m.ColdStart, m.DrainSpans, m.DrainSeconds)
+		}
+		if !(m.SteadyLag.N > 0 && m.SteadyLag.P50 > 0 && m.DrainLag.N > 0 && m.DrainLag.P50 > 0) {
+			t.Errorf("%s: steady lag %+v, drain lag %+v: want records and positive lags", m.Mode, m.SteadyLag, m.DrainLag)
+		}
+	}
+	if !(r.Ratio > 0) {
+		t.Errorf("ratio mbb/bbm %v, want a positive figure", r.Ratio)
+	}
+}
