@@ -45,8 +45,8 @@ func (s envelopeSizes) check(t *testing.T, want ...string) {
 // config change (pushed as bootstrap requests again) and a listing request, and checks that no
 // envelope of any kind it sends is over 4 MiB.
 func TestEnvelopesMillion(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a maintainer of a million tables")
+	if testing.Short() || raceEnabled {
+		t.Skip("a maintainer of a million tables: too slow under -short or -race")
 	}
 	const n = 1_000_000
 	cfg := Config{ClusterID: "c", Changefeed: "cf", SelfNode: "n1", Epoch: 9,
