@@ -14,14 +14,14 @@ import (
 type admission struct {
 	table   *dispatcherTable
 	journal *journal
-	tables  map[int64]heartbeatpb.TableConfig
+	tables  *heartbeatpb.TableCatalogue
 	redo    bool
 	factory dispatcher.Factory
 }
 
 // admission is the manager's current view for deciding on a request.
 func (m *Manager) admission() admission {
-	return admission{table: &m.table, journal: &m.journal, tables: m.tables,
+	return admission{table: &m.table, journal: &m.journal, tables: &m.tables,
 		redo: m.changefeed != nil && m.changefeed.Redo, factory: m.cfg.Factory}
 }
 
@@ -49,7 +49,7 @@ func (a admission) schedule(req *heartbeatpb.ScheduleDispatcherRequest) string {
 		}
 		return "" // already created: a no-op success
 	}
-	if _, ok := a.tables[cfg.Span.TableId]; !ok {
+	if !a.tables.Contains(cfg.Span.TableId) {
 		return fmt.Sprintf("table %d is not part of the changefeed", cfg.Span.TableId)
 	}
 	if cfg.Mode == heartbeatpb.ModeRedo && !a.redo {
@@ -73,7 +73,7 @@ func (a admission) merge(req *heartbeatpb.MergeDispatcherRequest) string {
 	if _, ok := a.table.dispatchers[req.MergedId]; ok {
 		return fmt.Sprintf("merged dispatcher %s already exists", dispatcher.FormatID(req.MergedId))
 	}
-	if _, ok := a.tables[req.MergedSpan.TableId]; !ok {
+	if !a.tables.Contains(req.MergedSpan.TableId) {
 		return fmt.Sprintf("table %d is not part of the changefeed", req.MergedSpan.TableId)
 	}
 	spans := make([]heartbeatpb.TableSpan, 0, len(req.SourceIds))

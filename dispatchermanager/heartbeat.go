@@ -16,11 +16,9 @@ import (
 // onBootstrap stores the changefeed config and answers with everything this node holds.
 func (m *Manager) onBootstrap(from string, req *heartbeatpb.MaintainerBootstrapRequest) {
 	cfg := req.Config
+	m.tables = tablesOf(&cfg)
+	cfg.Tables, cfg.Catalogue = nil, nil // kept once, in m.tables
 	m.changefeed = &cfg
-	m.tables = make(map[int64]heartbeatpb.TableConfig, len(cfg.Tables))
-	for _, t := range cfg.Tables {
-		m.tables[t.TableId] = t
-	}
 	resp := &heartbeatpb.MaintainerBootstrapResponse{
 		Dispatchers:    m.table.allStatuses(m.sink.cause),
 		Operators:      m.journal.inFlightOperators(),

@@ -71,8 +71,8 @@ type Manager struct {
 
 	gate       gate                          // etcd's leader, the registry and held envelopes
 	changefeed *heartbeatpb.ChangefeedConfig // nil until the first bootstrap request
-	tables     map[int64]heartbeatpb.TableConfig
-	checkpoint uint64 // highest changefeed checkpoint seen
+	tables     heartbeatpb.TableCatalogue    // the changefeed's tables, from the last bootstrap request
+	checkpoint uint64                        // highest changefeed checkpoint seen
 
 	table   dispatcherTable // the dispatchers and their removal records
 	journal journal         // the schedule and merge requests in flight
@@ -128,10 +128,9 @@ func New(cfg Config, now time.Time) (*Manager, error) {
 	}
 	log := cfg.Logger.With(zap.String("changefeed", cfg.Changefeed), zap.String("node", cfg.NodeID))
 	m := &Manager{
-		cfg:    cfg,
-		log:    log,
-		tables: map[int64]heartbeatpb.TableConfig{},
-		gate:   gate{recv: heartbeatpb.NewOrderFilter()},
+		cfg:  cfg,
+		log:  log,
+		gate: gate{recv: heartbeatpb.NewOrderFilter()},
 		table: dispatcherTable{
 			dispatchers: map[heartbeatpb.DispatcherID]*dispatcherEntry{},
 			working:     workingIndex{},

@@ -105,7 +105,7 @@ func (m *Manager) advanceMerge(e *mergeEntry, now time.Time) error {
 		e.setStage(m.log, heartbeatpb.MergeSourcesStopped, minTs)
 	case heartbeatpb.MergeSourcesStopped:
 		cfg := heartbeatpb.DispatcherConfig{Id: e.req.MergedId, Span: e.req.MergedSpan, StartTs: e.mergedTs, Mode: e.req.Mode}
-		table, ok := m.tables[cfg.Span.TableId]
+		table, ok := m.tables.Lookup(cfg.Span.TableId)
 		if !ok {
 			return fmt.Errorf("dispatchermanager: table %d left the changefeed", cfg.Span.TableId)
 		}

@@ -54,7 +54,7 @@ func (m *Manager) applyPrepare(j *journalEntry) error {
 	if !ok {
 		return fmt.Errorf("dispatchermanager: the dispatcher kind cannot prepare")
 	}
-	table, ok := m.tables[cfg.Span.TableId]
+	table, ok := m.tables.Lookup(cfg.Span.TableId)
 	if !ok {
 		return fmt.Errorf("dispatchermanager: table %d left the changefeed", cfg.Span.TableId)
 	}

@@ -103,7 +103,7 @@ func (m *Manager) applyCreate(j *journalEntry) error {
 		// starting there can repeat work but never skip any (I2).
 		cfg.StartTs = max(m.checkpoint, m.changefeed.StartTs)
 	}
-	table, ok := m.tables[cfg.Span.TableId]
+	table, ok := m.tables.Lookup(cfg.Span.TableId)
 	if !ok {
 		return fmt.Errorf("dispatchermanager: table %d left the changefeed", cfg.Span.TableId)
 	}

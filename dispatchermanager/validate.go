@@ -60,6 +60,12 @@ func (c *Config) checkBootstrap(req *heartbeatpb.MaintainerBootstrapRequest) err
 	if req.Config.Id != c.Changefeed {
 		return fmt.Errorf("bootstrap config of changefeed %q", req.Config.Id)
 	}
+	if c := req.Config.Catalogue; c != nil && len(c.Ranges) > 0 {
+		if err := c.Check(); err != nil {
+			return fmt.Errorf("bootstrap config: %v", err)
+		}
+		return nil
+	}
 	tables := req.Config.Tables
 	ascending := true // the maintainer sends them in ID order: no set needed to find a repeat
 	for i, t := range tables {
@@ -178,4 +184,13 @@ func checkCommon(id heartbeatpb.DispatcherID, s heartbeatpb.TableSpan, mode hear
 		return fmt.Errorf("dispatcher %s: unknown operator kind %d", dispatcher.FormatID(id), op.Kind)
 	}
 	return nil
+}
+
+// tablesOf is the catalogue of a checked bootstrap config: its catalogue when it has ranges,
+// else the per-table list of a maintainer that predates catalogues, folded into one.
+func tablesOf(cfg *heartbeatpb.ChangefeedConfig) heartbeatpb.TableCatalogue {
+	if c := cfg.Catalogue; c != nil && len(c.Ranges) > 0 {
+		return *c
+	}
+	return heartbeatpb.CompactTables(cfg.Tables)
 }

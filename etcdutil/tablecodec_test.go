@@ -1,6 +1,8 @@
 package etcdutil
 
 import (
+	"github.com/tidemark/tidemark/heartbeatpb"
+
 	"encoding/json"
 	"strings"
 	"testing"
@@ -95,5 +97,45 @@ func TestChangefeedInfoSize(t *testing.T) {
 	}
 	if err := (&ChangefeedInfo{ID: "x", Tables: make([]TableInfo, MaxTables+1)}).Validate(); err == nil {
 		t.Fatal("more than MaxTables validated")
+	}
+}
+
+// TestLargestDefinitionRequest: the largest definition etcd may hold (scattered tables, one
+// range each, up to MaxChangefeedInfoBytes) still makes a bootstrap request under 4 MiB, so the
+// catalogue's wire size is bounded by the etcd value bound.
+func TestLargestDefinitionRequest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("encodes definitions of up to 80,000 scattered tables")
+	}
+	build := func(n int) ChangefeedInfo {
+		info := ChangefeedInfo{ID: "scattered", Tables: make([]TableInfo, n)}
+		for i := range info.Tables {
+			info.Tables[i] = TableInfo{ID: int64(1_000_000 + 2*i), Load: uint64(i % 3)}
+		}
+		info.Normalize()
+		return info
+	}
+	// A scattered table of a 7-digit ID takes at least 10 bytes of the value ("1000002",),
+	// so 80,000 never fit in 512 KiB.
+	lo, hi := 1, 80_000 // encodes at lo, not at hi
+	if _, err := encodeChangefeed(build(hi)); err == nil {
+		t.Fatalf("%d scattered tables fit the value bound", hi)
+	}
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if _, err := encodeChangefeed(build(mid)); err == nil {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	info := build(lo)
+	cfg := info.Config()
+	cat := heartbeatpb.CompactTables(cfg.Tables)
+	env := heartbeatpb.Envelope{ClusterId: "c", Changefeed: "scattered", Body: &heartbeatpb.Envelope_BootstrapRequest{
+		BootstrapRequest: &heartbeatpb.MaintainerBootstrapRequest{Config: heartbeatpb.WireConfig(cfg, &cat), RequestId: 1}}}
+	t.Logf("%d scattered tables (%d ranges, %d own loads): request of %d bytes", len(info.Tables), len(cat.Ranges), len(cat.Loads), env.Size())
+	if env.Size() > 4<<20 {
+		t.Fatalf("request of %d bytes for the largest storable definition: over 4 MiB", env.Size())
 	}
 }

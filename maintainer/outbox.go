@@ -23,6 +23,10 @@ type outbox struct {
 	// node, so a piece of an answer can be checked against what was asked (chunks.go).
 	requests uint64
 	asked    map[string]uint64
+	// wire is the changefeed config as bootstrap requests carry it (the tables as a catalogue),
+	// built once for the config it was built from: every node of a bootstrap gets the same one.
+	wire     heartbeatpb.ChangefeedConfig
+	wireFrom *heartbeatpb.ChangefeedConfig
 }
 
 func newOutbox(live func(string) bool) *outbox {
@@ -103,7 +107,7 @@ func (o *outbox) take(h header, rd *Ready) {
 			o.requests++
 			o.asked[n] = o.requests
 			env.Body = &heartbeatpb.Envelope_BootstrapRequest{
-				BootstrapRequest: &heartbeatpb.MaintainerBootstrapRequest{Config: *h.cfg.ChangefeedConfig, RequestId: o.requests},
+				BootstrapRequest: &heartbeatpb.MaintainerBootstrapRequest{Config: o.wireConfig(h.cfg.ChangefeedConfig), RequestId: o.requests},
 			}
 			rd.Messages = append(rd.Messages, env)
 		}
@@ -170,4 +174,15 @@ func dedupe(ids []heartbeatpb.OperatorID) []heartbeatpb.OperatorID {
 		}
 	}
 	return out
+}
+
+// wireConfig is cfg with its tables as a catalogue (heartbeatpb.WireConfig): a million tables
+// one by one would be 8 MB in one request. UpdateConfig installs a new config value, so the
+// pointer tells when to build it again.
+func (o *outbox) wireConfig(cfg *heartbeatpb.ChangefeedConfig) heartbeatpb.ChangefeedConfig {
+	if o.wireFrom != cfg {
+		cat := heartbeatpb.CompactTables(cfg.Tables)
+		o.wire, o.wireFrom = heartbeatpb.WireConfig(cfg, &cat), cfg
+	}
+	return o.wire
 }

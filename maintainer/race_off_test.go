@@ -1,0 +1,5 @@
+//go:build !race
+
+package maintainer
+
+const raceEnabled = false
