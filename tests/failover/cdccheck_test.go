@@ -242,4 +242,3 @@ func replays(mirror []etcdcdc.Event) int {
 	}
 	return n
 }
-
