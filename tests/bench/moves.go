@@ -67,8 +67,12 @@ type movesResult struct {
 
 const cfMoves = "moves"
 
-// hotTail: how long a batch's hot load goes on after its moves are done.
-const hotTail = 300 * time.Millisecond
+// hotTail: how long a batch's hot load goes on after its moves are done, at least; hotWait:
+// how long it may go on for the destinations to write (see moveBatches).
+const (
+	hotTail = 300 * time.Millisecond
+	hotWait = 15 * time.Second
+)
 
 var moveModes = []string{"bbm", "mbb"}
 
@@ -253,9 +257,14 @@ func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig,
 		}
 		wg.Wait()
 		// A move is done when the destination reports Working, which may be before it wrote:
-		// the hot load goes on until the destinations surely caught up, or a pause would end
-		// at the span's next steady-load event (seconds later at 10,000 spans).
+		// the hot load goes on until the destinations wrote a hot event from after the moves,
+		// or a pause would end at the span's next steady-load event (seconds later at 10,000
+		// spans). The changefeed checkpoint passing that event's revision says they did; on a
+		// slow machine that can take seconds, so a fixed tail lost moves to "not measurable".
 		time.Sleep(max(10*mc.hot, hotTail))
+		if err := c.waitCheckpoint(cfMoves, hot.rev.Load(), hotWait); err != nil {
+			fmt.Fprintf(os.Stderr, "moves: batch %d: %v; its slow destinations are reported not measurable\n", b/mc.batch, err)
+		}
 		if err := hot.stop(); err != nil {
 			return moved, err
 		}
@@ -337,6 +346,7 @@ type hotWriter struct {
 	done chan struct{}
 	quit chan struct{}
 	err  error
+	rev  atomic.Int64 // revision of the last transaction
 }
 
 var hotSeq atomic.Int64
@@ -358,10 +368,12 @@ func startHot(ctx context.Context, cli *clientv3.Client, ks keyspace, ranges []i
 			for _, r := range ranges {
 				ops = append(ops, clientv3.OpPut(ks.key(r), value(int(hotSeq.Add(1)), now)))
 			}
-			if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			resp, err := cli.Txn(ctx).Then(ops...).Commit()
+			if err != nil {
 				h.err = fmt.Errorf("hot load: %w", err)
 				return
 			}
+			h.rev.Store(resp.Header.Revision)
 		}
 	}()
 	return h
