@@ -215,7 +215,15 @@ func (s *Server) handleSpans(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var page api.SpanPage
-	if s.askMaintainer(w, r, r.PathValue("id"), func(m *maintainer.Maintainer) { page, err = m.Spans(q) }) {
+	var restored bool
+	cf := r.PathValue("id")
+	if s.askMaintainer(w, r, cf, func(m *maintainer.Maintainer) { page, err = m.Spans(q); restored = m.Bootstrapped() }) {
+		if !restored {
+			// A maintainer that is still restoring knows only part of the schedule (none of it
+			// at first): an empty or partial listing would read as spans that do not exist.
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("the maintainer of %s is still restoring the schedule; retry shortly", cf), nil)
+			return
+		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error(), nil)
 			return
@@ -289,7 +297,13 @@ func parseSpanQuery(r *http.Request) (maintainer.SpanQuery, error) {
 func (s *Server) handleOperators(w http.ResponseWriter, r *http.Request) {
 	kind := r.URL.Query().Get("kind")
 	var ops []api.OperatorInfo
-	if s.askMaintainer(w, r, r.PathValue("id"), func(m *maintainer.Maintainer) { ops = m.Operators() }) {
+	var restored bool
+	cf := r.PathValue("id")
+	if s.askMaintainer(w, r, cf, func(m *maintainer.Maintainer) { ops, restored = m.Operators(), m.Bootstrapped() }) {
+		if !restored { // the half-done operators come back with the bootstrap answers
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("the maintainer of %s is still restoring the schedule; retry shortly", cf), nil)
+			return
+		}
 		out := []api.OperatorInfo{}
 		for _, op := range ops {
 			if kind == "" || strings.EqualFold(op.Kind, kind) || strings.EqualFold(op.Kind, "Op"+kind) {

@@ -88,7 +88,10 @@ func (e *ctlEnv) maintainerGet(ctx context.Context, cf, path string, v any) erro
 			err = e.getAPI(ctx, base, path, v)
 		}
 		var te transientError
-		if err == nil || !errors.As(err, &te) {
+		if err == nil {
+			return nil
+		}
+		if !errors.As(err, &te) && !e.maintainerMoved(ctx, cf, base) {
 			return err
 		}
 		select {
@@ -97,6 +100,13 @@ func (e *ctlEnv) maintainerGet(ctx context.Context, cf, path string, v any) erro
 			return err
 		}
 	}
+}
+
+// maintainerMoved reports whether cf's maintainer is no longer the node at base: a node that
+// stepped down while ctl asked it answers that it does not run the changefeed (any more).
+func (e *ctlEnv) maintainerMoved(ctx context.Context, cf, base string) bool {
+	now, err := e.maintainerAPI(ctx, cf)
+	return now != base || err != nil && errors.As(err, new(transientError))
 }
 
 // getAPI fetches path from base into v. A JSON error body becomes the error message.
@@ -126,8 +136,11 @@ func (e *ctlEnv) getAPI(ctx context.Context, base, path string, v any) error {
 		var ae api.Error
 		if json.Unmarshal(body, &ae) == nil && ae.Error != "" {
 			err := fmt.Errorf("the maintainer's API answered %d: %s", resp.StatusCode, ae.Error)
-			if resp.StatusCode == http.StatusServiceUnavailable {
-				err = transient(err) // elected and taking over, or no longer the maintainer
+			// 503: elected and taking over, or restoring; 404 naming another maintainer (or
+			// none): this node stepped down since ctl read the election.
+			if resp.StatusCode == http.StatusServiceUnavailable ||
+				resp.StatusCode == http.StatusNotFound && (ae.Maintainer != "" || strings.Contains(ae.Error, "retry shortly")) {
+				err = transient(err)
 			}
 			return err
 		}
