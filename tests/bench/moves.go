@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand"
@@ -217,13 +218,11 @@ func runMoveMode(rc runConfig, mc movesConfig, mode string, src *clientv3.Client
 }
 
 // moveBatches moves mc.moves spans, mc.batch at a time, each to the next node (in name order)
-// after the one holding it, so that the nodes keep their counts and the balancer stays still.
+// after the one holding it. Each batch starts from a settled schedule.
 // It returns the moves asked, with when each request was queued.
 func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig, ks keyspace, src *clientv3.Client) ([]movedSpan, error) {
-	where, err := c.placement(rc)
-	if err != nil {
-		return nil, err
-	}
+	var where map[int]string
+	var err error
 	ids := make([]string, 0, len(c.nodes))
 	for id := range c.nodes {
 		ids = append(ids, id)
@@ -234,26 +233,30 @@ func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig,
 		next[id] = ids[(i+1)%len(ids)]
 	}
 	order := rand.New(rand.NewSource(1)).Perm(mc.spans)[:mc.moves]
-	var moved []movedSpan
+	moved := make([]movedSpan, 0, len(order)) // no reallocation: the movers hold pointers into it
 	for b := 0; b < len(order); b += mc.batch {
+		// The balancer evens the counts out after a batch that left them uneven; a move of
+		// its own on a span of the next batch would refuse that span's admin move as busy.
+		if where, err = c.settledPlacement(rc, mc.spans); err != nil {
+			return moved, err
+		}
 		batch := order[b:min(b+mc.batch, len(order))]
 		hot := startHot(ctx, src, ks, batch, mc.hot)
 		time.Sleep(10 * mc.hot)
 		var wg sync.WaitGroup
 		errs := make([]error, len(batch))
+		first := len(moved)
 		for i, rng := range batch {
-			from := where[rng]
-			if next[from] == "" {
+			if next[where[rng]] == "" {
 				hot.stop()
-				return moved, fmt.Errorf("range %d is on %q, no node of this cluster", rng, from)
+				return moved, fmt.Errorf("range %d is on %q, no node of this cluster", rng, where[rng])
 			}
 			moved = append(moved, movedSpan{rng: rng, asked: time.Now()})
 			wg.Add(1)
-			go func() {
+			go func(m *movedSpan, from string) {
 				defer wg.Done()
-				errs[i] = c.adminMove(ctx, rc, strconv.Itoa(rng+1), next[from])
-			}()
-			where[rng] = next[from]
+				errs[i] = c.moveOnce(ctx, rc, m, from, next)
+			}(&moved[first+i], where[rng])
 		}
 		wg.Wait()
 		// A move is done when the destination reports Working, which may be before it wrote:
@@ -268,7 +271,7 @@ func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig,
 		if err := hot.stop(); err != nil {
 			return moved, err
 		}
-		for i := b; i < len(moved); i++ {
+		for i := first; i < len(moved); i++ {
 			moved[i].hotEnd = time.Now()
 		}
 		for _, err := range errs {
@@ -279,6 +282,60 @@ func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig,
 	}
 	return moved, nil
 }
+
+// moveOnce moves m's span from the node holding it to the next one. A busy refusal means a
+// move of the balancer's came first (it acts whenever the schedule is quiet and the counts
+// uneven, so between two of a batch's moves too): it waits for that to finish and asks again
+// from wherever the span is then, the ask's time reset so the pause measured is its own.
+func (c *cluster) moveOnce(ctx context.Context, rc runConfig, m *movedSpan, from string, next map[string]string) error {
+	for try := 0; ; try++ {
+		err := c.adminMove(ctx, rc, strconv.Itoa(m.rng+1), next[from])
+		if !errors.Is(err, errSpanBusy) || try == 20 {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+		where, perr := c.placement(rc)
+		if perr != nil {
+			return perr
+		}
+		from = where[m.rng]
+		m.asked = time.Now()
+	}
+}
+
+// settledPlacement waits until the schedule is quiet with even counts, seen in two successive
+// published statuses, so the balancer has nothing to do, and returns the placement then.
+func (c *cluster) settledPlacement(rc runConfig, spans int) (map[int]string, error) {
+	var seen time.Time
+	err := c.waitFor("a quiet, balanced schedule", rc.timeout, func() (bool, error) {
+		st, ok := c.status(cfMoves)
+		if !ok || st.Operators > 0 || !evenCounts(st.NodeSpans, spans) {
+			seen = time.Time{}
+			return false, nil
+		}
+		if seen.IsZero() {
+			seen = st.UpdatedAt
+			return false, nil
+		}
+		return st.UpdatedAt.After(seen), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.placement(rc)
+}
+
+// evenCounts: the counts hold spans in all and differ by at most one, as the balancer leaves them.
+func evenCounts(counts map[string]int, spans int) bool {
+	lo, hi, sum := spans, 0, 0
+	for _, n := range counts {
+		lo, hi, sum = min(lo, n), max(hi, n), sum+n
+	}
+	return sum == spans && hi-lo <= 1
+}
+
+// errSpanBusy: the admin move was refused because another operator holds the span.
+var errSpanBusy = errors.New("span busy")
 
 // adminMove queues one admin move request, as `ctl move` does, and waits for its outcome.
 func (c *cluster) adminMove(ctx context.Context, rc runConfig, table, to string) error {
@@ -291,6 +348,9 @@ func (c *cluster) adminMove(ctx context.Context, rc runConfig, table, to string)
 	res, err := etcdutil.WaitAdminResult(ctx, c.cli, c.keys, req.ID)
 	if err != nil {
 		return fmt.Errorf("move of table %s to %s: %w", table, to, err)
+	}
+	if res.Outcome == admin.Refused && res.Reason == admin.SpanBusy {
+		return fmt.Errorf("move of table %s to %s: %w: %s", table, to, errSpanBusy, res.Message)
 	}
 	if res.Outcome != admin.Done {
 		return fmt.Errorf("move of table %s to %s: %s: %s", table, to, res.Outcome, res.Message)

@@ -5,12 +5,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/messaging"
@@ -79,9 +82,35 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 // Send sends the envelopes as one batch, as a node's sender does.
 func (c *Client) Send(envs ...*heartbeatpb.Envelope) error {
 	if err := c.stream.SendMsg(&heartbeatpb.Batch{Envelopes: envs}); err != nil {
-		return fmt.Errorf("wireclient: send: %w", err)
+		return fmt.Errorf("wireclient: send: %w", c.ended(err))
 	}
 	return nil
+}
+
+// ErrReplaced: the node ended the stream because a newer one claiming the same sender replaced
+// it (the real peer redialing, say), so what was sent last may not have arrived.
+var ErrReplaced = errors.New("wireclient: stream replaced")
+
+// ended turns a send's io.EOF, which only says the node ended the stream, into the status the
+// node ended it with, marked ErrReplaced when a newer stream took its place.
+func (c *Client) ended(err error) error {
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	var f heartbeatpb.Batch
+	for {
+		rerr := c.stream.RecvMsg(&f)
+		if rerr == nil {
+			continue // the node's own traffic on the stream, before its end
+		}
+		if status.Code(rerr) == codes.Aborted {
+			return fmt.Errorf("%w: %w", ErrReplaced, rerr)
+		}
+		if errors.Is(rerr, io.EOF) {
+			return err
+		}
+		return rerr
+	}
 }
 
 // rawFrame goes through the gogo codec as the bytes it holds: the codec marshals anything that
@@ -93,7 +122,7 @@ func (r rawFrame) Marshal() ([]byte, error) { return r, nil }
 // SendRaw sends b as one stream message, whatever it decodes to.
 func (c *Client) SendRaw(b []byte) error {
 	if err := c.stream.SendMsg(rawFrame(b)); err != nil {
-		return fmt.Errorf("wireclient: send raw: %w", err)
+		return fmt.Errorf("wireclient: send raw: %w", c.ended(err))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package wireclient
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 
 	"github.com/tidemark/tidemark/api"
@@ -173,18 +174,35 @@ func Run(ctx context.Context, t Target, attacks []Attack) []Result {
 }
 
 func run(ctx context.Context, t Target, a Attack) error {
+	// A sender name that belongs to a live node is that node's, too: the target keeps one stream
+	// per sender, so the real node redialing may replace the attacker's stream mid-attack (and
+	// the attacker's may replace the node's). An attacker would dial again, and so does this:
+	// from the batch whose send failed, a few times.
+	sent, raw := 0, 0
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = send(ctx, t, a, &sent, &raw); err == nil || !errors.Is(err, ErrReplaced) {
+			return err
+		}
+	}
+	return err
+}
+
+// send delivers a's envelopes from *sent and its raw frames from *raw on one new stream,
+// counting what went.
+func send(ctx context.Context, t Target, a Attack, sent, raw *int) error {
 	c, err := Dial(ctx, Config{Addr: t.Addr, ClusterID: t.ClusterID, From: a.From, To: t.Node, TLS: a.TLS})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	for _, b := range a.Envelopes {
-		if err := c.Send(b...); err != nil {
+	for ; *sent < len(a.Envelopes); *sent++ {
+		if err := c.Send(a.Envelopes[*sent]...); err != nil {
 			return err
 		}
 	}
-	for _, raw := range a.Raw {
-		if err := c.SendRaw(raw); err != nil {
+	for ; *raw < len(a.Raw); *raw++ {
+		if err := c.SendRaw(a.Raw[*raw]); err != nil {
 			return err
 		}
 	}

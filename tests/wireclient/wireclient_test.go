@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"testing"
+	"time"
 )
 
 // TestForgeriesLeaveTheClusterUnharmed plays the hostile peer of issue 9 against four real
@@ -29,5 +30,36 @@ func TestForgeriesLeaveTheClusterUnharmed(t *testing.T) {
 	if _, err := Dial(context.Background(), Config{Addr: target.Addr, ClusterID: "wire", From: "zz-above", To: target.Node}); !errors.Is(err, ErrRejected) {
 		t.Fatalf("stream as a larger ID: %v, want ErrRejected", err)
 	}
+	replacedStreamSays(t, target)
 	c.checkUnharmed(t, nil)
+}
+
+// replacedStreamSays: a second stream under one sender name replaces the first, and a send on
+// the first then fails with ErrReplaced, which is what lets Run dial again when the real node
+// owning a stolen name redials mid-attack.
+func replacedStreamSays(t *testing.T, target Target) {
+	t.Helper()
+	ctx := context.Background()
+	cfg := Config{Addr: target.Addr, ClusterID: target.ClusterID, From: "0-twice", To: target.Node}
+	first, err := Dial(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := Dial(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	// The node's end of the first stream goes away asynchronously; a send can still be buffered
+	// before the client hears of it.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		err = first.Send()
+		if err != nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !errors.Is(err, ErrReplaced) {
+		t.Fatalf("send on a replaced stream: %v, want ErrReplaced", err)
+	}
 }
