@@ -199,32 +199,55 @@ func WaitAdminResult(ctx context.Context, cli *clientv3.Client, k Keys, id strin
 // transaction guarded by the election key: only the current maintainer answers, and a handled
 // request can never be handled again by a successor. ErrNotLeader when the guard fails.
 func (l *Leadership) PublishAdminResult(ctx context.Context, res AdminResult) error {
-	if err := ValidateID("admin request", res.ID); err != nil {
-		return err
+	_, err := l.PublishAdminResults(ctx, []AdminResult{res})
+	return err
+}
+
+// MaxAdminResultsPerTxn bounds the answers one PublishAdminResults transaction carries: two
+// operations each, under etcd's default --max-txn-ops of 128.
+const MaxAdminResultsPerTxn = 60
+
+// PublishAdminResults is PublishAdminResult for the first MaxAdminResultsPerTxn of rs at once:
+// one lease and one guarded transaction for all of them, so a batch of answers costs two etcd
+// writes instead of two each (the maintainer's loop waits for them). It returns how many it
+// published, all or none of them.
+func (l *Leadership) PublishAdminResults(ctx context.Context, rs []AdminResult) (int, error) {
+	rs = rs[:min(len(rs), MaxAdminResultsPerTxn)]
+	if len(rs) == 0 {
+		return 0, nil
 	}
-	res.Changefeed, res.Maintainer, res.Epoch = l.cf, l.node, l.Epoch
-	if res.FinishedAt.IsZero() {
-		res.FinishedAt = time.Now().UTC()
-	}
-	val, err := encodeJSON("admin result", res)
-	if err != nil {
-		return err
+	vals := make([]string, len(rs))
+	for i, res := range rs {
+		if err := ValidateID("admin request", res.ID); err != nil {
+			return 0, err
+		}
+		res.Changefeed, res.Maintainer, res.Epoch = l.cf, l.node, l.Epoch
+		if res.FinishedAt.IsZero() {
+			res.FinishedAt = time.Now().UTC()
+		}
+		val, err := encodeJSON("admin result", res)
+		if err != nil {
+			return 0, err
+		}
+		vals[i] = val
 	}
 	lease, err := l.cli.Grant(ctx, int64(AdminResultTTL/time.Second))
 	if err != nil {
-		return fmt.Errorf("etcdutil: admin result %s: grant lease: %w", res.ID, err)
+		return 0, fmt.Errorf("etcdutil: admin result %s: grant lease: %w", rs[0].ID, err)
 	}
-	resp, err := l.cli.Txn(ctx).If(l.guard()).
-		Then(clientv3.OpPut(l.keys.AdminResult(res.ID), val, clientv3.WithLease(lease.ID)),
-			clientv3.OpDelete(l.keys.AdminRequest(res.ID))).
-		Commit()
+	ops := make([]clientv3.Op, 0, 2*len(rs))
+	for i, res := range rs {
+		ops = append(ops, clientv3.OpPut(l.keys.AdminResult(res.ID), vals[i], clientv3.WithLease(lease.ID)),
+			clientv3.OpDelete(l.keys.AdminRequest(res.ID)))
+	}
+	resp, err := l.cli.Txn(ctx).If(l.guard()).Then(ops...).Commit()
 	if err != nil {
-		return fmt.Errorf("etcdutil: publish admin result %s: %w", res.ID, err)
+		return 0, fmt.Errorf("etcdutil: publish admin result %s (and %d more): %w", rs[0].ID, len(rs)-1, err)
 	}
 	if !resp.Succeeded {
-		return l.notLeader("publish admin result")
+		return 0, l.notLeader("publish admin result")
 	}
-	return nil
+	return len(rs), nil
 }
 
 // AdminSnapshot is what a maintainer follows: the pending requests for its changefeed (oldest

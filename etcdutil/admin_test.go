@@ -3,9 +3,12 @@ package etcdutil
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tidemark/tidemark/admin"
 )
@@ -140,5 +143,56 @@ func TestDrainMarkerFollowsNodeLease(t *testing.T) {
 	recvUntil(t, snaps, "drain ended with the node", func(s AdminSnapshot) bool { return len(s.Drained) == 0 })
 	if err := UnmarkDrained(context.Background(), cli, testKeys, "n1"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("undrain of undrained node: %v, want ErrNotFound", err)
+	}
+}
+
+// TestPublishAdminResultsBatch: a batch of answers lands in one transaction, each result readable
+// and each request gone, and no more than MaxAdminResultsPerTxn go at once.
+func TestPublishAdminResultsBatch(t *testing.T) {
+	_, cli := newEtcd(t)
+	ctx := testCtx(t)
+	lead, err := Campaign(ctx, newSession(t, cli, 5), testKeys, "cf1", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []AdminResult
+	for i := range MaxAdminResultsPerTxn + 3 {
+		r := AdminRequest{ID: fmt.Sprintf("r%03d", i), Changefeed: "cf1", Kind: admin.Move, Spans: []string{"7"}, Node: "n2"}
+		if err := SubmitAdminRequest(ctx, cli, testKeys, r, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, AdminResult{ID: r.ID, Kind: admin.Move, Outcome: admin.Done, Message: fmt.Sprint("moved ", i)})
+	}
+	before, err := cli.Get(ctx, "\x00", clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := lead.PublishAdminResults(ctx, results)
+	if err != nil || n != MaxAdminResultsPerTxn {
+		t.Fatalf("published %d (err %v), want the first %d", n, err, MaxAdminResultsPerTxn)
+	}
+	after, err := cli.Get(ctx, "\x00", clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if writes := after.Header.Revision - before.Header.Revision; writes != 1 {
+		t.Errorf("the batch took %d revisions, want 1 transaction", writes)
+	}
+	for i, want := range results {
+		res, err := cli.Get(ctx, testKeys.AdminResult(want.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := cli.Get(ctx, testKeys.AdminRequest(want.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		published := i < n
+		if got := len(res.Kvs) == 1 && len(req.Kvs) == 0; got != published {
+			t.Errorf("%s: result stored and request gone = %v, want %v", want.ID, got, published)
+		}
+	}
+	if m, err := lead.PublishAdminResults(ctx, results[n:]); err != nil || m != 3 {
+		t.Fatalf("the rest: published %d (err %v), want 3", m, err)
 	}
 }

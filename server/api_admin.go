@@ -118,17 +118,20 @@ func (a *adminFeed) flush(ctx context.Context, lead *etcdutil.Leadership, m *mai
 		a.answers = append(a.answers, etcdutil.AdminResult{ID: r.ID, Kind: a.seen[r.ID], Outcome: r.Outcome, Message: r.Message, Reason: r.Reason})
 	}
 	for len(a.answers) > 0 {
-		res := a.answers[0]
-		if err := lead.PublishAdminResult(ctx, res); err != nil {
+		n, err := lead.PublishAdminResults(ctx, a.answers)
+		if err != nil {
 			if errors.Is(err, etcdutil.ErrNotLeader) {
 				return err
 			}
-			// etcd hiccup: keep the answer and try again after the next event.
-			a.log.Warn("writing an admin result failed; will retry", zap.String("request", res.ID), zap.Error(err))
+			// etcd hiccup: keep the answers and try again after the next event.
+			a.log.Warn("writing admin results failed; will retry", zap.String("request", a.answers[0].ID),
+				zap.Int("results", len(a.answers)), zap.Error(err))
 			return nil
 		}
-		a.s.metrics.admin.WithLabelValues(string(res.Kind), string(res.Outcome)).Inc()
-		a.answers = a.answers[1:]
+		for _, res := range a.answers[:n] {
+			a.s.metrics.admin.WithLabelValues(string(res.Kind), string(res.Outcome)).Inc()
+		}
+		a.answers = a.answers[n:]
 	}
 	if a.resign {
 		return errResigned
