@@ -40,6 +40,23 @@ type Prepared interface {
 	Close() error
 }
 
+// Warmer is implemented by a Prepared that needs a while before a commit would be quick: one
+// that opened its source at a past revision and is still being sent the history (an etcd watch
+// is "unsynced" until then, and gets nothing live). The node reports such a dispatcher Prepared
+// only once Warm says so, because the Move stops the origin on that report and the span pauses
+// until the destination writes. Warm must turn true within about a second whatever happens (a
+// bound of its own, or a failure that makes it fall back): the Move's prepare phase times out
+// and falls back to leaving the origin where it was. A Prepared without it is warm at once.
+type Warmer interface {
+	Warm() bool
+}
+
+// IsWarm reports whether p may be reported Prepared now (Warmer).
+func IsWarm(p Prepared) bool {
+	w, ok := p.(Warmer)
+	return !ok || w.Warm()
+}
+
 // committedConfig is cfg as New would get it for a dispatcher starting from final.
 func committedConfig(cfg heartbeatpb.DispatcherConfig, final uint64) heartbeatpb.DispatcherConfig {
 	cfg.StartTs = final

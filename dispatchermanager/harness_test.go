@@ -54,7 +54,9 @@ type fakeFactory struct {
 	failNew, failFlush, failStop bool
 	flushes                      int
 	violations                   []string
-	abandoned                    int // prepared dispatchers closed uncommitted
+	abandoned                    int  // prepared dispatchers closed uncommitted
+	cold                         bool // prepare cold dispatchers, warmed by the "warm" command
+	prepared                     map[heartbeatpb.DispatcherID]*fakePrepared
 }
 
 var errInjected = errors.New("injected create failure")
@@ -240,6 +242,16 @@ func (h *harness) run(td *datadriven.TestData) (string, error) {
 		return "ok\n", nil
 	case "close":
 		return result(h.m.Close()), nil
+	case "cold":
+		h.f.cold = args["on"] == "true"
+		return "ok\n", nil
+	case "warm":
+		p, ok := h.f.prepared[mustID(args["d"])]
+		if !ok {
+			return "", fmt.Errorf("no prepared dispatcher %s", args["d"])
+		}
+		p.cold = false
+		return "ok\n", nil
 	case "bootstrap", "schedule", "merge", "response", "deliver":
 		env, err := buildEnvelope(td.Cmd, args, td.Input)
 		if err != nil {

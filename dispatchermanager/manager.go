@@ -225,6 +225,11 @@ func (m *Manager) Close() error {
 	}
 	m.closed = true
 	var errs []error
+	for _, journal := range []map[span.Key]*journalEntry{m.journal.current, m.journal.redo} {
+		for _, j := range journal {
+			closeWarming(j, m.log, "the node is closing")
+		}
+	}
 	for _, id := range m.table.orderedIDs() {
 		if err := m.table.dispatchers[id].d.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("dispatchermanager: close %s: %w", dispatcher.FormatID(id), err))

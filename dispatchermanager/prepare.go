@@ -1,6 +1,7 @@
 package dispatchermanager
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -43,35 +44,80 @@ func (d *preparedDispatcher) Close() error {
 	return d.p.Close()
 }
 
-// applyPrepare prepares the entry's dispatcher from its start ts.
+// errWarming: the prepared dispatcher is not warm yet (dispatcher.Warmer); the entry stays
+// accepted, unreported, and each Tick looks again.
+var errWarming = errors.New("dispatchermanager: prepared dispatcher still warming up")
+
+// applyPrepare prepares the entry's dispatcher from its start ts. Until the dispatcher is warm
+// it lives on the entry, outside the table: the maintainer hears of it (state Prepared, which
+// stops the origin) and the node's digest counts it only once a commit would be quick.
 func (m *Manager) applyPrepare(j *journalEntry) error {
 	cfg := j.req.Config
 	if e, ok := m.table.dispatchers[cfg.Id]; ok {
 		m.table.markDirty(e) // already there (prepared, or committed by a later request): report it again
 		return nil
 	}
-	pr, ok := m.cfg.Factory.(dispatcher.Preparer)
-	if !ok {
-		return fmt.Errorf("dispatchermanager: the dispatcher kind cannot prepare")
+	if j.warming == nil {
+		pr, ok := m.cfg.Factory.(dispatcher.Preparer)
+		if !ok {
+			return fmt.Errorf("dispatchermanager: the dispatcher kind cannot prepare")
+		}
+		table, ok := m.tables.Lookup(cfg.Span.TableId)
+		if !ok {
+			return fmt.Errorf("dispatchermanager: table %d left the changefeed", cfg.Span.TableId)
+		}
+		if cfg.StartTs == 0 {
+			cfg.StartTs = max(m.checkpoint, m.changefeed.StartTs)
+		}
+		p, err := pr.Prepare(cfg, table)
+		if err != nil {
+			return fmt.Errorf("dispatchermanager: prepare %s: %w", dispatcher.FormatID(cfg.Id), err)
+		}
+		j.warming, j.warmingCfg = p, cfg
 	}
-	table, ok := m.tables.Lookup(cfg.Span.TableId)
-	if !ok {
-		return fmt.Errorf("dispatchermanager: table %d left the changefeed", cfg.Span.TableId)
+	if !dispatcher.IsWarm(j.warming) {
+		return errWarming
 	}
-	if cfg.StartTs == 0 {
-		cfg.StartTs = max(m.checkpoint, m.changefeed.StartTs)
-	}
-	p, err := pr.Prepare(cfg, table)
-	if err != nil {
-		return fmt.Errorf("dispatchermanager: prepare %s: %w", dispatcher.FormatID(cfg.Id), err)
-	}
+	m.putPrepared(j)
+	return nil
+}
+
+// putPrepared moves the entry's prepared dispatcher into the table, state Prepared.
+func (m *Manager) putPrepared(j *journalEntry) {
+	p, cfg := j.warming, j.warmingCfg
+	j.warming = nil
 	m.table.put(&dispatcherEntry{
 		d: &preparedDispatcher{p: p, cfg: cfg}, id: cfg.Id, span: cfg.Span, mode: cfg.Mode,
 		state: heartbeatpb.StatePrepared, checkpoint: cfg.StartTs, durable: cfg.StartTs,
 	})
 	m.log.Debug("dispatcher prepared", zapID(cfg.Id), zap.Stringer("span", span.KeyOf(cfg.Span)),
 		zap.Uint64("start-ts", cfg.StartTs), zapOp(j.req.Operator.Id))
-	return nil
+}
+
+// settleWarming decides the fate of a prepared dispatcher still warming on j before req takes
+// j's place: the commit (a new maintainer may commit one it never heard was prepared) takes it
+// as it is; anything else abandons it, leaving nothing behind.
+func (m *Manager) settleWarming(j *journalEntry, req *heartbeatpb.ScheduleDispatcherRequest) {
+	if j.warming == nil {
+		return
+	}
+	if req.Action == heartbeatpb.ActionCreate {
+		m.putPrepared(j)
+		return
+	}
+	closeWarming(j, m.log, "taken back while warming up")
+}
+
+// closeWarming abandons the prepared dispatcher still warming on j, if any.
+func closeWarming(j *journalEntry, log *zap.Logger, why string) {
+	if j.warming == nil {
+		return
+	}
+	if err := j.warming.Close(); err != nil {
+		log.Warn("closing a prepared dispatcher failed", zapID(j.warmingCfg.Id), zap.Error(err))
+	}
+	j.warming = nil
+	log.Debug("prepared dispatcher abandoned", zapID(j.warmingCfg.Id), zap.String("why", why))
 }
 
 // commitPrepared makes the prepared dispatcher e working from cfg.StartTs, the origin's final
@@ -106,6 +152,7 @@ func (t *dispatcherTable) abandonUncommitted(j *journalEntry, why string) {
 	if j.req.Action != heartbeatpb.ActionPrepare {
 		return
 	}
+	closeWarming(j, t.log, why)
 	if e, ok := t.dispatchers[j.req.Config.Id]; ok && e.state == heartbeatpb.StatePrepared {
 		t.abandonPrepared(e, why)
 	}

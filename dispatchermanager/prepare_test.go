@@ -11,7 +11,11 @@ type fakePrepared struct {
 	f                 *fakeFactory
 	cfg               heartbeatpb.DispatcherConfig
 	committed, closed bool
+	cold              bool // not warm yet (dispatcher.Warmer): the "warm" command warms it
 }
+
+// Warm makes fakePrepared a dispatcher.Warmer, cold while the factory prepares cold ones.
+func (p *fakePrepared) Warm() bool { return !p.cold }
 
 func (p *fakePrepared) ID() heartbeatpb.DispatcherID { return p.cfg.Id }
 
@@ -38,7 +42,12 @@ func (f *fakeFactory) Prepare(cfg heartbeatpb.DispatcherConfig, _ heartbeatpb.Ta
 	if f.failNew {
 		return nil, errInjected
 	}
-	return &fakePrepared{f: f, cfg: cfg}, nil
+	p := &fakePrepared{f: f, cfg: cfg, cold: f.cold}
+	if f.prepared == nil {
+		f.prepared = map[heartbeatpb.DispatcherID]*fakePrepared{}
+	}
+	f.prepared[cfg.Id] = p
+	return p, nil
 }
 
 // plainFactory hides the fake factory's Prepare: a dispatcher kind that cannot prepare.

@@ -1,6 +1,7 @@
 package dispatchermanager
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -18,6 +19,9 @@ type journalEntry struct {
 	req     heartbeatpb.ScheduleDispatcherRequest
 	stage   heartbeatpb.JournalStage
 	finalTs uint64 // remove half: the checkpoint the dispatcher stopped at
+	// warming: a prepare's dispatcher, prepared from warmingCfg, not yet warm (prepare.go).
+	warming    dispatcher.Prepared
+	warmingCfg heartbeatpb.DispatcherConfig
 }
 
 func (j *journalEntry) inFlight() heartbeatpb.InFlightOperator {
@@ -75,6 +79,9 @@ func (m *Manager) apply(j *journalEntry, now time.Time) {
 		err = m.applyPrepare(j)
 	default:
 		err = m.applyRemove(j, now)
+	}
+	if errors.Is(err, errWarming) {
+		return // looked at again on the next Tick, quietly: warming up takes a few ticks
 	}
 	if err != nil {
 		m.log.Warn("schedule request not applied yet; will retry", zapOp(j.req.Operator.Id),
@@ -185,6 +192,7 @@ func (m *Manager) cancelCreate(j *journalEntry, req *heartbeatpb.ScheduleDispatc
 
 // replaceEntry puts req in j's place (same operator, span and dispatcher) and applies it.
 func (m *Manager) replaceEntry(j *journalEntry, req *heartbeatpb.ScheduleDispatcherRequest, now time.Time) {
+	m.settleWarming(j, req)
 	failpoint.Inject("dm-before-journal-update", func() {})
 	j.req, j.stage = *req, heartbeatpb.StageAccepted
 	failpoint.Inject("dm-after-journal-update", func() {})
