@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/dispatcher"
@@ -34,6 +35,16 @@ type batch struct {
 	events  []Event
 	through int64
 	seenAt  time.Time // when the watch delivered it: the lag in seconds counts from here
+}
+
+// above is b without its events at or below rev (b.through stays).
+func (b batch) above(rev int64) batch {
+	i := 0
+	for i < len(b.events) && b.events[i].Revision <= rev {
+		i++
+	}
+	b.events = b.events[i:]
+	return b
 }
 
 type state int32
@@ -83,19 +94,29 @@ type Dispatcher struct {
 	skipped bool // skipFirstEvent (a mutation failpoint) dropped an event
 
 	// preload: batches a prepared watch read above the start revision (prepare.go), queued
-	// before the watch resumes above readFrom.
-	preload  []batch
-	readFrom int64
+	// before its watch, handed over, goes on above handed.from.
+	preload []batch
+	handed  *handedWatch
+}
+
+// handedWatch is a prepared dispatcher's running watch, taken over at its commit
+// (prepare.go): its channel, what cancels it, its gate, and the revision its delivered events
+// and the start revision reach.
+type handedWatch struct {
+	ch     clientv3.WatchChan
+	cancel context.CancelFunc
+	gate   *progressGate
+	from   int64
 }
 
 func newDispatcher(f *Factory, dc heartbeatpb.DispatcherConfig, rng keyRange) *Dispatcher {
-	return newDispatcherFrom(f, dc, rng, nil, int64(dc.StartTs))
+	return newDispatcherFrom(f, dc, rng, nil, nil)
 }
 
 // newDispatcherFrom starts a dispatcher from dc.StartTs whose first batches are preload (all
-// above the start revision, contiguous, through readFrom) and whose watch resumes above
-// readFrom.
-func newDispatcherFrom(f *Factory, dc heartbeatpb.DispatcherConfig, rng keyRange, preload []batch, readFrom int64) *Dispatcher {
+// above the start revision, contiguous, through h.from) and which reads on from h's watch;
+// without h, it opens its own watch above the start revision.
+func newDispatcherFrom(f *Factory, dc heartbeatpb.DispatcherConfig, rng keyRange, preload []batch, h *handedWatch) *Dispatcher {
 	d := &Dispatcher{
 		f: f, dc: dc, rng: rng,
 		writer: f.cfg.Sink.Open(Owner{Node: f.cfg.Node, Changefeed: f.cfg.Changefeed, ID: dc.Id, Span: dc.Span, Start: int64(dc.StartTs)}),
@@ -103,7 +124,7 @@ func newDispatcherFrom(f *Factory, dc heartbeatpb.DispatcherConfig, rng keyRange
 			zap.Stringer("source-range", rng)),
 		queue: make(chan batch, queueDepth), stopc: make(chan struct{}),
 		readerDone: make(chan struct{}), writerDone: make(chan struct{}),
-		preload: preload, readFrom: max(readFrom, int64(dc.StartTs)),
+		preload: preload, handed: h,
 	}
 	d.checkpoint.Store(int64(dc.StartTs))
 	d.readCtx, d.cancelRead = context.WithCancel(context.Background())
@@ -196,14 +217,29 @@ func (d *Dispatcher) setErr(slot *error, err error) {
 // sees, until Stop or Close. A broken watch resumes above the last revision queued.
 func (d *Dispatcher) read() {
 	defer close(d.readerDone)
+	if h := d.handed; h != nil {
+		// Whatever ends the read ends the handed watch: Stop and Close cancel readCtx.
+		defer context.AfterFunc(d.readCtx, h.cancel)()
+		defer h.cancel()
+	}
 	for _, b := range d.preload {
 		if !d.push(b) {
 			return
 		}
 	}
 	d.preload = nil
-	rev := d.readFrom
+	rev := int64(d.dc.StartTs)
 	backoff := minBackoff
+	if h := d.handed; h != nil {
+		d.handed = nil
+		rev = max(rev, h.from)
+		next, err := d.consume(d.readCtx, h.ch, h.gate, rev)
+		h.cancel()
+		rev = max(rev, next)
+		if !d.watchEnded(err, &backoff) {
+			return
+		}
+	}
 	for d.readCtx.Err() == nil {
 		if d.rng.empty() {
 			// No key can ever be in the range: the source's revision is the checkpoint.
@@ -217,20 +253,29 @@ func (d *Dispatcher) read() {
 		if next > rev {
 			rev, backoff = next, minBackoff
 		}
-		if err == nil || d.readCtx.Err() != nil {
-			continue
-		}
-		if errors.Is(err, rpctypes.ErrCompacted) {
-			d.setErr(&d.fatal, err)
-			d.log.Error("start revision compacted on the source; the span stops here", zap.Error(err))
+		if !d.watchEnded(err, &backoff) {
 			return
 		}
-		d.setErr(&d.watchErr, err)
-		d.f.cfg.DataPlane.ReportSourceError(err)
-		d.log.Warn("source watch failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
-		d.sleep(d.readCtx, backoff)
-		backoff = min(2*backoff, maxBackoff)
 	}
+}
+
+// watchEnded handles why a watch ended and reports whether to watch again: not after a
+// compacted start revision (the span stops there), and after a backoff on a failure.
+func (d *Dispatcher) watchEnded(err error, backoff *time.Duration) bool {
+	if err == nil || d.readCtx.Err() != nil {
+		return true
+	}
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		d.setErr(&d.fatal, err)
+		d.log.Error("start revision compacted on the source; the span stops here", zap.Error(err))
+		return false
+	}
+	d.setErr(&d.watchErr, err)
+	d.f.cfg.DataPlane.ReportSourceError(err)
+	d.log.Warn("source watch failed; retrying", zap.Error(err), zap.Duration("backoff", *backoff))
+	d.sleep(d.readCtx, *backoff)
+	*backoff = min(2**backoff, maxBackoff)
+	return true
 }
 
 // push queues b unless the watch is being stopped.

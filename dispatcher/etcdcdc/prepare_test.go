@@ -13,7 +13,8 @@ import (
 )
 
 // A prepared dispatcher writes nothing while the source changes; committed at F it writes
-// exactly the events above F (each once) and nothing at or below it, whether its buffer held
+// exactly the events above F (each once, the buffered ones and those after the commit) and
+// nothing at or below it, whether its buffer held
 // them (buffer 1000) or overflowed and was dropped (buffer 3: read again from F+1). Abandoned
 // (Close), it leaves the sink empty.
 func TestPrepareCommit(t *testing.T) {
@@ -53,6 +54,9 @@ func TestPrepareCommit(t *testing.T) {
 				}
 			}
 			time.Sleep(200 * time.Millisecond) // let the prepared watch see (and buffer) them all
+			if !dispatcher.IsWarm(p) { // well inside maxWarmup: warm because its watch caught up
+				t.Fatal("the prepared dispatcher is not warm 200 ms after its watch was sent the history")
+			}
 			if recs, err := ReadFileSink(sink.dir, "cf"); err != nil || len(recs) != 0 {
 				t.Fatalf("before the commit the sink holds %d records (err %v), want none", len(recs), err)
 			}
@@ -81,6 +85,11 @@ func TestPrepareCommit(t *testing.T) {
 			t.Cleanup(func() { _ = d.Close() })
 			if _, err := p.Commit(uint64(final)); err == nil {
 				t.Fatal("a second commit succeeded")
+			}
+			// What comes after the commit arrives on the watch the commit handed over (or a
+			// new one after a drop): each event once, in order.
+			for i := range 5 {
+				last = put(t, cli, fmt.Sprintf("%safter%d", prefix, i), fmt.Sprint(i))
 			}
 			waitCheckpoint(t, d.(*Dispatcher), last)
 			recs, err := ReadFileSink(sink.dir, "cf")

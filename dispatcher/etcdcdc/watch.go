@@ -140,8 +140,16 @@ func (d *Dispatcher) watch(rev int64) (int64, error) {
 	opts := append(watchOptions(d.rng, rev), clientv3.WithCreatedNotify())
 	ctx, cancel := context.WithCancel(d.readCtx)
 	defer cancel()
-	gate := newProgressGate(rev)
-	for resp := range d.f.cli.Watch(ctx, string(d.rng.start), opts...) {
+	return d.consume(ctx, d.f.cli.Watch(ctx, string(d.rng.start), opts...), newProgressGate(rev), rev)
+}
+
+// consume queues what the watch wch (of the span's range, with created notification) delivers
+// above rev, the last revision queued, as gate lets it, until wch ends; it returns the last
+// revision queued and why it ended. A watch of its own starts at rev+1; one handed over by a
+// prepared dispatcher (prepare.go) started lower, and what it delivers at or below rev is
+// dropped: it is in the preload or the origin's.
+func (d *Dispatcher) consume(ctx context.Context, wch clientv3.WatchChan, gate *progressGate, rev int64) (int64, error) {
+	for resp := range wch {
 		if resp.CompactRevision != 0 || errors.Is(resp.Err(), rpctypes.ErrCompacted) {
 			return rev, fmt.Errorf("%w: source %v compacted through revision %d, above this span's checkpoint %d: "+
 				"its events in between are gone. Nothing was skipped; to go on, remove the changefeed and create it again "+
@@ -169,6 +177,9 @@ func (d *Dispatcher) watch(rev int64) (int64, error) {
 		}
 		b := eventBatch(resp.Events)
 		b.through = gate.events(b.through)
+		if b = b.above(rev); b.through <= rev {
+			continue
+		}
 		d.skipFirstEvent(&b)
 		if !d.push(b) {
 			return rev, nil
@@ -179,13 +190,18 @@ func (d *Dispatcher) watch(rev int64) (int64, error) {
 }
 
 // quiet reports whether reads of the span's range find no change in (from, to] (see the
-// comment at the top of this file): no key modified in it is alive at to, and the range holds
-// as many keys at to as at from. A failed read is not quiet.
+// comment at the top of this file).
 func (d *Dispatcher) quiet(ctx context.Context, from, to int64) bool {
+	return quietRange(ctx, d.f.cli, d.rng, d.log, from, to)
+}
+
+// quietRange reports whether reads of rng find no change in (from, to]: no key modified in it
+// is alive at to, and the range holds as many keys at to as at from. A failed read is not quiet.
+func quietRange(ctx context.Context, cli *clientv3.Client, rng keyRange, log *zap.Logger, from, to int64) bool {
 	get := func(opts ...clientv3.OpOption) (*clientv3.GetResponse, bool) {
-		resp, err := d.f.cli.Get(ctx, string(d.rng.start), append(d.rangeOpts(), opts...)...)
+		resp, err := cli.Get(ctx, string(rng.start), append(rangeOptions(rng), opts...)...)
 		if err != nil {
-			d.log.Debug("caught-up check of the watch failed", zap.Error(err))
+			log.Debug("caught-up check of the watch failed", zap.Error(err))
 			return nil, false
 		}
 		return resp, true
