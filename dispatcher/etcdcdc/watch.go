@@ -143,12 +143,18 @@ func (d *Dispatcher) watch(rev int64) (int64, error) {
 	return d.consume(ctx, d.f.cli.Watch(ctx, string(d.rng.start), opts...), newProgressGate(rev), rev)
 }
 
-// consume queues what the watch wch (of the span's range, with created notification) delivers
-// above rev, the last revision queued, as gate lets it, until wch ends; it returns the last
-// revision queued and why it ended. A watch of its own starts at rev+1; one handed over by a
-// prepared dispatcher (prepare.go) started lower, and what it delivers at or below rev is
-// dropped: it is in the preload or the origin's.
+// consume queues what the watch wch (of the span's range, with created notification) delivers,
+// as gate lets it, until wch ends; rev is the last revision queued before, and consume returns
+// the last revision queued and why it ended. A watch of its own starts at rev+1; one handed
+// over by a prepared dispatcher (prepare.go) started lower, and what it delivers at or below
+// that first rev (floor) is dropped: it is in the preload or the origin's.
+//
+// Only below the floor: an event at or below a later rev is not a duplicate. On an etcd without
+// the fix for etcd-io/etcd#15220 a confirmed progress notification can still overtake queued
+// events (see the top of this file); such an event is late, and is written (its batch's
+// checkpoint stays at the gate's last), never dropped.
 func (d *Dispatcher) consume(ctx context.Context, wch clientv3.WatchChan, gate *progressGate, rev int64) (int64, error) {
+	floor := rev
 	for resp := range wch {
 		if resp.CompactRevision != 0 || errors.Is(resp.Err(), rpctypes.ErrCompacted) {
 			return rev, fmt.Errorf("%w: source %v compacted through revision %d, above this span's checkpoint %d: "+
@@ -177,7 +183,7 @@ func (d *Dispatcher) consume(ctx context.Context, wch clientv3.WatchChan, gate *
 		}
 		b := eventBatch(resp.Events)
 		b.through = gate.events(b.through)
-		if b = b.above(rev); b.through <= rev {
+		if b = b.above(floor); len(b.events) == 0 && b.through <= rev {
 			continue
 		}
 		d.skipFirstEvent(&b)

@@ -96,6 +96,7 @@ func TestWatchTrustsProgressOnlyWhenCaughtUp(t *testing.T) {
 		history []histEvent
 		script  []clientv3.WatchResponse
 		want    []int64 // the checkpoints queued, in order
+		events  []string // when set, the events queued, in order
 	}{
 		{
 			// The range held /a/x at the start; it changes at 12 and goes at 18, both still to
@@ -125,6 +126,17 @@ func TestWatchTrustsProgressOnlyWhenCaughtUp(t *testing.T) {
 			history: []histEvent{{"/a/z", 33, false}},
 			script:  []clientv3.WatchResponse{created(30), progressAt(35), eventAt("/a/z", 33, false), progressAt(36), progressAt(37)},
 			want:    []int64{33, 36},
+		},
+		{
+			// A confirmed notification (35) can still overtake an event (34) on an unfixed
+			// etcd: the late event is written all the same (the checkpoint already said 35, and
+			// nothing above it is lost), never dropped as if it were below the start.
+			name: "late after a confirmed notification", start: 30,
+			history: []histEvent{{"/a/z", 34, false}},
+			script: []clientv3.WatchResponse{created(30), progressAt(35), progressAt(36), eventAt("/a/z", 34, false),
+				progressAt(37), progressAt(38)},
+			want:   []int64{35, 35, 37},
+			events: []string{"/a/z@34"},
 		},
 		{
 			// An idle span started at the head advances, one notification behind.
@@ -161,6 +173,9 @@ func TestWatchTrustsProgressOnlyWhenCaughtUp(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, c.want) {
 				t.Fatalf("checkpoints queued %v, want %v (events %v)", got, c.want, delivered)
+			}
+			if c.events != nil && !reflect.DeepEqual(delivered, c.events) {
+				t.Fatalf("events queued %v, want %v", delivered, c.events)
 			}
 			if last != c.want[len(c.want)-1] {
 				t.Fatalf("watch ended at %d, want %d", last, c.want[len(c.want)-1])
