@@ -54,7 +54,7 @@ func TestPrepareCommit(t *testing.T) {
 				}
 			}
 			time.Sleep(200 * time.Millisecond) // let the prepared watch see (and buffer) them all
-			if !dispatcher.IsWarm(p) { // well inside maxWarmup: warm because its watch caught up
+			if !dispatcher.IsWarm(p) {         // well inside maxWarmup: warm because its watch caught up
 				t.Fatal("the prepared dispatcher is not warm 200 ms after its watch was sent the history")
 			}
 			if recs, err := ReadFileSink(sink.dir, "cf"); err != nil || len(recs) != 0 {

@@ -95,7 +95,7 @@ func TestWatchTrustsProgressOnlyWhenCaughtUp(t *testing.T) {
 		start   int64
 		history []histEvent
 		script  []clientv3.WatchResponse
-		want    []int64 // the checkpoints queued, in order
+		want    []int64  // the checkpoints queued, in order
 		events  []string // when set, the events queued, in order
 	}{
 		{
