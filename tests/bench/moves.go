@@ -198,8 +198,14 @@ func runMoveMode(rc runConfig, mc movesConfig, mode string, src *clientv3.Client
 		records = append(records, recs...)
 	}
 	pauses, problems := movePauses(writesBySpan(records, ks.root), moved)
-	m.Pauses = statsOf(pauses)
+	m.Pauses = statsOf(gaps(pauses))
+	for _, p := range slowest(pauses, 5) {
+		rc.logf("moves %s: slow: %s", mode, p)
+	}
 	if len(problems) > 0 {
+		for _, p := range problems[:min(5, len(problems))] {
+			rc.logf("moves %s: not measurable: %s", mode, p)
+		}
 		fail("pauses", fmt.Errorf("%d of %d moves not measurable, first: %s", len(problems), len(moved), problems[0]))
 	}
 	if !drainFrom.IsZero() {

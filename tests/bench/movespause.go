@@ -94,7 +94,7 @@ type movedSpan struct {
 // not: the origin is the dispatcher of the span that wrote first before the request was
 // queued and wrote last (the one working then), the destination the next dispatcher to start
 // writing after it.
-func movePauses(writes map[int][]spanWrites, moves []movedSpan) (pauses []time.Duration, problems []string) {
+func movePauses(writes map[int][]spanWrites, moves []movedSpan) (pauses []movePause, problems []string) {
 	for _, m := range moves {
 		ws := writes[m.rng]
 		origin := -1
@@ -115,10 +115,41 @@ func movePauses(writes map[int][]spanWrites, moves []movedSpan) (pauses []time.D
 				m.rng, ws[origin+1].dispatcher, ws[origin+1].first.Sub(m.hotEnd)))
 		default:
 			o, d := ws[origin], ws[origin+1]
-			pauses = append(pauses, d.first.Sub(o.last))
+			pauses = append(pauses, movePause{move: m, origin: o, dest: d})
 		}
 	}
 	return pauses, problems
+}
+
+// movePause is one measured move: its span's origin and destination writes.
+type movePause struct {
+	move         movedSpan
+	origin, dest spanWrites
+}
+
+func (p movePause) gap() time.Duration { return p.dest.first.Sub(p.origin.last) }
+
+// String says where the pause went: ask to the origin's last write, and from there to the
+// destination's first.
+func (p movePause) String() string {
+	return fmt.Sprintf("range %d: pause %.3fs: origin %s wrote last %.3fs after the ask, destination %s first wrote %.3fs after that",
+		p.move.rng, p.gap().Seconds(), p.origin.dispatcher, p.origin.last.Sub(p.move.asked).Seconds(),
+		p.dest.dispatcher, p.gap().Seconds())
+}
+
+// gaps are the pauses of ps; slowest the n longest, longest first.
+func gaps(ps []movePause) []time.Duration {
+	out := make([]time.Duration, len(ps))
+	for i, p := range ps {
+		out[i] = p.gap()
+	}
+	return out
+}
+
+func slowest(ps []movePause, n int) []movePause {
+	sorted := append([]movePause(nil), ps...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].gap() > sorted[j].gap() })
+	return sorted[:min(n, len(sorted))]
 }
 
 // writeLags is the source-write-to-sink-write lag of every record under root written in
