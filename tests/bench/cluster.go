@@ -103,6 +103,7 @@ func (c *cluster) start(id string) error {
 		args = append(args, "--enable-pprof") // profiles of the servers: go tool pprof http://STATUS/debug/pprof/profile
 	}
 	cmd := exec.Command(c.bin, args...)
+	dieWithParent(cmd)
 	stderr, err := os.Create(filepath.Join(c.dir, id+".stderr"))
 	if err != nil {
 		return err

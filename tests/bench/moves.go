@@ -160,10 +160,17 @@ func runMoveMode(rc runConfig, mc movesConfig, mode string, src *clientv3.Client
 
 	// Every span replicating is not every watch caught up: the source etcd syncs watches
 	// created at a past revision a few hundred per 100 ms, and until a span's watch is synced
-	// its events arrive late, which a move would be blamed for. The changefeed checkpoint
-	// passes a revision written now only once every span's watch delivered up to it.
+	// its events arrive late, which a move would be blamed for. A marker written now (outside
+	// the ranges) is above every watch's creation revision, and etcd sends progress
+	// notifications only to synced watches: so the changefeed checkpoint passes the marker only
+	// once every span's watch is synced (or delivered events above it).
 	warm := time.Now()
-	if err := c.waitCheckpoint(cfMoves, targetRev(ctx, src), rc.timeout); err != nil {
+	mark, err := src.Put(ctx, "/mv-warm/"+mode, warm.Format(time.RFC3339Nano))
+	if err != nil {
+		fail("warm up", err)
+		return m
+	}
+	if err := c.waitCheckpoint(cfMoves, mark.Header.Revision, rc.timeout); err != nil {
 		fail("warm up", err)
 		return m
 	}
@@ -258,8 +265,18 @@ func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig,
 			return moved, err
 		}
 		batch := order[b:min(b+mc.batch, len(order))]
+		hotFrom := time.Now()
 		hot := startHot(ctx, src, ks, batch, mc.hot)
-		time.Sleep(10 * mc.hot)
+		// Each origin must have written a hot event before its move is asked, or its last
+		// write is the span's previous steady-load event (seconds back at 10,000 spans) and
+		// the pause would be measured from there: the changefeed checkpoint passing the first
+		// hot revision says every span wrote it.
+		if err := hot.waitFirst(ctx); err != nil {
+			return moved, err
+		}
+		if err := c.waitCheckpoint(cfMoves, hot.first.Load(), hotWait); err != nil {
+			fmt.Fprintf(os.Stderr, "moves: batch %d: %v; origins that wrote no hot event are reported not measurable\n", b/mc.batch, err)
+		}
 		var wg sync.WaitGroup
 		errs := make([]error, len(batch))
 		first := len(moved)
@@ -268,7 +285,7 @@ func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig,
 				hot.stop()
 				return moved, fmt.Errorf("range %d is on %q, no node of this cluster", rng, where[rng])
 			}
-			moved = append(moved, movedSpan{rng: rng, asked: time.Now()})
+			moved = append(moved, movedSpan{rng: rng, asked: time.Now(), hotFrom: hotFrom})
 			wg.Add(1)
 			go func(m *movedSpan, from string) {
 				defer wg.Done()
@@ -424,12 +441,27 @@ type hotWriter struct {
 	quit chan struct{}
 	err  error
 	rev  atomic.Int64 // revision of the last transaction
+	// first is the revision of the first transaction, once firstDone is closed.
+	first     atomic.Int64
+	firstDone chan struct{}
+}
+
+// waitFirst waits for the first hot transaction (or the writer's end).
+func (h *hotWriter) waitFirst(ctx context.Context) error {
+	select {
+	case <-h.firstDone:
+		return nil
+	case <-h.done:
+		return h.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 var hotSeq atomic.Int64
 
 func startHot(ctx context.Context, cli *clientv3.Client, ks keyspace, ranges []int, every time.Duration) *hotWriter {
-	h := &hotWriter{done: make(chan struct{}), quit: make(chan struct{})}
+	h := &hotWriter{done: make(chan struct{}), quit: make(chan struct{}), firstDone: make(chan struct{})}
 	go func() {
 		defer close(h.done)
 		t := time.NewTicker(every)
@@ -451,6 +483,9 @@ func startHot(ctx context.Context, cli *clientv3.Client, ks keyspace, ranges []i
 				return
 			}
 			h.rev.Store(resp.Header.Revision)
+			if h.first.CompareAndSwap(0, resp.Header.Revision) {
+				close(h.firstDone)
+			}
 		}
 	}()
 	return h

@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,5 +56,38 @@ func checkMovesReport(t *testing.T, r movesResult, mc movesConfig) {
 	}
 	if !(r.Ratio > 0) {
 		t.Errorf("ratio mbb/bbm %v, want a positive figure", r.Ratio)
+	}
+}
+
+// TestMovePausesRefusesWhatItCannotMeasure: a pause is measured only from an origin that wrote
+// during its batch's hot load to a destination that wrote before it ended; anything else is
+// named, not turned into a figure.
+func TestMovePausesRefusesWhatItCannotMeasure(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	writes := map[int][]spanWrites{
+		1: {{dispatcher: "o1", first: at(-5000), last: at(2)}, {dispatcher: "d1", first: at(9), last: at(50)}},
+		2: {{dispatcher: "o2", first: at(-5000), last: at(-4000)}, {dispatcher: "d2", first: at(9), last: at(50)}},
+		3: {{dispatcher: "o3", first: at(-5000), last: at(2)}, {dispatcher: "d3", first: at(900), last: at(950)}},
+		4: {{dispatcher: "d4", first: at(9), last: at(50)}},
+		5: {{dispatcher: "o5", first: at(-5000), last: at(2)}},
+	}
+	var moves []movedSpan
+	for r := 1; r <= 5; r++ {
+		moves = append(moves, movedSpan{rng: r, hotFrom: at(0), asked: at(3), hotEnd: at(500)})
+	}
+	pauses, problems := movePauses(writes, moves)
+	if len(pauses) != 1 || pauses[0].move.rng != 1 || pauses[0].gap() != 7*time.Millisecond {
+		t.Fatalf("pauses %v, want range 1's 7ms only", pauses)
+	}
+	want := []string{"range 2: origin o2 wrote nothing of its batch's hot load", "range 3: destination d3 first wrote",
+		"range 4: no dispatcher wrote before the move", "range 5: no dispatcher wrote after the move's origin o5"}
+	if len(problems) != len(want) {
+		t.Fatalf("problems %q, want %d", problems, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(problems[i], w) {
+			t.Errorf("problem %d: %q, want it to start %q", i, problems[i], w)
+		}
 	}
 }

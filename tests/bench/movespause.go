@@ -85,9 +85,10 @@ func rangeOf(key, root string) (int, bool) {
 // movedSpan is one move the harness asked for: the range, when the request was queued, and when
 // the hot load of its batch ended (zero: not known).
 type movedSpan struct {
-	rng    int
-	asked  time.Time
-	hotEnd time.Time
+	rng     int
+	asked   time.Time
+	hotFrom time.Time
+	hotEnd  time.Time
 }
 
 // movePauses returns the pause of every move that can be measured, and for the others why
@@ -108,6 +109,11 @@ func movePauses(writes map[int][]spanWrites, moves []movedSpan) (pauses []movePa
 			problems = append(problems, fmt.Sprintf("range %d: no dispatcher wrote before the move", m.rng))
 		case origin == len(ws)-1:
 			problems = append(problems, fmt.Sprintf("range %d: no dispatcher wrote after the move's origin %s", m.rng, ws[origin].dispatcher))
+		case !m.hotFrom.IsZero() && ws[origin].last.Before(m.hotFrom):
+			// The origin's last record is then an event from before the batch: the gap would
+			// say when that came, not when the span stopped.
+			problems = append(problems, fmt.Sprintf("range %d: origin %s wrote nothing of its batch's hot load (last write %s before it)",
+				m.rng, ws[origin].dispatcher, m.hotFrom.Sub(ws[origin].last)))
 		case !m.hotEnd.IsZero() && ws[origin+1].first.After(m.hotEnd):
 			// The destination's first record is then the span's next steady-load event, seconds
 			// later at a large size: the gap says when that event came, not when the span resumed.
