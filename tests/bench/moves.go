@@ -45,8 +45,11 @@ type movesConfig struct {
 type moveMode struct {
 	Mode string `json:"mode"`
 	// Asked: moves requested; Pauses over those that could be measured (see movePauses).
-	Asked        int           `json:"moves_asked"`
-	Pauses       durationStats `json:"pause_s"`
+	Asked  int           `json:"moves_asked"`
+	Pauses durationStats `json:"pause_s"`
+	// ControlGaps: the gaps between one dispatcher's writes of a span that got the hot load
+	// but was not moved (the pause's noise floor: what it reads when nothing moves).
+	ControlGaps  durationStats `json:"control_gap_s"`
 	MovesSeconds float64       `json:"moves_s"`
 	ColdStart    float64       `json:"cold_start_s"`
 	// SteadyLag: source write to sink write over the window before the drain; DrainLag: of the
@@ -115,7 +118,7 @@ func runMoves(rc runConfig, mc movesConfig) movesResult {
 // runMoveMode measures one mode on a fresh cluster.
 func runMoveMode(rc runConfig, mc movesConfig, mode string, src *clientv3.Client, srcURLs string) moveMode {
 	m := moveMode{Mode: mode, Asked: mc.moves, MovesSeconds: math.NaN(), ColdStart: math.NaN(), DrainSeconds: math.NaN(),
-		Pauses: statsOf(nil), SteadyLag: statsOf(nil), DrainLag: statsOf(nil)}
+		Pauses: statsOf(nil), SteadyLag: statsOf(nil), DrainLag: statsOf(nil), ControlGaps: statsOf(nil)}
 	fail := func(what string, err error) { m.Errors = append(m.Errors, fmt.Sprintf("%s: %v", what, err)) }
 	ctx := context.Background()
 	c, err := startCluster(rc, rc.nodes)
@@ -177,7 +180,7 @@ func runMoveMode(rc runConfig, mc movesConfig, mode string, src *clientv3.Client
 	rc.logf("moves %s: every watch caught up after %.1fs more", mode, time.Since(warm).Seconds())
 
 	t0 := time.Now()
-	moved, err := c.moveBatches(ctx, rc, mc, ks, src)
+	moved, controls, err := c.moveBatches(ctx, rc, mc, ks, src)
 	m.MovesSeconds = time.Since(t0).Seconds()
 	if err != nil {
 		fail("moves", err)
@@ -217,6 +220,7 @@ func runMoveMode(rc runConfig, mc movesConfig, mode string, src *clientv3.Client
 	}
 	pauses, problems := movePauses(writesBySpan(records, ks.root), moved)
 	m.Pauses = statsOf(gaps(pauses))
+	m.ControlGaps = statsOf(controlGaps(records, ks.root, controls))
 	for _, p := range slowest(pauses, 5) {
 		rc.logf("moves %s: slow: %s", mode, p)
 	}
@@ -244,9 +248,11 @@ func runMoveMode(rc runConfig, mc movesConfig, mode string, src *clientv3.Client
 // moveBatches moves mc.moves spans, mc.batch at a time, each to the next node (in name order)
 // after the one holding it. Each batch starts from a settled schedule.
 // It returns the moves asked, with when each request was queued.
-func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig, ks keyspace, src *clientv3.Client) ([]movedSpan, error) {
+//
+// Each batch also gives the hot load to as many spans that are not moved (controls, returned
+// second): the gaps between their writes are what a pause measures when nothing moves.
+func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig, ks keyspace, src *clientv3.Client) (moved, controls []movedSpan, err error) {
 	var where map[int]string
-	var err error
 	ids := make([]string, 0, len(c.nodes))
 	for id := range c.nodes {
 		ids = append(ids, id)
@@ -256,23 +262,28 @@ func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig,
 	for i, id := range ids {
 		next[id] = ids[(i+1)%len(ids)]
 	}
-	order := rand.New(rand.NewSource(1)).Perm(mc.spans)[:mc.moves]
-	moved := make([]movedSpan, 0, len(order)) // no reallocation: the movers hold pointers into it
+	perm := rand.New(rand.NewSource(1)).Perm(mc.spans)
+	order, unmoved := perm[:mc.moves], perm[mc.moves:]
+	moved = make([]movedSpan, 0, len(order)) // no reallocation: the movers hold pointers into it
 	for b := 0; b < len(order); b += mc.batch {
 		// The balancer evens the counts out after a batch that left them uneven; a move of
 		// its own on a span of the next batch would refuse that span's admin move as busy.
 		if where, err = c.settledPlacement(rc, mc.spans); err != nil {
-			return moved, err
+			return moved, controls, err
 		}
 		batch := order[b:min(b+mc.batch, len(order))]
+		var control []int
+		for i := range min(len(batch), len(unmoved)) {
+			control = append(control, unmoved[(b+i)%len(unmoved)])
+		}
 		hotFrom := time.Now()
-		hot := startHot(ctx, src, ks, batch, mc.hot)
+		hot := startHot(ctx, src, ks, append(append([]int(nil), batch...), control...), mc.hot)
 		// Each origin must have written a hot event before its move is asked, or its last
 		// write is the span's previous steady-load event (seconds back at 10,000 spans) and
 		// the pause would be measured from there: the changefeed checkpoint passing the first
 		// hot revision says every span wrote it.
 		if err := hot.waitFirst(ctx); err != nil {
-			return moved, err
+			return moved, controls, err
 		}
 		if err := c.waitCheckpoint(cfMoves, hot.first.Load(), hotWait); err != nil {
 			fmt.Fprintf(os.Stderr, "moves: batch %d: %v; origins that wrote no hot event are reported not measurable\n", b/mc.batch, err)
@@ -283,7 +294,7 @@ func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig,
 		for i, rng := range batch {
 			if next[where[rng]] == "" {
 				hot.stop()
-				return moved, fmt.Errorf("range %d is on %q, no node of this cluster", rng, where[rng])
+				return moved, controls, fmt.Errorf("range %d is on %q, no node of this cluster", rng, where[rng])
 			}
 			moved = append(moved, movedSpan{rng: rng, asked: time.Now(), hotFrom: hotFrom})
 			wg.Add(1)
@@ -303,18 +314,22 @@ func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig,
 			fmt.Fprintf(os.Stderr, "moves: batch %d: %v; its slow destinations are reported not measurable\n", b/mc.batch, err)
 		}
 		if err := hot.stop(); err != nil {
-			return moved, err
+			return moved, controls, err
 		}
+		hotEnd := time.Now()
 		for i := first; i < len(moved); i++ {
-			moved[i].hotEnd = time.Now()
+			moved[i].hotEnd = hotEnd
+		}
+		for _, rng := range control {
+			controls = append(controls, movedSpan{rng: rng, hotFrom: hotFrom, hotEnd: hotEnd})
 		}
 		for _, err := range errs {
 			if err != nil {
-				return moved, err
+				return moved, controls, err
 			}
 		}
 	}
-	return moved, nil
+	return moved, controls, nil
 }
 
 // moveOnce moves m's span from the node holding it to the next one. A busy refusal means a

@@ -2,9 +2,13 @@ package main
 
 import (
 	"path/filepath"
+	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidemark/tidemark/dispatcher/etcdcdc"
 )
 
 // TestMovesSmall runs the moves scenario at a tiny size and checks that its report is sane:
@@ -89,5 +93,31 @@ func TestMovePausesRefusesWhatItCannotMeasure(t *testing.T) {
 		if !strings.HasPrefix(problems[i], w) {
 			t.Errorf("problem %d: %q, want it to start %q", i, problems[i], w)
 		}
+	}
+}
+
+// TestControlGaps: the gaps are between distinct write times of one dispatcher inside its
+// batch's hot window; records of one write, other dispatchers and writes outside the window
+// add none.
+func TestControlGaps(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	rec := func(key, d string, ms int) etcdcdc.Record {
+		return etcdcdc.Record{Key: key, Dispatcher: d, Op: "put", WrittenUnixNano: t0.Add(time.Duration(ms) * time.Millisecond).UnixNano()}
+	}
+	records := []etcdcdc.Record{
+		rec("/r/07/a", "d1", -50),                        // before the window
+		rec("/r/07/a", "d1", 0), rec("/r/07/b", "d1", 0), // one write of two records
+		rec("/r/07/a", "d1", 3),
+		rec("/r/07/a", "d2", 4), // another dispatcher: its own series (one write, no gap)
+		rec("/r/07/a", "d1", 10),
+		rec("/r/07/a", "d1", 100), // after the window
+		rec("/r/08/a", "d1", 5),   // not a control
+	}
+	controls := []movedSpan{{rng: 7, hotFrom: t0, hotEnd: t0.Add(20 * time.Millisecond)}}
+	got := controlGaps(records, "/r/", controls)
+	sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
+	want := []time.Duration{3 * time.Millisecond, 7 * time.Millisecond}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("gaps %v, want %v", got, want)
 	}
 }

@@ -158,6 +158,49 @@ func slowest(ps []movePause, n int) []movePause {
 	return sorted[:min(n, len(sorted))]
 }
 
+// controlGaps are the gaps between consecutive sink writes (distinct write times) of each
+// control span by one dispatcher during its batch's hot load: a pause is one such gap across
+// a move, so these are what it would read with nothing moving.
+func controlGaps(records []etcdcdc.Record, root string, controls []movedSpan) []time.Duration {
+	type key struct {
+		rng int
+		d   string
+	}
+	window := map[int][]movedSpan{}
+	for _, c := range controls {
+		window[c.rng] = append(window[c.rng], c)
+	}
+	times := map[key]map[int64]bool{}
+	for _, r := range records {
+		rng, ok := rangeOf(r.Key, root)
+		if !ok || r.WrittenUnixNano == 0 {
+			continue
+		}
+		at := time.Unix(0, r.WrittenUnixNano)
+		for _, c := range window[rng] {
+			if !at.Before(c.hotFrom) && at.Before(c.hotEnd) {
+				k := key{rng, r.Dispatcher + "@" + strconv.FormatInt(c.hotFrom.UnixNano(), 10)}
+				if times[k] == nil {
+					times[k] = map[int64]bool{}
+				}
+				times[k][r.WrittenUnixNano] = true
+			}
+		}
+	}
+	var out []time.Duration
+	for _, set := range times {
+		ts := make([]int64, 0, len(set))
+		for t := range set {
+			ts = append(ts, t)
+		}
+		sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+		for i := 1; i < len(ts); i++ {
+			out = append(out, time.Duration(ts[i]-ts[i-1]))
+		}
+	}
+	return out
+}
+
 // writeLags is the source-write-to-sink-write lag of every record under root written in
 // [from, to), from the write time the load put in the value (see value).
 func writeLags(records []etcdcdc.Record, root string, from, to time.Time) []time.Duration {
