@@ -78,34 +78,34 @@ func (m *Manager) applyPrepare(j *journalEntry) error {
 	if !dispatcher.IsWarm(j.warming) {
 		return errWarming
 	}
-	m.putPrepared(j)
+	m.table.putPrepared(j)
 	return nil
 }
 
 // putPrepared moves the entry's prepared dispatcher into the table, state Prepared.
-func (m *Manager) putPrepared(j *journalEntry) {
+func (t *dispatcherTable) putPrepared(j *journalEntry) {
 	p, cfg := j.warming, j.warmingCfg
 	j.warming = nil
-	m.table.put(&dispatcherEntry{
+	t.put(&dispatcherEntry{
 		d: &preparedDispatcher{p: p, cfg: cfg}, id: cfg.Id, span: cfg.Span, mode: cfg.Mode,
 		state: heartbeatpb.StatePrepared, checkpoint: cfg.StartTs, durable: cfg.StartTs,
 	})
-	m.log.Debug("dispatcher prepared", zapID(cfg.Id), zap.Stringer("span", span.KeyOf(cfg.Span)),
+	t.log.Debug("dispatcher prepared", zapID(cfg.Id), zap.Stringer("span", span.KeyOf(cfg.Span)),
 		zap.Uint64("start-ts", cfg.StartTs), zapOp(j.req.Operator.Id))
 }
 
 // settleWarming decides the fate of a prepared dispatcher still warming on j before req takes
 // j's place: the commit (a new maintainer may commit one it never heard was prepared) takes it
 // as it is; anything else abandons it, leaving nothing behind.
-func (m *Manager) settleWarming(j *journalEntry, req *heartbeatpb.ScheduleDispatcherRequest) {
+func (t *dispatcherTable) settleWarming(j *journalEntry, req *heartbeatpb.ScheduleDispatcherRequest) {
 	if j.warming == nil {
 		return
 	}
 	if req.Action == heartbeatpb.ActionCreate {
-		m.putPrepared(j)
+		t.putPrepared(j)
 		return
 	}
-	closeWarming(j, m.log, "taken back while warming up")
+	closeWarming(j, t.log, "taken back while warming up")
 }
 
 // closeWarming abandons the prepared dispatcher still warming on j, if any.

@@ -192,7 +192,7 @@ func (m *Manager) cancelCreate(j *journalEntry, req *heartbeatpb.ScheduleDispatc
 
 // replaceEntry puts req in j's place (same operator, span and dispatcher) and applies it.
 func (m *Manager) replaceEntry(j *journalEntry, req *heartbeatpb.ScheduleDispatcherRequest, now time.Time) {
-	m.settleWarming(j, req)
+	m.table.settleWarming(j, req)
 	failpoint.Inject("dm-before-journal-update", func() {})
 	j.req, j.stage = *req, heartbeatpb.StageAccepted
 	failpoint.Inject("dm-after-journal-update", func() {})
