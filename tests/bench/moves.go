@@ -22,6 +22,7 @@ import (
 // -moves-count spans one admin move request each, -moves-batch at a time, and then drains the
 // worker with the most spans. The pauses and lags come from the sinks' records (movespause.go).
 type movesConfig struct {
+	modes               []string // of moveModes, in that order
 	spans, moves, batch int
 	// hot: while a batch moves, every span of it gets one event per hot (one source
 	// transaction for the batch), so that a pause is resolved to about hot.
@@ -87,7 +88,7 @@ func runMoves(rc runConfig, mc movesConfig) movesResult {
 		return res
 	}
 	defer src.Close()
-	for _, mode := range moveModes {
+	for _, mode := range mc.modes {
 		mrc := rc
 		mrc.dir = filepath.Join(rc.dir, mode)
 		if err := os.MkdirAll(mrc.dir, 0o755); err != nil {
@@ -100,7 +101,8 @@ func runMoves(rc runConfig, mc movesConfig) movesResult {
 			m.DrainSpans, m.DrainSeconds, m.DrainLag.P99, m.DrainLag.Max)
 		res.Modes = append(res.Modes, m)
 	}
-	if len(res.Modes) == 2 {
+	res.Ratio = math.NaN()
+	if len(res.Modes) == 2 && res.Modes[0].Mode == "bbm" && res.Modes[1].Mode == "mbb" {
 		res.Ratio = safeDiv(res.Modes[1].Pauses.P99, res.Modes[0].Pauses.P99)
 	}
 	return res

@@ -22,7 +22,7 @@ func TestMovesSmall(t *testing.T) {
 	bin := buildBinary(t)
 	rc := runConfig{bin: bin, dir: filepath.Join(t.TempDir(), "moves"), nodes: 3, ttl: 2 * time.Second,
 		timeout: 60 * time.Second, logLevel: "warn", logf: t.Logf}
-	mc := movesConfig{spans: 20, moves: 10, batch: 5, hot: 2 * time.Millisecond, rate: 200, drainWindow: time.Second}
+	mc := movesConfig{modes: moveModes, spans: 20, moves: 10, batch: 5, hot: 2 * time.Millisecond, rate: 200, drainWindow: time.Second}
 	r := runMoves(rc, mc)
 	checkMovesReport(t, r, mc)
 }

@@ -7,12 +7,30 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
 
 // registerMoves adds the flags of the moves scenario.
 func registerMoves(fs *flag.FlagSet, mc *movesConfig) {
+	mc.modes = moveModes
+	fs.Func("moves-modes", "moves: the modes to measure, of bbm,mbb (default both)", func(v string) error {
+		var modes []string
+		for _, want := range moveModes {
+			if slices.Contains(strings.Split(v, ","), want) {
+				modes = append(modes, want)
+			}
+		}
+		for _, m := range strings.Split(v, ",") {
+			if !slices.Contains(moveModes, m) {
+				return fmt.Errorf("unknown mode %q: want bbm, mbb or bbm,mbb", m)
+			}
+		}
+		mc.modes = modes
+		return nil
+	})
 	fs.IntVar(&mc.spans, "moves-spans", 10000, "moves: source ranges (one span, one watch each) of each mode's changefeed")
 	fs.IntVar(&mc.moves, "moves-count", 1000, "moves: spans moved by admin requests in each mode")
 	fs.IntVar(&mc.batch, "moves-batch", 10, "moves: admin moves in flight together (their spans get the hot load)")
