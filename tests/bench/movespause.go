@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -163,8 +165,9 @@ func slowest(ps []movePause, n int) []movePause {
 // a move, so these are what it would read with nothing moving.
 func controlGaps(records []etcdcdc.Record, root string, controls []movedSpan) []time.Duration {
 	type key struct {
-		rng int
-		d   string
+		rng     int
+		d       string
+		hotFrom int64 // a range may be a control of more than one batch
 	}
 	window := map[int][]movedSpan{}
 	for _, c := range controls {
@@ -179,7 +182,7 @@ func controlGaps(records []etcdcdc.Record, root string, controls []movedSpan) []
 		at := time.Unix(0, r.WrittenUnixNano)
 		for _, c := range window[rng] {
 			if !at.Before(c.hotFrom) && at.Before(c.hotEnd) {
-				k := key{rng, r.Dispatcher + "@" + strconv.FormatInt(c.hotFrom.UnixNano(), 10)}
+				k := key{rng, r.Dispatcher, c.hotFrom.UnixNano()}
 				if times[k] == nil {
 					times[k] = map[int64]bool{}
 				}
@@ -189,11 +192,7 @@ func controlGaps(records []etcdcdc.Record, root string, controls []movedSpan) []
 	}
 	var out []time.Duration
 	for _, set := range times {
-		ts := make([]int64, 0, len(set))
-		for t := range set {
-			ts = append(ts, t)
-		}
-		sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+		ts := slices.Sorted(maps.Keys(set))
 		for i := 1; i < len(ts); i++ {
 			out = append(out, time.Duration(ts[i]-ts[i-1]))
 		}
