@@ -27,9 +27,10 @@
 // fresh cluster replicating -moves-spans source ranges (one span and one watch each) into file
 // sinks under a steady load, and moves -moves-count spans by admin requests, -moves-batch at a
 // time. A batch starts once every watch of the source is synced and every span of the batch
-// wrote a hot event (one every -moves-hot); the pause of a move is its origin's last sink write
+// wrote a hot event (one every 50 ms, then one every -moves-hot from shortly before the moves
+// until shortly after they are done); the pause of a move is its origin's last sink write
 // to its destination's first, read from the records' write times, and the same gap measured on
-// as many unmoved spans under the same hot load is printed beside it as the noise floor. Then
+// as many unmoved spans under the same fast hot load is printed beside it as the noise floor. Then
 // the worker with the most spans is drained and the lag measured through it. Moves that cannot
 // be measured are named and fail the run (exit 1), never turned into a figure.
 //

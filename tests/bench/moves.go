@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,17 +64,19 @@ type movesResult struct {
 
 const cfMoves = "moves"
 
-// hotTail: how long a batch's hot load goes on after its moves are done, at least; hotWait:
-// how long it may go on for the destinations to write (see moveBatches).
+// hotTail: how long a batch's hot load goes on at the fast rate after its moves are done, at
+// least; hotWait: how long it may go on for the destinations to write; hotSlow: its interval
+// outside the moves' window (see moveBatches).
 const (
 	hotTail = 300 * time.Millisecond
 	hotWait = 15 * time.Second
+	hotSlow = 50 * time.Millisecond
 )
 
 var moveModes = []string{"bbm", "mbb"}
 
 // runMoves starts the source etcd (shared by the modes, each on its own keys and cluster) and
-// measures both modes one after the other.
+// measures the modes (-moves-modes) one after the other.
 func runMoves(rc runConfig, mc movesConfig) movesResult {
 	res := movesResult{Spans: mc.spans, Ratio: math.NaN()}
 	srcSrv, err := embedetcd.Start(embedetcd.Config{Dir: filepath.Join(rc.dir, "source"), Name: "source", LogLevel: "panic"})
@@ -122,9 +125,7 @@ func runMoveMode(rc runConfig, mc movesConfig, mode string, src *clientv3.Client
 	defer c.close()
 	ks := keyspace{root: "/mv/" + mode + "/", keys: mc.spans, ranges: mc.spans}
 	args := append([]string{"changefeed", "create", cfMoves, "--dispatcher", "etcd", "--source-etcd", srcURLs, "--sink", "file"}, ks.rangeFlags()...)
-	if mode == "mbb" {
-		args = append(args, "--make-before-break")
-	}
+	args = append(args, "--make-before-break="+strconv.FormatBool(mode == "mbb"))
 	rev0 := targetRev(ctx, src)
 	start := time.Now()
 	if _, err := c.ctl(rc.timeout, args...); err != nil {

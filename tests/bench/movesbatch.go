@@ -54,18 +54,28 @@ func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig,
 		for i := range min(len(batch), len(unmoved)) {
 			control = append(control, unmoved[(b+i)%len(unmoved)])
 		}
-		hotFrom := time.Now()
-		hot := startHot(ctx, src, ks, append(append([]int(nil), batch...), control...), mc.hot)
-		// Each origin must have written a hot event before its move is asked, or its last
-		// write is the span's previous steady-load event (seconds back at 10,000 spans) and
-		// the pause would be measured from there: the changefeed checkpoint passing the first
-		// hot revision says every span wrote it.
+		// The hot load starts slow: each span of the batch gets an event every hotSlow until
+		// the changefeed checkpoint passes the first one, which says every origin wrote a hot
+		// event and its watch is delivering. Only the moves' window runs at the fast rate that
+		// resolves a pause (stop 21's full-size run wrote 60,000 events a batch at the fast
+		// rate throughout, most of them while waiting for the checkpoint, and its sink check
+		// then did not finish in 12 minutes).
+		hotStart := time.Now()
+		hot := startHot(ctx, src, ks, append(append([]int(nil), batch...), control...), hotSlow)
 		if err := hot.waitFirst(ctx); err != nil {
 			return moved, controls, err
 		}
 		if err := c.waitCheckpoint(cfMoves, hot.first.Load(), hotWait); err != nil {
 			fmt.Fprintf(os.Stderr, "moves: batch %d: %v; origins that wrote no hot event are reported not measurable\n", b/mc.batch, err)
 		}
+		// The origins get a few events at the fast rate before the moves are asked, so a pause
+		// is measured from a write at most one fast interval before the origin stopped. An
+		// origin that wrote none of them (stalled for the whole lead) is measured from its last
+		// slow-rate write: that gap is a true stall with events waiting, counted against the
+		// move, up to hotSlow more than it was (stop 22's run saw 4 in 1,000 such moves).
+		// The controls' window, the noise floor, is the fast rate's alone.
+		hotFrom := hot.setEvery(mc.hot)
+		time.Sleep(10 * mc.hot)
 		var wg sync.WaitGroup
 		errs := make([]error, len(batch))
 		first := len(moved)
@@ -74,7 +84,7 @@ func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig,
 				hot.stop()
 				return moved, controls, fmt.Errorf("range %d is on %q, no node of this cluster", rng, where[rng])
 			}
-			moved = append(moved, movedSpan{rng: rng, asked: time.Now(), hotFrom: hotFrom})
+			moved = append(moved, movedSpan{rng: rng, asked: time.Now()})
 			wg.Add(1)
 			go func(m *movedSpan, from string) {
 				defer wg.Done()
@@ -87,7 +97,11 @@ func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig,
 		// or a pause would end at the span's next steady-load event (seconds later at 10,000
 		// spans). The changefeed checkpoint passing that event's revision says they did; on a
 		// slow machine that can take seconds, so a fixed tail lost moves to "not measurable".
+		// The load drops back to hotSlow for that wait: a destination that had not resumed by
+		// then is resolved to hotSlow, and the controls' window (the noise floor) ends here.
 		time.Sleep(max(10*mc.hot, hotTail))
+		fastEnd := time.Now()
+		hot.setEvery(hotSlow)
 		if err := c.waitCheckpoint(cfMoves, hot.rev.Load(), hotWait); err != nil {
 			fmt.Fprintf(os.Stderr, "moves: batch %d: %v; its slow destinations are reported not measurable\n", b/mc.batch, err)
 		}
@@ -96,10 +110,10 @@ func (c *cluster) moveBatches(ctx context.Context, rc runConfig, mc movesConfig,
 		}
 		hotEnd := time.Now()
 		for i := first; i < len(moved); i++ {
-			moved[i].hotEnd = hotEnd
+			moved[i].hotFrom, moved[i].hotEnd = hotStart, hotEnd
 		}
 		for _, rng := range control {
-			controls = append(controls, movedSpan{rng: rng, hotFrom: hotFrom, hotEnd: hotEnd})
+			controls = append(controls, movedSpan{rng: rng, hotFrom: hotFrom, hotEnd: fastEnd})
 		}
 		for _, err := range errs {
 			if err != nil {
@@ -228,12 +242,14 @@ func (c *cluster) drainMost(rc runConfig) (int, error) {
 	return n, err
 }
 
-// hotWriter writes one event to each of its ranges every interval, one transaction each time.
+// hotWriter writes one event to each of its ranges every interval (setEvery changes it), one
+// transaction each time.
 type hotWriter struct {
-	done chan struct{}
-	quit chan struct{}
-	err  error
-	rev  atomic.Int64 // revision of the last transaction
+	done  chan struct{}
+	quit  chan struct{}
+	every chan time.Duration // a new interval, taken at once
+	err   error
+	rev   atomic.Int64 // revision of the last transaction
 	// first is the revision of the first transaction, once firstDone is closed.
 	first     atomic.Int64
 	firstDone chan struct{}
@@ -254,7 +270,7 @@ func (h *hotWriter) waitFirst(ctx context.Context) error {
 var hotSeq atomic.Int64
 
 func startHot(ctx context.Context, cli *clientv3.Client, ks keyspace, ranges []int, every time.Duration) *hotWriter {
-	h := &hotWriter{done: make(chan struct{}), quit: make(chan struct{}), firstDone: make(chan struct{})}
+	h := &hotWriter{done: make(chan struct{}), quit: make(chan struct{}), every: make(chan time.Duration), firstDone: make(chan struct{})}
 	go func() {
 		defer close(h.done)
 		t := time.NewTicker(every)
@@ -263,6 +279,9 @@ func startHot(ctx context.Context, cli *clientv3.Client, ks keyspace, ranges []i
 			select {
 			case <-h.quit:
 				return
+			case d := <-h.every:
+				t.Reset(d)
+				continue
 			case <-t.C:
 			}
 			now := time.Now()
@@ -282,6 +301,16 @@ func startHot(ctx context.Context, cli *clientv3.Client, ks keyspace, ranges []i
 		}
 	}()
 	return h
+}
+
+// setEvery makes the writer write every d from now on and returns when it took the change (the
+// first transaction at the new rate is d later). A writer that ended takes nothing.
+func (h *hotWriter) setEvery(d time.Duration) time.Time {
+	select {
+	case h.every <- d:
+	case <-h.done:
+	}
+	return time.Now()
 }
 
 func (h *hotWriter) stop() error {

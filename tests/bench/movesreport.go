@@ -145,7 +145,7 @@ func movesScenario(rc runConfig, mc movesConfig, jsonPath string, stdout io.Writ
 	if err := os.MkdirAll(rc.dir, 0o755); err != nil {
 		return false, err
 	}
-	rc.logf("moves: %d moves at %d spans, %d in flight, both modes (logs in %s)", mc.moves, mc.spans, mc.batch, rc.dir)
+	rc.logf("moves: %d moves at %d spans, %d in flight, modes %s (logs in %s)", mc.moves, mc.spans, mc.batch, strings.Join(mc.modes, ","), rc.dir)
 	r := runMoves(rc, mc)
 	printMoves(stdout, r)
 	if jsonPath != "" {
