@@ -63,8 +63,9 @@ func newCreateCmd(f *ctlFlags) *cobra.Command {
 	fl.StringVar(&cf.loads, "load", "", "per-table load figures, e.g. 7=5000,9=200")
 	fl.Uint64Var(&cf.startTs, "start-ts", 0, "start ts (default: now)")
 	fl.BoolVar(&cf.redo, "redo", false, "run a redo dispatcher beside every default one")
-	fl.BoolVar(&cf.makeBeforeBreak, "make-before-break", false,
-		"moves prepare the destination before stopping the origin (when the dispatcher kind can prepare)")
+	fl.BoolVar(&cf.makeBeforeBreak, "make-before-break", true,
+		"moves prepare the destination before stopping the origin, when the dispatcher kind can prepare (the etcd one can);\n"+
+			"--make-before-break=false stops the origin first, and the span replicates nothing until the destination starts")
 	fl.Uint64Var(&cf.splitThreshold, "split-threshold", 0, "split a span whose load (events/s) is above this (0: never)")
 	fl.Uint64Var(&cf.mergeThreshold, "merge-threshold", 0, "merge adjacent spans whose load is below this (0: never)")
 	fl.Uint32Var(&cf.splitPieces, "split-pieces", 0, "how many pieces a split makes (default 2)")

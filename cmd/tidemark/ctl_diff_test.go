@@ -17,12 +17,14 @@ import (
 
 // TestEtcdMirrorEndToEnd replicates a source prefix into a mirror through three nodes while a
 // writer puts and deletes keys, a span moves and the maintainer resigns; then ctl diff finds
-// the mirror equal to the source, and the histories of both pass the I8 check.
+// the mirror equal to the source, and the histories of both pass the I8 check. Its moves are
+// break-before-make (--make-before-break=false); TestEtcdMirrorMakeBeforeBreak runs the default.
 func TestEtcdMirrorEndToEnd(t *testing.T) {
 	c := startAcceptCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	created, lastRev := replicateThroughFailovers(t, ctx, c, "--sink", "etcd", "--sink-etcd", c.ep, "--sink-prefix", "/dst/")
+	created, lastRev := replicateThroughFailovers(t, ctx, c, "--make-before-break=false",
+		"--sink", "etcd", "--sink-etcd", c.ep, "--sink-prefix", "/dst/")
 	var st statusJSON
 	c.ctlJSON(&st, "status")
 	if cs := demoStatus(t, st); cs.CompactBelow < uint64(lastRev) || cs.LagRevisions == nil || *cs.LagRevisions < 0 {

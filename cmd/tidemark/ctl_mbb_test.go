@@ -10,7 +10,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-// TestEtcdMirrorMakeBeforeBreak is TestEtcdMirrorEndToEnd's run with --make-before-break: the
+// TestEtcdMirrorMakeBeforeBreak is TestEtcdMirrorEndToEnd's run with the default moves,
+// make-before-break (no flag: the check below that prepares happened also pins the default): the
 // split's moves and the admin move prepare their destination (a real watch buffering from the
 // prepare revision) and commit it at the origin's final revision. The mirror must end equal to
 // the source with every event in it once, in order per key (CheckHistory), and the nodes must have
@@ -21,7 +22,7 @@ func TestEtcdMirrorMakeBeforeBreak(t *testing.T) {
 	c := startAcceptClusterLogged(t, zap.New(core))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	created, lastRev := replicateThroughFailovers(t, ctx, c, "--make-before-break",
+	created, lastRev := replicateThroughFailovers(t, ctx, c,
 		"--sink", "etcd", "--sink-etcd", c.ep, "--sink-prefix", "/dst/")
 	src, dst := checkMirror(t, ctx, c, created, lastRev)
 	prepared := logs.FilterMessage("dispatcher prepared").Len()

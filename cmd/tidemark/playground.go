@@ -235,7 +235,9 @@ func playgroundDir(dir string) (string, func() error, error) {
 // createDemo creates the demo changefeed; with a reused --dir it may already exist, and then it
 // is kept as it is.
 func createDemo(ctx context.Context, cli *clientv3.Client, keys etcdutil.Keys, f playgroundFlags, out io.Writer) error {
-	info := etcdutil.ChangefeedInfo{ID: demoChangefeed, StartTs: ts.FromTime(time.Now()), Redo: f.redo, CreatedAt: time.Now().UTC()}
+	// Moves make-before-break, as `ctl changefeed create` does by default.
+	info := etcdutil.ChangefeedInfo{ID: demoChangefeed, StartTs: ts.FromTime(time.Now()), Redo: f.redo, CreatedAt: time.Now().UTC(),
+		MakeBeforeBreak: true}
 	if f.dispatcher == etcdutil.EtcdDispatcher {
 		return createEtcdDemo(ctx, cli, keys, f, info, out)
 	}
