@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -211,10 +212,18 @@ func checkNodesAndChangefeeds(t *testing.T, c *acceptCluster) {
 			t.Errorf("get output lacks %q:\n%s", want, res.stdout)
 		}
 	}
+	// Created without the flag: moves are make-before-break by default.
+	if !regexp.MustCompile(`(?m)^make-before-break +true$`).MatchString(res.stdout) {
+		t.Errorf("get output does not say make-before-break true:\n%s", res.stdout)
+	}
 	var detail cfDetailJSON
 	c.ctlJSON(&detail, "changefeed", "get", "demo")
 	if detail.Tables != 10 || detail.Status == nil || detail.Status.Spans["replicating"] != 10 {
 		t.Errorf("get --json: %+v", detail)
+	}
+	res = c.ctl(exitOK, "changefeed", "update", "demo", "--make-before-break=false")
+	if res = c.ctl(exitOK, "changefeed", "get", "demo"); !regexp.MustCompile(`(?m)^make-before-break +false$`).MatchString(res.stdout) {
+		t.Errorf("after update --make-before-break=false, get says:\n%s", res.stdout)
 	}
 	res = c.ctl(exitOK, "changefeed", "update", "aux", "--split-threshold", "5000", "--merge-threshold", "100")
 	if !strings.Contains(res.stdout, "updated changefeed aux") {

@@ -57,7 +57,8 @@ func getChangefeed(ctx context.Context, env *ctlEnv, name string) error {
 		{"dispatcher", info.DispatcherKind()},
 		{"split-threshold", strconv.FormatUint(info.SplitLoadThreshold, 10)},
 		{"merge-threshold", strconv.FormatUint(info.MergeLoadThreshold, 10)},
-		{"split-pieces", strconv.FormatUint(uint64(info.SplitPieces), 10)}, {"created", fmtTime(info.CreatedAt)},
+		{"split-pieces", strconv.FormatUint(uint64(info.SplitPieces), 10)},
+		{"make-before-break", strconv.FormatBool(info.MakeBeforeBreak)}, {"created", fmtTime(info.CreatedAt)},
 	}
 	if st := d.Status; st != nil {
 		rows = append(rows, []string{"maintainer", fmt.Sprintf("%s (epoch %d)", st.Maintainer, st.Epoch)},
@@ -92,9 +93,10 @@ func newUpdateCmd(f *ctlFlags) *cobra.Command {
 	var cf createFlags
 	cmd := &cobra.Command{
 		Use:   "update NAME [flags]",
-		Short: "Change a changefeed's tables, redo or thresholds; only the flags given change",
+		Short: "Change a changefeed's tables, redo, thresholds or move mode; only the flags given change",
 		Example: "  tidemark ctl changefeed update orders --tables 1-120\n" +
-			"  tidemark ctl changefeed update orders --split-threshold 8000 --merge-threshold 800",
+			"  tidemark ctl changefeed update orders --split-threshold 8000 --merge-threshold 800\n" +
+			"  tidemark ctl changefeed update orders --make-before-break   # a changefeed created before it was the default",
 		Args: exactArgs(1, "one argument, the changefeed name"),
 		RunE: func(c *cobra.Command, args []string) error {
 			fl := c.Flags()
@@ -102,11 +104,11 @@ func newUpdateCmd(f *ctlFlags) *cobra.Command {
 				return usagef("--start-ts cannot change after creation; create a new changefeed instead")
 			}
 			changed := false
-			for _, n := range []string{"tables", "load", "redo", "split-threshold", "merge-threshold", "split-pieces"} {
+			for _, n := range []string{"tables", "load", "redo", "split-threshold", "merge-threshold", "split-pieces", "make-before-break"} {
 				changed = changed || fl.Changed(n)
 			}
 			if !changed {
-				return usagef("nothing to update; give at least one of --tables, --load, --redo, --split-threshold, --merge-threshold, --split-pieces")
+				return usagef("nothing to update; give at least one of --tables, --load, --redo, --split-threshold, --merge-threshold, --split-pieces, --make-before-break")
 			}
 			return withCtl(c, f, func(ctx context.Context, env *ctlEnv) error {
 				return modifyChangefeed(ctx, env, args[0], "updated", func(info *etcdutil.ChangefeedInfo) error {
@@ -123,6 +125,8 @@ func newUpdateCmd(f *ctlFlags) *cobra.Command {
 	fl.Uint64Var(&cf.splitThreshold, "split-threshold", 0, "split a span whose load is above this (0: never)")
 	fl.Uint64Var(&cf.mergeThreshold, "merge-threshold", 0, "merge adjacent spans whose load is below this (0: never)")
 	fl.Uint32Var(&cf.splitPieces, "split-pieces", 0, "how many pieces a split makes")
+	fl.BoolVar(&cf.makeBeforeBreak, "make-before-break", true,
+		"moves prepare the destination first (=false: stop the origin first); moves that start afterwards use it")
 	return cmd
 }
 
@@ -168,6 +172,9 @@ func applyUpdate(info *etcdutil.ChangefeedInfo, cf createFlags, changed func(str
 	}
 	if changed("split-pieces") {
 		info.SplitPieces = cf.splitPieces
+	}
+	if changed("make-before-break") {
+		info.MakeBeforeBreak = cf.makeBeforeBreak
 	}
 	if err := info.Validate(); err != nil {
 		return &usageError{err: err}
