@@ -104,11 +104,11 @@ func newUpdateCmd(f *ctlFlags) *cobra.Command {
 				return usagef("--start-ts cannot change after creation; create a new changefeed instead")
 			}
 			changed := false
-			for _, n := range []string{"tables", "load", "redo", "split-threshold", "merge-threshold", "split-pieces", "make-before-break"} {
+			for _, n := range updatableFlags {
 				changed = changed || fl.Changed(n)
 			}
 			if !changed {
-				return usagef("nothing to update; give at least one of --tables, --load, --redo, --split-threshold, --merge-threshold, --split-pieces, --make-before-break")
+				return usagef("nothing to update; give at least one of --%s", strings.Join(updatableFlags, ", --"))
 			}
 			return withCtl(c, f, func(ctx context.Context, env *ctlEnv) error {
 				return modifyChangefeed(ctx, env, args[0], "updated", func(info *etcdutil.ChangefeedInfo) error {
@@ -129,6 +129,9 @@ func newUpdateCmd(f *ctlFlags) *cobra.Command {
 		"moves prepare the destination first (=false: stop the origin first); moves that start afterwards use it")
 	return cmd
 }
+
+// updatableFlags are the update flags applyUpdate applies; one of them must be given.
+var updatableFlags = []string{"tables", "load", "redo", "split-threshold", "merge-threshold", "split-pieces", "make-before-break"}
 
 // applyUpdate changes info by the flags that were given. Errors are usage errors.
 func applyUpdate(info *etcdutil.ChangefeedInfo, cf createFlags, changed func(string) bool) error {
