@@ -40,8 +40,8 @@ func newServerCmd() *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.etcd, "etcd", "", "etcd client URLs, comma-separated (required)")
-	fl.StringVar(&f.addr, "addr", "", "gRPC listen address HOST:PORT, also advertised to peers (required)")
-	fl.StringVar(&f.statusAddr, "status-addr", "", "HTTP status API listen address HOST:PORT (empty: off)")
+	fl.StringVar(&f.addr, "addr", "", "gRPC listen address HOST:PORT, also advertised to peers; port 0 picks a free one (required)")
+	fl.StringVar(&f.statusAddr, "status-addr", "", "HTTP status API listen address HOST:PORT; port 0 picks a free one (empty: off)")
 	fl.StringVar(&f.cluster, "cluster", "", "cluster ID; every key lives under /tidemark/<cluster>/ (required)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory for this node's local state (required)")
 	fl.StringVar(&f.nodeID, "node-id", "", "node ID (default: kept in <data-dir>/node-id)")
@@ -79,11 +79,11 @@ func buildServerConfig(f serverFlags) (server.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	if _, err := parseHostPort("addr", f.addr); err != nil {
+	if err := parseListenAddr("addr", f.addr); err != nil {
 		return cfg, err
 	}
 	if f.statusAddr != "" {
-		if _, err := parseHostPort("status-addr", f.statusAddr); err != nil {
+		if err := parseListenAddr("status-addr", f.statusAddr); err != nil {
 			return cfg, err
 		}
 	}

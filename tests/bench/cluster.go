@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -69,35 +68,32 @@ func startCluster(rc runConfig, n int) (*cluster, error) {
 		}
 	}
 	if err := c.waitFor("nodes registered", 30*time.Second, func() (bool, error) {
+		if err := c.exitedNode(); err != nil {
+			return false, stopWaiting{err}
+		}
 		live, err := c.liveNodes()
+		if err == nil && live != n {
+			err = fmt.Errorf("%d of %d registered (their logs are in %s)", live, n, c.dir)
+		}
 		return live == n, err
 	}); err != nil {
+		c.close()
+		return nil, err
+	}
+	if err := c.learnStatusAddrs(); err != nil {
 		c.close()
 		return nil, err
 	}
 	return c, nil
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
+// start runs one server. It binds port 0 for both its listeners and advertises the ports it got,
+// which learnStatusAddrs reads back: picking a free port here and handing it over would race every
+// other process on the machine for it (CI runs the test packages side by side), and a server that
+// lost that race never registered.
 func (c *cluster) start(id string) error {
-	addr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	status, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	args := []string{"server", "--etcd", strings.Join(c.etcd.ClientURLs(), ","), "--addr", addr,
-		"--status-addr", status, "--cluster", c.id, "--data-dir", filepath.Join(c.dir, id), "--node-id", id,
+	args := []string{"server", "--etcd", strings.Join(c.etcd.ClientURLs(), ","), "--addr", "127.0.0.1:0",
+		"--status-addr", "127.0.0.1:0", "--cluster", c.id, "--data-dir", filepath.Join(c.dir, id), "--node-id", id,
 		"--session-ttl", c.ttl.String(), "--log-file", filepath.Join(c.dir, id+".log"), "--log-level", c.logLevel}
 	if c.pprof || os.Getenv("BENCH_PPROF") != "" {
 		args = append(args, "--enable-pprof") // profiles of the servers: go tool pprof http://STATUS/debug/pprof/profile
@@ -113,10 +109,49 @@ func (c *cluster) start(id string) error {
 		stderr.Close()
 		return fmt.Errorf("start %s: %w", id, err)
 	}
-	n := &node{id: id, statusAddr: status, cmd: cmd, exited: make(chan struct{})}
-	c.logf("%s: pid %d, status http://%s", id, cmd.Process.Pid, status)
+	n := &node{id: id, cmd: cmd, exited: make(chan struct{})}
+	c.logf("%s: pid %d", id, cmd.Process.Pid)
 	go func() { _ = cmd.Wait(); stderr.Close(); close(n.exited) }()
 	c.nodes[id] = n
+	return nil
+}
+
+// exitedNode is an error naming a server that has exited, with the end of its stderr, or nil.
+func (c *cluster) exitedNode() error {
+	for id, n := range c.nodes {
+		select {
+		case <-n.exited:
+			out, _ := os.ReadFile(filepath.Join(c.dir, id+".stderr"))
+			tail := strings.TrimSpace(string(out))
+			if len(tail) > 2000 {
+				tail = "..." + tail[len(tail)-2000:]
+			}
+			return fmt.Errorf("node %s exited (%s); its stderr: %s", id, n.cmd.ProcessState, tail)
+		default:
+		}
+	}
+	return nil
+}
+
+// learnStatusAddrs reads every node's bound status address from its registration.
+func (c *cluster) learnStatusAddrs() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	infos, err := etcdutil.ListNodes(ctx, c.cli, c.keys)
+	if err != nil {
+		return fmt.Errorf("read the nodes' registrations: %w", err)
+	}
+	for _, info := range infos {
+		if n := c.nodes[info.ID]; n != nil {
+			n.statusAddr = info.StatusAddr
+			c.logf("%s: status http://%s", info.ID, info.StatusAddr)
+		}
+	}
+	for id, n := range c.nodes {
+		if n.statusAddr == "" {
+			return fmt.Errorf("node %s registered no status address", id)
+		}
+	}
 	return nil
 }
 
@@ -174,13 +209,21 @@ func (c *cluster) status(cf string) (etcdutil.ChangefeedStatus, bool) {
 	return st, err == nil
 }
 
-// waitFor polls cond every 50 ms until it holds, fails, or d passes.
+// stopWaiting is an error of a waitFor condition that waiting longer cannot mend.
+type stopWaiting struct{ err error }
+
+func (s stopWaiting) Error() string { return s.err.Error() }
+
+// waitFor polls cond every 50 ms until it holds, returns a stopWaiting error, or d passes.
 func (c *cluster) waitFor(what string, d time.Duration, cond func() (bool, error)) error {
 	deadline := time.Now().Add(d)
 	for {
 		ok, err := cond()
 		if ok {
 			return nil
+		}
+		if stop, is := err.(stopWaiting); is {
+			return fmt.Errorf("%s: %w", what, stop.err)
 		}
 		if time.Now().After(deadline) {
 			if err != nil {
