@@ -216,6 +216,14 @@ func (e *env) status() string {
 		fmt.Fprintf(&b, "op %d.%d %s %s %s %s nodes=%v age=%v\n", op.ID.Epoch, op.ID.Seq, op.Kind,
 			strings.Join(op.Spans, ","), op.Mode, op.Phase, op.Nodes, op.Age)
 	}
+	var kinds []string
+	for kind := range st.MadeBeforeBreak {
+		kinds = append(kinds, kind)
+	}
+	sort.Strings(kinds)
+	for _, kind := range kinds {
+		fmt.Fprintf(&b, "made-before-break %s=%d\n", kind, st.MadeBeforeBreak[kind])
+	}
 	return b.String()
 }
 

@@ -259,7 +259,7 @@ func (r *opRunner) applyFinished() {
 			logf = r.log.Debug
 		}
 		logf("operator finished", zap.Stringer("operator", &id), zap.Stringer("kind", f.Op.Type()),
-			zap.Stringer("outcome", f.Result.Outcome))
+			zap.Stringer("outcome", f.Result.Outcome), zap.Bool("made_before_break", f.Result.MadeBeforeBreak))
 		sids, linked := r.held[id]
 		if !linked {
 			continue // a stray removal: the span DB never depended on it

@@ -38,6 +38,9 @@ type Status struct {
 	OperatorsDone map[string]uint64 `json:"operators_done"`
 	// OperatorsTimedOut counts operators whose phase timed out and was rolled back, by kind.
 	OperatorsTimedOut map[string]uint64 `json:"operators_timed_out,omitempty"`
+	// MadeBeforeBreak counts, by kind, the operators counted succeeded in OperatorsDone that
+	// committed a target prepared while the source still worked (make-before-break).
+	MadeBeforeBreak map[string]uint64 `json:"made_before_break,omitempty"`
 	// SpanErrors counts, per node, the spans whose dispatcher reports an error, with a message.
 	SpanErrors map[string]NodeErrors `json:"span_errors,omitempty"`
 	// Unhealthy lists the nodes marked unhealthy (their spans are moved off).
@@ -89,6 +92,12 @@ func (m *Maintainer) Status() Status {
 	}
 	for kind, v := range m.ctl.TimedOut() {
 		st.OperatorsTimedOut[kind.String()] = v
+	}
+	for kind, v := range m.ctl.MadeBeforeBreak() {
+		if st.MadeBeforeBreak == nil {
+			st.MadeBeforeBreak = make(map[string]uint64)
+		}
+		st.MadeBeforeBreak[kind.String()] = v
 	}
 	return st
 }

@@ -104,6 +104,8 @@ type Controller struct {
 	finished     []Finished
 	counters     map[CounterKey]uint64
 	timeouts     map[heartbeatpb.OperatorType]uint64
+	// madeBeforeBreak counts, by kind, successes that committed a prepared target.
+	madeBeforeBreak map[heartbeatpb.OperatorType]uint64
 }
 
 // NewController returns an empty controller.
@@ -117,6 +119,8 @@ func NewController(cfg ControllerConfig) *Controller {
 		perNode:      make(map[string]int),
 		counters:     make(map[CounterKey]uint64),
 		timeouts:     make(map[heartbeatpb.OperatorType]uint64),
+
+		madeBeforeBreak: make(map[heartbeatpb.OperatorType]uint64),
 	}
 }
 
@@ -236,5 +240,8 @@ func (c *Controller) retire(e *entry, res Result) {
 		heap.Remove(&c.due, e.index)
 	}
 	c.counters[CounterKey{Kind: e.op.Type(), Outcome: res.Outcome}]++
+	if res.MadeBeforeBreak {
+		c.madeBeforeBreak[e.op.Type()]++
+	}
 	c.finished = append(c.finished, Finished{Op: e.op, Result: res})
 }

@@ -317,6 +317,7 @@ func (h *handover) settle() bool {
 		r.Retire = []RetiredSpan{{Span: h.stop.src.Span, Mode: h.desc.Mode}}
 	}
 	h.create.result(&r, h.desc.Mode, h.stop.checkpoint)
+	r.MadeBeforeBreak = h.committing && r.Outcome == OutcomeSucceeded
 	h.finish(r)
 	return true
 }

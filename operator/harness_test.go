@@ -58,6 +58,9 @@ func fmtPlacements(ps []heartbeatpb.SpanPlacement) string {
 func fmtResult(r Result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "finished: %v", r.Outcome)
+	if r.MadeBeforeBreak {
+		b.WriteString(" made-before-break")
+	}
 	for _, x := range r.Bind {
 		fmt.Fprintf(&b, " bind(%s %v -> %s/%s @%d)", fmtSpan(x.Span), x.Mode, x.Node, fmtDID(x.Dispatcher), x.Checkpoint)
 	}

@@ -145,6 +145,10 @@ type Result struct {
 	Bind    []Binding
 	Absent  []AbsentSpan
 	Retire  []RetiredSpan
+	// MadeBeforeBreak: the operator succeeded by committing a target prepared while the source
+	// still worked (make-before-break), so the span paused only for the commit. False for a
+	// Move that fell back to break-before-make because its target could not prepare.
+	MadeBeforeBreak bool
 }
 
 // placement builds a descriptor placement.

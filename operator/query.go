@@ -55,6 +55,15 @@ func (c *Controller) Counters() map[CounterKey]uint64 {
 	return out
 }
 
+// MadeBeforeBreak returns how many operators succeeded make-before-break, by kind.
+func (c *Controller) MadeBeforeBreak() map[heartbeatpb.OperatorType]uint64 {
+	out := make(map[heartbeatpb.OperatorType]uint64, len(c.madeBeforeBreak))
+	for k, v := range c.madeBeforeBreak {
+		out[k] = v
+	}
+	return out
+}
+
 // List describes every in-flight operator, by ID.
 func (c *Controller) List(now time.Time) []Info {
 	es := c.sorted(func(*entry) bool { return true })

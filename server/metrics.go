@@ -124,7 +124,7 @@ const scrapeTimeout = time.Second
 type maintainerCollector struct {
 	terms *terms
 
-	spans, inFlight, oldest, finished, timedOut, lag *prometheus.Desc
+	spans, inFlight, oldest, finished, timedOut, madeBeforeBreak, lag *prometheus.Desc
 }
 
 func newMaintainerCollector(t *terms) *maintainerCollector {
@@ -132,18 +132,19 @@ func newMaintainerCollector(t *terms) *maintainerCollector {
 		return prometheus.NewDesc("tidemark_"+name, help, append([]string{"changefeed"}, labels...), nil)
 	}
 	return &maintainerCollector{
-		terms:    t,
-		spans:    d("spans", "Spans (all modes) by node and state; absent spans have node \"\".", "node", "state"),
-		inFlight: d("operators_in_flight", "Operators in flight by kind.", "kind"),
-		oldest:   d("operator_oldest_age_seconds", "Age of the oldest in-flight operator by kind.", "kind"),
-		finished: d("operators_finished_total", "Operators finished in this maintainer term, by kind and outcome.", "kind", "outcome"),
-		timedOut: d("operators_timed_out_total", "Operators whose phase got no answer for the phase timeout and were rolled back, in this maintainer term, by kind.", "kind"),
-		lag:      d("changefeed_checkpoint_lag_seconds", "Wall clock minus the persisted changefeed checkpoint."),
+		terms:           t,
+		spans:           d("spans", "Spans (all modes) by node and state; absent spans have node \"\".", "node", "state"),
+		inFlight:        d("operators_in_flight", "Operators in flight by kind.", "kind"),
+		oldest:          d("operator_oldest_age_seconds", "Age of the oldest in-flight operator by kind.", "kind"),
+		finished:        d("operators_finished_total", "Operators finished in this maintainer term, by kind and outcome.", "kind", "outcome"),
+		timedOut:        d("operators_timed_out_total", "Operators whose phase got no answer for the phase timeout and were rolled back, in this maintainer term, by kind.", "kind"),
+		madeBeforeBreak: d("operators_made_before_break_total", "Operators counted succeeded in operators_finished_total that committed a target prepared while the source still worked (make-before-break), in this maintainer term, by kind.", "kind"),
+		lag:             d("changefeed_checkpoint_lag_seconds", "Wall clock minus the persisted changefeed checkpoint."),
 	}
 }
 
 func (c *maintainerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.spans, c.inFlight, c.oldest, c.finished, c.timedOut, c.lag} {
+	for _, d := range []*prometheus.Desc{c.spans, c.inFlight, c.oldest, c.finished, c.timedOut, c.madeBeforeBreak, c.lag} {
 		ch <- d
 	}
 }
@@ -183,6 +184,9 @@ func (c *maintainerCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for kind, n := range st.OperatorsTimedOut {
 			ch <- prometheus.MustNewConstMetric(c.timedOut, prometheus.CounterValue, float64(n), cf, kind)
+		}
+		for kind, n := range st.MadeBeforeBreak {
+			ch <- prometheus.MustNewConstMetric(c.madeBeforeBreak, prometheus.CounterValue, float64(n), cf, kind)
 		}
 		if st.Checkpoint > 0 {
 			ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, ts.Lag(st.Checkpoint, now).Seconds(), cf)

@@ -27,9 +27,14 @@ func TestEtcdMirrorMakeBeforeBreak(t *testing.T) {
 	src, dst := checkMirror(t, ctx, c, created, lastRev)
 	prepared := logs.FilterMessage("dispatcher prepared").Len()
 	committed := logs.FilterMessage("prepared dispatcher committed").Len()
-	t.Logf("%d source events, %d mirror events; %d prepares, %d commit log lines", len(src), len(dst), prepared, committed)
-	if prepared == 0 || committed == 0 {
-		t.Fatalf("no make-before-break move happened: %d prepares, %d commits", prepared, committed)
+	// The maintainer's account of it: the Moves that committed a prepared target say so when
+	// they finish (and count in tidemark_operators_made_before_break_total).
+	madeBeforeBreak := logs.FilterMessage("operator finished").FilterField(zap.Bool("made_before_break", true)).Len()
+	t.Logf("%d source events, %d mirror events; %d prepares, %d commit log lines, %d operators made before break",
+		len(src), len(dst), prepared, committed, madeBeforeBreak)
+	if prepared == 0 || committed == 0 || madeBeforeBreak == 0 {
+		t.Fatalf("no make-before-break move happened: %d prepares, %d commits, %d operators finished made-before-break",
+			prepared, committed, madeBeforeBreak)
 	}
 	// I1 on real parts: a destination committed only after its origin stopped never finds the
 	// origin still writing, so the mirror's fence never has to depose anyone. A commit before
