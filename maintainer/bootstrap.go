@@ -94,7 +94,7 @@ func applyPlan(plan *bootstrap.Plan, r *opRunner, log *zap.Logger, now time.Time
 		perTable[a.Span.TableId]++
 	}
 	for n, k := range perNode {
-		db.byNode[n] = make(map[spanID]struct{}, k)
+		db.byNode[n] = make([]spanID, 0, k)
 	}
 	for t, k := range perTable {
 		db.byTable[t] = make([]spanID, 0, k)

@@ -18,7 +18,7 @@ func (m *Maintainer) ModeSpans() map[string]map[string]int {
 			continue
 		}
 		out["default"][id], out["redo"][id] = 0, 0
-		for sid := range m.db.byNode[id] {
+		for _, sid := range m.db.byNode[id] {
 			mode := "default"
 			if m.db.get(sid).mode == heartbeatpb.ModeRedo {
 				mode = "redo"

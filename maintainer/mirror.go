@@ -164,7 +164,7 @@ func (ms nodeMirrors) applyWatermarks(db *spanDB, out *outbox, log *zap.Logger, 
 	// the pass). Every other bound span whose dispatcher the node reported working on that span
 	// and mode advances to its mode's watermark.
 	var missing []spanID
-	for sid := range db.byNode[node] {
+	for _, sid := range db.byNode[node] {
 		r := db.get(sid)
 		e, held := nm.states[r.dispatcher]
 		if !held {

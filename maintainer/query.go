@@ -3,7 +3,6 @@ package maintainer
 import (
 	"encoding/hex"
 	"fmt"
-	"sort"
 
 	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/span"
@@ -51,10 +50,7 @@ func (m *Maintainer) Spans(q SpanQuery) (api.SpanPage, error) {
 	var cands []spanID
 	switch {
 	case q.Node != "":
-		for sid := range m.db.byNode[q.Node] {
-			cands = append(cands, sid)
-		}
-		sort.Slice(cands, func(i, j int) bool { return cands[i] < cands[j] })
+		cands = m.db.onNode(q.Node)
 	case q.Table >= 0:
 		cands = m.db.byTable[q.Table]
 	}
@@ -116,9 +112,9 @@ func spanInfo(db *spanDB, errs *spanErrors, sid spanID) api.SpanInfo {
 // are on no node. For the metrics endpoint: one pass over the nodes' span sets.
 func (m *Maintainer) NodeSpanStates() map[string]map[string]int {
 	out := make(map[string]map[string]int, len(m.db.byNode))
-	for node, set := range m.db.byNode {
+	for node, ids := range m.db.byNode {
 		c := map[string]int{}
-		for sid := range set {
+		for _, sid := range ids {
 			c[m.db.get(sid).life.String()]++
 		}
 		out[node] = c

@@ -43,7 +43,7 @@ func (db *spanDB) missingFrom(node string, reported func(heartbeatpb.DispatcherI
 	// Walk the node's set unsorted (this runs every second per node) and sort only the few
 	// missing ones, which keeps the absent queue's order deterministic.
 	var missing []spanID
-	for sid := range db.byNode[node] {
+	for _, sid := range db.byNode[node] {
 		r := db.get(sid)
 		if r.free() && !reported(r.dispatcher) {
 			missing = append(missing, sid)

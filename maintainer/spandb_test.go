@@ -92,3 +92,68 @@ func TestTombstonesReclaimed(t *testing.T) {
 		t.Fatalf("new span got ID %d: IDs are age order and never reused", got)
 	}
 }
+
+// TestNodeListsFollowAttachAndDetach drives spans on and off nodes in a pseudo-random order
+// against a plain model and checks after every step that each node's list holds exactly its
+// spans, each record's nodePos points at itself, and a node without spans has no list.
+func TestNodeListsFollowAttachAndDetach(t *testing.T) {
+	db := newSpanDB(0)
+	const spans = 3000
+	nodes := []string{"n1", "n2", "n3"}
+	model := map[spanID]string{}
+	for i := 0; i < spans; i++ {
+		db.insertAbsent(span.TableSpan(int64(i+1)), heartbeatpb.ModeDefault, 100)
+	}
+	check := func(step int) {
+		t.Helper()
+		seen := 0
+		for node, ids := range db.byNode {
+			if len(ids) == 0 {
+				t.Fatalf("step %d: node %s keeps an empty list", step, node)
+			}
+			for pos, sid := range ids {
+				r := db.get(sid)
+				if r.node != node || model[sid] != node || int(r.nodePos) != pos {
+					t.Fatalf("step %d: %s[%d] = span %d on %q at %d, model says %q", step, node, pos, sid,
+						r.node, r.nodePos, model[sid])
+				}
+			}
+			seen += len(ids)
+		}
+		if seen != len(model) {
+			t.Fatalf("step %d: lists hold %d spans, the model %d", step, seen, len(model))
+		}
+	}
+	rng := uint64(1)
+	next := func(n int) int { rng = rng*6364136223846793005 + 1442695040888963407; return int(rng>>33) % n }
+	for step := 0; step < 20000; step++ {
+		sid := spanID(next(spans))
+		node := nodes[next(len(nodes))]
+		if step > 15000 {
+			node = "n1" // then drain the other nodes: their lists must go
+		}
+		switch r := db.get(sid); {
+		case r.life == lifeAbsent:
+			db.beginAdd(sid, heartbeatpb.OperatorID{Epoch: 1, Seq: uint64(step + 1)}, node, heartbeatpb.DispatcherID{Hi: 1, Lo: uint64(step + 1)})
+			model[sid] = node
+		case r.life == lifeAdding && next(2) == 0:
+			db.bind(sid, r.node, r.dispatcher, 120)
+		case step > 15000 && r.node != "n1", next(3) == 0:
+			db.markAbsent(sid, 100)
+			delete(model, sid)
+		}
+		if step%997 == 0 || step > 19990 {
+			check(step)
+		}
+	}
+	for sid := spanID(0); sid < spans; sid++ {
+		if r := db.get(sid); r.node != "" && r.node != "n1" {
+			db.markAbsent(sid, 100)
+			delete(model, sid)
+		}
+	}
+	check(20000)
+	if len(db.byNode) != 1 {
+		t.Fatalf("after the drain of n2 and n3, lists for %d nodes", len(db.byNode))
+	}
+}

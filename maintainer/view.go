@@ -88,7 +88,7 @@ func (v schedView) modeLoads(loads []nodeLoad) (def, redo []nodeLoad) {
 	redo = slices.Clone(loads)
 	for i, l := range loads {
 		nd, nr := 0, 0
-		for sid := range v.db.byNode[l.node] {
+		for _, sid := range v.db.byNode[l.node] {
 			if v.db.get(sid).mode == heartbeatpb.ModeRedo {
 				nr++
 			} else {
@@ -108,7 +108,7 @@ func (v schedView) pickOnNode(node string, mode heartbeatpb.Mode, n int, pred fu
 		return nil
 	}
 	h := make(idMaxHeap, 0, n)
-	for sid := range v.db.byNode[node] {
+	for _, sid := range v.db.byNode[node] {
 		if len(h) == n && sid >= h[0] {
 			continue
 		}
