@@ -31,6 +31,8 @@ type dispatcherEntry struct {
 	dirty bool
 	// err: the dispatcher's own error (dispatcher.ErrorReporter) at the last poll, "" if none.
 	err string
+	// pos: the entry's index in the table's all.
+	pos int
 }
 
 // pollErr reads the dispatcher's own error and says whether it changed (the status is news).
@@ -122,8 +124,11 @@ func (w workingIndex) remove(e *dispatcherEntry) {
 type dispatcherTable struct {
 	log         *zap.Logger
 	dispatchers map[heartbeatpb.DispatcherID]*dispatcherEntry
-	working     workingIndex
-	order       []heartbeatpb.DispatcherID // dispatcher IDs sorted; nil when stale
+	// all holds the same entries, unordered, for the passes over every dispatcher a poll makes:
+	// a slice walk, where iterating the map cost a fifth of a poll at a third of a million.
+	all     []*dispatcherEntry
+	working workingIndex
+	order   []heartbeatpb.DispatcherID // dispatcher IDs sorted; nil when stale
 	// records: removal records by the operator that stopped them, so an acknowledgement finds
 	// them without a scan over every dispatcher.
 	records map[heartbeatpb.OperatorID][]heartbeatpb.DispatcherID
@@ -151,6 +156,13 @@ func (t *dispatcherTable) markDirty(e *dispatcherEntry) {
 
 // put adds a new entry (its status is news).
 func (t *dispatcherTable) put(e *dispatcherEntry) {
+	if old := t.dispatchers[e.id]; old != nil {
+		e.pos, t.all[old.pos] = old.pos, e // a replacement takes the old entry's place
+		t.hash ^= heartbeatpb.DigestEntry(old.id, old.state)
+	} else {
+		e.pos = len(t.all)
+		t.all = append(t.all, e)
+	}
 	t.dispatchers[e.id] = e
 	t.order = nil
 	t.hash ^= heartbeatpb.DigestEntry(e.id, e.state)
@@ -226,7 +238,13 @@ func (t *dispatcherTable) dropDispatcher(e *dispatcherEntry) {
 	if err := e.d.Close(); err != nil {
 		t.log.Warn("closing dispatcher failed", zapID(e.id), zap.Error(err))
 	}
-	delete(t.dispatchers, e.id)
+	if t.dispatchers[e.id] == e {
+		delete(t.dispatchers, e.id)
+		last := len(t.all) - 1
+		t.all[e.pos], t.all[last].pos = t.all[last], e.pos
+		t.all[last] = nil
+		t.all = t.all[:last]
+	}
 	t.hash ^= heartbeatpb.DigestEntry(e.id, e.state)
 	t.order = nil
 	st := e.status("")

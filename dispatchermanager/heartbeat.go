@@ -141,12 +141,11 @@ func (m *Manager) heartbeat(now time.Time) {
 	}
 	periodic := m.lastReport.IsZero() || now.Sub(m.lastReport) >= m.cfg.HeartbeatInterval
 	full := m.listingDue
+	flushedPoll := false // the sink made every polled checkpoint durable
 	if len(changed) > 0 || above || periodic || full || len(m.table.removed) > 0 || m.sink.failing {
 		ok, turned := m.sink.flush(m.cfg.Factory, now, m.log)
 		if ok && poll {
-			for _, e := range m.table.dispatchers {
-				e.durable = e.checkpoint
-			}
+			flushedPoll = true // exactWatermarks catches every dispatcher up on its pass
 		} else if ok {
 			// Only the reported ones need it: the others' checkpoints did not move since the
 			// last poll, and the next poll flushes and catches them up.
@@ -157,7 +156,7 @@ func (m *Manager) heartbeat(now time.Time) {
 		full = full || turned
 	}
 	if poll {
-		m.table.exactWatermarks()
+		m.table.exactWatermarks(flushedPoll)
 	}
 	marks := m.table.watermarks()
 	if !full && !periodic && len(changed) == 0 && len(m.table.removed) == 0 && len(m.rejections) == 0 &&
@@ -200,7 +199,7 @@ func (m *Manager) heartbeat(now time.Time) {
 // checkpoint is past what the sink made durable.
 func (t *dispatcherTable) pollAll(now time.Time, split, merge uint64) bool {
 	above := false
-	for _, e := range t.dispatchers {
+	for _, e := range t.all {
 		if e.state == heartbeatpb.StateWorking {
 			cp, load := e.d.Poll(now)
 			if e.pollErr() {
@@ -227,10 +226,14 @@ func (t *dispatcherTable) pollAll(now time.Time, split, merge uint64) bool {
 }
 
 // exactWatermarks recomputes the watermark bounds: the least durable checkpoint of the working
-// dispatchers, per mode.
-func (t *dispatcherTable) exactWatermarks() {
+// dispatchers, per mode. flushed: the sink has just made every checkpoint durable, which the
+// same pass records (at a million dispatchers a separate pass cost as much as this one).
+func (t *dispatcherTable) exactWatermarks(flushed bool) {
 	t.lo, t.seen = [2]uint64{}, [2]bool{}
-	for _, e := range t.dispatchers {
+	for _, e := range t.all {
+		if flushed {
+			e.durable = e.checkpoint
+		}
 		t.noteWorking(e)
 	}
 }

@@ -66,7 +66,7 @@ func (s *sinkState) flush(f dispatcher.Factory, now time.Time, log *zap.Logger) 
 func (s *sinkState) flushDurable(f dispatcher.Factory, t *dispatcherTable, now time.Time, log *zap.Logger) bool {
 	ok, _ := s.flush(f, now, log)
 	if ok {
-		for _, e := range t.dispatchers {
+		for _, e := range t.all {
 			if e.checkpoint > e.durable {
 				e.durable = e.checkpoint // the watermark carries it; no state changed
 			}
