@@ -45,21 +45,95 @@ func PrefixEnd(p string) string {
 // PrefixRange is the key range of every key starting with p.
 func PrefixRange(p string) KeyRange { return KeyRange{Start: p, End: PrefixEnd(p)} }
 
-// SourceConfig is the source etcd of an etcd-dispatcher changefeed: a prefix (one table) or
-// explicit key ranges (table i+1 is Ranges[i]).
+// SourceConfig is the source etcd of an etcd-dispatcher changefeed, in one of three forms: a
+// prefix (one table), explicit key ranges (table i+1 is Ranges[i]), or numbered tables under a
+// prefix (TableKeys), the form that stays one small etcd value at a hundred thousand tables.
 type SourceConfig struct {
 	Endpoints []string   `json:"endpoints"`
 	Prefix    string     `json:"prefix,omitempty"`
 	Ranges    []KeyRange `json:"ranges,omitempty"`
+	TableKeys *TableKeys `json:"table_keys,omitempty"`
 	TLS       *TLSFiles  `json:"tls,omitempty"`
 }
 
+// TableCount is how many tables (source key ranges) the source names.
+func (s *SourceConfig) TableCount() int {
+	switch {
+	case s.Prefix != "":
+		return 1
+	case s.TableKeys != nil:
+		return s.TableKeys.Count
+	}
+	return len(s.Ranges)
+}
+
+// TableRange is the key range of table id (1-based); false for an ID the source has not.
+func (s *SourceConfig) TableRange(id int64) (KeyRange, bool) {
+	if id < 1 || id > int64(s.TableCount()) {
+		return KeyRange{}, false
+	}
+	switch {
+	case s.Prefix != "":
+		return PrefixRange(s.Prefix), true
+	case s.TableKeys != nil:
+		return PrefixRange(s.TableKeys.prefixOf(id)), true
+	}
+	return s.Ranges[id-1], true
+}
+
+// TableOf is the table that holds source key k; false when none does.
+func (s *SourceConfig) TableOf(k string) (int64, bool) {
+	if s.TableKeys != nil {
+		return s.TableKeys.tableOf(k)
+	}
+	for i, r := range s.TableRanges() {
+		if r.Contains(k) {
+			return int64(i + 1), true
+		}
+	}
+	return 0, false
+}
+
 // TableRanges returns the key range of each table in table-ID order: table i+1 is element i.
+// For TableKeys it builds every range; per-table lookups use TableRange and TableOf.
 func (s *SourceConfig) TableRanges() []KeyRange {
 	if s.Prefix != "" {
 		return []KeyRange{PrefixRange(s.Prefix)}
 	}
+	if s.TableKeys != nil {
+		out := make([]KeyRange, s.TableKeys.Count)
+		for i := range out {
+			out[i], _ = s.TableRange(int64(i + 1))
+		}
+		return out
+	}
 	return s.Ranges
+}
+
+// ScanRanges are key ranges that hold every table's keys, and few others: the tables' ranges,
+// or for TableKeys the one range of its prefix (a scan keeps the keys TableOf places).
+func (s *SourceConfig) ScanRanges() []KeyRange {
+	if s.TableKeys != nil {
+		return []KeyRange{PrefixRange(s.TableKeys.Prefix)}
+	}
+	return s.TableRanges()
+}
+
+// Describe names the source's tables for a message: their ranges, or the TableKeys pattern.
+func (s *SourceConfig) Describe() string {
+	if s.TableKeys != nil {
+		t := s.TableKeys
+		return fmt.Sprintf("tables 1-%d, each the keys under %q + its ID in %d digits + \"/\"", t.Count, t.Prefix, t.width())
+	}
+	parts := make([]string, 0, len(s.TableRanges()))
+	for _, r := range s.TableRanges() {
+		end := "∞"
+		if r.End != "" {
+			end = fmt.Sprintf("%q", r.End)
+		}
+		parts = append(parts, fmt.Sprintf("[%q, %s)", r.Start, end))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // TableStrip is what a source key of table id loses in front before it becomes the span key
@@ -68,6 +142,9 @@ func (s *SourceConfig) TableRanges() []KeyRange {
 func (s *SourceConfig) TableStrip(id int64) string {
 	if s.Prefix != "" {
 		return s.Prefix
+	}
+	if s.TableKeys != nil {
+		return s.TableKeys.prefixOf(id)
 	}
 	r := s.Ranges[id-1]
 	if r.End == "" {
@@ -81,8 +158,14 @@ func (s *SourceConfig) TableStrip(id int64) string {
 }
 
 // MirrorSource is the part of a source key the mirror replaces with the sink prefix: the source
-// prefix, or nothing for explicit ranges (their keys are put under the sink prefix whole).
-func (s *SourceConfig) MirrorSource() string { return s.Prefix }
+// prefix (TableKeys's too), or nothing for explicit ranges (their keys are put under the sink
+// prefix whole).
+func (s *SourceConfig) MirrorSource() string {
+	if s.TableKeys != nil {
+		return s.TableKeys.Prefix
+	}
+	return s.Prefix
+}
 
 // SinkConfig is where an etcd-dispatcher changefeed writes: JSON-lines files on every node
 // (kind file) or a mirror in a target etcd under Prefix (kind etcd).
@@ -116,13 +199,13 @@ func (c *ChangefeedInfo) validateSource() error {
 	if err := c.Source.validate(); err != nil {
 		return err
 	}
-	ranges := c.Source.TableRanges()
-	if len(c.Tables) != len(ranges) {
-		return fmt.Errorf("field tables: %d tables for %d source key ranges; want tables 1-%d, one per range", len(c.Tables), len(ranges), len(ranges))
+	n := c.Source.TableCount()
+	if len(c.Tables) != n {
+		return fmt.Errorf("field tables: %d tables for %d source key ranges; want tables 1-%d, one per range", len(c.Tables), n, n)
 	}
 	for i, t := range c.Tables {
 		if t.ID != int64(i+1) {
-			return fmt.Errorf("field tables[%d].id: %d; dispatcher %q wants tables 1-%d in order, one per source key range", i, t.ID, EtcdDispatcher, len(ranges))
+			return fmt.Errorf("field tables[%d].id: %d; dispatcher %q wants tables 1-%d in order, one per source key range", i, t.ID, EtcdDispatcher, n)
 		}
 	}
 	sink := c.Sink
@@ -136,8 +219,19 @@ func (s *SourceConfig) validate() error {
 	if err := validateEndpoints("source.endpoints", s.Endpoints); err != nil {
 		return err
 	}
-	if (s.Prefix == "") == (len(s.Ranges) == 0) {
-		return fmt.Errorf("field source: name a prefix or key ranges, exactly one of them")
+	forms := 0
+	for _, named := range []bool{s.Prefix != "", len(s.Ranges) > 0, s.TableKeys != nil} {
+		if named {
+			forms++
+		}
+	}
+	if forms != 1 {
+		return fmt.Errorf("field source: name a prefix, key ranges or table_keys, exactly one of them")
+	}
+	if s.TableKeys != nil {
+		if err := s.TableKeys.validate(); err != nil {
+			return err
+		}
 	}
 	if s.Prefix != "" {
 		if err := validatePrefix("source.prefix", s.Prefix); err != nil {
@@ -190,14 +284,14 @@ func (k *SinkConfig) validate(src *SourceConfig) error {
 	if sameCluster(src.Endpoints, k.Endpoints) {
 		// The mirror's writes would be source events again: an endless loop.
 		dst := PrefixRange(k.Prefix)
-		for i, r := range src.TableRanges() {
+		for _, r := range src.ScanRanges() {
 			if r.overlaps(dst) {
-				return fmt.Errorf("field sink.prefix: %q is inside source key range %d [%q, %q) of the same etcd; the mirror would replicate itself", k.Prefix, i+1, r.Start, r.End)
+				return fmt.Errorf("field sink.prefix: %q is inside source key range [%q, %q) of the same etcd; the mirror would replicate itself", k.Prefix, r.Start, r.End)
 			}
 		}
 	}
-	if k.Prefix != "" && src.Prefix != "" && src.Prefix[len(src.Prefix)-1] == '/' && k.Prefix[len(k.Prefix)-1] != '/' {
-		return fmt.Errorf("field sink.prefix: %q should end in / like source prefix %q, or keys run together", k.Prefix, src.Prefix)
+	if sp := src.MirrorSource(); sp != "" && sp[len(sp)-1] == '/' && k.Prefix[len(k.Prefix)-1] != '/' {
+		return fmt.Errorf("field sink.prefix: %q should end in / like source prefix %q, or keys run together", k.Prefix, sp)
 	}
 	return validateTLSFields("sink.tls", k.TLS)
 }

@@ -41,6 +41,15 @@ func TestValidateEtcdSource(t *testing.T) {
 		{"mirror without prefix", etcdInfo(&SourceConfig{Endpoints: ep, Prefix: "/a/"}, &SinkConfig{Kind: SinkEtcd, Endpoints: other}, 1), "needs the prefix"},
 		{"unknown sink", etcdInfo(&SourceConfig{Endpoints: ep, Prefix: "/a/"}, &SinkConfig{Kind: "kafka"}, 1), "want \"file\" or \"etcd\""},
 		{"half a TLS pair", etcdInfo(&SourceConfig{Endpoints: ep, Prefix: "/a/", TLS: &TLSFiles{CA: "ca", Cert: "c"}}, file, 1), "go together"},
+		{"numbered tables", etcdInfo(&SourceConfig{Endpoints: ep, TableKeys: &TableKeys{Prefix: "/shop/t", Count: 3, Width: 4}}, file, 3), ""},
+		{"numbered tables, width from count", etcdInfo(&SourceConfig{Endpoints: ep, TableKeys: &TableKeys{Prefix: "/shop/t", Count: 12}}, file, 12), ""},
+		{"numbered tables and a prefix", etcdInfo(&SourceConfig{Endpoints: ep, Prefix: "/a/", TableKeys: &TableKeys{Prefix: "/shop/t", Count: 1}}, file, 1), "exactly one"},
+		{"no tables", etcdInfo(&SourceConfig{Endpoints: ep, TableKeys: &TableKeys{Prefix: "/shop/t"}}, file, 1), "want 1 to"},
+		{"too many tables", etcdInfo(&SourceConfig{Endpoints: ep, TableKeys: &TableKeys{Prefix: "/shop/t", Count: MaxTables + 1}}, file, 1), "want 1 to"},
+		{"width too narrow", etcdInfo(&SourceConfig{Endpoints: ep, TableKeys: &TableKeys{Prefix: "/shop/t", Count: 100, Width: 2}}, file, 100), "want 3 to 18"},
+		{"numbered tables over tidemark's keys", etcdInfo(&SourceConfig{Endpoints: ep, TableKeys: &TableKeys{Prefix: "/tidemark/t", Count: 1}}, file, 1), "tidemark's own keys"},
+		{"numbered tables count mismatch", etcdInfo(&SourceConfig{Endpoints: ep, TableKeys: &TableKeys{Prefix: "/shop/t", Count: 3}}, file, 2), "one per range"},
+		{"mirror inside numbered tables", etcdInfo(&SourceConfig{Endpoints: ep, TableKeys: &TableKeys{Prefix: "/shop/", Count: 3}}, &SinkConfig{Kind: SinkEtcd, Endpoints: ep, Prefix: "/shop/m/"}, 3), "replicate itself"},
 		{"source on sim", ChangefeedInfo{ID: "cf", Tables: []TableInfo{{ID: 1}}, State: StateNormal, Source: &SourceConfig{}}, "only for dispatcher"},
 	} {
 		info := tc.info
@@ -76,5 +85,63 @@ func TestEtcdSourceRoundTrip(t *testing.T) {
 	}
 	if err := out.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Numbered tables: a hundred thousand of them are one small stored value, each table's range is
+// its own zero-padded prefix, and a key maps back to exactly the table whose range holds it.
+func TestTableKeys(t *testing.T) {
+	const n = 100_000
+	src := &SourceConfig{Endpoints: []string{"http://a:1"}, TableKeys: &TableKeys{Prefix: "/shop/t", Count: n, Width: 6}}
+	info := etcdInfo(src, &SinkConfig{Kind: SinkFile}, n)
+	if err := info.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	info.Normalize()
+	val, err := encodeChangefeed(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(val) > 1<<10 {
+		t.Fatalf("%d numbered tables encode to %d bytes: %s", n, len(val), val)
+	}
+	if !strings.Contains(string(val), `"table_keys":{"prefix":"/shop/t","count":100000,"width":6}`) {
+		t.Fatalf("stored value does not name the pattern readably: %s", val)
+	}
+	if r, ok := src.TableRange(42); !ok || r != PrefixRange("/shop/t000042/") {
+		t.Fatalf("table 42: %v %v", r, ok)
+	}
+	for _, id := range []int64{0, n + 1} {
+		if _, ok := src.TableRange(id); ok {
+			t.Errorf("table %d has a range", id)
+		}
+	}
+	for k, want := range map[string]int64{
+		"/shop/t000001/a": 1, "/shop/t100000/": n, "/shop/t000042/x/y": 42,
+		"/shop/t000000/a": 0, "/shop/t100001/a": 0, "/shop/t00042/a": 0, "/shop/t0000421/a": 0,
+		"/shop/t00004a/a": 0, "/shop/t000042": 0, "/shop/u000042/a": 0,
+	} {
+		got, ok := src.TableOf(k)
+		if ok != (want != 0) || got != want {
+			t.Errorf("TableOf(%q) = %d %v, want %d", k, got, ok, want)
+		}
+		if ok {
+			if r, _ := src.TableRange(got); !r.Contains(k) {
+				t.Errorf("%q placed in table %d whose range %v does not hold it", k, got, r)
+			}
+		}
+	}
+	if strip := src.TableStrip(7); strip != "/shop/t000007/" {
+		t.Errorf("TableStrip(7) = %q", strip)
+	}
+	if d := src.Describe(); !strings.Contains(d, "1-100000") || !strings.Contains(d, "6 digits") {
+		t.Errorf("Describe: %s", d)
+	}
+	var out ChangefeedInfo
+	if err := out.UnmarshalJSON([]byte(val)); err != nil {
+		t.Fatal(err)
+	}
+	if out.Source.TableKeys == nil || *out.Source.TableKeys != *src.TableKeys || len(out.Tables) != n {
+		t.Fatalf("round trip: %+v, %d tables", out.Source.TableKeys, len(out.Tables))
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/dispatcher/etcdcdc"
@@ -75,10 +74,10 @@ func (s *Server) handleOwner(w http.ResponseWriter, r *http.Request) {
 		id, sk, ok := etcdcdc.SpanKeyOf(src, []byte(out.Key))
 		if !ok {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("key %q is not covered by changefeed %s: its source key ranges are %s",
-				out.Key, cf, describeRanges(src.TableRanges())), nil)
+				out.Key, cf, src.Describe()), nil)
 			return
 		}
-		tr := src.TableRanges()[id-1]
+		tr, _ := src.TableRange(id)
 		key, out.Table, out.TableRange = sk, &id, &tr
 	} else {
 		var err error
@@ -119,18 +118,6 @@ func (s *Server) handleOwner(w http.ResponseWriter, r *http.Request) {
 }
 
 // describeRanges prints key ranges for an error message: [start, end), end ∞ when unbounded.
-func describeRanges(rs []etcdutil.KeyRange) string {
-	parts := make([]string, 0, len(rs))
-	for _, r := range rs {
-		end := "∞"
-		if r.End != "" {
-			end = fmt.Sprintf("%q", r.End)
-		}
-		parts = append(parts, fmt.Sprintf("[%q, %s)", r.Start, end))
-	}
-	return strings.Join(parts, ", ")
-}
-
 // sourceRangeOf is the source key range of a listed span (its keys are hex, as the maintainer
 // wrote them); nil if they do not decode.
 func sourceRangeOf(src *etcdutil.SourceConfig, si api.SpanInfo) *SourceKeyRange {

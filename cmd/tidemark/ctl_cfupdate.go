@@ -60,6 +60,16 @@ func getChangefeed(ctx context.Context, env *ctlEnv, name string) error {
 		{"split-pieces", strconv.FormatUint(uint64(info.SplitPieces), 10)},
 		{"make-before-break", strconv.FormatBool(info.MakeBeforeBreak)}, {"created", fmtTime(info.CreatedAt)},
 	}
+	if src := info.Source; src != nil {
+		rows = append(rows, []string{"source", fmt.Sprintf("%s: %s", strings.Join(src.Endpoints, ","), src.Describe())})
+	}
+	if k := info.Sink; k != nil {
+		sink := k.Kind
+		if k.Kind == etcdutil.SinkEtcd {
+			sink = fmt.Sprintf("etcd %s under %q", strings.Join(k.Endpoints, ","), k.Prefix)
+		}
+		rows = append(rows, []string{"sink", sink})
+	}
 	if st := d.Status; st != nil {
 		rows = append(rows, []string{"maintainer", fmt.Sprintf("%s (epoch %d)", st.Maintainer, st.Epoch)},
 			[]string{"checkpoint-ts", strconv.FormatUint(st.CheckpointTs, 10)},

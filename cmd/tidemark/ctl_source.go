@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -18,6 +19,9 @@ type sourceFlags struct {
 	sourceEtcd       string
 	sourcePrefix     string
 	sourceRanges     []string
+	tablePrefix      string
+	tableCount       int
+	tableWidth       int
 	sourceTLS        etcdutil.TLSFiles
 	sink, sinkEtcd   string
 	sinkPrefix       string
@@ -31,6 +35,9 @@ func (s *sourceFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&s.sourceEtcd, "source-etcd", "", "etcd dispatcher: source etcd client URLs, comma-separated")
 	fl.StringVar(&s.sourcePrefix, "source-prefix", "", "etcd dispatcher: the source key prefix to replicate (one table)")
 	fl.StringArrayVar(&s.sourceRanges, "source-range", nil, "etcd dispatcher: a source key range START..END (END empty: no bound), one table each; repeatable")
+	fl.StringVar(&s.tablePrefix, "source-table-prefix", "", "etcd dispatcher: numbered tables under this prefix; table i is the keys under PREFIX + i zero-padded + \"/\" (with --source-tables)")
+	fl.IntVar(&s.tableCount, "source-tables", 0, "etcd dispatcher: how many numbered tables --source-table-prefix holds (1 to N)")
+	fl.IntVar(&s.tableWidth, "source-table-width", 0, "etcd dispatcher: digits of a table ID in its keys (default: the digits of --source-tables)")
 	fl.StringVar(&s.sourceTLS.CA, "source-ca", "", "CA file to verify the source etcd (turns on TLS)")
 	fl.StringVar(&s.sourceTLS.Cert, "source-cert", "", "client certificate file for the source etcd")
 	fl.StringVar(&s.sourceTLS.Key, "source-key", "", "client key file for the source etcd")
@@ -45,7 +52,7 @@ func (s *sourceFlags) register(fl *pflag.FlagSet) {
 
 // used reports whether any etcd-dispatcher flag was given.
 func (s *sourceFlags) used() bool {
-	return s.sourceEtcd != "" || s.sourcePrefix != "" || len(s.sourceRanges) > 0 || s.sourceTLS.Enabled() ||
+	return s.sourceEtcd != "" || s.sourcePrefix != "" || len(s.sourceRanges) > 0 || s.tablePrefix != "" || s.tableCount != 0 || s.tableWidth != 0 || s.sourceTLS.Enabled() ||
 		s.sink != "" || s.sinkEtcd != "" || s.sinkPrefix != "" || s.sinkTLS.Enabled() || s.sinkFileMaxBytes != 0
 }
 
@@ -64,12 +71,22 @@ func (s *sourceFlags) apply(info *etcdutil.ChangefeedInfo, tablesGiven bool) err
 		return nil
 	}
 	if tablesGiven {
-		return usagef("--tables: with --dispatcher etcd the tables are the source key ranges (--source-prefix or --source-range)")
+		return usagef("--tables: with --dispatcher etcd the tables are the source key ranges (--source-prefix, --source-range or --source-table-prefix)")
 	}
-	if s.sourcePrefix == "" && len(s.sourceRanges) == 0 {
-		return fmt.Errorf("--dispatcher etcd needs --source-prefix P or --source-range START..END: the source keys to replicate")
+	if (s.tablePrefix == "") != (s.tableCount == 0) || (s.tableWidth != 0 && s.tablePrefix == "") {
+		return usagef("--source-table-prefix and --source-tables go together (--source-table-width with them)")
+	}
+	if s.sourcePrefix == "" && len(s.sourceRanges) == 0 && s.tablePrefix == "" {
+		return fmt.Errorf("--dispatcher etcd needs --source-prefix P, --source-range START..END or --source-table-prefix P --source-tables N: the source keys to replicate")
 	}
 	src := &etcdutil.SourceConfig{Endpoints: splitURLs(s.sourceEtcd), Prefix: s.sourcePrefix}
+	if s.tablePrefix != "" {
+		src.TableKeys = &etcdutil.TableKeys{Prefix: s.tablePrefix, Count: s.tableCount, Width: s.tableWidth}
+		if s.tableWidth == 0 && s.tableCount > 0 {
+			// Written out, so a table's keys never depend on the count.
+			src.TableKeys.Width = len(strconv.Itoa(s.tableCount))
+		}
+	}
 	for _, r := range s.sourceRanges {
 		start, end, ok := strings.Cut(r, "..")
 		if !ok {
@@ -92,7 +109,7 @@ func (s *sourceFlags) apply(info *etcdutil.ChangefeedInfo, tablesGiven bool) err
 	}
 	info.Source, info.Sink = src, sink
 	info.Tables = nil
-	for i := range src.TableRanges() {
+	for i := range src.TableCount() {
 		info.Tables = append(info.Tables, etcdutil.TableInfo{ID: int64(i + 1)})
 	}
 	if err := info.Validate(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/etcdutil/embedetcd"
 	"github.com/tidemark/tidemark/pki"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // changefeed create --dispatcher etcd stores the source and sink and starts at the source's
@@ -44,7 +45,10 @@ func TestCtlCreateEtcdChangefeed(t *testing.T) {
 		{[]string{"--source-range", "/b/../a/"}, "not above start"},
 		{[]string{"--source-range", "../a/"}, "empty start key"},
 		{[]string{"--source-prefix", "\xff"}, "covers every key"},
-		{[]string{}, "needs --source-prefix P or --source-range START..END"},
+		{[]string{}, "needs --source-prefix P, --source-range START..END or --source-table-prefix P --source-tables N"},
+		{[]string{"--source-table-prefix", "/t/", "--source-tables", "100", "--source-table-width", "2"}, "want 3 to 18"},
+		{[]string{"--source-table-prefix", "/tidemark/t", "--source-tables", "3"}, "tidemark's own keys"},
+		{[]string{"--source-table-prefix", "/t/", "--source-tables", "3", "--source-prefix", "/a/"}, "exactly one of them"},
 		{[]string{"--source-prefix", "/a/", "--source-range", "/b/../c/"}, "exactly one of them"},
 		{[]string{"--source-prefix", "/a/", "--source-ca", missing}, "no such file"},
 		{[]string{"--source-prefix", "/a/", "--source-ca", goodCA, "--source-cert", goodCA}, "certificate and key go together"},
@@ -59,6 +63,12 @@ func TestCtlCreateEtcdChangefeed(t *testing.T) {
 		}
 	}
 	mustRun(t, exitUsage, ctlArgs(ep, "changefeed", "create", "bad", "--tables", "1", "--source-prefix", "/a/")...)
+	for _, half := range [][]string{{"--source-table-prefix", "/t/"}, {"--source-tables", "3"}, {"--source-tables", "3", "--source-table-width", "4"}} {
+		res := mustRun(t, exitUsage, ctlArgs(ep, append(append([]string{}, base...), half...)...)...)
+		if !strings.Contains(res.stderr, "go together") {
+			t.Errorf("%v: stderr %q", half, res.stderr)
+		}
+	}
 	cli := srv.Client(t)
 	keys := etcdutil.Keys{Cluster: "ctltest"}
 	if got, err := etcdutil.ListChangefeeds(context.Background(), cli, keys); err != nil || len(got) != 0 {
@@ -80,6 +90,27 @@ func TestCtlCreateEtcdChangefeed(t *testing.T) {
 	if info.Dispatcher != "etcd" || info.Source.Prefix != "/a/" || info.Sink.Prefix != "/b/" || len(info.Tables) != 1 ||
 		info.StartTs < uint64(resp.Kvs[0].ModRevision) || info.StartTs > uint64(resp.Header.Revision) {
 		t.Fatalf("stored %+v (source at revision %d)", info, resp.Header.Revision)
+	}
+	testCtlNumberedTables(t, ep, cli, keys)
+}
+
+// A changefeed of 100,000 numbered source tables is one small value that ctl prints as a range
+// and a pattern; the width is written out so a table's keys never depend on the count.
+func testCtlNumberedTables(t *testing.T, ep string, cli *clientv3.Client, keys etcdutil.Keys) {
+	mustRun(t, exitOK, ctlArgs(ep, "changefeed", "create", "many", "--dispatcher", "etcd", "--source-etcd", ep,
+		"--source-table-prefix", "/shop/t", "--source-tables", "100000", "--sink", "file")...)
+	resp, err := cli.Get(context.Background(), keys.ChangefeedInfo("many"))
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("get: %v", err)
+	}
+	if v := resp.Kvs[0].Value; len(v) > 1<<10 || !strings.Contains(string(v), `"table_keys":{"prefix":"/shop/t","count":100000,"width":6}`) {
+		t.Fatalf("stored %d bytes: %s", len(v), v)
+	}
+	res := mustRun(t, exitOK, ctlArgs(ep, "changefeed", "get", "many")...)
+	for _, want := range []string{"100000 (1-100000)", "sink               file", `tables 1-100000, each the keys under "/shop/t" + its ID in 6 digits`} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("changefeed get: no %q in\n%s", want, res.stdout)
+		}
 	}
 }
 

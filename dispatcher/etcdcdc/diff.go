@@ -45,9 +45,11 @@ func Diff(ctx context.Context, src *clientv3.Client, cfg *etcdutil.SourceConfig,
 	res := DiffResult{Revision: rev}
 	want := map[string]KeyDiff{} // by mirror key
 	strip := cfg.MirrorSource()
-	ranges := cfg.TableRanges()
-	for _, r := range ranges {
+	for _, r := range cfg.ScanRanges() {
 		err := scan(ctx, src, r, rev, func(k, v []byte) {
+			if _, ok := cfg.TableOf(string(k)); !ok {
+				return // under a TableKeys prefix but not a table's key
+			}
 			mk := destPrefix + string(k[len(strip):])
 			want[mk] = KeyDiff{SourceKey: string(k), MirrorKey: mk, InSource: true, Source: string(v)}
 			res.Keys++
@@ -71,7 +73,7 @@ func Diff(ctx context.Context, src *clientv3.Client, cfg *etcdutil.SourceConfig,
 		}
 		if !ok {
 			d = KeyDiff{SourceKey: strip + string(k[len(destPrefix):]), MirrorKey: string(k)}
-			if !inRanges(ranges, d.SourceKey) {
+			if _, in := cfg.TableOf(d.SourceKey); !in {
 				if res.Outside++; len(res.OutsideSample) < outsideSample {
 					res.OutsideSample = append(res.OutsideSample, d.MirrorKey)
 				}
@@ -94,15 +96,6 @@ func Diff(ctx context.Context, src *clientv3.Client, cfg *etcdutil.SourceConfig,
 
 // outsideSample is how many keys outside the ranges a DiffResult names.
 const outsideSample = 5
-
-func inRanges(rs []etcdutil.KeyRange, k string) bool {
-	for _, r := range rs {
-		if r.Contains(k) {
-			return true
-		}
-	}
-	return false
-}
 
 func rangeEnd(r etcdutil.KeyRange) clientv3.OpOption {
 	if r.End == "" {

@@ -32,11 +32,10 @@ func SourceRange(src *etcdutil.SourceConfig, s heartbeatpb.TableSpan) (keyRange,
 	if err := span.Validate(s); err != nil {
 		return keyRange{}, err
 	}
-	tables := src.TableRanges()
-	if s.TableId < 1 || s.TableId > int64(len(tables)) {
-		return keyRange{}, fmt.Errorf("etcdcdc: span %s: table %d is not one of the %d source key ranges", span.String(s), s.TableId, len(tables))
+	t, ok := src.TableRange(s.TableId)
+	if !ok {
+		return keyRange{}, fmt.Errorf("etcdcdc: span %s: table %d is not one of the %d source key ranges", span.String(s), s.TableId, src.TableCount())
 	}
-	t := tables[s.TableId-1]
 	strip := []byte(src.TableStrip(s.TableId))
 	tableStart := span.TableStartKey(s.TableId)
 	toSource := func(k []byte) []byte {
@@ -66,20 +65,17 @@ func SourceRange(src *etcdutil.SourceConfig, s heartbeatpb.TableSpan) (keyRange,
 // src holds the key. The span whose range holds the span key is the span whose source range
 // holds the source key, since the map keeps order.
 func SpanKeyOf(src *etcdutil.SourceConfig, key []byte) (table int64, spanKey []byte, ok bool) {
-	for i, r := range src.TableRanges() {
-		if !r.Contains(string(key)) {
-			continue
-		}
-		id := int64(i + 1)
-		strip := src.TableStrip(id)
-		if !bytes.HasPrefix(key, []byte(strip)) {
-			// Cannot happen: every key between two bounds starts with what they share. Refuse
-			// rather than map it somewhere wrong.
-			return 0, nil, false
-		}
-		return id, append(span.TableStartKey(id), key[len(strip):]...), true
+	id, ok := src.TableOf(string(key))
+	if !ok {
+		return 0, nil, false
 	}
-	return 0, nil, false
+	strip := src.TableStrip(id)
+	if !bytes.HasPrefix(key, []byte(strip)) {
+		// Cannot happen: every key between two bounds starts with what they share. Refuse
+		// rather than map it somewhere wrong.
+		return 0, nil, false
+	}
+	return id, append(span.TableStartKey(id), key[len(strip):]...), true
 }
 
 // SourceBounds is SourceRange as an etcdutil.KeyRange (End "" for no upper bound), for

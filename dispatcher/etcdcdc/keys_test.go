@@ -15,9 +15,11 @@ func TestSourceRangePartitionsTheTable(t *testing.T) {
 	srcs := []*etcdutil.SourceConfig{
 		{Prefix: "/registry/"},
 		{Ranges: []etcdutil.KeyRange{{Start: "a", End: "m"}, {Start: "user/100", End: "user/200"}, {Start: "z"}}},
+		{TableKeys: &etcdutil.TableKeys{Prefix: "/s/t", Count: 12, Width: 3}},
 	}
 	keys := []string{"/registry/", "/registry/a", "/registry/pods/x", "/registry/\xff\xff", "/registry0", "/regist",
-		"a", "abc", "l\xff", "m", "user/100", "user/150/x", "user/199", "user/2", "user/200", "z", "zzz", "\xff"}
+		"a", "abc", "l\xff", "m", "user/100", "user/150/x", "user/199", "user/2", "user/200", "z", "zzz", "\xff",
+		"/s/t001/", "/s/t001/a", "/s/t012/x/y", "/s/t007/\xff", "/s/t013/x", "/s/t000/x", "/s/t01/x", "/s/t0010/", "/s/t001", "/s/t", "/s/tabc/"}
 	for _, src := range srcs {
 		for id := int64(1); id <= int64(len(src.TableRanges())); id++ {
 			table := src.TableRanges()[id-1]
@@ -80,9 +82,11 @@ func TestSpanKeyOf(t *testing.T) {
 	srcs := []*etcdutil.SourceConfig{
 		{Prefix: "/registry/"},
 		{Ranges: []etcdutil.KeyRange{{Start: "a", End: "m"}, {Start: "user/100", End: "user/200"}, {Start: "z"}}},
+		{TableKeys: &etcdutil.TableKeys{Prefix: "/s/t", Count: 12, Width: 3}},
 	}
 	keys := []string{"/registry/", "/registry/a", "/registry/pods/x", "/registry/\xff\xff", "/registry0", "/regist",
-		"a", "abc", "l\xff", "m", "user/100", "user/150/x", "user/199", "user/2", "user/200", "z", "zzz", "\xff", ""}
+		"a", "abc", "l\xff", "m", "user/100", "user/150/x", "user/199", "user/2", "user/200", "z", "zzz", "\xff",
+		"/s/t001/", "/s/t001/a", "/s/t012/x/y", "/s/t007/\xff", "/s/t013/x", "/s/t000/x", "/s/t01/x", "/s/t0010/", "/s/t001", "/s/t", "/s/tabc/", ""}
 	mapped := 0
 	for _, src := range srcs {
 		for _, k := range keys {
