@@ -25,6 +25,9 @@ BENCH_JSON ?= bench.json
 # mirror, etcdctl make-mirror), and its JSON.
 BENCH_CDC_EVENTS ?= 1000000
 BENCH_CDC_JSON ?= bench-cdc.json
+# The etcd dispatcher at scale: numbered source tables (one span and one watch each), and its JSON.
+BENCH_CDC_SCALE_TABLES ?= 100000
+BENCH_CDC_SCALE_JSON ?= bench-cdcscale.json
 # Seeds for `make sim`.
 SEEDS ?= 100
 # Extra flags for `make run`, e.g. make run ARGS='--nodes 5 --load-rate 1000' or ARGS='--dispatcher sim --tables 200'.
@@ -65,8 +68,8 @@ test-scale:
 	$(GO) test -count=1 -timeout 5m -run 'Million|TestCheckScale' ./maintainer ./dispatchermanager ./dispatcher/sinkcheck
 
 bench: build
-	$(GO) run ./tests/bench -bin bin/tidemark -sizes $(BENCH_SIZES) -json $(BENCH_JSON) -cdc-events $(BENCH_CDC_EVENTS) -cdc-json $(BENCH_CDC_JSON) -scenarios spans,cdc,moves -moves-json bench-moves.json
-	@echo "bench: figures written to $(BENCH_JSON) and $(BENCH_CDC_JSON)"
+	$(GO) run ./tests/bench -bin bin/tidemark -sizes $(BENCH_SIZES) -json $(BENCH_JSON) -cdc-events $(BENCH_CDC_EVENTS) -cdc-json $(BENCH_CDC_JSON) -scenarios spans,cdc,moves,cdcscale -moves-json bench-moves.json -cdc-scale-tables $(BENCH_CDC_SCALE_TABLES) -cdc-scale-json $(BENCH_CDC_SCALE_JSON)
+	@echo "bench: figures written to $(BENCH_JSON), $(BENCH_CDC_JSON), bench-moves.json and $(BENCH_CDC_SCALE_JSON)"
 	@$(MAKE) --no-print-directory bench-micro
 
 bench-micro:

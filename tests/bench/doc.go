@@ -34,6 +34,14 @@
 // the worker with the most spans is drained and the lag measured through it. Moves that cannot
 // be measured are named and fail the run (exit 1), never turned into a figure.
 //
+// The etcd dispatcher at scale (-scenarios cdcscale) repeats cold start and failover with
+// the change-data dispatcher: an etcd-dispatcher changefeed of -cdc-scale-tables numbered
+// source tables (--source-table-prefix, one span and one source watch each) into the file
+// sink. After the cold start one key is put into every table and the run waits for the
+// checkpoint to cover it; then the maintainer is killed, and once every span replicates under
+// the new epoch another key goes into every table; every event of both rounds must then be in
+// some node's sink file (the killed node's included), or the run fails.
+//
 // Figures are measurements of one run on this machine, never asserted against targets: the
 // targets live in the issue and the closing note compares. `make bench` runs it at 10,000,
 // 100,000 and 1,000,000 spans; `go run ./tests/bench -help` lists the flags.

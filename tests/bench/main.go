@@ -30,7 +30,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	workDir := fs.String("work-dir", "", "where data dirs and logs go (default: a temporary dir, removed unless -keep)")
 	keep := fs.Bool("keep", false, "keep the work dir (logs) after the run")
-	scenarios := fs.String("scenarios", "spans,cdc", "what to run, comma-separated: spans (the scheduler at -sizes), cdc (the data plane), moves (move pauses, both modes)")
+	scenarios := fs.String("scenarios", "spans,cdc", "what to run, comma-separated: spans (the scheduler at -sizes), cdc (the data plane), moves (move pauses, both modes), cdcscale (cold start and failover with the etcd dispatcher at -cdc-scale-tables)")
 	var mc movesConfig
 	registerMoves(fs, &mc)
 	movesJSONOut := fs.String("moves-json", "", "also write the moves figures as JSON to this file")
@@ -46,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cc.etcdctl, "etcdctl", "/usr/bin/etcdctl", "data plane: the etcdctl whose make-mirror is compared")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (it hosts the etcds of the data plane) to this file")
 	cdcJSONOut := fs.String("cdc-json", "", "also write the data-plane figures as JSON to this file")
+	scaleTables := fs.Int("cdc-scale-tables", 100000, "cdcscale: numbered source tables (one span each) of the etcd-dispatcher changefeed")
+	scaleJSONOut := fs.String("cdc-scale-json", "", "also write the cdcscale figures as JSON to this file")
 	logLevel := fs.String("log-level", "warn", "the servers' --log-level (debug to follow a stall)")
 	serverPprof := fs.Bool("pprof", false, "start the servers with --enable-pprof (profiles at <status-addr>/debug/pprof/, addresses in the log)")
 	if err := fs.Parse(args); err != nil {
@@ -62,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	runSpans, runData, runMovesScenario := false, false, false
+	runSpans, runData, runMovesScenario, runScale := false, false, false, false
 	for _, s := range strings.Split(*scenarios, ",") {
 		switch strings.TrimSpace(s) {
 		case "spans":
@@ -71,14 +73,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 			runData = true
 		case "moves":
 			runMovesScenario = true
+		case "cdcscale":
+			runScale = true
 		default:
-			fmt.Fprintf(stderr, "bench: -scenarios %q: want spans, cdc, moves or a list of them\n", *scenarios)
+			fmt.Fprintf(stderr, "bench: -scenarios %q: want spans, cdc, moves, cdcscale or a list of them\n", *scenarios)
 			return 2
 		}
 	}
 	if runData && (cc.events < 1 || cc.keys < cc.perTxn || cc.perTxn < 1 || cc.ranges < 1 || cc.ranges > 100 || cc.writers < 1) {
 		fmt.Fprintf(stderr, "bench: -cdc-events %d -cdc-keys %d -cdc-txn %d -cdc-ranges %d -cdc-writers %d: want positive counts, at least as many keys as puts per transaction, at most 100 ranges\n",
 			cc.events, cc.keys, cc.perTxn, cc.ranges, cc.writers)
+		return 2
+	}
+	if runScale && (*scaleTables < 1 || *scaleTables > 1000000) {
+		fmt.Fprintf(stderr, "bench: -cdc-scale-tables %d: want 1 to 1000000\n", *scaleTables)
 		return 2
 	}
 	if err := mc.check(); runMovesScenario && err != nil {
@@ -155,6 +163,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		failed = failed || mf
+	}
+	if runScale {
+		scaleDir := filepath.Join(dir, "cdcscale")
+		if err := os.MkdirAll(scaleDir, 0o755); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		logf("etcd dispatcher: %d source tables on %d nodes (logs in %s)", *scaleTables, *nodes, scaleDir)
+		sr := runCDCScale(runConfig{bin: binPath, dir: scaleDir, nodes: *nodes, ttl: *ttl, timeout: *timeout, logLevel: *logLevel, pprof: *serverPprof, logf: logf}, *scaleTables)
+		printCDCScale(stdout, sr, *ttl)
+		failed = failed || len(sr.Errors) > 0
+		if *scaleJSONOut != "" {
+			b, _ := json.MarshalIndent(scaleJSON(sr), "", "  ")
+			if err := os.WriteFile(*scaleJSONOut, append(b, '\n'), 0o644); err != nil {
+				fmt.Fprintln(stderr, "bench:", err)
+				return 1
+			}
+		}
 	}
 	if *jsonOut != "" && runSpans {
 		b, _ := json.MarshalIndent(jsonResults(results), "", "  ")

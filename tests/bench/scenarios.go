@@ -65,7 +65,7 @@ func runSize(rc runConfig, spans int) result {
 		fail("create", err)
 		return r
 	}
-	if err := c.waitReplicating(spans, 0, rc.timeout); err != nil {
+	if err := c.waitReplicating(changefeed, spans, 0, rc.timeout); err != nil {
 		fail("cold start", err)
 		return r
 	}
@@ -101,11 +101,11 @@ func runSize(rc runConfig, spans int) result {
 		r.MovesPerSecond = v
 		rc.logf("%d spans: %.0f moves/s", spans, v)
 	}
-	if err := c.waitReplicating(spans, 0, rc.timeout); err != nil {
+	if err := c.waitReplicating(changefeed, spans, 0, rc.timeout); err != nil {
 		fail("settle after drain", err)
 		return r
 	}
-	fo, boot, err := c.failover(spans, rc.timeout)
+	fo, boot, err := c.failover(changefeed, spans, rc.timeout)
 	if err != nil {
 		fail("failover", err)
 	} else {
@@ -122,12 +122,12 @@ func nanMax(a, b float64) float64 {
 	return a
 }
 
-// waitReplicating waits until the published status shows every span replicating, nothing in
+// waitReplicating waits until cf's published status shows every span replicating, nothing in
 // flight, bootstrapped, under an epoch above minEpoch.
-func (c *cluster) waitReplicating(spans int, minEpoch uint64, d time.Duration) error {
+func (c *cluster) waitReplicating(cf string, spans int, minEpoch uint64, d time.Duration) error {
 	var last string
 	err := c.waitFor(fmt.Sprintf("%d spans replicating", spans), d, func() (bool, error) {
-		st, ok := c.status(changefeed)
+		st, ok := c.status(cf)
 		if !ok {
 			return false, nil
 		}
@@ -185,20 +185,20 @@ func (c *cluster) drainRate(st etcdutil.ChangefeedStatus, d time.Duration) (floa
 	return float64(moved) / took.Seconds(), nil
 }
 
-// failover kills the maintainer and returns the time until every span replicates under a new
+// failover kills cf's maintainer and returns the time until every span replicates under a new
 // epoch, and the new maintainer's bootstrap duration from its histogram.
-func (c *cluster) failover(spans int, d time.Duration) (float64, float64, error) {
-	st, ok := c.status(changefeed)
+func (c *cluster) failover(cf string, spans int, d time.Duration) (float64, float64, error) {
+	st, ok := c.status(cf)
 	if !ok {
 		return 0, 0, fmt.Errorf("no status")
 	}
 	start := time.Now()
 	c.kill(st.Maintainer)
-	if err := c.waitReplicating(spans, st.Epoch, d); err != nil {
+	if err := c.waitReplicating(cf, spans, st.Epoch, d); err != nil {
 		return 0, 0, err
 	}
 	took := time.Since(start).Seconds()
-	now, _ := c.status(changefeed)
+	now, _ := c.status(cf)
 	sum, err := c.metric(now.Maintainer, "tidemark_maintainer_bootstrap_duration_seconds_sum")
 	if err != nil {
 		return took, math.NaN(), err
