@@ -68,6 +68,8 @@ type Factory struct {
 	lastOK time.Time
 	live   map[*Dispatcher]struct{} // working dispatchers, for the lag
 	srcRev atomic.Int64
+	// streams spreads the watches over several watch streams of cli (streams.go).
+	streams streamPicker
 }
 
 // NewFactory connects to the source without waiting for it: an unreachable source is an error
@@ -215,8 +217,8 @@ func (f *Factory) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-progress.C:
-			// The watches' streams answer every watcher on them; an error shows in the probe.
-			_ = f.cli.RequestProgress(ctx)
+			// Each watch stream answers every watcher on it.
+			f.streams.requestProgress(ctx, f.cli)
 			progress.Reset(f.progressEvery())
 		case <-probe.C:
 			f.probe(ctx)

@@ -58,7 +58,7 @@ func (f *Factory) Prepare(dc heartbeatpb.DispatcherConfig, table heartbeatpb.Tab
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(f.streams.watchCtx(context.Background()))
 	p := &prepared{f: f, dc: dc, rng: rng, stop: cancel, done: make(chan struct{}), handover: make(chan struct{}),
 		through: int64(dc.StartTs), gate: newProgressGate(int64(dc.StartTs)), warmBy: time.Now().Add(maxWarmup),
 		log: f.log.With(zap.String("dispatcher", dispatcher.FormatID(dc.Id)), zap.String("phase", "prepared"))}

@@ -138,7 +138,7 @@ func eventBatch(evs []*clientv3.Event) batch {
 // watch runs one watch from rev+1 and returns the last revision queued and why it ended.
 func (d *Dispatcher) watch(rev int64) (int64, error) {
 	opts := append(watchOptions(d.rng, rev), clientv3.WithCreatedNotify())
-	ctx, cancel := context.WithCancel(d.readCtx)
+	ctx, cancel := context.WithCancel(d.f.streams.watchCtx(d.readCtx))
 	defer cancel()
 	return d.consume(ctx, d.f.cli.Watch(ctx, string(d.rng.start), opts...), newProgressGate(rev), rev)
 }
