@@ -64,31 +64,21 @@ func runCDC(rc runConfig, cc cdcConfig) cdcResult {
 	r := cdcResult{Events: cc.events, FileRate: math.NaN(), MirrorRate: math.NaN(), MakeMirrorRate: math.NaN(),
 		LoadRate: math.NaN(), MirrorPerTxn: math.NaN(), MakeMirrorPerTxn: math.NaN(), LagP50: math.NaN(), LagP99: math.NaN(), LagRate: cc.lagRate, KillRecovery: math.NaN()}
 	fail := func(what string, err error) { r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", what, err)) }
-	srcSrv, err := embedetcd.Start(embedetcd.Config{Dir: filepath.Join(rc.dir, "source"), Name: "source", LogLevel: "panic"})
+	srcSrv, src, err := startEtcd(rc.dir, "source")
 	if err != nil {
 		fail("source etcd", err)
 		return r
 	}
 	defer srcSrv.Close()
-	dstSrv, err := embedetcd.Start(embedetcd.Config{Dir: filepath.Join(rc.dir, "target"), Name: "target", LogLevel: "panic"})
+	defer src.Close()
+	dstSrv, dst, err := startEtcd(rc.dir, "target")
 	if err != nil {
 		fail("target etcd", err)
 		return r
 	}
 	defer dstSrv.Close()
-	ctx := context.Background()
-	src, err := etcdutil.Connect(ctx, srcSrv.ClientURLs(), nil, 5*time.Second)
-	if err != nil {
-		fail("source", err)
-		return r
-	}
-	defer src.Close()
-	dst, err := etcdutil.Connect(ctx, dstSrv.ClientURLs(), nil, 5*time.Second)
-	if err != nil {
-		fail("target", err)
-		return r
-	}
 	defer dst.Close()
+	ctx := context.Background()
 	c, err := startCluster(rc, rc.nodes)
 	if err != nil {
 		fail("start", err)
@@ -143,6 +133,21 @@ func runCDC(rc runConfig, cc cdcConfig) cdcResult {
 		fail("lag", err)
 	}
 	return r
+}
+
+// startEtcd starts an embedded etcd of its own under dir/name (a source or a target the
+// servers reach over the network like any other) and connects to it.
+func startEtcd(dir, name string) (*embedetcd.Server, *clientv3.Client, error) {
+	srv, err := embedetcd.Start(embedetcd.Config{Dir: filepath.Join(dir, name), Name: name, LogLevel: "panic"})
+	if err != nil {
+		return nil, nil, err
+	}
+	cli, err := etcdutil.Connect(context.Background(), srv.ClientURLs(), nil, 5*time.Second)
+	if err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	return srv, cli, nil
 }
 
 // replicate creates changefeed cf, waits for its spans, runs the load and returns events per
@@ -201,15 +206,29 @@ func (c *cluster) checkFiles(ctx context.Context, src *clientv3.Client, root str
 	if err != nil {
 		return err
 	}
+	records, err := c.readFileSinks(cfFile)
+	if err != nil {
+		return err
+	}
+	return checkFileEvents(events, records, lr.written)
+}
+
+// readFileSinks reads cf's file sink records of every node that ever ran, a killed one
+// included (kill forgets the node, its data dir stays).
+func (c *cluster) readFileSinks(cf string) ([]etcdcdc.Record, error) {
+	dirs, err := filepath.Glob(filepath.Join(c.dir, "*", "cdc"))
+	if err != nil {
+		return nil, err
+	}
 	var records []etcdcdc.Record
-	for id := range c.nodes {
-		recs, err := etcdcdc.ReadFileSink(filepath.Join(c.dir, id, "cdc"), cfFile)
+	for _, dir := range dirs {
+		recs, err := etcdcdc.ReadFileSink(dir, cf)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		records = append(records, recs...)
 	}
-	return checkFileEvents(events, records, lr.written)
+	return records, nil
 }
 
 // checkFileEvents is the file sink's verdict: the source history must hold the load and every

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,10 +12,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/tidemark/tidemark/dispatcher/etcdcdc"
-	"github.com/tidemark/tidemark/etcdutil"
-	"github.com/tidemark/tidemark/etcdutil/embedetcd"
 )
 
 // The cdcscale scenario: the spans scenario's cold start and failover with the etcd change-data
@@ -42,19 +37,14 @@ type cdcScaleResult struct {
 func runCDCScale(rc runConfig, tables int) cdcScaleResult {
 	r := cdcScaleResult{Tables: tables, ColdStartSeconds: math.NaN(), FailoverSeconds: math.NaN(), BootstrapSeconds: math.NaN()}
 	fail := func(what string, err error) { r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", what, err)) }
-	srcSrv, err := embedetcd.Start(embedetcd.Config{Dir: filepath.Join(rc.dir, "source"), Name: "source", LogLevel: "panic"})
+	srcSrv, src, err := startEtcd(rc.dir, "source")
 	if err != nil {
 		fail("source etcd", err)
 		return r
 	}
 	defer srcSrv.Close()
-	ctx := context.Background()
-	src, err := etcdutil.Connect(ctx, srcSrv.ClientURLs(), nil, 5*time.Second)
-	if err != nil {
-		fail("source", err)
-		return r
-	}
 	defer src.Close()
+	ctx := context.Background()
 	c, err := startCluster(rc, rc.nodes)
 	if err != nil {
 		fail("start", err)
@@ -158,18 +148,9 @@ func (c *cluster) checkScaleFiles(ctx context.Context, src *clientv3.Client, fir
 	if err != nil {
 		return err
 	}
-	// Every node that ever ran, the killed one included (kill forgets it).
-	dirs, err := filepath.Glob(filepath.Join(c.dir, "*", "cdc"))
+	records, err := c.readFileSinks(cfScale)
 	if err != nil {
 		return err
-	}
-	var records []etcdcdc.Record
-	for _, dir := range dirs {
-		recs, err := etcdcdc.ReadFileSink(dir, cfScale)
-		if err != nil {
-			return err
-		}
-		records = append(records, recs...)
 	}
 	return checkFileEvents(events, records, first.written+second.written)
 }
@@ -189,16 +170,6 @@ func printCDCScale(w io.Writer, r cdcScaleResult, ttl time.Duration) {
 
 // scaleJSON is the result with NaN (which JSON cannot hold) as nil.
 func scaleJSON(r cdcScaleResult) map[string]any {
-	m := map[string]any{"tables": r.Tables, "events_checked": r.EventsChecked}
-	for k, v := range map[string]float64{"cold_start_s": r.ColdStartSeconds, "failover_s": r.FailoverSeconds, "bootstrap_s": r.BootstrapSeconds} {
-		if math.IsNaN(v) {
-			m[k] = nil
-		} else {
-			m[k] = v
-		}
-	}
-	if len(r.Errors) > 0 {
-		m["errors"] = r.Errors
-	}
-	return m
+	return figuresJSON(map[string]any{"tables": r.Tables, "events_checked": r.EventsChecked},
+		map[string]float64{"cold_start_s": r.ColdStartSeconds, "failover_s": r.FailoverSeconds, "bootstrap_s": r.BootstrapSeconds}, r.Errors)
 }

@@ -138,19 +138,23 @@ func safeDiv(a, b float64) float64 {
 
 // cdcJSON is the data-plane result with NaN (which JSON cannot hold) as nil.
 func cdcJSON(r cdcResult) map[string]any {
-	m := map[string]any{"events": r.Events, "lag_rate_events_per_s": r.LagRate}
-	for k, v := range map[string]float64{"load_events_per_s": r.LoadRate, "file_events_per_s": r.FileRate,
+	return figuresJSON(map[string]any{"events": r.Events, "lag_rate_events_per_s": r.LagRate}, map[string]float64{"load_events_per_s": r.LoadRate, "file_events_per_s": r.FileRate,
 		"mirror_events_per_s": r.MirrorRate, "mirror_events_per_txn": r.MirrorPerTxn, "make_mirror_events_per_txn": r.MakeMirrorPerTxn, "make_mirror_events_per_s": r.MakeMirrorRate,
 		"mirror_over_make_mirror": safeDiv(r.MirrorRate, r.MakeMirrorRate), "lag_p50_s": r.LagP50, "lag_p99_s": r.LagP99,
-		"kill_recovery_s": r.KillRecovery} {
+		"kill_recovery_s": r.KillRecovery}, r.Errors)
+}
+
+// figuresJSON adds the figures to m, NaN (which JSON cannot hold) as nil, and the errors.
+func figuresJSON(m map[string]any, figs map[string]float64, errs []string) map[string]any {
+	for k, v := range figs {
 		if math.IsNaN(v) {
 			m[k] = nil
 		} else {
 			m[k] = v
 		}
 	}
-	if len(r.Errors) > 0 {
-		m["errors"] = r.Errors
+	if len(errs) > 0 {
+		m["errors"] = errs
 	}
 	return m
 }
