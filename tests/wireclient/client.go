@@ -134,15 +134,30 @@ const closeWait = 3 * time.Second
 // most closeWait) for the node to end the stream, which the node does once it has read
 // everything sent before. Cancelling at once could reset the stream with frames still in
 // flight, and an attack would be lost before it arrived (CI: forged-envelopes found no
-// "undecodable batch dropped" after the garbage was sent).
+// "undecodable batch dropped" after the garbage was sent). It returns ErrReplaced when the node
+// ended the stream because a newer one took its place: then what was sent on it may never have
+// been read (CI: forged-envelopes found no "stale epoch" after the replays were sent under the
+// maintainer's name, which the real maintainer redialed meanwhile).
 func (c *Client) Close() error {
-	if err := c.stream.CloseSend(); err == nil {
+	var err error
+	if cerr := c.stream.CloseSend(); cerr == nil {
 		stop := time.AfterFunc(closeWait, c.cancel)
 		var f heartbeatpb.Batch
-		for c.stream.RecvMsg(&f) == nil {
+		for {
+			rerr := c.stream.RecvMsg(&f)
+			if rerr == nil {
+				continue
+			}
+			if status.Code(rerr) == codes.Aborted {
+				err = fmt.Errorf("%w: %w", ErrReplaced, rerr)
+			}
+			break
 		}
 		stop.Stop()
 	}
 	c.cancel()
-	return c.cc.Close()
+	if cerr := c.cc.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

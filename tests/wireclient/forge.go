@@ -176,33 +176,40 @@ func Run(ctx context.Context, t Target, attacks []Attack) []Result {
 func run(ctx context.Context, t Target, a Attack) error {
 	// A sender name that belongs to a live node is that node's, too: the target keeps one stream
 	// per sender, so the real node redialing may replace the attacker's stream mid-attack (and
-	// the attacker's may replace the node's). An attacker would dial again, and so does this:
-	// from the batch whose send failed, a few times.
-	sent, raw := 0, 0
+	// the attacker's may replace the node's), and the target drops what it had not read of the
+	// replaced stream. An attacker would dial again and send it all again, and so does this, a
+	// few times.
 	var err error
 	for try := 0; try < 5; try++ {
-		if err = send(ctx, t, a, &sent, &raw); err == nil || !errors.Is(err, ErrReplaced) {
+		if err = send(ctx, t, a); err == nil || !errors.Is(err, ErrReplaced) {
 			return err
 		}
 	}
 	return err
 }
 
-// send delivers a's envelopes from *sent and its raw frames from *raw on one new stream,
-// counting what went.
-func send(ctx context.Context, t Target, a Attack, sent, raw *int) error {
+// send delivers a's envelopes and raw frames on one new stream; ErrReplaced says some of them
+// may not have been read.
+func send(ctx context.Context, t Target, a Attack) error {
 	c, err := Dial(ctx, Config{Addr: t.Addr, ClusterID: t.ClusterID, From: a.From, To: t.Node, TLS: a.TLS})
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	for ; *sent < len(a.Envelopes); *sent++ {
-		if err := c.Send(a.Envelopes[*sent]...); err != nil {
+	err = sendAll(c, a)
+	if cerr := c.Close(); err == nil && errors.Is(cerr, ErrReplaced) {
+		err = cerr
+	}
+	return err
+}
+
+func sendAll(c *Client, a Attack) error {
+	for _, envs := range a.Envelopes {
+		if err := c.Send(envs...); err != nil {
 			return err
 		}
 	}
-	for ; *raw < len(a.Raw); *raw++ {
-		if err := c.SendRaw(a.Raw[*raw]); err != nil {
+	for _, raw := range a.Raw {
+		if err := c.SendRaw(raw); err != nil {
 			return err
 		}
 	}

@@ -62,4 +62,21 @@ func replacedStreamSays(t *testing.T, target Target) {
 	if !errors.Is(err, ErrReplaced) {
 		t.Fatalf("send on a replaced stream: %v, want ErrReplaced", err)
 	}
+	// A stream replaced after its last send succeeded: Close says so, as the node may have
+	// dropped what it had not read (Run then sends the attack again).
+	third, err := Dial(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := third.Send(); err != nil {
+		t.Fatal(err)
+	}
+	fourth, err := Dial(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fourth.Close()
+	if err := third.Close(); !errors.Is(err, ErrReplaced) {
+		t.Fatalf("close of a replaced stream: %v, want ErrReplaced", err)
+	}
 }
