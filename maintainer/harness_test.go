@@ -450,10 +450,35 @@ func (e *env) cmdRaw(t *testing.T, td *datadriven.TestData) error {
 }
 
 func TestMaintainer(t *testing.T) {
+	settled := 0 // commands after which the maintainer was settled, over every file
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		e := &env{}
 		datadriven.RunTest(t, path, func(t *testing.T, td *datadriven.TestData) string {
-			return e.handle(t, td)
+			out := e.handle(t, td)
+			if e.m != nil {
+				settled += e.checkSettled(t, td)
+			}
+			return out
 		})
 	})
+	if settled == 0 {
+		t.Error("no scenario ever settled: the check of Settled against Status tested one side only")
+	}
+}
+
+// checkSettled fails t when Settled, the server's cheap end-of-failover test, disagrees with
+// what Status says (bootstrapped, spans, every one replicating, no operator in flight); it
+// returns 1 when settled.
+func (e *env) checkSettled(t *testing.T, td *datadriven.TestData) int {
+	st := e.m.Status()
+	want := st.Bootstrapped && len(st.Operators) == 0 && st.Spans["replicating"] > 0 &&
+		st.Spans["absent"] == 0 && st.Spans["scheduling"] == 0
+	if got := e.m.Settled(); got != want {
+		t.Fatalf("%s: Settled()=%v, Status says %v (bootstrapped=%v spans=%v operators=%d)", td.Pos, got, want,
+			st.Bootstrapped, st.Spans, len(st.Operators))
+	}
+	if want {
+		return 1
+	}
+	return 0
 }

@@ -209,28 +209,11 @@ func (t *termOps) afterFlush(ctx context.Context, lead *etcdutil.Leadership, m *
 		}
 		publishNow = true
 	}
-	if t.booted && !t.replicating {
-		// Status costs the live nodes and the operators in flight, not the spans, and is only
-		// asked until the first time every span replicates.
-		if st := m.Status(); allReplicating(st) {
-			t.replicating = true
-			t.log.Info("every span replicating", zap.Duration("since_elected", time.Since(t.elected).Round(time.Millisecond)),
-				zap.Int("spans", st.Spans["replicating"]))
-			publishNow = true
-		}
+	if t.booted && !t.replicating && m.Settled() {
+		t.replicating = true
+		t.log.Info("every span replicating", zap.Duration("since_elected", time.Since(t.elected).Round(time.Millisecond)),
+			zap.Int("spans", m.Status().Spans["replicating"]))
+		publishNow = true
 	}
 	return publishNow, nil
-}
-
-// allReplicating: no span absent or being scheduled, and no operator in flight.
-func allReplicating(st maintainer.Status) bool {
-	if len(st.Operators) > 0 || st.Spans["replicating"] == 0 {
-		return false
-	}
-	for state, n := range st.Spans {
-		if state != "replicating" && n > 0 {
-			return false
-		}
-	}
-	return true
 }
