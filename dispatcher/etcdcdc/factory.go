@@ -3,6 +3,7 @@ package etcdcdc
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -69,7 +70,7 @@ type Factory struct {
 	live   map[*Dispatcher]struct{} // working dispatchers, for the lag
 	srcRev atomic.Int64
 	// streams spreads the watches over several watch streams of cli (streams.go).
-	streams streamPicker
+	streams *streamPicker
 }
 
 // NewFactory connects to the source without waiting for it: an unreachable source is an error
@@ -95,7 +96,7 @@ func NewFactory(cfg FactoryConfig) (*Factory, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Factory{cfg: cfg, cli: cli, log: cfg.Logger, cancel: cancel, done: make(chan struct{}),
-		lastOK: time.Now(), live: map[*Dispatcher]struct{}{}}
+		lastOK: time.Now(), live: map[*Dispatcher]struct{}{}, streams: newStreamPicker(cli)}
 	if cfg.DataPlane.SetLag != nil {
 		cfg.DataPlane.SetLag(f.Lag)
 	}
@@ -189,7 +190,7 @@ func (f *Factory) Flush() error { return f.cfg.Sink.Err() }
 func (f *Factory) Close() error {
 	f.cancel()
 	<-f.done
-	return f.cli.Close()
+	return errors.Join(f.streams.close(), f.cli.Close())
 }
 
 // Client is the source client, for checks that read the source the way the dispatchers do.
@@ -218,7 +219,7 @@ func (f *Factory) run(ctx context.Context) {
 			return
 		case <-progress.C:
 			// Each watch stream answers every watcher on it.
-			f.streams.requestProgress(ctx, f.cli)
+			f.streams.requestProgress(ctx)
 			progress.Reset(f.progressEvery())
 		case <-probe.C:
 			f.probe(ctx)

@@ -58,7 +58,7 @@ func (f *Factory) Prepare(dc heartbeatpb.DispatcherConfig, table heartbeatpb.Tab
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(f.streams.watchCtx(context.Background()))
+	ctx, cancel := context.WithCancel(context.Background())
 	p := &prepared{f: f, dc: dc, rng: rng, stop: cancel, done: make(chan struct{}), handover: make(chan struct{}),
 		through: int64(dc.StartTs), gate: newProgressGate(int64(dc.StartTs)), warmBy: time.Now().Add(maxWarmup),
 		log: f.log.With(zap.String("dispatcher", dispatcher.FormatID(dc.Id)), zap.String("phase", "prepared"))}
@@ -66,7 +66,7 @@ func (f *Factory) Prepare(dc heartbeatpb.DispatcherConfig, table heartbeatpb.Tab
 		close(p.done) // no key can ever be in the range: nothing to buffer
 		return p, nil
 	}
-	p.wch = f.cli.Watch(ctx, string(rng.start), append(watchOptions(rng, int64(dc.StartTs)), clientv3.WithCreatedNotify())...)
+	p.wch = f.streams.watch(ctx, string(rng.start), append(watchOptions(rng, int64(dc.StartTs)), clientv3.WithCreatedNotify())...)
 	go p.watch(ctx)
 	return p, nil
 }

@@ -138,9 +138,9 @@ func eventBatch(evs []*clientv3.Event) batch {
 // watch runs one watch from rev+1 and returns the last revision queued and why it ended.
 func (d *Dispatcher) watch(rev int64) (int64, error) {
 	opts := append(watchOptions(d.rng, rev), clientv3.WithCreatedNotify())
-	ctx, cancel := context.WithCancel(d.f.streams.watchCtx(d.readCtx))
+	ctx, cancel := context.WithCancel(d.readCtx)
 	defer cancel()
-	return d.consume(ctx, d.f.cli.Watch(ctx, string(d.rng.start), opts...), newProgressGate(rev), rev)
+	return d.consume(ctx, d.f.streams.watch(ctx, string(d.rng.start), opts...), newProgressGate(rev), rev)
 }
 
 // consume queues what the watch wch (of the span's range, with created notification) delivers,

@@ -154,7 +154,12 @@ func TestWatchTrustsProgressOnlyWhenCaughtUp(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			kv := &fakeKV{history: c.history}
-			d := &Dispatcher{f: &Factory{cli: &clientv3.Client{Watcher: &fakeWatcher{script: c.script}, KV: kv}},
+			w := &fakeWatcher{script: c.script}
+			streams := &streamPicker{}
+			for i := range streams.watchers {
+				streams.watchers[i] = w
+			}
+			d := &Dispatcher{f: &Factory{cli: &clientv3.Client{Watcher: w, KV: kv}, streams: streams},
 				rng: keyRange{start: []byte("/a/"), end: []byte("/a0")}, queue: make(chan batch, 64), log: zap.NewNop()}
 			d.readCtx, d.cancelRead = context.WithCancel(context.Background())
 			defer d.cancelRead()
