@@ -20,6 +20,7 @@ import (
 // The transport's log lines the TLS test counts on the target (messaging/server.go).
 const (
 	acceptedLine = "messaging: stream accepted"
+	endedLine    = "messaging: stream ended"
 	refusedLine  = "messaging: inbound stream refused: claimed node does not match its certificate"
 )
 

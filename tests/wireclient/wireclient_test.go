@@ -6,6 +6,9 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // TestForgeriesLeaveTheClusterUnharmed plays the hostile peer of issue 9 against four real
@@ -30,14 +33,14 @@ func TestForgeriesLeaveTheClusterUnharmed(t *testing.T) {
 	if _, err := Dial(context.Background(), Config{Addr: target.Addr, ClusterID: "wire", From: "zz-above", To: target.Node}); !errors.Is(err, ErrRejected) {
 		t.Fatalf("stream as a larger ID: %v, want ErrRejected", err)
 	}
-	replacedStreamSays(t, target)
+	replacedStreamSays(t, target, c.nodes[target.Node].logs)
 	c.checkUnharmed(t, nil)
 }
 
 // replacedStreamSays: a second stream under one sender name replaces the first, and a send on
 // the first then fails with ErrReplaced, which is what lets Run dial again when the real node
 // owning a stolen name redials mid-attack.
-func replacedStreamSays(t *testing.T, target Target) {
+func replacedStreamSays(t *testing.T, target Target, targetLogs *observer.ObservedLogs) {
 	t.Helper()
 	ctx := context.Background()
 	cfg := Config{Addr: target.Addr, ClusterID: target.ClusterID, From: "0-twice", To: target.Node}
@@ -71,11 +74,22 @@ func replacedStreamSays(t *testing.T, target Target) {
 	if err := third.Send(); err != nil {
 		t.Fatal(err)
 	}
+	ended := func() int {
+		return targetLogs.FilterMessage(endedLine).FilterField(zap.String("peer", cfg.From)).Len()
+	}
 	fourth, err := Dial(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fourth.Close()
+	// Close half-closes first; were the node to read that before the fourth stream replaced
+	// the third, it would end the third normally. So wait until the node has ended it: the
+	// first, second and third streams each end once, on being replaced.
+	for deadline := time.Now().Add(5 * time.Second); ended() < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node never ended the third stream after the fourth replaced it")
+		}
+	}
 	if err := third.Close(); !errors.Is(err, ErrReplaced) {
 		t.Fatalf("close of a replaced stream: %v, want ErrReplaced", err)
 	}
