@@ -109,6 +109,15 @@ func TestIDAndModeRoundTrip(t *testing.T) {
 	if got, err := ParseID(FormatID(id)); err != nil || got != id {
 		t.Fatalf("ParseID(FormatID) = %v, %v", got, err)
 	}
+	for id, want := range map[heartbeatpb.DispatcherID]string{
+		{Hi: 1 << 40, Lo: 7}:             "1099511627776-7",
+		{}:                               "0-0",
+		{Hi: ^uint64(0), Lo: ^uint64(0)}: "18446744073709551615-18446744073709551615",
+	} {
+		if got := FormatID(id); got != want {
+			t.Errorf("FormatID(%v) = %q, want %q", id, got, want)
+		}
+	}
 	for _, bad := range []string{"", "1", "1-", "-1", "a-b", "1-2-3"} {
 		if _, err := ParseID(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ParseID(%q): %v", bad, err)

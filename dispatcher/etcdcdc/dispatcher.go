@@ -123,7 +123,9 @@ func newDispatcherFrom(f *Factory, dc heartbeatpb.DispatcherConfig, rng keyRange
 	d := &Dispatcher{
 		f: f, dc: dc, rng: rng,
 		writer: f.cfg.Sink.Open(Owner{Node: f.cfg.Node, Changefeed: f.cfg.Changefeed, ID: dc.Id, Span: dc.Span, Start: int64(dc.StartTs)}),
-		log: f.log.With(zap.String("dispatcher", dispatcher.FormatID(dc.Id)), zap.Stringer("span", span.KeyOf(dc.Span)),
+		// Lazy: the fields are encoded only when the dispatcher logs, which most never do (eager
+		// encoding was a tenth of re-creating a node's dispatchers after a failover).
+		log: f.log.WithLazy(idField("dispatcher", dc.Id), zap.Stringer("span", span.KeyOf(dc.Span)),
 			zap.Stringer("source-range", rng)),
 		queue: make(chan batch, queueDepth), stopc: make(chan struct{}),
 		readerDone: make(chan struct{}), writerDone: make(chan struct{}),
@@ -394,6 +396,15 @@ func eventBytes(events []Event) int {
 	}
 	return n
 }
+
+// idField is id as a log field, formatted only if a line carrying it is written.
+func idField(key string, id heartbeatpb.DispatcherID) zap.Field {
+	return zap.Stringer(key, loggedID(id))
+}
+
+type loggedID heartbeatpb.DispatcherID
+
+func (id loggedID) String() string { return dispatcher.FormatID(heartbeatpb.DispatcherID(id)) }
 
 func (d *Dispatcher) sleep(ctx context.Context, t time.Duration) {
 	select {

@@ -61,7 +61,7 @@ func (f *Factory) Prepare(dc heartbeatpb.DispatcherConfig, table heartbeatpb.Tab
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &prepared{f: f, dc: dc, rng: rng, stop: cancel, done: make(chan struct{}), handover: make(chan struct{}),
 		through: int64(dc.StartTs), gate: newProgressGate(int64(dc.StartTs)), warmBy: time.Now().Add(maxWarmup),
-		log: f.log.With(zap.String("dispatcher", dispatcher.FormatID(dc.Id)), zap.String("phase", "prepared"))}
+		log: f.log.WithLazy(idField("dispatcher", dc.Id), zap.String("phase", "prepared"))}
 	if rng.empty() {
 		close(p.done) // no key can ever be in the range: nothing to buffer
 		return p, nil
