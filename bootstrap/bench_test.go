@@ -102,7 +102,7 @@ func benchResponses(b *testing.B) (*heartbeatpb.ChangefeedConfig, [][]byte, int)
 func nodeName(i int) string { return fmt.Sprintf("n%02d", i) }
 
 // BenchmarkRestore measures a maintainer taking over 1,000,000 spans on 10 nodes with 10,000
-// operators in flight (target: at most 2 s on a 2-core machine). LastAnswer times what the
+// operators in flight (target, #12: at most 1 s on a 2-core machine). LastAnswer times what the
 // issue asks for: from the last bootstrap answer's bytes to the plan applied (that answer
 // decoded and stepped in, the restore run over all ten, span DB loaded, operators resumed); the
 // other nine answers arrived, and were decoded, before. AllAnswers also times decoding the nine.

@@ -13,16 +13,29 @@ import (
 // those overlapping a span. Reported dispatchers may overlap each other (that is what conflicts
 // are), so each group also keeps the running maximum of end keys: a backwards scan stops where
 // no earlier span can reach.
-type workingIndex map[groupKey]*indexedGroup
+//
+// The groups reserve sized lie in one array, in group order (sortGroups), so that place can
+// write the plan's Replicating list over it as it reads: at a million spans a second array of
+// placements was 100 MB allocated and faulted in during a restore.
+type workingIndex struct {
+	groups map[groupKey]*indexedGroup
+	all    []Placement // the reserved groups, back to back in group order
+}
 
 type indexedGroup struct {
 	ps     []Placement
 	maxEnd [][]byte // maxEnd[i]: the highest end key among ps[0..i]
+	// off: where ps starts in all; -1 for a group reserve did not size (it has its own array).
+	off int
+}
+
+func newWorkingIndex() workingIndex {
+	return workingIndex{groups: make(map[groupKey]*indexedGroup)}
 }
 
 // reserve sizes each group for the statuses of responses that may join it, so a million
-// appends do not regrow the groups.
-func (idx workingIndex) reserve(responses map[string]*heartbeatpb.MaintainerBootstrapResponse) {
+// appends do not regrow the groups, and lays the groups out in one array.
+func (idx *workingIndex) reserve(responses map[string]*heartbeatpb.MaintainerBootstrapResponse) {
 	counts := make(map[groupKey]int)
 	for _, resp := range responses {
 		if resp == nil {
@@ -33,25 +46,43 @@ func (idx workingIndex) reserve(responses map[string]*heartbeatpb.MaintainerBoot
 			counts[groupKey{st.Span.TableId, st.Mode}]++
 		}
 	}
+	keys := make([]groupKey, 0, len(counts))
+	total := 0
 	for g, n := range counts {
-		idx[g] = &indexedGroup{ps: make([]Placement, 0, n)}
+		keys = append(keys, g)
+		total += n
+	}
+	sortGroups(keys)
+	idx.all = make([]Placement, total)
+	off := 0
+	for _, g := range keys {
+		n := counts[g]
+		idx.groups[g] = &indexedGroup{ps: idx.all[off : off : off+n], off: off}
+		off += n
 	}
 }
 
 // add appends a working dispatcher to its group; seal sorts the groups once all are in.
 func (idx workingIndex) add(p Placement) {
 	g := groupKey{p.Span.TableId, p.Mode}
-	ig := idx[g]
+	ig := idx.groups[g]
 	if ig == nil {
-		ig = &indexedGroup{}
-		idx[g] = ig
+		ig = &indexedGroup{off: -1}
+		idx.groups[g] = ig
+	}
+	if ig.off >= 0 && len(ig.ps) == cap(ig.ps) {
+		ig.off = -1 // more than reserved (cannot happen: reserve counts every status); on its own now
 	}
 	ig.ps = append(ig.ps, p)
 }
 
 func (idx workingIndex) seal() {
-	for _, ig := range idx {
-		ig.ps = sortBySpan(ig.ps)
+	// One scratch buffer for every group, as large as the largest: a buffer per group was as
+	// large as the whole index (100 MB at a million spans), allocated and faulted in for a
+	// merge that only needs one group's worth at a time.
+	var scratch []Placement
+	for _, ig := range idx.groups {
+		scratch = sortBySpan(ig.ps, scratch)
 		ig.maxEnd = make([][]byte, len(ig.ps))
 		for i := range ig.ps {
 			ig.maxEnd[i] = ig.ps[i].Span.EndKey
@@ -64,7 +95,7 @@ func (idx workingIndex) seal() {
 
 // find returns a dispatcher of group g overlapping s for which skip is false.
 func (idx workingIndex) find(g groupKey, s heartbeatpb.TableSpan, skip func(Placement) bool) (Placement, bool) {
-	ig := idx[g]
+	ig := idx.groups[g]
 	if ig == nil {
 		return Placement{}, false
 	}
@@ -79,11 +110,12 @@ func (idx workingIndex) find(g groupKey, s heartbeatpb.TableSpan, skip func(Plac
 
 func cmpSpan(a, b Placement) int { return span.Compare(a.Span, b.Span) }
 
-// sortBySpan returns ps sorted by span. A group is the concatenation of every node's report,
-// and each node reports in dispatcher ID order, which usually follows span order: so the list
-// is a few sorted runs, merged pairwise. Many runs (no such order) fall back to a sort of
-// indexes; placements are large, so moving 4-byte indexes beats moving them.
-func sortBySpan(ps []Placement) []Placement {
+// sortBySpan sorts ps by span in place, with scratch as its buffer (grown when too small and
+// returned for the next call). A group is the concatenation of every node's report, and each
+// node reports in dispatcher ID order, which usually follows span order: so the list is a few
+// sorted runs, merged pairwise. Many runs (no such order) fall back to a sort of indexes;
+// placements are large, so moving 4-byte indexes beats moving them.
+func sortBySpan(ps, scratch []Placement) []Placement {
 	var runs []int // start of each sorted run
 	for i := range ps {
 		if i == 0 || cmpSpan(ps[i-1], ps[i]) > 0 {
@@ -91,37 +123,44 @@ func sortBySpan(ps []Placement) []Placement {
 		}
 	}
 	if len(runs) <= 1 {
-		return ps
+		return scratch
 	}
+	if cap(scratch) < len(ps) {
+		scratch = make([]Placement, len(ps))
+	}
+	buf := scratch[:len(ps)]
 	if len(runs) > 32 {
 		order := make([]int32, len(ps))
 		for i := range order {
 			order[i] = int32(i)
 		}
 		slices.SortFunc(order, func(a, b int32) int { return cmpSpan(ps[a], ps[b]) })
-		out := make([]Placement, len(ps))
 		for i, o := range order {
-			out[i] = ps[o]
+			buf[i] = ps[o]
 		}
-		return out
+		copy(ps, buf)
+		return scratch
 	}
-	buf := make([]Placement, len(ps))
+	src, dst := ps, buf
 	for len(runs) > 1 {
 		var next []int
 		for r := 0; r < len(runs); r += 2 {
-			lo, mid, hi := runs[r], len(ps), len(ps)
+			lo, mid, hi := runs[r], len(src), len(src)
 			if r+1 < len(runs) {
 				mid = runs[r+1]
 			}
 			if r+2 < len(runs) {
 				hi = runs[r+2]
 			}
-			mergeRuns(buf[lo:hi], ps[lo:mid], ps[mid:hi])
+			mergeRuns(dst[lo:hi], src[lo:mid], src[mid:hi])
 			next = append(next, lo)
 		}
-		ps, buf, runs = buf, ps, next
+		src, dst, runs = dst, src, next
 	}
-	return ps
+	if &src[0] != &ps[0] {
+		copy(ps, src) // the last pass merged into the buffer
+	}
+	return scratch
 }
 
 func mergeRuns(dst, a, b []Placement) {

@@ -10,14 +10,16 @@ import (
 )
 
 // TestSortBySpan checks the run merge and the index sort against a plain sort, for lists made of
-// a few sorted runs (nodes reporting in order) and of many (no order at all).
+// a few sorted runs (nodes reporting in order) and of many (no order at all), with one scratch
+// buffer for every call as seal uses it (grown, then reused by smaller lists).
 func TestSortBySpan(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	pieces, err := span.Split(span.TableSpan(1), 256)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, runs := range []int{1, 2, 3, 10, 200} {
+	var scratch []Placement
+	for _, runs := range []int{1, 2, 3, 10, 200, 3, 10, 2} {
 		var ps []Placement
 		for r := 0; r < runs; r++ {
 			var run []Placement
@@ -29,7 +31,8 @@ func TestSortBySpan(t *testing.T) {
 		}
 		want := slices.Clone(ps)
 		slices.SortStableFunc(want, cmpSpan)
-		got := sortBySpan(slices.Clone(ps))
+		got := slices.Clone(ps)
+		scratch = sortBySpan(got, scratch)
 		if !slices.IsSortedFunc(got, cmpSpan) || len(got) != len(want) {
 			t.Fatalf("%d runs: not sorted", runs)
 		}
@@ -49,7 +52,7 @@ func TestSortBySpan(t *testing.T) {
 func TestWorkingIndexFind(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
 	pieces, _ := span.Split(span.TableSpan(1), 64)
-	idx := workingIndex{}
+	idx := newWorkingIndex()
 	var all []Placement
 	for i := 0; i < 100; i++ {
 		a, b := rng.Intn(64), rng.Intn(64)

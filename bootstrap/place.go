@@ -15,19 +15,27 @@ import (
 
 // place keeps the working dispatchers no operator owns, group by group: one that overlaps a
 // claim is a conflict; among the rest, overlapping ones are resolved by priority.
+//
+// Replicating is written over the index's array as the groups are read, in the same group
+// order: what a group keeps is never more than it holds, so the list never overtakes what is
+// still to be read. A group outside the array (never expected) turns to a list of its own.
 func (c *collector) place() {
-	groups := make([]groupKey, 0, len(c.index))
-	total := 0
-	for g, ig := range c.index {
+	groups := make([]groupKey, 0, len(c.index.groups))
+	inPlace := true
+	for g, ig := range c.index.groups {
 		groups = append(groups, g)
-		total += len(ig.ps)
+		inPlace = inPlace && ig.off >= 0
 	}
-	c.plan.Replicating = make([]Placement, 0, total)
 	sortGroups(groups)
+	if inPlace {
+		c.plan.Replicating = c.index.all[:0]
+	} else {
+		c.plan.Replicating = make([]Placement, 0, len(c.index.all))
+	}
 	for _, g := range groups {
 		claims := c.claims[g]
 		slices.SortFunc(claims, span.Compare)
-		free := c.index[g].ps
+		free := c.index.groups[g].ps
 		if len(c.owned) > 0 || len(claims) > 0 {
 			// Filtered in place: the index is not searched any more.
 			all := free
@@ -77,7 +85,8 @@ func better(a, b Placement) bool {
 }
 
 // pickNonOverlapping appends to kept the candidates of one group (sorted by span) that do not
-// overlap a better one. Overlapping candidates form runs (clusters); a run of one is kept at once, a
+// overlap a better one. kept may share cands' array ending at or before cands[0] (place):
+// each append writes at most as far as it has read, and a cluster is copied before it is resolved. Overlapping candidates form runs (clusters); a run of one is kept at once, a
 // longer run is resolved greedily by priority. Linear for the usual case of no overlap.
 func pickNonOverlapping(kept, cands []Placement) ([]Placement, []Conflict) {
 	var conflicts []Conflict

@@ -101,7 +101,7 @@ func newCollector(cfg *heartbeatpb.ChangefeedConfig, responses map[string]*heart
 		claims:  make(map[groupKey][]heartbeatpb.TableSpan),
 		kept:    make(map[groupKey][]Placement),
 		wanted:  make(map[heartbeatpb.DispatcherID][]string),
-		index:   workingIndex{},
+		index:   newWorkingIndex(),
 		bounds:  make(map[int64]heartbeatpb.TableSpan),
 	}
 	for _, t := range cfg.Tables {
