@@ -50,8 +50,10 @@ type mirrored struct {
 	serves uint64
 }
 
-func newNodeMirror() *nodeMirror {
-	return &nodeMirror{states: make(map[heartbeatpb.DispatcherID]mirrored)}
+// newNodeMirror returns an empty mirror with room for size dispatchers (a bootstrap answer's
+// or a listing's, so the answer does not regrow it status by status).
+func newNodeMirror(size int) *nodeMirror {
+	return &nodeMirror{states: make(map[heartbeatpb.DispatcherID]mirrored, size)}
 }
 
 // servesPrint fingerprints a span in a mode (FNV-1a over table, mode, start length, start and
@@ -109,7 +111,7 @@ type nodeMirrors map[string]*nodeMirror
 func (ms nodeMirrors) of(node string) *nodeMirror {
 	nm := ms[node]
 	if nm == nil {
-		nm = newNodeMirror()
+		nm = newNodeMirror(0)
 		ms[node] = nm
 	}
 	return nm
@@ -118,7 +120,7 @@ func (ms nodeMirrors) of(node string) *nodeMirror {
 // reset makes node's mirror the complete set statuses lists (a full listing or a
 // bootstrap answer).
 func (ms nodeMirrors) reset(node string, statuses []heartbeatpb.DispatcherStatus) {
-	nm := newNodeMirror()
+	nm := newNodeMirror(len(statuses))
 	for i := range statuses {
 		nm.apply(&statuses[i])
 	}

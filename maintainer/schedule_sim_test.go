@@ -292,7 +292,7 @@ func (c *liveCluster) checkNodesClean(t *testing.T) {
 			t.Fatalf("node %s journal not empty: %d entries, %d merges", n, len(snap.Operators), len(snap.Merges))
 		}
 		for _, d := range snap.Dispatchers {
-			sid, ok := c.m.db.byDispatcher[d.Id]
+			sid, ok := c.m.db.byDispatcher.get(d.Id)
 			if d.State != heartbeatpb.StateWorking || !ok || c.m.db.get(sid).node != n {
 				t.Fatalf("node %s holds %v dispatcher %v of %s unknown to the maintainer", n, d.State, d.Id, span.String(d.Span))
 			}

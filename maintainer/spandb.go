@@ -104,7 +104,7 @@ type spanDB struct {
 	// last known ts (scheduling), the last reported ts (replicating). A dense slice apart from
 	// the records keeps the per-tick minimum a fast linear scan.
 	cps          []uint64
-	byDispatcher map[heartbeatpb.DispatcherID]spanID
+	byDispatcher idIndex
 	// byNode lists the spans attached to each node, unordered, each record knowing its index
 	// (nodePos): attaching is an append and detaching a swap with the last, so a restore of a
 	// million spans makes no hash insert per span here (a set per node did, a fifth of its time)
@@ -128,7 +128,7 @@ func (db *spanDB) reset(capacity int) {
 	*db = spanDB{
 		recs:         make([]spanRecord, 0, capacity),
 		cps:          make([]uint64, 0, capacity),
-		byDispatcher: make(map[heartbeatpb.DispatcherID]spanID, capacity),
+		byDispatcher: newIDIndex(capacity),
 		byNode:       make(map[string][]spanID),
 		byTable:      make(map[int64][]spanID),
 	}
@@ -184,7 +184,7 @@ func (db *spanDB) attach(id spanID, node string, d heartbeatpb.DispatcherID) {
 	r.nodePos = uint32(len(db.byNode[node]))
 	db.byNode[node] = append(db.byNode[node], id)
 	if r.life.bound() {
-		db.byDispatcher[d] = id
+		db.byDispatcher.put(d, id)
 	}
 }
 
@@ -220,8 +220,8 @@ func (db *spanDB) detach(id spanID) {
 	if r.node != "" {
 		db.unlist(id, r)
 	}
-	if r.life.bound() && db.byDispatcher[r.dispatcher] == id {
-		delete(db.byDispatcher, r.dispatcher)
+	if got, ok := db.byDispatcher.get(r.dispatcher); r.life.bound() && ok && got == id {
+		db.byDispatcher.del(r.dispatcher)
 	}
 	r.node, r.dispatcher = "", heartbeatpb.DispatcherID{}
 }

@@ -23,7 +23,7 @@ func TestSpanLifecycle(t *testing.T) {
 		if r.life != life || counts(db) != want || r.node != node {
 			t.Fatalf("%s: life %v counts %v node %q, want %v %v %q", step, r.life, counts(db), r.node, life, want, node)
 		}
-		if _, ok := db.byDispatcher[r.dispatcher]; ok != indexed {
+		if _, ok := db.byDispatcher.get(r.dispatcher); ok != indexed {
 			t.Fatalf("%s: dispatcher indexed %v, want %v", step, ok, indexed)
 		}
 	}
@@ -42,7 +42,7 @@ func TestSpanLifecycle(t *testing.T) {
 	db.beginOp(sid, op)
 	db.bind(sid, "n2", d2, 110)
 	check("rebind", lifeReplicating, [numStates]int{0, 0, 1}, "n2", true)
-	if _, ok := db.byDispatcher[d1]; ok {
+	if _, ok := db.byDispatcher.get(d1); ok {
 		t.Fatal("old dispatcher still indexed after the move")
 	}
 	if db.checkpoint(sid) != 120 {

@@ -226,7 +226,7 @@ func (m *Maintainer) onStatus(node string, st *heartbeatpb.DispatcherStatus, now
 // boundSpan finds the span the status's dispatcher is bound to. known: it is bound, on this
 // node, span and mode; mismatch: the ID is bound, but to another node, span or mode.
 func (m *Maintainer) boundSpan(node string, st *heartbeatpb.DispatcherStatus) (sid spanID, known, mismatch bool) {
-	sid, known = m.db.byDispatcher[st.Id]
+	sid, known = m.db.byDispatcher.get(st.Id)
 	if known {
 		r := m.db.get(sid)
 		mismatch = r.node != node || r.mode != st.Mode || !span.Equal(r.span, st.Span)
