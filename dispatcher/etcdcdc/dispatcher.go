@@ -19,36 +19,13 @@ import (
 
 // Tuning of one dispatcher.
 const (
-	// queueDepth: watch responses read ahead of the sink; beyond it the watch waits (the
-	// client buffers what etcd sends meanwhile, per watch). A channel's buffer is allocated
-	// whole at its make: 256 batches were 14 KiB per dispatcher, ~470 MB allocated and
-	// cleared to re-create 33,000 dispatchers after a failover.
-	queueDepth = 32
-	// maxWriteEvents: the most events handed to one sink Write.
+	// maxWriteEvents: the most events gathered for one sink Write.
 	maxWriteEvents = 4096
 	// stopWait: how long Stop waits for the write in flight before it asks to be called again.
 	stopWait   = 300 * time.Millisecond
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 2 * time.Second
 )
-
-// batch is what the watch hands the writer: events (whole revisions) and the revision the
-// checkpoint may reach once they are in the sink.
-type batch struct {
-	events  []Event
-	through int64
-	seenAt  time.Time // when the watch delivered it: the lag in seconds counts from here
-}
-
-// above is b without its events at or below rev (b.through stays).
-func (b batch) above(rev int64) batch {
-	i := 0
-	for i < len(b.events) && b.events[i].Revision <= rev {
-		i++
-	}
-	b.events = b.events[i:]
-	return b
-}
 
 type state int32
 
@@ -58,8 +35,12 @@ const (
 	stopped
 )
 
-// Dispatcher replicates one span of the source to the sink. Its watch and its writer run on
-// goroutines of their own; Poll, Stop and Close only read what they published.
+// Dispatcher replicates one span of the source to the sink. One goroutine of its own reads the
+// watch and writes what it read: while it writes, the client buffers what etcd sends (per
+// watch), and what arrived meanwhile goes in the next write, gathered. Poll, Stop and Close
+// only read what it published. (A reader and a writer on two goroutines with a channel between
+// them were 8 KiB of stack and a channel more per dispatcher: at 50,000 dispatchers a node, a
+// third of its goroutines and ~400 MB of stack, made anew after every failover.)
 type Dispatcher struct {
 	f      *Factory
 	dc     heartbeatpb.DispatcherConfig
@@ -72,16 +53,18 @@ type Dispatcher struct {
 	// writeCtx outlives Stop: a transaction in flight must end with a known outcome.
 	writeCtx    context.Context
 	cancelWrite context.CancelFunc
-	queue       chan batch
 	stopc       chan struct{}
-	readerDone  chan struct{}
-	writerDone  chan struct{}
+	done        chan struct{}
+	// pending: what the watch delivered and the sink has not been handed yet (run's goroutine
+	// only); pendingAt: when its oldest part was delivered.
+	pending   batch
+	pendingAt time.Time
 
 	state      state
 	checkpoint atomic.Int64 // durable in the sink
 	events     atomic.Uint64
-	// seen is the highest revision the watch queued; pendingSince the UnixNano seenAt of the
-	// oldest batch not yet durable (0: none). Both are read by Factory.Lag.
+	// seen is the highest revision the watch delivered; pendingSince when the oldest change not
+	// yet durable was delivered (UnixNano; 0: none). Both are read by Factory.Lag.
 	seen         atomic.Int64
 	pendingSince atomic.Int64
 	// The last write: when it became durable and how long its oldest change had waited
@@ -96,7 +79,7 @@ type Dispatcher struct {
 	rate    rateMeter
 	skipped bool // skipFirstEvent (a mutation failpoint) dropped an event
 
-	// preload: batches a prepared watch read above the start revision (prepare.go), queued
+	// preload: batches a prepared watch read above the start revision (prepare.go), written
 	// before its watch, handed over, goes on above handed.from.
 	preload []batch
 	handed  *handedWatch
@@ -127,15 +110,13 @@ func newDispatcherFrom(f *Factory, dc heartbeatpb.DispatcherConfig, rng keyRange
 		// encoding was a tenth of re-creating a node's dispatchers after a failover).
 		log: f.log.WithLazy(idField("dispatcher", dc.Id), zap.Stringer("span", span.KeyOf(dc.Span)),
 			zap.Stringer("source-range", rng)),
-		queue: make(chan batch, queueDepth), stopc: make(chan struct{}),
-		readerDone: make(chan struct{}), writerDone: make(chan struct{}),
+		stopc: make(chan struct{}), done: make(chan struct{}),
 		preload: preload, handed: h,
 	}
 	d.checkpoint.Store(int64(dc.StartTs))
 	d.readCtx, d.cancelRead = context.WithCancel(context.Background())
 	d.writeCtx, d.cancelWrite = context.WithCancel(context.Background())
-	go d.read()
-	go d.write()
+	go d.run()
 	return d
 }
 
@@ -171,9 +152,9 @@ func (d *Dispatcher) Err() error {
 	return d.f.sourceErr()
 }
 
-// Stop ends the watch and waits for the writer: its write in flight, or the settling of a
-// failed one. While that lasts it returns an error and is called again; once the writer is done
-// the durable checkpoint is final and nothing is written afterwards.
+// Stop ends the watch and waits for the dispatcher's goroutine: its write in flight, or the
+// settling of a failed one. While that lasts it returns an error and is called again; once the
+// goroutine is done the durable checkpoint is final and nothing is written afterwards.
 func (d *Dispatcher) Stop(time.Time) (uint64, error) {
 	if d.state == working {
 		d.f.forget(d)
@@ -183,7 +164,7 @@ func (d *Dispatcher) Stop(time.Time) (uint64, error) {
 	}
 	if d.state == stopping {
 		select {
-		case <-d.writerDone:
+		case <-d.done:
 			d.state = stopped
 			d.log.Debug("dispatcher stopped", zap.Int64("final", d.checkpoint.Load()))
 		case <-time.After(stopWait):
@@ -207,8 +188,7 @@ func (d *Dispatcher) Close() error {
 	d.state = stopped
 	d.cancelRead()
 	d.cancelWrite()
-	<-d.readerDone
-	<-d.writerDone
+	<-d.done
 	return nil
 }
 
@@ -218,14 +198,19 @@ func (d *Dispatcher) setErr(slot *error, err error) {
 	d.mu.Unlock()
 }
 
-// read watches the span's source range strictly above the start revision and queues what it
-// sees, until Stop or Close. A broken watch resumes above the last revision queued.
-func (d *Dispatcher) read() {
-	defer close(d.readerDone)
+// run claims the span at the sink (an empty write, so a successor fences its predecessor before
+// it replays anything), writes the preload, then watches the span's source range strictly above
+// the start revision and writes what it sees, until Stop or Close. A broken watch resumes above
+// the last revision delivered.
+func (d *Dispatcher) run() {
+	defer close(d.done)
 	if h := d.handed; h != nil {
-		// Whatever ends the read ends the handed watch: Stop and Close cancel readCtx.
+		// Whatever ends the run ends the handed watch: Stop and Close cancel readCtx.
 		defer context.AfterFunc(d.readCtx, h.cancel)()
 		defer h.cancel()
+	}
+	if !d.writeBatch(nil, int64(d.dc.StartTs)) {
+		return
 	}
 	for _, b := range d.preload {
 		if !d.push(b) {
@@ -233,32 +218,35 @@ func (d *Dispatcher) read() {
 		}
 	}
 	d.preload = nil
+	if !d.flush() {
+		return
+	}
 	rev := int64(d.dc.StartTs)
 	backoff := minBackoff
 	if h := d.handed; h != nil {
 		d.handed = nil
 		rev = max(rev, h.from)
-		next, err := d.consume(d.readCtx, h.ch, h.gate, rev)
+		next, err := d.consume(d.readCtx, h.ch, h.gate, rev, d)
 		h.cancel()
 		rev = max(rev, next)
-		if !d.watchEnded(err, &backoff) {
+		if !d.flush() || !d.watchEnded(err, &backoff) {
 			return
 		}
 	}
 	for d.readCtx.Err() == nil {
 		if d.rng.empty() {
 			// No key can ever be in the range: the source's revision is the checkpoint.
-			if r := d.f.sourceRevision(); r > rev && d.push(batch{through: r}) {
+			if r := d.f.sourceRevision(); r > rev && d.push(batch{through: r}) && d.flush() {
 				rev = r
 			}
 			d.sleep(d.readCtx, d.f.cfg.ProgressInterval)
 			continue
 		}
-		next, err := d.watch(rev)
+		next, err := d.watch(rev, d)
 		if next > rev {
 			rev, backoff = next, minBackoff
 		}
-		if !d.watchEnded(err, &backoff) {
+		if !d.flush() || !d.watchEnded(err, &backoff) {
 			return
 		}
 	}
@@ -281,66 +269,6 @@ func (d *Dispatcher) watchEnded(err error, backoff *time.Duration) bool {
 	d.sleep(d.readCtx, *backoff)
 	*backoff = min(2**backoff, maxBackoff)
 	return true
-}
-
-// push queues b unless the watch is being stopped.
-func (d *Dispatcher) push(b batch) bool {
-	b.seenAt = time.Now()
-	select {
-	case d.queue <- b:
-		d.seen.Store(b.through)
-		return true
-	case <-d.readCtx.Done():
-		return false
-	}
-}
-
-// write hands queued batches to the sink in order and moves the durable checkpoint after each
-// successful write. It first claims the span (an empty write), so a successor fences its
-// predecessor before it replays anything.
-func (d *Dispatcher) write() {
-	defer close(d.writerDone)
-	if !d.writeBatch(nil, int64(d.dc.StartTs)) {
-		return
-	}
-	for {
-		select {
-		case <-d.stopc:
-			return
-		default:
-		}
-		var b batch
-		select {
-		case b = <-d.queue:
-		default:
-			d.pendingSince.Store(0) // everything seen is durable
-			select {
-			case b = <-d.queue:
-			case <-d.stopc:
-				return
-			}
-		}
-		d.pendingSince.Store(b.seenAt.UnixNano())
-		events, through := b.events, b.through
-	gather:
-		for len(events) < maxWriteEvents {
-			select {
-			case nb := <-d.queue:
-				events, through = append(events, nb.events...), nb.through
-			default:
-				break gather
-			}
-		}
-		if !d.writeBatch(events, through) {
-			return
-		}
-		d.events.Add(uint64(len(events)))
-		d.checkpoint.Store(through)
-		now := time.Now()
-		d.lastLatency.Store(int64(now.Sub(b.seenAt)))
-		d.lastDurable.Store(now.UnixNano())
-		d.f.cfg.DataPlane.ReportReplicated(len(events), eventBytes(events))
-	}
 }
 
 // writeBatch writes until it succeeds (true), or until the dispatcher is stopped, deposed or

@@ -25,6 +25,11 @@
 // the factory's Flush has nothing left to write. Stop waits for the write in flight and any
 // unresolved outcome, and returns the checkpoint then: nothing above it is written afterwards.
 //
+// A dispatcher is one goroutine of its own (besides the client's per watch): it claims the
+// span, then reads the watch and writes what it read, gathering what the client buffered
+// during a write into the next one (gather.go). A node holds tens of thousands of dispatchers,
+// and after a failover makes them anew: each goroutine more is a stack to allocate and scan.
+//
 // A start revision compacted away on the source is a permanent error of the span (Err), shown
 // in its status with what to do; no event is skipped. An unreachable source or sink is an
 // error that clears by itself: the watch and the writes retry with backoff.

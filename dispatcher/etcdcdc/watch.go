@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -135,17 +136,19 @@ func eventBatch(evs []*clientv3.Event) batch {
 	return b
 }
 
-// watch runs one watch from rev+1 and returns the last revision queued and why it ended.
-func (d *Dispatcher) watch(rev int64) (int64, error) {
+// watch runs one watch from rev+1 into out and returns the last revision pushed and why it
+// ended.
+func (d *Dispatcher) watch(rev int64, out batchSink) (int64, error) {
 	opts := append(watchOptions(d.rng, rev), clientv3.WithCreatedNotify())
 	ctx, cancel := context.WithCancel(d.readCtx)
 	defer cancel()
-	return d.consume(ctx, d.f.streams.watch(ctx, string(d.rng.start), opts...), newProgressGate(rev), rev)
+	return d.consume(ctx, d.f.streams.watch(ctx, string(d.rng.start), opts...), newProgressGate(rev), rev, out)
 }
 
-// consume queues what the watch wch (of the span's range, with created notification) delivers,
-// as gate lets it, until wch ends; rev is the last revision queued before, and consume returns
-// the last revision queued and why it ended. A watch of its own starts at rev+1; one handed
+// consume pushes to out what the watch wch (of the span's range, with created notification)
+// delivers, as gate lets it, and flushes out whenever wch has nothing more ready, until wch
+// ends; rev is the last revision pushed before, and consume returns the last revision pushed
+// (the caller flushes it) and why it ended. A watch of its own starts at rev+1; one handed
 // over by a prepared dispatcher (prepare.go) started lower, and what it delivers at or below
 // that first rev (floor) is dropped: it is in the preload or the origin's.
 //
@@ -153,9 +156,16 @@ func (d *Dispatcher) watch(rev int64) (int64, error) {
 // the fix for etcd-io/etcd#15220 a confirmed progress notification can still overtake queued
 // events (see the top of this file); such an event is late, and is written (its batch's
 // checkpoint stays at the gate's last), never dropped.
-func (d *Dispatcher) consume(ctx context.Context, wch clientv3.WatchChan, gate *progressGate, rev int64) (int64, error) {
+func (d *Dispatcher) consume(ctx context.Context, wch clientv3.WatchChan, gate *progressGate, rev int64, out batchSink) (int64, error) {
 	floor := rev
-	for resp := range wch {
+	for {
+		if !ready(wch) && !out.flush() {
+			return rev, nil
+		}
+		resp, ok := <-wch
+		if !ok {
+			return rev, nil
+		}
 		if resp.CompactRevision != 0 || errors.Is(resp.Err(), rpctypes.ErrCompacted) {
 			return rev, fmt.Errorf("%w: source %v compacted through revision %d, above this span's checkpoint %d: "+
 				"its events in between are gone. Nothing was skipped; to go on, remove the changefeed and create it again "+
@@ -174,7 +184,7 @@ func (d *Dispatcher) consume(ctx context.Context, wch clientv3.WatchChan, gate *
 			if from, to, ok := gate.waiting(); ok && d.quiet(ctx, from, to) {
 				gate.quietThrough(to)
 			}
-			if r := gate.progress(resp.Header.Revision); r > rev && d.push(batch{through: r}) {
+			if r := gate.progress(resp.Header.Revision); r > rev && out.push(batch{through: r}) {
 				rev = r
 			}
 			continue
@@ -187,12 +197,24 @@ func (d *Dispatcher) consume(ctx context.Context, wch clientv3.WatchChan, gate *
 			continue
 		}
 		d.skipFirstEvent(&b)
-		if !d.push(b) {
+		if !out.push(b) {
 			return rev, nil
 		}
 		rev = b.through
 	}
-	return rev, nil
+}
+
+// ready reports whether wch has a response ready. The client hands a watch's responses over
+// one at a time through a channel of one from a goroutine of its own that buffers the rest;
+// that goroutine, woken by the last receive, runs when this one yields. Yielding once before
+// calling the channel empty lets what the client buffered during the last write join the next
+// one instead of going one response a write.
+func ready(wch clientv3.WatchChan) bool {
+	if len(wch) > 0 {
+		return true
+	}
+	runtime.Gosched()
+	return len(wch) > 0
 }
 
 // quiet reports whether reads of the span's range find no change in (from, to] (see the

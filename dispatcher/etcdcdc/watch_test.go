@@ -160,17 +160,17 @@ func TestWatchTrustsProgressOnlyWhenCaughtUp(t *testing.T) {
 				streams.watchers[i] = w
 			}
 			d := &Dispatcher{f: &Factory{cli: &clientv3.Client{Watcher: w, KV: kv}, streams: streams},
-				rng: keyRange{start: []byte("/a/"), end: []byte("/a0")}, queue: make(chan batch, 64), log: zap.NewNop()}
+				rng: keyRange{start: []byte("/a/"), end: []byte("/a0")}, log: zap.NewNop()}
 			d.readCtx, d.cancelRead = context.WithCancel(context.Background())
 			defer d.cancelRead()
-			last, err := d.watch(c.start)
+			var out collectedBatches
+			last, err := d.watch(c.start, &out)
 			if err != nil {
 				t.Fatal(err)
 			}
-			close(d.queue)
 			var got []int64
 			var delivered []string
-			for b := range d.queue {
+			for _, b := range out {
 				got = append(got, b.through)
 				for _, ev := range b.events {
 					delivered = append(delivered, fmt.Sprintf("%s@%d", ev.Key, ev.Revision))
@@ -188,3 +188,9 @@ func TestWatchTrustsProgressOnlyWhenCaughtUp(t *testing.T) {
 		})
 	}
 }
+
+// collectedBatches is a batchSink that keeps every batch pushed, in order.
+type collectedBatches []batch
+
+func (c *collectedBatches) push(b batch) bool { *c = append(*c, b); return true }
+func (c *collectedBatches) flush() bool       { return true }
