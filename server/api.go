@@ -167,6 +167,14 @@ func (s *Server) askMaintainer(w http.ResponseWriter, r *http.Request, cf string
 // notMaintainer answers 404 naming the node that maintains cf, so a client can ask it instead.
 func (s *Server) notMaintainer(w http.ResponseWriter, ctx context.Context, cf string) {
 	if s.workers.get(cf) == nil {
+		if ld, err := etcdutil.GetLeader(ctx, s.cli, s.keys, cf); err == nil && ld.Node == s.nodeID {
+			// Still named in the election but no longer running it: this node is stopping or
+			// the changefeed was just paused or removed; the election follows in a moment
+			// (CI: ctl, asking during a graceful stop, took this for a final answer).
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("node %s is leaving the maintainer role of changefeed %s; retry shortly",
+				s.nodeID, cf), nil)
+			return
+		}
 		writeError(w, http.StatusNotFound, fmt.Sprintf("changefeed %s is not running on node %s (unknown, paused or removed); "+
 			"list changefeeds with `tidemark ctl changefeed list`", cf, s.nodeID), nil)
 		return

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
 	"github.com/tidemark/tidemark/api"
 	"github.com/tidemark/tidemark/etcdutil"
 	"github.com/tidemark/tidemark/etcdutil/embedetcd"
@@ -103,6 +106,7 @@ func TestStatusAPI(t *testing.T) {
 	}
 
 	checkAPIErrors(t, base, otherBase, st.Maintainer)
+	checkLeavingMaintainer(t, cli, keys, base, st.Maintainer)
 	checkOwner(t, base, otherBase, st.Maintainer, st.Epoch)
 	checkMetrics(t, base, other)
 }
@@ -125,6 +129,26 @@ func checkAPIErrors(t *testing.T, base, otherBase, maint string) {
 		if code != c.code || json.Unmarshal(body, &e) != nil || !strings.Contains(string(body), c.want) {
 			t.Errorf("GET %s: %d %s, want %d with %q", c.url, code, body, c.code, c.want)
 		}
+	}
+}
+
+// checkLeavingMaintainer: a node the election still names for a changefeed it no longer runs
+// (stopping, or the changefeed just paused) answers 503 "retry shortly", not a final 404: ctl
+// asked a maintainer in its graceful stop and gave up (CI on 752e652).
+func checkLeavingMaintainer(t *testing.T, cli *clientv3.Client, keys etcdutil.Keys, base, node string) {
+	sess, err := concurrency.NewSession(cli, concurrency.WithTTL(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := etcdutil.Campaign(ctx, sess, keys, "leaving", node); err != nil {
+		t.Fatal(err)
+	}
+	code, body := httpGet(t, base+"/api/v1/changefeeds/leaving/spans")
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "is leaving the maintainer role of changefeed leaving; retry shortly") {
+		t.Fatalf("spans of a changefeed the election names %s for but it does not run: %d %s, want 503 retry shortly", node, code, body)
 	}
 }
 
