@@ -56,9 +56,8 @@ type Dispatcher struct {
 	stopc       chan struct{}
 	done        chan struct{}
 	// pending: what the watch delivered and the sink has not been handed yet (run's goroutine
-	// only); pendingAt: when its oldest part was delivered.
-	pending   batch
-	pendingAt time.Time
+	// only); pendingSince below says since when.
+	pending batch
 
 	state      state
 	checkpoint atomic.Int64 // durable in the sink

@@ -41,9 +41,7 @@ func (d *Dispatcher) push(b batch) bool {
 		return false
 	}
 	if d.pending.through == 0 {
-		now := time.Now()
-		d.pendingAt = now
-		d.pendingSince.Store(now.UnixNano())
+		d.pendingSince.Store(time.Now().UnixNano())
 	}
 	if len(d.pending.events) == 0 {
 		d.pending.events = slices.Clip(b.events) // appending to it copies: b keeps its own
@@ -74,10 +72,9 @@ func (d *Dispatcher) flush() bool {
 	d.pending = batch{}
 	d.events.Add(uint64(len(events)))
 	d.checkpoint.Store(through)
-	d.pendingSince.Store(0) // everything seen is durable
-	now := time.Now()
-	d.lastLatency.Store(int64(now.Sub(d.pendingAt)))
-	d.lastDurable.Store(now.UnixNano())
+	now := time.Now().UnixNano()
+	d.lastLatency.Store(now - d.pendingSince.Swap(0)) // everything seen is durable now
+	d.lastDurable.Store(now)
 	d.f.cfg.DataPlane.ReportReplicated(len(events), eventBytes(events))
 	return true
 }
