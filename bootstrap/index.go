@@ -25,8 +25,8 @@ type workingIndex struct {
 type indexedGroup struct {
 	ps     []Placement
 	maxEnd [][]byte // maxEnd[i]: the highest end key among ps[0..i]
-	// off: where ps starts in all; -1 for a group reserve did not size (it has its own array).
-	off int
+	// own: ps has an array of its own, not a part of all (a group reserve did not size).
+	own bool
 }
 
 func newWorkingIndex() workingIndex {
@@ -57,7 +57,7 @@ func (idx *workingIndex) reserve(responses map[string]*heartbeatpb.MaintainerBoo
 	off := 0
 	for _, g := range keys {
 		n := counts[g]
-		idx.groups[g] = &indexedGroup{ps: idx.all[off : off : off+n], off: off}
+		idx.groups[g] = &indexedGroup{ps: idx.all[off : off : off+n]}
 		off += n
 	}
 }
@@ -67,11 +67,11 @@ func (idx workingIndex) add(p Placement) {
 	g := groupKey{p.Span.TableId, p.Mode}
 	ig := idx.groups[g]
 	if ig == nil {
-		ig = &indexedGroup{off: -1}
+		ig = &indexedGroup{own: true}
 		idx.groups[g] = ig
 	}
-	if ig.off >= 0 && len(ig.ps) == cap(ig.ps) {
-		ig.off = -1 // more than reserved (cannot happen: reserve counts every status); on its own now
+	if len(ig.ps) == cap(ig.ps) {
+		ig.own = true // more than reserved (cannot happen: reserve counts every status); on its own now
 	}
 	ig.ps = append(ig.ps, p)
 }

@@ -24,7 +24,7 @@ func (c *collector) place() {
 	inPlace := true
 	for g, ig := range c.index.groups {
 		groups = append(groups, g)
-		inPlace = inPlace && ig.off >= 0
+		inPlace = inPlace && !ig.own
 	}
 	sortGroups(groups)
 	if inPlace {
@@ -85,9 +85,10 @@ func better(a, b Placement) bool {
 }
 
 // pickNonOverlapping appends to kept the candidates of one group (sorted by span) that do not
-// overlap a better one. kept may share cands' array ending at or before cands[0] (place):
-// each append writes at most as far as it has read, and a cluster is copied before it is resolved. Overlapping candidates form runs (clusters); a run of one is kept at once, a
-// longer run is resolved greedily by priority. Linear for the usual case of no overlap.
+// overlap a better one. Overlapping candidates form runs (clusters); a run of one is kept at
+// once, a longer run is resolved greedily by priority. Linear for the usual case of no overlap.
+// kept may share cands' array, ending at or before cands[0] (place): each append writes at
+// most as far as it has read, and a cluster is copied before it is resolved.
 func pickNonOverlapping(kept, cands []Placement) ([]Placement, []Conflict) {
 	var conflicts []Conflict
 	for i := 0; i < len(cands); {
