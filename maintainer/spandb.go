@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
 )
 
 // spanID is a span's compact index in the span DB; records are never moved, so it is stable.
@@ -186,6 +187,18 @@ func (db *spanDB) attach(id spanID, node string, d heartbeatpb.DispatcherID) {
 	if r.life.bound() {
 		db.byDispatcher.put(d, id)
 	}
+}
+
+// boundTo finds the span the status's dispatcher is bound to. known: it is bound, on this node,
+// span and mode; mismatch: the ID is bound, but to another node, span or mode.
+func (db *spanDB) boundTo(node string, st *heartbeatpb.DispatcherStatus) (sid spanID, known, mismatch bool) {
+	sid, known = db.byDispatcher.get(st.Id)
+	if known {
+		r := db.get(sid)
+		mismatch = r.node != node || r.mode != st.Mode || !span.Equal(r.span, st.Span)
+		known = !mismatch
+	}
+	return sid, known, mismatch
 }
 
 // unlist takes the record out of its node's list: the last one takes its place.

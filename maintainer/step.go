@@ -178,7 +178,7 @@ func (m *Maintainer) onHeartbeat(node string, hb *heartbeatpb.HeartBeatRequest, 
 
 // onStatus applies one dispatcher status.
 func (m *Maintainer) onStatus(node string, st *heartbeatpb.DispatcherStatus, now time.Time) {
-	sid, known, mismatch := m.boundSpan(node, st)
+	sid, known, mismatch := m.db.boundTo(node, st)
 	if known && st.State == heartbeatpb.StateWorking {
 		m.db.advance(sid, st.CheckpointTs)
 		m.loads.observe(m.cfg.ChangefeedConfig, m.cfg.LoadReports, sid, st.Load)
@@ -193,7 +193,7 @@ func (m *Maintainer) onStatus(node string, st *heartbeatpb.DispatcherStatus, now
 		// The status that finished an operator binds its dispatcher only now. Its error must be
 		// kept too: a node sends an error once, when it appears, so a dispatcher that failed
 		// at once (a compacted start revision) reports it in the very status that confirms it.
-		if bound, ok, _ := m.boundSpan(node, st); ok {
+		if bound, ok, _ := m.db.boundTo(node, st); ok {
 			m.errs.observe(bound, node, st)
 		}
 	}
@@ -221,18 +221,6 @@ func (m *Maintainer) onStatus(node string, st *heartbeatpb.DispatcherStatus, now
 			zap.String("span", span.String(st.Span)), zap.Stringer("mode", st.Mode))
 		m.ops.removeStray(node, st.Span, st.Mode, st.Id, st.CheckpointTs, now)
 	}
-}
-
-// boundSpan finds the span the status's dispatcher is bound to. known: it is bound, on this
-// node, span and mode; mismatch: the ID is bound, but to another node, span or mode.
-func (m *Maintainer) boundSpan(node string, st *heartbeatpb.DispatcherStatus) (sid spanID, known, mismatch bool) {
-	sid, known = m.db.byDispatcher.get(st.Id)
-	if known {
-		r := m.db.get(sid)
-		mismatch = r.node != node || r.mode != st.Mode || !span.Equal(r.span, st.Span)
-		known = !mismatch
-	}
-	return sid, known, mismatch
 }
 
 // reconcileFull compares a node's complete report with the span DB: a span replicating on the
