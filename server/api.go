@@ -165,29 +165,31 @@ func (s *Server) askMaintainer(w http.ResponseWriter, r *http.Request, cf string
 }
 
 // notMaintainer answers 404 naming the node that maintains cf, so a client can ask it instead.
+// A node the election names itself answers 503: it is taking the term over or leaving it, a
+// moment's matter, not a wrong address (CI: ctl, asking during a graceful stop, took a 404 for
+// a final answer).
 func (s *Server) notMaintainer(w http.ResponseWriter, ctx context.Context, cf string) {
-	if s.workers.get(cf) == nil {
-		if ld, err := etcdutil.GetLeader(ctx, s.cli, s.keys, cf); err == nil && ld.Node == s.nodeID {
-			// Still named in the election but no longer running it: this node is stopping or
-			// the changefeed was just paused or removed; the election follows in a moment
-			// (CI: ctl, asking during a graceful stop, took this for a final answer).
-			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("node %s is leaving the maintainer role of changefeed %s; retry shortly",
-				s.nodeID, cf), nil)
-			return
-		}
+	running := s.workers.get(cf) != nil
+	ld, err := etcdutil.GetLeader(ctx, s.cli, s.keys, cf)
+	switch {
+	case err == nil && ld.Node == s.nodeID && running:
+		// Won the election, but the maintainer loop has not taken the term yet (or has just
+		// left it).
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("node %s was elected maintainer of changefeed %s and is taking it over; retry shortly",
+			s.nodeID, cf), nil)
+		return
+	case err == nil && ld.Node == s.nodeID:
+		// Still named in the election but no longer running it: this node is stopping or the
+		// changefeed was just paused or removed; the election follows in a moment.
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("node %s is leaving the maintainer role of changefeed %s; retry shortly",
+			s.nodeID, cf), nil)
+		return
+	case !running:
 		writeError(w, http.StatusNotFound, fmt.Sprintf("changefeed %s is not running on node %s (unknown, paused or removed); "+
 			"list changefeeds with `tidemark ctl changefeed list`", cf, s.nodeID), nil)
 		return
 	}
 	where := &api.Error{}
-	ld, err := etcdutil.GetLeader(ctx, s.cli, s.keys, cf)
-	if err == nil && ld.Node == s.nodeID {
-		// Won the election, but the maintainer loop has not taken the term yet (or has just
-		// left it): a moment's matter, not a wrong address.
-		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("node %s was elected maintainer of changefeed %s and is taking it over; retry shortly",
-			s.nodeID, cf), nil)
-		return
-	}
 	if err == nil && ld.Node != "" {
 		nodes, _ := s.nodes.Get()
 		where.Maintainer, where.MaintainerStatusAddr = ld.Node, nodes[ld.Node].StatusAddr
