@@ -71,7 +71,7 @@ func newBenchMaintainer(b *testing.B) *Maintainer {
 }
 
 // BenchmarkSchedulerRound is one Tick of a maintainer holding 1,000,000 spans on 10 nodes: a
-// basic-scheduler round placing the default batch of 2000 Adds, plus the checkpoint scan.
+// basic-scheduler round placing the default batch of 10000 Adds, plus the checkpoint scan.
 func BenchmarkSchedulerRound(b *testing.B) {
 	m := newBenchMaintainer(b)
 	now := t0

@@ -31,7 +31,7 @@ type Config struct {
 	ResendInterval                  time.Duration // default 1s
 	MaxOperatorsPerNode             int           // in-flight limit per node; default 5000
 	MaxOperators                    int           // in-flight limit overall; default 10000
-	// ScheduleBatch bounds how many absent spans one scheduler round places; default 2000.
+	// ScheduleBatch bounds how many absent spans one scheduler round places; default 10000.
 	ScheduleBatch int
 	// StuckOperatorAfter: operators older than this are logged as stuck; default 1m.
 	StuckOperatorAfter time.Duration
@@ -63,7 +63,7 @@ const (
 	// total; ScheduleBatch bounds what one round starts.
 	defaultMaxPerNode      = 5000
 	defaultMaxOperators    = 10000
-	defaultScheduleBatch   = 2000
+	defaultScheduleBatch   = 10000
 	defaultStuckAfter      = time.Minute
 	defaultPhaseTimeout    = 30 * time.Second
 	defaultLoadReports     = 3
