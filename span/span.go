@@ -17,14 +17,45 @@ const tableKeyLen = 9
 // TableStartKey returns t<id>, the first key of a table.
 func TableStartKey(id int64) []byte {
 	k := make([]byte, tableKeyLen)
-	k[0] = tablePrefix
-	binary.BigEndian.PutUint64(k[1:], uint64(id))
+	putTableKey(k, id)
 	return k
 }
 
 // TableSpan returns the whole key range of a table.
 func TableSpan(id int64) heartbeatpb.TableSpan {
 	return heartbeatpb.TableSpan{TableId: id, StartKey: TableStartKey(id), EndKey: TableStartKey(id + 1)}
+}
+
+// ValidTableID reports whether id names a table: one whose key range an int64 can end.
+func ValidTableID(id int64) bool { return id >= 0 && id != 1<<63-1 }
+
+// InTable reports whether s is a non-empty range inside its own table. It builds no keys: a
+// restore checks a million reported spans with it.
+func InTable(s heartbeatpb.TableSpan) bool {
+	if !ValidTableID(s.TableId) {
+		return false
+	}
+	var lo, hi [tableKeyLen]byte
+	putTableKey(lo[:], s.TableId)
+	putTableKey(hi[:], s.TableId+1)
+	return bytes.Compare(s.StartKey, s.EndKey) < 0 && bytes.Compare(s.StartKey, lo[:]) >= 0 &&
+		bytes.Compare(s.EndKey, hi[:]) <= 0
+}
+
+// IsWholeTable reports whether s is exactly its table's whole range, without building keys.
+func IsWholeTable(s heartbeatpb.TableSpan) bool {
+	if !ValidTableID(s.TableId) {
+		return false
+	}
+	var lo, hi [tableKeyLen]byte
+	putTableKey(lo[:], s.TableId)
+	putTableKey(hi[:], s.TableId+1)
+	return bytes.Equal(s.StartKey, lo[:]) && bytes.Equal(s.EndKey, hi[:])
+}
+
+func putTableKey(k []byte, id int64) {
+	k[0] = tablePrefix
+	binary.BigEndian.PutUint64(k[1:], uint64(id))
 }
 
 // Key is a span in a comparable form, for use as a map key.
@@ -53,7 +84,7 @@ func String(s heartbeatpb.TableSpan) string { return KeyOf(s).String() }
 
 // Validate reports why s is not a well-formed span of its table, or nil.
 func Validate(s heartbeatpb.TableSpan) error {
-	if s.TableId < 0 || s.TableId == 1<<63-1 {
+	if !ValidTableID(s.TableId) {
 		return fmt.Errorf("span: table id %d out of range", s.TableId)
 	}
 	t := TableSpan(s.TableId)

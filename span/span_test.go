@@ -185,6 +185,42 @@ func TestValidateAndKeys(t *testing.T) {
 	}
 }
 
+// TestInTableMatchesValidate: the key-free checks a restore uses agree with Validate and with
+// building the table's span, over valid spans, spans reaching into a neighbour, empty and
+// reversed ones, and table IDs at the edges.
+func TestInTableMatchesValidate(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	var cases []heartbeatpb.TableSpan
+	for _, table := range []int64{0, 1, 2, 255, 256, 1<<32 - 1, 1 << 40, 1<<63 - 2} {
+		for i := 0; i < 200; i++ {
+			s := randomSubSpan(rng, table)
+			cases = append(cases, s)
+			cases = append(cases, heartbeatpb.TableSpan{TableId: table, StartKey: s.EndKey, EndKey: s.StartKey})
+			cases = append(cases, heartbeatpb.TableSpan{TableId: table + 1, StartKey: s.StartKey, EndKey: s.EndKey})
+			cases = append(cases, heartbeatpb.TableSpan{TableId: table, StartKey: s.StartKey, EndKey: TableStartKey(table + 2)})
+		}
+	}
+	cases = append(cases, heartbeatpb.TableSpan{TableId: -1, StartKey: TableStartKey(-1), EndKey: TableStartKey(0)},
+		heartbeatpb.TableSpan{TableId: 1<<63 - 1, StartKey: TableStartKey(1<<63 - 1), EndKey: []byte{0xff}},
+		heartbeatpb.TableSpan{TableId: 5}, TableSpan(5))
+	whole := 0
+	for _, s := range cases {
+		if got, want := InTable(s), Validate(s) == nil; got != want {
+			t.Errorf("InTable(%s) = %v, Validate says %v", String(s), got, want)
+		}
+		want := ValidTableID(s.TableId) && Equal(s, TableSpan(s.TableId))
+		if got := IsWholeTable(s); got != want {
+			t.Errorf("IsWholeTable(%s) = %v, want %v", String(s), got, want)
+		}
+		if want {
+			whole++
+		}
+	}
+	if whole < 100 {
+		t.Fatalf("only %d whole-table cases: the test does not exercise IsWholeTable", whole)
+	}
+}
+
 // randomSubSpan returns the whole table or a random sub-span with keys of varied lengths.
 func randomSubSpan(rng *rand.Rand, table int64) heartbeatpb.TableSpan {
 	whole := TableSpan(table)
