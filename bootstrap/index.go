@@ -9,99 +9,125 @@ import (
 	"github.com/tidemark/tidemark/span"
 )
 
-// workingIndex holds the working dispatchers of each table and mode sorted by span, and finds
-// those overlapping a span. Reported dispatchers may overlap each other (that is what conflicts
-// are), so each group also keeps the running maximum of end keys: a backwards scan stops where
-// no earlier span can reach.
+// workingIndex holds the working dispatchers of each group (a configured table in a mode the
+// changefeed runs) sorted by span, and finds those overlapping a span. Groups are numbered
+// table-major (table number * modes + mode), which is also the order of the plan's lists.
 //
-// The groups reserve sized lie in one array, in group order (sortGroups), so that place can
-// write the plan's Replicating list over it as it reads: at a million spans a second array of
-// placements was 100 MB allocated and faulted in during a restore.
+// Every group's placements lie in one array, in group order, each group in the room reserve
+// counted for it, so that place can write the plan's Replicating list over it as it reads: at a
+// million spans a second array of placements was 100 MB allocated and faulted in, and a group
+// object with slices of its own was a million allocations.
 type workingIndex struct {
-	groups map[groupKey]*indexedGroup
-	all    []Placement // the reserved groups, back to back in group order
+	tables tableIndex
+	modes  int
+	all    []Placement
+	start  []int32 // group g's room is all[start[g]:start[g+1]]
+	n      []int32 // how much of it add filled
+	// maxEnd[g][i]: the highest end key among group g's first i+1 placements, built on the
+	// group's first find. Reported dispatchers may overlap (that is what conflicts are), so a
+	// backwards scan stops where no earlier span can reach. Only operators search, so this is a
+	// few groups, not one per table.
+	maxEnd map[int][][]byte
 }
 
-type indexedGroup struct {
-	ps     []Placement
-	maxEnd [][]byte // maxEnd[i]: the highest end key among ps[0..i]
-	// own: ps has an array of its own, not a part of all (a group reserve did not size).
-	own bool
+// newWorkingIndex indexes the tables in modes modes (1, or 2 with redo).
+func newWorkingIndex(tables tableIndex, modes int) workingIndex {
+	return workingIndex{tables: tables, modes: modes, maxEnd: make(map[int][][]byte)}
 }
 
-func newWorkingIndex() workingIndex {
-	return workingIndex{groups: make(map[groupKey]*indexedGroup)}
+// group returns the number of the group of table in mode, or false if the changefeed has
+// no such table or does not run mode.
+func (idx *workingIndex) group(table int64, mode heartbeatpb.Mode) (int, bool) {
+	t, ok := idx.tables.lookup(table)
+	if !ok || mode < 0 || int(mode) >= idx.modes {
+		return 0, false
+	}
+	return t*idx.modes + int(mode), true
 }
 
-// reserve sizes each group for the statuses of responses that may join it, so a million
-// appends do not regrow the groups, and lays the groups out in one array.
+func (idx *workingIndex) groups() int { return idx.tables.len() * idx.modes }
+
+// key returns the table and mode of group g.
+func (idx *workingIndex) key(g int) groupKey {
+	return groupKey{idx.tables.id(g / idx.modes), heartbeatpb.Mode(g % idx.modes)}
+}
+
+// placements returns what add put in group g (sorted once seal ran).
+func (idx *workingIndex) placements(g int) []Placement {
+	if idx.start == nil {
+		return nil
+	}
+	from := idx.start[g]
+	return idx.all[from : from+idx.n[g] : idx.start[g+1]]
+}
+
+// reserve makes room in each group for every status of responses that may join it, so that a
+// million adds neither regrow nor allocate.
 func (idx *workingIndex) reserve(responses map[string]*heartbeatpb.MaintainerBootstrapResponse) {
-	counts := make(map[groupKey]int)
+	groups := idx.groups()
+	idx.start = make([]int32, groups+1)
+	idx.n = make([]int32, groups)
 	for _, resp := range responses {
 		if resp == nil {
 			continue
 		}
 		for i := range resp.Dispatchers {
 			st := &resp.Dispatchers[i]
-			counts[groupKey{st.Span.TableId, st.Mode}]++
+			if g, ok := idx.group(st.Span.TableId, st.Mode); ok {
+				idx.start[g+1]++
+			}
 		}
 	}
-	keys := make([]groupKey, 0, len(counts))
-	total := 0
-	for g, n := range counts {
-		keys = append(keys, g)
-		total += n
+	for g := 0; g < groups; g++ {
+		idx.start[g+1] += idx.start[g]
 	}
-	sortGroups(keys)
-	idx.all = make([]Placement, total)
-	off := 0
-	for _, g := range keys {
-		n := counts[g]
-		idx.groups[g] = &indexedGroup{ps: idx.all[off : off : off+n]}
-		off += n
-	}
+	idx.all = make([]Placement, idx.start[groups])
 }
 
-// add appends a working dispatcher to its group; seal sorts the groups once all are in.
-func (idx workingIndex) add(p Placement) {
-	g := groupKey{p.Span.TableId, p.Mode}
-	ig := idx.groups[g]
-	if ig == nil {
-		ig = &indexedGroup{own: true}
-		idx.groups[g] = ig
+// add puts a working dispatcher in group g. It reports false when the group is full, which
+// only a status reserve did not see could cause.
+func (idx *workingIndex) add(g int, p Placement) bool {
+	if idx.start == nil || idx.start[g]+idx.n[g] == idx.start[g+1] {
+		return false
 	}
-	if len(ig.ps) == cap(ig.ps) {
-		ig.own = true // more than reserved (cannot happen: reserve counts every status); on its own now
-	}
-	ig.ps = append(ig.ps, p)
+	idx.all[idx.start[g]+idx.n[g]] = p
+	idx.n[g]++
+	return true
 }
 
-func (idx workingIndex) seal() {
+// seal sorts every group by span once all are in.
+func (idx *workingIndex) seal() {
 	// One scratch buffer for every group, as large as the largest: a buffer per group was as
 	// large as the whole index (100 MB at a million spans), allocated and faulted in for a
 	// merge that only needs one group's worth at a time.
 	var scratch []Placement
-	for _, ig := range idx.groups {
-		scratch = sortBySpan(ig.ps, scratch)
-		ig.maxEnd = make([][]byte, len(ig.ps))
-		for i := range ig.ps {
-			ig.maxEnd[i] = ig.ps[i].Span.EndKey
-			if i > 0 && bytes.Compare(ig.maxEnd[i-1], ig.maxEnd[i]) > 0 {
-				ig.maxEnd[i] = ig.maxEnd[i-1]
-			}
+	for g := range idx.n {
+		if idx.n[g] > 1 {
+			scratch = sortBySpan(idx.placements(g), scratch)
 		}
 	}
 }
 
 // find returns a dispatcher of group g overlapping s for which skip is false.
-func (idx workingIndex) find(g groupKey, s heartbeatpb.TableSpan, skip func(Placement) bool) (Placement, bool) {
-	ig := idx.groups[g]
-	if ig == nil {
+func (idx *workingIndex) find(g int, s heartbeatpb.TableSpan, skip func(Placement) bool) (Placement, bool) {
+	ps := idx.placements(g)
+	if len(ps) == 0 {
 		return Placement{}, false
 	}
-	i := sort.Search(len(ig.ps), func(i int) bool { return bytes.Compare(ig.ps[i].Span.StartKey, s.EndKey) >= 0 })
-	for j := i - 1; j >= 0 && bytes.Compare(ig.maxEnd[j], s.StartKey) > 0; j-- {
-		if p := ig.ps[j]; bytes.Compare(p.Span.EndKey, s.StartKey) > 0 && !skip(p) {
+	maxEnd, ok := idx.maxEnd[g]
+	if !ok {
+		maxEnd = make([][]byte, len(ps))
+		for i := range ps {
+			maxEnd[i] = ps[i].Span.EndKey
+			if i > 0 && bytes.Compare(maxEnd[i-1], maxEnd[i]) > 0 {
+				maxEnd[i] = maxEnd[i-1]
+			}
+		}
+		idx.maxEnd[g] = maxEnd
+	}
+	i := sort.Search(len(ps), func(i int) bool { return bytes.Compare(ps[i].Span.StartKey, s.EndKey) >= 0 })
+	for j := i - 1; j >= 0 && bytes.Compare(maxEnd[j], s.StartKey) > 0; j-- {
+		if p := ps[j]; bytes.Compare(p.Span.EndKey, s.StartKey) > 0 && !skip(p) {
 			return p, true
 		}
 	}

@@ -52,17 +52,34 @@ func TestSortBySpan(t *testing.T) {
 func TestWorkingIndexFind(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
 	pieces, _ := span.Split(span.TableSpan(1), 64)
-	idx := newWorkingIndex()
 	var all []Placement
+	resp := &heartbeatpb.MaintainerBootstrapResponse{}
 	for i := 0; i < 100; i++ {
 		a, b := rng.Intn(64), rng.Intn(64)
 		if a > b {
 			a, b = b, a
 		}
 		s := heartbeatpb.TableSpan{TableId: 1, StartKey: pieces[a].StartKey, EndKey: pieces[b].EndKey}
-		p := Placement{Span: s, Dispatcher: heartbeatpb.DispatcherID{Lo: uint64(i)}}
-		idx.add(p)
-		all = append(all, p)
+		all = append(all, Placement{Span: s, Dispatcher: heartbeatpb.DispatcherID{Lo: uint64(i)}})
+		resp.Dispatchers = append(resp.Dispatchers, heartbeatpb.DispatcherStatus{Span: s})
+	}
+	tables, err := newTableIndex([]heartbeatpb.TableConfig{{TableId: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := newWorkingIndex(tables, 1)
+	idx.reserve(map[string]*heartbeatpb.MaintainerBootstrapResponse{"n1": resp})
+	g, ok := idx.group(1, heartbeatpb.ModeDefault)
+	if !ok {
+		t.Fatal("table 1 has no group")
+	}
+	for _, p := range all {
+		if !idx.add(g, p) {
+			t.Fatalf("add %v: group full after reserve", p.Dispatcher)
+		}
+	}
+	if idx.add(g, all[0]) {
+		t.Fatal("add past what reserve counted succeeded")
 	}
 	idx.seal()
 	for q := 0; q < 200; q++ {
@@ -78,7 +95,7 @@ func TestWorkingIndexFind(t *testing.T) {
 				want = true
 			}
 		}
-		got, ok := idx.find(groupKey{1, heartbeatpb.ModeDefault}, s, func(p Placement) bool { return p.Dispatcher.Lo == uint64(skip) })
+		got, ok := idx.find(g, s, func(p Placement) bool { return p.Dispatcher.Lo == uint64(skip) })
 		if ok != want || (ok && !span.Overlap(got.Span, s)) {
 			t.Fatalf("query %s: found %v (%v), want %v", span.String(s), ok, got.Dispatcher, want)
 		}

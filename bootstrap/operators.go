@@ -158,7 +158,7 @@ func (c *collector) outsideChangefeed(d *heartbeatpb.OperatorDescriptor) string 
 	}
 	for _, ps := range [][]heartbeatpb.SpanPlacement{d.Sources, d.Targets} {
 		for _, p := range ps {
-			if !c.tables[p.Span.TableId] {
+			if !c.index.tables.has(p.Span.TableId) {
 				return fmt.Sprintf("table %d is not in the changefeed", p.Span.TableId)
 			}
 		}
@@ -325,7 +325,11 @@ func (c *collector) foreignWorking(d *heartbeatpb.OperatorDescriptor, claims []g
 		return false
 	}
 	for _, cl := range claims {
-		if w, ok := c.index.find(groupKey{cl.span.TableId, cl.mode}, cl.span, named); ok {
+		g, ok := c.index.group(cl.span.TableId, cl.mode)
+		if !ok {
+			continue // outsideChangefeed dropped such an operator before
+		}
+		if w, ok := c.index.find(g, cl.span, named); ok {
 			return w, true
 		}
 	}

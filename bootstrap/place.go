@@ -18,26 +18,23 @@ import (
 //
 // Replicating is written over the index's array as the groups are read, in the same group
 // order: what a group keeps is never more than it holds, so the list never overtakes what is
-// still to be read. A group outside the array (never expected) turns to a list of its own.
+// still to be read. The index is not searched any more.
 func (c *collector) place() {
-	groups := make([]groupKey, 0, len(c.index.groups))
-	inPlace := true
-	for g, ig := range c.index.groups {
-		groups = append(groups, g)
-		inPlace = inPlace && !ig.own
-	}
-	sortGroups(groups)
-	if inPlace {
-		c.plan.Replicating = c.index.all[:0]
-	} else {
-		c.plan.Replicating = make([]Placement, 0, len(c.index.all))
-	}
-	for _, g := range groups {
-		claims := c.claims[g]
-		slices.SortFunc(claims, span.Compare)
-		free := c.index.groups[g].ps
+	groups := c.index.groups()
+	c.plan.Replicating = c.index.all[:0]
+	c.keptFrom = make([]int32, groups+1)
+	for g := 0; g < groups; g++ {
+		c.keptFrom[g] = int32(len(c.plan.Replicating))
+		free := c.index.placements(g)
+		if len(free) == 0 {
+			continue
+		}
+		var claims []heartbeatpb.TableSpan
+		if len(c.claims) > 0 {
+			claims = c.claims[c.index.key(g)]
+		}
 		if len(c.owned) > 0 || len(claims) > 0 {
-			// Filtered in place: the index is not searched any more.
+			// Filtered in place.
 			all := free
 			free = free[:0]
 			for _, p := range all {
@@ -50,11 +47,17 @@ func (c *collector) place() {
 				}
 			}
 		}
-		from := len(c.plan.Replicating)
 		var conflicts []Conflict
 		c.plan.Replicating, conflicts = pickNonOverlapping(c.plan.Replicating, free)
 		c.plan.Conflicts = append(c.plan.Conflicts, conflicts...)
-		c.kept[g] = c.plan.Replicating[from:len(c.plan.Replicating):len(c.plan.Replicating)]
+	}
+	c.keptFrom[groups] = int32(len(c.plan.Replicating))
+}
+
+// sortClaims orders each group's claims by span, once every operator has claimed.
+func (c *collector) sortClaims() {
+	for _, claims := range c.claims {
+		slices.SortFunc(claims, span.Compare)
 	}
 }
 
@@ -62,15 +65,6 @@ func (c *collector) place() {
 func overlapsAny(sorted []heartbeatpb.TableSpan, s heartbeatpb.TableSpan) bool {
 	i := sort.Search(len(sorted), func(i int) bool { return string(sorted[i].EndKey) > string(s.StartKey) })
 	return i < len(sorted) && span.Overlap(sorted[i], s)
-}
-
-func sortGroups(gs []groupKey) {
-	sort.Slice(gs, func(i, j int) bool {
-		if gs[i].table != gs[j].table {
-			return gs[i].table < gs[j].table
-		}
-		return gs[i].mode < gs[j].mode
-	})
 }
 
 // better orders candidates by priority: highest checkpoint, then node ID, then dispatcher ID.
@@ -136,19 +130,19 @@ func resolveCluster(cluster []Placement) (kept []Placement, conflicts []Conflict
 // the final checkpoint of a Stopped record that covers the whole piece when that is higher:
 // that record proves the range was processed up to there.
 func (c *collector) absentPieces() []Absent {
-	modes := []heartbeatpb.Mode{heartbeatpb.ModeDefault}
-	if c.cfg.Redo {
-		modes = append(modes, heartbeatpb.ModeRedo)
-	}
 	var out []Absent
-	for _, t := range c.cfg.Tables {
-		for _, mode := range modes {
-			g := groupKey{t.TableId, mode}
-			// Sorted here too: place sorts only groups that have working dispatchers.
-			slices.SortFunc(c.claims[g], span.Compare)
-			for _, gap := range gaps(t.TableId, c.kept[g], c.claims[g]) {
-				out = append(out, Absent{Span: gap, Mode: mode, ResumeTs: resumeTs(c.stoppedBy[g], gap, c.plan.Checkpoint)})
-			}
+	for g := 0; g < c.index.groups(); g++ {
+		key := c.index.key(g)
+		kept := c.plan.Replicating[c.keptFrom[g]:c.keptFrom[g+1]]
+		var claims []heartbeatpb.TableSpan
+		if len(c.claims) > 0 {
+			claims = c.claims[key]
+		}
+		if len(claims) == 0 && len(kept) == 1 && span.IsWholeTable(kept[0].Span) {
+			continue // the usual case at a million one-span tables: no keys to build
+		}
+		for _, gap := range gaps(key.table, kept, claims) {
+			out = append(out, Absent{Span: gap, Mode: key.mode, ResumeTs: resumeTs(c.stoppedBy[key], gap, c.plan.Checkpoint)})
 		}
 	}
 	return out

@@ -1,7 +1,6 @@
 package bootstrap
 
 import (
-	"bytes"
 	"fmt"
 	"sort"
 	"time"
@@ -46,10 +45,11 @@ func Restore(cfg *heartbeatpb.ChangefeedConfig, responses map[string]*heartbeatp
 // RestoreAt is Restore with the time the rebuilt operators are created at.
 func RestoreAt(cfg *heartbeatpb.ChangefeedConfig, responses map[string]*heartbeatpb.MaintainerBootstrapResponse,
 	persistedCheckpoint uint64, now time.Time) (*Plan, error) {
-	if err := ValidateConfig(cfg); err != nil {
+	tables, err := indexConfig(cfg)
+	if err != nil {
 		return nil, err
 	}
-	c := newCollector(cfg, responses, persistedCheckpoint)
+	c := newCollector(cfg, tables, responses, persistedCheckpoint)
 	// Journals first: they name the few dispatchers whose reports operators need, so only
 	// those are kept in a map, not every one of a million.
 	for _, node := range c.nodes {
@@ -61,6 +61,7 @@ func RestoreAt(cfg *heartbeatpb.ChangefeedConfig, responses map[string]*heartbea
 	}
 	c.index.seal()
 	c.restoreOperators(now)
+	c.sortClaims()
 	c.place()
 	c.plan.Absent = append(c.plan.Absent, c.absentPieces()...)
 	sortPlan(c.plan)
@@ -70,7 +71,6 @@ func RestoreAt(cfg *heartbeatpb.ChangefeedConfig, responses map[string]*heartbea
 // collector sorts the records of the responses into plan entries, candidates and operators.
 type collector struct {
 	cfg       *heartbeatpb.ChangefeedConfig
-	tables    map[int64]bool
 	nodes     []string // answering nodes, sorted
 	live      map[string]bool
 	plan      *Plan
@@ -78,34 +78,31 @@ type collector struct {
 	stopped   []Placement // Stopped records: their final checkpoints
 	stoppedBy map[groupKey][]Placement
 	index     workingIndex // working dispatchers of configured tables and modes
+	keptFrom  []int32      // group g kept plan.Replicating[keptFrom[g]:keptFrom[g+1]] (place)
 	ops       map[heartbeatpb.OperatorID]*journaled
 	// wanted: the nodes each dispatcher some journaled operator names is named on. Keyed by ID
 	// alone: checked for every reported dispatcher, a string in the key would cost a hash each.
 	wanted map[heartbeatpb.DispatcherID][]string
-	bounds map[int64]heartbeatpb.TableSpan
 	owned  map[heartbeatpb.DispatcherID][]string // working dispatchers a kept operator owns, with their nodes
 	claims map[groupKey][]heartbeatpb.TableSpan
-	kept   map[groupKey][]Placement // replicating, sorted by span
 }
 
-func newCollector(cfg *heartbeatpb.ChangefeedConfig, responses map[string]*heartbeatpb.MaintainerBootstrapResponse,
-	persisted uint64) *collector {
+func newCollector(cfg *heartbeatpb.ChangefeedConfig, tables tableIndex,
+	responses map[string]*heartbeatpb.MaintainerBootstrapResponse, persisted uint64) *collector {
+	modes := 1
+	if cfg.Redo {
+		modes = 2
+	}
 	c := &collector{
 		cfg:     cfg,
-		tables:  make(map[int64]bool, len(cfg.Tables)),
 		live:    make(map[string]bool, len(responses)),
 		plan:    &Plan{Checkpoint: max(persisted, cfg.StartTs)},
 		reports: make(map[reportKey]*heartbeatpb.DispatcherStatus),
 		ops:     make(map[heartbeatpb.OperatorID]*journaled),
 		owned:   make(map[heartbeatpb.DispatcherID][]string),
 		claims:  make(map[groupKey][]heartbeatpb.TableSpan),
-		kept:    make(map[groupKey][]Placement),
 		wanted:  make(map[heartbeatpb.DispatcherID][]string),
-		index:   newWorkingIndex(),
-		bounds:  make(map[int64]heartbeatpb.TableSpan),
-	}
-	for _, t := range cfg.Tables {
-		c.tables[t.TableId] = true
+		index:   newWorkingIndex(tables, modes),
 	}
 	for n, resp := range responses {
 		if resp != nil {
@@ -150,13 +147,15 @@ func (c *collector) collectDispatchers(node string, resp *heartbeatpb.Maintainer
 		}
 		switch st.State {
 		case heartbeatpb.StateWorking:
+			g, ok := c.index.group(st.Span.TableId, st.Mode)
 			switch {
-			case !c.tables[st.Span.TableId]:
+			case !c.index.tables.has(st.Span.TableId):
 				plan.Conflicts = append(plan.Conflicts, Conflict{Placement: p, Reason: ConflictTableRemoved})
 			case st.Mode == heartbeatpb.ModeRedo && !c.cfg.Redo:
 				plan.Conflicts = append(plan.Conflicts, Conflict{Placement: p, Reason: ConflictModeOff})
-			default:
-				c.index.add(p)
+			case !ok || !c.index.add(g, p):
+				u.Detail = "not in the index reserved for the response" // reserve counts every status
+				plan.Unresolved = append(plan.Unresolved, u)
 			}
 		case heartbeatpb.StateStopped:
 			c.stopped = append(c.stopped, p)
@@ -187,37 +186,31 @@ func duplicates(list []heartbeatpb.DispatcherStatus) []bool {
 
 // ValidateConfig reports why cfg cannot be restored, or nil.
 func ValidateConfig(cfg *heartbeatpb.ChangefeedConfig) error {
-	if cfg == nil {
-		return fmt.Errorf("%w: nil changefeed config", ErrInvalid)
-	}
-	if cfg.Id == "" {
-		return fmt.Errorf("%w: changefeed config without id", ErrInvalid)
-	}
-	seen := make(map[int64]bool, len(cfg.Tables))
-	for _, t := range cfg.Tables {
-		if err := span.Validate(span.TableSpan(t.TableId)); err != nil {
-			return fmt.Errorf("%w: changefeed %s: table id %d out of range", ErrInvalid, cfg.Id, t.TableId)
-		}
-		if seen[t.TableId] {
-			return fmt.Errorf("%w: changefeed %s: table %d listed twice", ErrInvalid, cfg.Id, t.TableId)
-		}
-		seen[t.TableId] = true
-	}
-	return nil
+	_, err := indexConfig(cfg)
+	return err
 }
 
-// malformed reports a dispatcher record the plan cannot place anywhere. Spans are checked
-// against cached table bounds: span.Validate builds them anew for each of a million records.
+// indexConfig validates cfg and numbers its tables.
+func indexConfig(cfg *heartbeatpb.ChangefeedConfig) (tableIndex, error) {
+	if cfg == nil {
+		return tableIndex{}, fmt.Errorf("%w: nil changefeed config", ErrInvalid)
+	}
+	if cfg.Id == "" {
+		return tableIndex{}, fmt.Errorf("%w: changefeed config without id", ErrInvalid)
+	}
+	tables, err := newTableIndex(cfg.Tables)
+	if err != nil {
+		return tableIndex{}, fmt.Errorf("%w: changefeed %s: %v", ErrInvalid, cfg.Id, err)
+	}
+	return tables, nil
+}
+
+// malformed reports a dispatcher record the plan cannot place anywhere. span.InTable checks
+// without building keys; span.Validate, which does, only runs to say what is wrong.
 func (c *collector) malformed(p Placement, state heartbeatpb.ComponentState) (Unresolved, bool) {
 	u := Unresolved{Kind: UnresolvedMalformed, Node: p.Node, Span: p.Span, Mode: p.Mode,
 		Dispatcher: p.Dispatcher, Checkpoint: p.Checkpoint}
-	t, ok := c.bounds[p.Span.TableId]
-	if !ok {
-		t = span.TableSpan(p.Span.TableId)
-		c.bounds[p.Span.TableId] = t
-	}
-	if bytes.Compare(p.Span.StartKey, p.Span.EndKey) >= 0 || bytes.Compare(p.Span.StartKey, t.StartKey) < 0 ||
-		bytes.Compare(p.Span.EndKey, t.EndKey) > 0 {
+	if !span.InTable(p.Span) {
 		if err := span.Validate(p.Span); err != nil {
 			u.Detail = err.Error()
 			return u, true
