@@ -77,34 +77,11 @@ func (m *Maintainer) finishBootstrap(now time.Time) {
 // at the phase they reached, acknowledges the operators the plan does not resume and starts
 // removing conflicts. Inconsistent records are logged as what the plan already did about them.
 func applyPlan(plan *bootstrap.Plan, r *opRunner, log *zap.Logger, now time.Time) {
-	db := r.db
-	total := len(plan.Replicating) + len(plan.Absent)
+	held := 0
 	for _, res := range plan.Resumed {
-		total += len(res.Held)
+		held += len(res.Held)
 	}
-	db.reset(total)
-	// Indexes sized up front: growing them one span at a time dominates a large restore.
-	perNode := make(map[string]int)
-	perTable := make(map[int64]int)
-	for _, p := range plan.Replicating {
-		perNode[p.Node]++
-		perTable[p.Span.TableId]++
-	}
-	for _, a := range plan.Absent {
-		perTable[a.Span.TableId]++
-	}
-	for n, k := range perNode {
-		db.byNode[n] = make([]spanID, 0, k)
-	}
-	for t, k := range perTable {
-		db.byTable[t] = make([]spanID, 0, k)
-	}
-	for _, p := range plan.Replicating {
-		db.insertReplicating(p.Span, p.Mode, p.Node, p.Dispatcher, p.Checkpoint)
-	}
-	for _, a := range plan.Absent {
-		db.insertAbsent(a.Span, a.Mode, a.ResumeTs)
-	}
+	r.db.load(plan.Replicating, plan.Absent, held)
 	for _, a := range plan.Acks {
 		r.out.ack(a.Node, a.Operator)
 	}

@@ -157,12 +157,8 @@ func (db *spanDB) insert(s heartbeatpb.TableSpan, mode heartbeatpb.Mode, checkpo
 	if len(db.recs) >= math.MaxUint32 {
 		panic("maintainer: span DB full")
 	}
-	id := spanID(len(db.recs))
-	db.recs = append(db.recs, spanRecord{span: s, mode: mode, life: lifeAbsent})
-	db.cps = append(db.cps, checkpoint)
-	db.absent.grow(len(db.recs))
+	id := db.appendRecord(s, mode, checkpoint)
 	db.byTable[s.TableId] = append(db.byTable[s.TableId], id)
-	db.counts[stateAbsent]++
 	return id
 }
 
