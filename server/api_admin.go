@@ -27,20 +27,26 @@ type adminFeed struct {
 	snaps <-chan etcdutil.AdminSnapshot
 	// seen holds the requests of this term already handed over or answered, so a snapshot
 	// repeating them (they stay until their result is written) does not execute them twice.
-	seen    map[string]admin.Kind // request ID -> kind
-	answers []etcdutil.AdminResult
+	seen    map[string]admin.Kind  // request ID -> kind
+	answers []etcdutil.AdminResult // not yet handed to writer
+	writer  *adminWriter
 	resign  bool
 	// held is the latest snapshot that arrived before the schedule was restored: requests wait
 	// for the bootstrap (one pending across a failover is executed, not refused).
 	held *etcdutil.AdminSnapshot
 }
 
-func (s *Server) startAdminFeed(ctx context.Context, cf string, log *zap.Logger) (*adminFeed, error) {
+// startAdminFeed follows the admin queue and starts the term's result writer; both end with ctx.
+func (s *Server) startAdminFeed(ctx context.Context, cf string, lead *etcdutil.Leadership, log *zap.Logger) (*adminFeed, error) {
 	snaps, err := etcdutil.WatchAdmin(ctx, s.cli, s.keys, cf)
 	if err != nil {
 		return nil, err
 	}
-	return &adminFeed{s: s, cf: cf, log: log, snaps: snaps, seen: map[string]admin.Kind{}}, nil
+	w := newAdminWriter(lead, log, func(res etcdutil.AdminResult) {
+		s.metrics.admin.WithLabelValues(string(res.Kind), string(res.Outcome)).Inc()
+	})
+	go w.run(ctx)
+	return &adminFeed{s: s, cf: cf, log: log, snaps: snaps, seen: map[string]admin.Kind{}, writer: w}, nil
 }
 
 // apply hands the new requests of snap to m, and the drained set.
@@ -111,29 +117,22 @@ func (a *adminFeed) answer(r etcdutil.AdminRequest, outcome admin.Outcome, msg s
 	a.answers = append(a.answers, etcdutil.AdminResult{ID: r.ID, Kind: r.Kind, Outcome: outcome, Message: msg})
 }
 
-// flush writes every answer (the core's and its own) under the election guard. It returns
-// errResigned once a resign has been answered, and ErrNotLeader when the term is over.
-func (a *adminFeed) flush(ctx context.Context, lead *etcdutil.Leadership, m *maintainer.Maintainer) error {
+// flush hands every answer (the core's and its own) to the term's writer, which writes them
+// under the election guard without holding the loop. It returns ErrNotLeader once the writer
+// found the term over, and errResigned once a resign's answer is written.
+func (a *adminFeed) flush(ctx context.Context, m *maintainer.Maintainer) error {
 	for _, r := range m.TakeAdminResults() {
 		a.answers = append(a.answers, etcdutil.AdminResult{ID: r.ID, Kind: a.seen[r.ID], Outcome: r.Outcome, Message: r.Message, Reason: r.Reason})
 	}
-	for len(a.answers) > 0 {
-		n, err := lead.PublishAdminResults(ctx, a.answers)
-		if err != nil {
-			if errors.Is(err, etcdutil.ErrNotLeader) {
-				return err
-			}
-			// etcd hiccup: keep the answers and try again after the next event.
-			a.log.Warn("writing admin results failed; will retry", zap.String("request", a.answers[0].ID),
-				zap.Int("results", len(a.answers)), zap.Error(err))
-			return nil
-		}
-		for _, res := range a.answers[:n] {
-			a.s.metrics.admin.WithLabelValues(string(res.Kind), string(res.Outcome)).Inc()
-		}
-		a.answers = a.answers[n:]
+	a.writer.add(a.answers)
+	a.answers = nil
+	if err := a.writer.failed(); err != nil {
+		return err
 	}
 	if a.resign {
+		if err := a.writer.wait(ctx); err != nil {
+			return err
+		}
 		return errResigned
 	}
 	return nil
@@ -160,7 +159,7 @@ type termOps struct {
 // beginTermOps sets up a term's ops tooling; close ends it.
 func (s *Server) beginTermOps(ctx context.Context, cf string, lead *etcdutil.Leadership, elected time.Time, log *zap.Logger) (*termOps, error) {
 	tctx, cancel := context.WithCancel(ctx)
-	admin, err := s.startAdminFeed(tctx, cf, log)
+	admin, err := s.startAdminFeed(tctx, cf, lead, log)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -174,8 +173,13 @@ func (s *Server) beginTermOps(ctx context.Context, cf string, lead *etcdutil.Lea
 		elected: elected, log: log}, nil
 }
 
+// close ends the term's ops tooling. Answers still being written get a moment to land: a
+// request whose answer is lost stays queued and the next maintainer executes it again.
 func (t *termOps) close() {
 	t.end()
+	ctx, cancel := context.WithTimeout(context.Background(), adminDrainTimeout)
+	_ = t.admin.writer.wait(ctx) // a lost term or the timeout: the answers are left to the next term
+	cancel()
 	t.cancel()
 }
 
@@ -195,8 +199,8 @@ func (t *termOps) onAdmin(snap etcdutil.AdminSnapshot, ok bool, m *maintainer.Ma
 // publish its status at once: the first status of a bootstrapped term tells ctl and tests that
 // this node maintains the changefeed, and the first one with every span replicating tells them
 // the failover is over, without waiting up to a publish interval for either.
-func (t *termOps) afterFlush(ctx context.Context, lead *etcdutil.Leadership, m *maintainer.Maintainer) (publishNow bool, err error) {
-	if err := t.admin.flush(ctx, lead, m); err != nil {
+func (t *termOps) afterFlush(ctx context.Context, m *maintainer.Maintainer) (publishNow bool, err error) {
+	if err := t.admin.flush(ctx, m); err != nil {
 		return false, err
 	}
 	if !t.booted && m.Bootstrapped() {

@@ -122,7 +122,7 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 		if err := w.flushMaintainer(ctx, env, lead, m, log); err != nil {
 			return err
 		}
-		if now, err := ops.afterFlush(ctx, lead, m); err != nil {
+		if now, err := ops.afterFlush(ctx, m); err != nil {
 			return err
 		} else if now {
 			if err := w.publishStatus(ctx, s, lead, m, log); err != nil {
