@@ -27,10 +27,9 @@ type adminFeed struct {
 	snaps <-chan etcdutil.AdminSnapshot
 	// seen holds the requests of this term already handed over or answered, so a snapshot
 	// repeating them (they stay until their result is written) does not execute them twice.
-	seen    map[string]admin.Kind  // request ID -> kind
-	answers []etcdutil.AdminResult // not yet handed to writer
-	writer  *adminWriter
-	resign  bool
+	seen   map[string]admin.Kind // request ID -> kind
+	writer *adminWriter          // writes every answer, in the order given
+	resign bool
 	// held is the latest snapshot that arrived before the schedule was restored: requests wait
 	// for the bootstrap (one pending across a failover is executed, not refused).
 	held *etcdutil.AdminSnapshot
@@ -114,18 +113,19 @@ func (a *adminFeed) handleResign(r etcdutil.AdminRequest) {
 }
 
 func (a *adminFeed) answer(r etcdutil.AdminRequest, outcome admin.Outcome, msg string) {
-	a.answers = append(a.answers, etcdutil.AdminResult{ID: r.ID, Kind: r.Kind, Outcome: outcome, Message: msg})
+	a.writer.add([]etcdutil.AdminResult{{ID: r.ID, Kind: r.Kind, Outcome: outcome, Message: msg}})
 }
 
-// flush hands every answer (the core's and its own) to the term's writer, which writes them
-// under the election guard without holding the loop. It returns ErrNotLeader once the writer
-// found the term over, and errResigned once a resign's answer is written.
+// flush hands the core's answers to the term's writer (the feed's own went to it as they were
+// made), which writes them under the election guard without holding the loop. It returns
+// ErrNotLeader once the writer found the term over, and errResigned once a resign's answer is
+// written.
 func (a *adminFeed) flush(ctx context.Context, m *maintainer.Maintainer) error {
+	var answers []etcdutil.AdminResult
 	for _, r := range m.TakeAdminResults() {
-		a.answers = append(a.answers, etcdutil.AdminResult{ID: r.ID, Kind: a.seen[r.ID], Outcome: r.Outcome, Message: r.Message, Reason: r.Reason})
+		answers = append(answers, etcdutil.AdminResult{ID: r.ID, Kind: a.seen[r.ID], Outcome: r.Outcome, Message: r.Message, Reason: r.Reason})
 	}
-	a.writer.add(a.answers)
-	a.answers = nil
+	a.writer.add(answers)
 	if err := a.writer.failed(); err != nil {
 		return err
 	}
