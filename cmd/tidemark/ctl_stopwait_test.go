@@ -23,9 +23,13 @@ func TestPauseAndRemoveWaitForTheNodes(t *testing.T) {
 	}
 	c.ctl(exitOK, "changefeed", "resume", "demo")
 	c.settled(6)
-	if on := nodesListing(t, c, "demo"); len(on) != 3 {
-		t.Fatalf("after the resume %v list demo, want all three", on)
-	}
+	// resume promises nothing about when each node starts its manager (each learns of the
+	// resume from its own etcd watch; CI saw one a moment behind), so wait for all three: this
+	// proves the listing can see demo, and so that the empty listings above and below mean
+	// something.
+	c.waitFor("all three nodes listing demo after the resume", 10*time.Second, func() bool {
+		return len(nodesListing(t, c, "demo")) == 3
+	})
 	c.ctl(exitOK, "changefeed", "remove", "demo")
 	if on := nodesListing(t, c, "demo"); len(on) != 0 {
 		t.Fatalf("remove returned while %v still listed demo", on)
