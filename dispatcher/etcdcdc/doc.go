@@ -21,7 +21,10 @@
 // one at the store's revision before events at or below it, so a notification moves the
 // checkpoint only once the watch is caught up to its created revision and a later notification
 // confirms it (watch.go says the rule and what it cannot see); it then becomes the checkpoint
-// once what came before it is in the sink. Poll reports only what a Write has already made durable, so
+// once what came before it is in the sink. Because the client resumes a broken stream above
+// such a notification, skipping what it overtook, the factory asks for progress only when
+// every source endpoint reports a fixed version; otherwise idle spans advance by reading their
+// ranges (progressmode.go). Poll reports only what a Write has already made durable, so
 // the factory's Flush has nothing left to write. Stop waits for the write in flight and any
 // unresolved outcome, and returns the checkpoint then: nothing above it is written afterwards.
 //

@@ -51,6 +51,8 @@ type FactoryConfig struct {
 	// DefaultPrepareBuffer); beyond it the buffer is dropped and the commit reads the source
 	// again from the final revision.
 	PrepareBuffer int
+	// pinProgress fixes how idle spans advance instead of asking the source's version (tests).
+	pinProgress progressPin
 }
 
 // Factory creates the etcd dispatchers of one changefeed on one node. It owns the source
@@ -71,6 +73,9 @@ type Factory struct {
 	srcRev atomic.Int64
 	// streams spreads the watches over several watch streams of cli (streams.go).
 	streams *streamPicker
+	// mode: whether idle spans advance by progress requests or by reads (progressmode.go).
+	mode *progressMode
+	bg   sync.WaitGroup // the version checks under way (progressmode.go)
 }
 
 // NewFactory connects to the source without waiting for it: an unreachable source is an error
@@ -96,7 +101,10 @@ func NewFactory(cfg FactoryConfig) (*Factory, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Factory{cfg: cfg, cli: cli, log: cfg.Logger, cancel: cancel, done: make(chan struct{}),
-		lastOK: time.Now(), live: map[*Dispatcher]struct{}{}, streams: newStreamPicker(cli)}
+		lastOK: time.Now(), live: map[*Dispatcher]struct{}{}, streams: newStreamPicker(cli), mode: newProgressMode()}
+	if cfg.pinProgress != pinNone {
+		f.mode.pin(cfg.pinProgress == pinReads)
+	}
 	if cfg.DataPlane.SetLag != nil {
 		cfg.DataPlane.SetLag(f.Lag)
 	}
@@ -190,6 +198,7 @@ func (f *Factory) Flush() error { return f.cfg.Sink.Err() }
 func (f *Factory) Close() error {
 	f.cancel()
 	<-f.done
+	f.bg.Wait()
 	return errors.Join(f.streams.close(), f.cli.Close())
 }
 
@@ -213,16 +222,22 @@ func (f *Factory) run(ctx context.Context) {
 	probe := time.NewTicker(f.cfg.ProbeInterval)
 	defer probe.Stop()
 	f.probe(ctx)
+	f.checkVersions(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-progress.C:
-			// Each watch stream answers every watcher on it.
-			f.streams.requestProgress(ctx)
+			if f.mode.byReads.Load() {
+				f.mode.ticked()
+			} else {
+				// Each watch stream answers every watcher on it.
+				f.streams.requestProgress(ctx)
+			}
 			progress.Reset(f.progressEvery())
 		case <-probe.C:
 			f.probe(ctx)
+			f.checkVersions(ctx)
 		}
 	}
 }
@@ -233,11 +248,15 @@ func (f *Factory) progressEvery() time.Duration {
 	f.mu.Lock()
 	n := len(f.live)
 	f.mu.Unlock()
-	return progressInterval(f.cfg.ProgressInterval, n)
+	return progressInterval(f.cfg.ProgressInterval, n, f.mode.byReads.Load())
 }
 
-func progressInterval(floor time.Duration, watches int) time.Duration {
-	return max(floor, time.Duration(watches)*progressPerWatch)
+func progressInterval(floor time.Duration, watches int, byReads bool) time.Duration {
+	per := progressPerWatch
+	if byReads {
+		per = readPerWatch
+	}
+	return max(floor, time.Duration(watches)*per)
 }
 
 func (f *Factory) probe(ctx context.Context) {

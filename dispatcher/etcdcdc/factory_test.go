@@ -23,7 +23,7 @@ func TestProgressIntervalGrowsWithWatches(t *testing.T) {
 		{3334, 1000200 * time.Microsecond},
 		{10000, 3 * time.Second},
 	} {
-		if got := progressInterval(DefaultProgressInterval, c.watches); got != c.want {
+		if got := progressInterval(DefaultProgressInterval, c.watches, false); got != c.want {
 			t.Errorf("%d watches: every %v, want %v", c.watches, got, c.want)
 		}
 	}

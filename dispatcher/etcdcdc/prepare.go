@@ -102,6 +102,10 @@ func (p *prepared) watch(ctx context.Context) {
 		case <-p.handover:
 			return
 		case resp, ok = <-p.wch:
+		case <-p.f.mode.ticks():
+			// Idle spans advance by reads (progressmode.go): no notification comes to check on.
+			p.checkQuiet(ctx)
+			continue
 		}
 		if !ok {
 			if ctx.Err() == nil {
@@ -144,7 +148,10 @@ func (p *prepared) checkQuiet(ctx context.Context) {
 	p.mu.Lock()
 	from, to, ok := p.gate.waiting()
 	p.mu.Unlock()
-	if !ok || !quietRange(ctx, p.f.cli, p.rng, p.log, from, to) {
+	if !ok {
+		return
+	}
+	if _, quiet := quietRange(ctx, p.f.cli, p.rng, p.log, from, to); !quiet {
 		return
 	}
 	p.mu.Lock()

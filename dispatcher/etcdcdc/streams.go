@@ -26,6 +26,9 @@ const watchStreams = 16
 type streamPicker struct {
 	watchers [watchStreams]clientv3.Watcher
 	next     atomic.Uint64
+	// asked counts the progress requests sent, for the debug log and for tests that check a
+	// factory advancing by reads never sends one (progressmode.go).
+	asked atomic.Uint64
 }
 
 func newStreamPicker(cli *clientv3.Client) *streamPicker {
@@ -49,6 +52,7 @@ func (s *streamPicker) requestProgress(ctx context.Context) {
 	for i := range s.opened() {
 		// An error shows in the probe.
 		_ = s.watchers[i].RequestProgress(ctx)
+		s.asked.Add(1)
 	}
 }
 

@@ -44,7 +44,9 @@ import (
 // and only to synced watches, and every rule above then holds trivially. What the gate cannot
 // mend on an unfixed etcd: clientv3 resumes a broken watch stream by itself from the last
 // notification's revision + 1, so a premature notification followed by a broken stream loses
-// the events it overtook before they reach this code. Run the source on a fixed etcd.
+// the events it overtook before they reach this code. So the factory sends no progress request
+// to an etcd that has not shown it is fixed, and idle spans advance by reads there instead
+// (progressmode.go); the gate still screens the notifications etcd sends on its own.
 
 // progressGate decides how far a watch's progress notifications may move the checkpoint. It
 // is a pure state machine over what one watch delivered, in order.
@@ -53,9 +55,12 @@ type progressGate struct {
 	createdAt int64 // header revision of the created response; 0 until it arrives
 	caughtUp  bool
 	candidate int64 // a notification's revision awaiting confirmation; 0: none
+	// lastRead: last at the previous read tick (progressmode.go): a watch that moved since is
+	// not idle.
+	lastRead int64
 }
 
-func newProgressGate(start int64) *progressGate { return &progressGate{last: start} }
+func newProgressGate(start int64) *progressGate { return &progressGate{last: start, lastRead: start} }
 
 // created records the created response's header revision.
 func (g *progressGate) created(rev int64) {
@@ -89,6 +94,20 @@ func (g *progressGate) quietThrough(rev int64) {
 	if g.createdAt != 0 && rev >= g.createdAt {
 		g.caughtUp = true
 	}
+}
+
+// proven records that a read found nothing undelivered in (last, rev] and returns the
+// revision the checkpoint may move to, or 0.
+func (g *progressGate) proven(rev int64) int64 {
+	g.quietThrough(rev)
+	if rev <= g.last {
+		return 0
+	}
+	g.last, g.lastRead = rev, rev
+	if g.candidate <= rev {
+		g.candidate = 0 // confirming it would move nothing
+	}
+	return rev
 }
 
 // progress records a notification at rev and returns the revision the checkpoint may move
@@ -162,7 +181,17 @@ func (d *Dispatcher) consume(ctx context.Context, wch clientv3.WatchChan, gate *
 		if !ready(wch) && !out.flush() {
 			return rev, nil
 		}
-		resp, ok := <-wch
+		var resp clientv3.WatchResponse
+		var ok bool
+		select {
+		case resp, ok = <-wch:
+		case <-d.f.mode.ticks():
+			// Only ever closed while idle spans advance by reads (progressmode.go).
+			if r := readProgress(ctx, d.f.cli, d.rng, d.log, gate); r > rev && out.push(batch{through: r}) {
+				rev = r
+			}
+			continue
+		}
 		if !ok {
 			return rev, nil
 		}
@@ -181,8 +210,10 @@ func (d *Dispatcher) consume(ctx context.Context, wch clientv3.WatchChan, gate *
 			gate.created(resp.Header.Revision)
 			continue
 		case resp.IsProgressNotify():
-			if from, to, ok := gate.waiting(); ok && d.quiet(ctx, from, to) {
-				gate.quietThrough(to)
+			if from, to, ok := gate.waiting(); ok {
+				if _, quiet := quietRange(ctx, d.f.cli, d.rng, d.log, from, to); quiet {
+					gate.quietThrough(to)
+				}
 			}
 			if r := gate.progress(resp.Header.Revision); r > rev && out.push(batch{through: r}) {
 				rev = r
@@ -217,39 +248,44 @@ func ready(wch clientv3.WatchChan) bool {
 	return len(wch) > 0
 }
 
-// quiet reports whether reads of the span's range find no change in (from, to] (see the
-// comment at the top of this file).
-func (d *Dispatcher) quiet(ctx context.Context, from, to int64) bool {
-	return quietRange(ctx, d.f.cli, d.rng, d.log, from, to)
-}
-
-// quietRange reports whether reads of rng find no change in (from, to]: no key modified in it
-// is alive at to, and the range holds as many keys at to as at from. A failed read is not quiet.
-func quietRange(ctx context.Context, cli *clientv3.Client, rng keyRange, log *zap.Logger, from, to int64) bool {
-	get := func(opts ...clientv3.OpOption) (*clientv3.GetResponse, bool) {
-		resp, err := cli.Get(ctx, string(rng.start), append(rangeOptions(rng), opts...)...)
-		if err != nil {
-			log.Debug("caught-up check of the watch failed", zap.Error(err))
-			return nil, false
-		}
-		return resp, true
+// quietRange reports whether reads of rng find no change in (from, to], and returns to: no key
+// modified in it is alive at to, and the range holds as many keys at to as at from. to <= 0
+// means now, and the revision returned is then the one read at. One transaction, so that all
+// three reads see one store. A failed read is not quiet.
+func quietRange(ctx context.Context, cli *clientv3.Client, rng keyRange, log *zap.Logger, from, to int64) (int64, bool) {
+	get := func(opts ...clientv3.OpOption) clientv3.Op {
+		return clientv3.OpGet(string(rng.start), append(rangeOptions(rng), opts...)...)
 	}
-	// Mod-revision filters prune the keys returned, not a count: ask for the keys.
-	changed, ok := get(clientv3.WithRev(to), clientv3.WithMinModRev(from+1), clientv3.WithKeysOnly())
-	if !ok || len(changed.Kvs) > 0 {
-		return false
+	var at []clientv3.OpOption
+	if to > 0 {
+		at = []clientv3.OpOption{clientv3.WithRev(to)}
 	}
-	after, ok := get(clientv3.WithRev(to), clientv3.WithCountOnly())
-	if !ok {
-		return false
+	ops := []clientv3.Op{
+		// Mod-revision filters prune the keys returned, not a count: ask for the keys.
+		get(append(at, clientv3.WithMinModRev(from+1), clientv3.WithKeysOnly())...),
+		get(append(at, clientv3.WithCountOnly())...),
+	}
+	if from > 0 {
+		ops = append(ops, get(clientv3.WithRev(from), clientv3.WithCountOnly()))
+	}
+	resp, err := cli.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		log.Debug("quiet check of the span's range failed", zap.Int64("from", from), zap.Int64("to", to), zap.Error(err))
+		return 0, false
+	}
+	rs := resp.Responses
+	if len(rs) != len(ops) || len(rs[0].GetResponseRange().GetKvs()) > 0 {
+		return 0, false
 	}
 	var before int64
 	if from > 0 {
-		resp, ok := get(clientv3.WithRev(from), clientv3.WithCountOnly())
-		if !ok {
-			return false
-		}
-		before = resp.Count
+		before = rs[2].GetResponseRange().GetCount()
 	}
-	return after.Count == before
+	if rs[1].GetResponseRange().GetCount() != before {
+		return 0, false
+	}
+	if to <= 0 {
+		to = resp.Header.Revision
+	}
+	return to, true
 }

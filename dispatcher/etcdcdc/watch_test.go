@@ -42,11 +42,15 @@ type fakeKV struct {
 }
 
 func (kv *fakeKV) Get(_ context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
-	op := clientv3.OpGet(key, opts...)
+	return (*clientv3.GetResponse)(kv.read(clientv3.OpGet(key, opts...))), nil
+}
+
+// read answers one range op: at its revision, or at the head when it names none.
+func (kv *fakeKV) read(op clientv3.Op) *pb.RangeResponse {
 	at := op.Rev()
 	alive := map[string]int64{}
 	for _, ev := range kv.history {
-		if (at != 0 && ev.rev > at) || ev.key < key || ev.key >= string(op.RangeBytes()) {
+		if (at != 0 && ev.rev > at) || string(op.KeyBytes()) > ev.key || ev.key >= string(op.RangeBytes()) {
 			continue
 		}
 		if ev.del {
@@ -55,14 +59,46 @@ func (kv *fakeKV) Get(_ context.Context, key string, opts ...clientv3.OpOption) 
 			alive[ev.key] = ev.rev
 		}
 	}
-	resp := &clientv3.GetResponse{Count: int64(len(alive))}
+	resp := &pb.RangeResponse{Header: &pb.ResponseHeader{Revision: kv.head()}, Count: int64(len(alive))}
 	if op.IsCountOnly() {
-		return resp, nil
+		return resp
 	}
 	for k, mod := range alive {
 		if (op.MinModRev() == 0 || mod >= op.MinModRev()) && (op.MaxModRev() == 0 || mod <= op.MaxModRev()) {
 			resp.Kvs = append(resp.Kvs, &mvccpb.KeyValue{Key: []byte(k), ModRevision: mod})
 		}
+	}
+	return resp
+}
+
+// head is the store's revision: the last of the history.
+func (kv *fakeKV) head() int64 {
+	var h int64
+	for _, ev := range kv.history {
+		h = max(h, ev.rev)
+	}
+	return h
+}
+
+// Txn answers a transaction of reads (all quietRange sends) the way etcd does: every op of
+// Then at the one head revision unless it names its own.
+func (kv *fakeKV) Txn(context.Context) clientv3.Txn { return &fakeTxn{kv: kv} }
+
+type fakeTxn struct {
+	clientv3.Txn
+	kv  *fakeKV
+	ops []clientv3.Op
+}
+
+func (t *fakeTxn) Then(ops ...clientv3.Op) clientv3.Txn { t.ops = append(t.ops, ops...); return t }
+
+func (t *fakeTxn) Commit() (*clientv3.TxnResponse, error) {
+	resp := &clientv3.TxnResponse{Header: &pb.ResponseHeader{Revision: t.kv.head()}, Succeeded: true}
+	for _, op := range t.ops {
+		if !op.IsGet() {
+			return nil, fmt.Errorf("fakeTxn: only reads")
+		}
+		resp.Responses = append(resp.Responses, &pb.ResponseOp{Response: &pb.ResponseOp_ResponseRange{ResponseRange: t.kv.read(op)}})
 	}
 	return resp, nil
 }
@@ -159,7 +195,9 @@ func TestWatchTrustsProgressOnlyWhenCaughtUp(t *testing.T) {
 			for i := range streams.watchers {
 				streams.watchers[i] = w
 			}
-			d := &Dispatcher{f: &Factory{cli: &clientv3.Client{Watcher: w, KV: kv}, streams: streams},
+			f := &Factory{cli: &clientv3.Client{Watcher: w, KV: kv}, streams: streams, mode: newProgressMode()}
+			f.mode.pin(false)
+			d := &Dispatcher{f: f,
 				rng: keyRange{start: []byte("/a/"), end: []byte("/a0")}, log: zap.NewNop()}
 			d.readCtx, d.cancelRead = context.WithCancel(context.Background())
 			defer d.cancelRead()
