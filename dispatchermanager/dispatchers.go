@@ -1,7 +1,6 @@
 package dispatchermanager
 
 import (
-	"bytes"
 	"fmt"
 	"sort"
 	"time"
@@ -67,56 +66,6 @@ func (e *dispatcherEntry) status(sinkErr string) heartbeatpb.DispatcherStatus {
 		}
 	}
 	return st
-}
-
-// indexKey groups working dispatchers: spans only conflict within one table and mode.
-type indexKey struct {
-	mode  heartbeatpb.Mode
-	table int64
-}
-
-// workingIndex holds the working dispatchers of each table and mode sorted by start key. They
-// never overlap (I1), so sorted by start they are sorted by end too and one binary search finds
-// any overlap.
-type workingIndex map[indexKey][]*dispatcherEntry
-
-// overlapping returns a working dispatcher sharing a key with s in mode, or nil.
-func (w workingIndex) overlapping(mode heartbeatpb.Mode, s heartbeatpb.TableSpan) *dispatcherEntry {
-	list := w[indexKey{mode, s.TableId}]
-	i := sort.Search(len(list), func(i int) bool { return bytes.Compare(list[i].span.EndKey, s.StartKey) > 0 })
-	if i < len(list) && bytes.Compare(list[i].span.StartKey, s.EndKey) < 0 {
-		return list[i]
-	}
-	return nil
-}
-
-func (w workingIndex) insert(e *dispatcherEntry) {
-	if other := w.overlapping(e.mode, e.span); other != nil {
-		panic(fmt.Sprintf("dispatchermanager: %s overlaps working %s", dispatcher.FormatID(e.id),
-			dispatcher.FormatID(other.id)))
-	}
-	k := indexKey{e.mode, e.span.TableId}
-	list := w[k]
-	i := sort.Search(len(list), func(i int) bool { return bytes.Compare(list[i].span.StartKey, e.span.StartKey) > 0 })
-	list = append(list, nil)
-	copy(list[i+1:], list[i:])
-	list[i] = e
-	w[k] = list
-}
-
-func (w workingIndex) remove(e *dispatcherEntry) {
-	k := indexKey{e.mode, e.span.TableId}
-	list := w[k]
-	i := sort.Search(len(list), func(i int) bool { return bytes.Compare(list[i].span.StartKey, e.span.StartKey) >= 0 })
-	if i >= len(list) || list[i] != e {
-		panic(fmt.Sprintf("dispatchermanager: working dispatcher %s missing from index", dispatcher.FormatID(e.id)))
-	}
-	list = append(list[:i], list[i+1:]...)
-	if len(list) == 0 {
-		delete(w, k)
-		return
-	}
-	w[k] = list
 }
 
 // dispatcherTable is every dispatcher of this node, working or kept as a removal record until

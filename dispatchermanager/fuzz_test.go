@@ -1,6 +1,7 @@
 package dispatchermanager
 
 import (
+	"bytes"
 	"errors"
 	"math/rand"
 	"strconv"
@@ -62,7 +63,10 @@ func checkInvariants(t testing.TB, m *Manager) {
 		}
 	}
 	indexed := 0
-	for k, list := range m.table.working {
+	if err := m.table.working.shapeErr(); err != nil {
+		t.Fatalf("working index: %v", err)
+	}
+	m.table.working.each(func(k indexKey, list []*dispatcherEntry) {
 		for i, e := range list {
 			indexed++
 			if e.mode != k.mode || e.span.TableId != k.table || e.state != heartbeatpb.StateWorking {
@@ -71,8 +75,11 @@ func checkInvariants(t testing.TB, m *Manager) {
 			if i > 0 && span.Overlap(list[i-1].span, e.span) {
 				t.Fatalf("I1 broken on the node: %v and %v overlap", list[i-1].id, e.id)
 			}
+			if i > 0 && bytes.Compare(list[i-1].span.StartKey, e.span.StartKey) >= 0 {
+				t.Fatalf("working index out of order: %v before %v", list[i-1].id, e.id)
+			}
 		}
-	}
+	})
 	if indexed != working {
 		t.Fatalf("index holds %d, %d working", indexed, working)
 	}

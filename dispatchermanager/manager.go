@@ -133,7 +133,7 @@ func New(cfg Config, now time.Time) (*Manager, error) {
 		gate: gate{recv: heartbeatpb.NewOrderFilter()},
 		table: dispatcherTable{
 			dispatchers: map[heartbeatpb.DispatcherID]*dispatcherEntry{},
-			working:     workingIndex{},
+			working:     newWorkingIndex(),
 			records:     map[heartbeatpb.OperatorID][]heartbeatpb.DispatcherID{},
 		},
 		journal: journal{

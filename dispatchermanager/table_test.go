@@ -14,7 +14,7 @@ import (
 // the index it records, and that the set digest is the one the map implies.
 func TestTableListFollowsMap(t *testing.T) {
 	tbl := dispatcherTable{log: zap.NewNop(), dispatchers: map[heartbeatpb.DispatcherID]*dispatcherEntry{},
-		working: workingIndex{}, records: map[heartbeatpb.OperatorID][]heartbeatpb.DispatcherID{}}
+		working: newWorkingIndex(), records: map[heartbeatpb.OperatorID][]heartbeatpb.DispatcherID{}}
 	check := func(step int) {
 		t.Helper()
 		if len(tbl.all) != len(tbl.dispatchers) {
