@@ -221,7 +221,7 @@ func modeName(mode heartbeatpb.Mode) string {
 // resolve finds the span records (every mode) a typed name means, or says why none.
 func (a *adminQueue) resolve(n span.Name) ([]spanID, refusal) {
 	db := a.db()
-	ids := db.byTable[n.Table]
+	ids := db.byTable.get(n.Table)
 	if len(ids) == 0 {
 		return nil, refusal{fmt.Sprintf("unknown span %s: changefeed %s has no table %d", n, a.cfg.Changefeed, n.Table), ""}
 	}

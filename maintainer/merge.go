@@ -72,7 +72,7 @@ func mergeCold(v schedView, act starter, now time.Time, budget int) int {
 func coldRuns(v schedView, g tableMode, limit uint64) [][]spanID {
 	db := v.db
 	var spans []spanID
-	for _, sid := range db.byTable[g.table] {
+	for _, sid := range db.byTable.get(g.table) {
 		if db.get(sid).mode == g.mode {
 			spans = append(spans, sid)
 		}

@@ -52,7 +52,7 @@ func (m *Maintainer) Spans(q SpanQuery) (api.SpanPage, error) {
 	case q.Node != "":
 		cands = m.db.onNode(q.Node)
 	case q.Table >= 0:
-		cands = m.db.byTable[q.Table]
+		cands = m.db.byTable.get(q.Table)
 	}
 	match := func(sid spanID) bool {
 		r := m.db.get(sid)
@@ -159,7 +159,7 @@ func (m *Maintainer) Owner(key []byte) OwnerAnswer {
 	if !ok {
 		return out
 	}
-	for _, sid := range m.db.byTable[table] {
+	for _, sid := range m.db.byTable.get(table) {
 		if r := m.db.get(sid); !r.retired() && span.ContainsKey(r.span, key) {
 			out.Spans = append(out.Spans, spanInfo(m.db, &m.errs, sid))
 		}

@@ -334,8 +334,8 @@ func TestTableRemovedMidOperation(t *testing.T) {
 			}
 			c.run(10 * time.Second)
 			st := c.m.Status()
-			if len(st.Operators) != 0 || st.Spans["replicating"] != 6 || len(c.m.db.byTable[1]) != 0 {
-				t.Fatalf("not converged: %v, operators %+v, table 1 spans %d", st.Spans, st.Operators, len(c.m.db.byTable[1]))
+			if len(st.Operators) != 0 || st.Spans["replicating"] != 6 || len(c.m.db.byTable.get(1)) != 0 {
+				t.Fatalf("not converged: %v, operators %+v, table 1 spans %d", st.Spans, st.Operators, len(c.m.db.byTable.get(1)))
 			}
 			c.checkNodesClean(t)
 			if len(c.m.tables.gone) != 0 {

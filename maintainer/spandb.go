@@ -111,7 +111,7 @@ type spanDB struct {
 	// million spans makes no hash insert per span here (a set per node did, a fifth of its time)
 	// and a pass over a node's spans walks a slice.
 	byNode  map[string][]spanID
-	byTable map[int64][]spanID
+	byTable tableSpans
 	absent  absentQueue
 	counts  [numStates]int
 	// tombs: retired records not emptied yet (reclaim).
@@ -131,7 +131,6 @@ func (db *spanDB) reset(capacity int) {
 		cps:          make([]uint64, 0, capacity),
 		byDispatcher: newIDIndex(capacity),
 		byNode:       make(map[string][]spanID),
-		byTable:      make(map[int64][]spanID),
 	}
 }
 
@@ -158,7 +157,7 @@ func (db *spanDB) insert(s heartbeatpb.TableSpan, mode heartbeatpb.Mode, checkpo
 		panic("maintainer: span DB full")
 	}
 	id := db.appendRecord(s, mode, checkpoint)
-	db.byTable[s.TableId] = append(db.byTable[s.TableId], id)
+	db.byTable.add(s.TableId, id)
 	return id
 }
 
@@ -304,15 +303,11 @@ func (db *spanDB) retire(id spanID) {
 	db.cps[id] = math.MaxUint64
 	db.tombs = append(db.tombs, id)
 	t := r.span.TableId
-	ids := db.byTable[t]
+	ids := db.byTable.get(t)
 	if i := slices.Index(ids, id); i >= 0 {
 		ids = slices.Delete(ids, i, i+1)
 	}
-	if len(ids) == 0 {
-		delete(db.byTable, t)
-	} else {
-		db.byTable[t] = ids
-	}
+	db.byTable.set(t, ids)
 }
 
 // advance raises a replicating span's checkpoint; checkpoints only move forward.

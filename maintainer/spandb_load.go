@@ -26,11 +26,11 @@ func (db *spanDB) load(replicating []bootstrap.Placement, absent []bootstrap.Abs
 	db.absent.in = make([]bool, 0, total+spare)
 	// Tables: run k's IDs are backing[off[k]:off[k+1]], its replicating ones first.
 	backing := make([]spanID, total)
-	db.byTable = make(map[int64][]spanID, len(runs))
+	db.byTable = tableSpans{dense: make([][]spanID, 0, len(runs))}
 	off := make([]int, len(runs)+1)
 	for k, r := range runs {
 		off[k+1] = off[k] + int(r.replicating+r.absent)
-		db.byTable[r.table] = backing[off[k]:off[k+1]:off[k+1]]
+		db.byTable.set(r.table, backing[off[k]:off[k+1]:off[k+1]])
 	}
 	// Nodes: sized by a count first, so attach only appends.
 	perNode := make(map[string]int)

@@ -65,15 +65,15 @@ func compareDBs(t *testing.T, round int, want, got *spanDB) {
 	if want.counts != got.counts {
 		t.Fatalf("round %d: counts %v, want %v", round, got.counts, want.counts)
 	}
-	if len(want.byTable) != len(got.byTable) || len(want.byNode) != len(got.byNode) {
-		t.Fatalf("round %d: %d tables %d nodes indexed, want %d %d", round, len(got.byTable), len(got.byNode),
-			len(want.byTable), len(want.byNode))
+	if want.byTable.len() != got.byTable.len() || len(want.byNode) != len(got.byNode) {
+		t.Fatalf("round %d: %d tables %d nodes indexed, want %d %d", round, got.byTable.len(), len(got.byNode),
+			want.byTable.len(), len(want.byNode))
 	}
-	for table, ids := range want.byTable {
-		if !slices.Equal(ids, got.byTable[table]) {
-			t.Fatalf("round %d: table %d lists %v, want %v", round, table, got.byTable[table], ids)
+	want.byTable.each(func(table int64, ids []spanID) {
+		if !slices.Equal(ids, got.byTable.get(table)) {
+			t.Fatalf("round %d: table %d lists %v, want %v", round, table, got.byTable.get(table), ids)
 		}
-	}
+	})
 	for n, ids := range want.byNode {
 		if !slices.Equal(ids, got.byNode[n]) {
 			t.Fatalf("round %d: node %s lists %v, want %v", round, n, got.byNode[n], ids)

@@ -22,13 +22,13 @@ func (db *spanDB) find(sids []spanID, s heartbeatpb.TableSpan, mode heartbeatpb.
 
 // live finds the record of s in mode that is still in the schedule.
 func (db *spanDB) live(s heartbeatpb.TableSpan, mode heartbeatpb.Mode) (spanID, bool) {
-	return db.find(db.byTable[s.TableId], s, mode)
+	return db.find(db.byTable.get(s.TableId), s, mode)
 }
 
 // twin returns the span of the same key range in the other mode, if the DB holds one.
 func (db *spanDB) twin(sid spanID) (spanID, bool) {
 	r := db.get(sid)
-	for _, o := range db.byTable[r.span.TableId] {
+	for _, o := range db.byTable.get(r.span.TableId) {
 		if o != sid && db.get(o).mode != r.mode && span.Equal(db.get(o).span, r.span) {
 			return o, true
 		}

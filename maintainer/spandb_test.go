@@ -52,7 +52,7 @@ func TestSpanLifecycle(t *testing.T) {
 	check("markAbsent", lifeAbsent, [numStates]int{1, 0, 0}, "", false)
 	db.retire(sid)
 	check("retire", lifeRetired, [numStates]int{0, 0, 0}, "", false)
-	if len(db.byTable[7]) != 0 || len(db.popAbsent(10)) != 0 {
+	if len(db.byTable.get(7)) != 0 || len(db.popAbsent(10)) != 0 {
 		t.Fatal("a tombstone is still indexed or placeable")
 	}
 	if cp, _ := db.minCheckpoint(); cp != ^uint64(0) {

@@ -127,7 +127,7 @@ func (tc *tableChanges) collect(from uint64, now time.Time) {
 	}
 	slices.Sort(tables)
 	for _, t := range tables {
-		for _, sid := range slices.Clone(db.byTable[t]) {
+		for _, sid := range slices.Clone(db.byTable.get(t)) {
 			r := db.get(sid)
 			switch {
 			case r.op != noOp:
@@ -137,7 +137,7 @@ func (tc *tableChanges) collect(from uint64, now time.Time) {
 				tc.ops.remove(sid, now)
 			}
 		}
-		if len(db.byTable[t]) > 0 {
+		if len(db.byTable.get(t)) > 0 {
 			continue
 		}
 		delete(tc.gone, t)
