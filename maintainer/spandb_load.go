@@ -26,7 +26,13 @@ func (db *spanDB) load(replicating []bootstrap.Placement, absent []bootstrap.Abs
 	db.absent.in = make([]bool, 0, total+spare)
 	// Tables: run k's IDs are backing[off[k]:off[k+1]], its replicating ones first.
 	backing := make([]spanID, total)
-	db.byTable = tableSpans{dense: make([][]spanID, 0, len(runs))}
+	// The dense run of tableSpans is the tables that follow the first one without a gap: room
+	// for those only (sparse IDs go to its map, and room for all would be wasted).
+	dense := 0
+	for dense < len(runs) && runs[dense].table == runs[0].table+int64(dense) {
+		dense++
+	}
+	db.byTable = tableSpans{dense: make([][]spanID, 0, dense)}
 	off := make([]int, len(runs)+1)
 	for k, r := range runs {
 		off[k+1] = off[k] + int(r.replicating+r.absent)

@@ -9,7 +9,6 @@ type tableSpans struct {
 	lo    int64      // the table of dense[0]
 	dense [][]spanID // tables lo, lo+1, ...; an empty list: no span
 	other map[int64][]spanID
-	n     int // tables with a span
 }
 
 func (ts *tableSpans) inDense(t int64) bool {
@@ -29,7 +28,6 @@ func (ts *tableSpans) set(t int64, ids []spanID) {
 	if len(ids) == 0 {
 		ids = nil
 	}
-	had := len(ts.get(t)) > 0
 	switch {
 	case ts.inDense(t):
 		ts.dense[t-ts.lo] = ids
@@ -48,19 +46,17 @@ func (ts *tableSpans) set(t int64, ids []spanID) {
 		}
 		ts.other[t] = ids
 	}
-	switch has := ids != nil; {
-	case has && !had:
-		ts.n++
-	case !has && had:
-		ts.n--
-	}
 }
 
 // add appends id to table t's spans.
 func (ts *tableSpans) add(t int64, id spanID) { ts.set(t, append(ts.get(t), id)) }
 
-// len is the number of tables with a span.
-func (ts *tableSpans) len() int { return ts.n }
+// len is the number of tables with a span (checks: it walks them).
+func (ts *tableSpans) len() int {
+	n := 0
+	ts.each(func(int64, []spanID) { n++ })
+	return n
+}
 
 // each calls fn with every table that has a span and its spans, in no set order.
 func (ts *tableSpans) each(fn func(t int64, ids []spanID)) {
