@@ -104,8 +104,19 @@ type progressMode struct {
 	// reported, belongs to it (an endpoint that never answered is absent).
 	checking atomic.Bool
 	versions map[string]string
-	checks   atomic.Int64 // version checks completed
+	verdict  versionVerdict // what the last check concluded (its goroutine only)
+	checks   atomic.Int64   // version checks completed
 }
+
+// versionVerdict is what a version check concluded, logged whenever it changes.
+type versionVerdict int
+
+const (
+	verdictNone    versionVerdict = iota // no check yet
+	verdictFixed                         // every endpoint runs a fixed etcd
+	verdictUnknown                       // some endpoint never told its version; none is unfixed
+	verdictUnfixed                       // some endpoint runs an etcd without the fix
+)
 
 func newProgressMode() *progressMode {
 	m := &progressMode{versions: map[string]string{}}
@@ -140,19 +151,18 @@ func (f *Factory) checkVersions(ctx context.Context) {
 	if m.probes++; m.pinned || (m.probes-1)%versionCheckEvery != 0 || !m.checking.CompareAndSwap(false, true) {
 		return
 	}
-	first := m.probes == 1
 	f.bg.Add(1)
 	go func() {
 		defer f.bg.Done()
 		defer m.checking.Store(false)
 		defer m.checks.Add(1)
-		f.askVersions(ctx, first)
+		f.askVersions(ctx)
 	}()
 }
 
-// askVersions asks every endpoint at once and sets the mode; it logs when the mode changes, or
-// on the first check.
-func (f *Factory) askVersions(ctx context.Context, first bool) {
+// askVersions asks every endpoint at once and sets the mode; it logs when its verdict changes
+// (an endpoint silent at first that later reports an unfixed etcd gets its warning then).
+func (f *Factory) askVersions(ctx context.Context) {
 	m := f.mode
 	eps := f.cli.Endpoints()
 	answers := make([]string, len(eps))
@@ -172,30 +182,22 @@ func (f *Factory) askVersions(ctx context.Context, first bool) {
 	if ctx.Err() != nil {
 		return
 	}
-	safe := true
-	var unknown []string
 	for i, ep := range eps {
 		if answers[i] != "" {
 			m.versions[ep] = answers[i]
 		}
-		v, ok := m.versions[ep]
-		switch {
-		case !ok:
-			safe = false
-			unknown = append(unknown, ep)
-		case !progressRequestsSafe(v):
-			safe = false
-		}
 	}
-	if m.byReads.Load() == !safe && !first {
+	verdict, unknown := judgeVersions(eps, m.versions)
+	m.byReads.Store(verdict != verdictFixed)
+	if verdict == m.verdict {
 		return
 	}
-	m.byReads.Store(!safe)
+	m.verdict = verdict
 	fields := []zap.Field{zap.Any("versions", m.versions)}
-	switch {
-	case safe:
+	switch verdict {
+	case verdictFixed:
 		f.log.Info("every source endpoint runs an etcd that orders progress notifications with events: idle spans advance by progress notifications", fields...)
-	case len(unknown) > 0:
+	case verdictUnknown:
 		f.log.Info("some source endpoints did not tell their etcd version yet: idle spans advance by reading their ranges until they do",
 			append(fields, zap.Strings("unknown", unknown))...)
 	default:
@@ -203,6 +205,25 @@ func (f *Factory) askVersions(ctx context.Context, first bool) {
 			"(etcd-io/etcd#15220, fixed in 3.4.24 and 3.5.8), after which a broken watch stream skips them: "+
 			"idle spans advance by reading their ranges instead (a transaction per idle span per interval). Upgrade the source etcd", fields...)
 	}
+}
+
+// judgeVersions concludes from the last version each endpoint reported (versions) whether
+// progress requests are safe on every one of eps, and names the endpoints never heard from. One
+// unfixed endpoint outweighs any silent ones.
+func judgeVersions(eps []string, versions map[string]string) (versionVerdict, []string) {
+	verdict := verdictFixed
+	var unknown []string
+	for _, ep := range eps {
+		v, ok := versions[ep]
+		switch {
+		case !ok:
+			unknown = append(unknown, ep)
+			verdict = max(verdict, verdictUnknown)
+		case !progressRequestsSafe(v):
+			verdict = verdictUnfixed
+		}
+	}
+	return verdict, unknown
 }
 
 // readProgress, at a read tick, proves by a read how far the span's idle range is quiet and

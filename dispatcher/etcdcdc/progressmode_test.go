@@ -28,6 +28,30 @@ func TestProgressRequestsSafe(t *testing.T) {
 	}
 }
 
+// TestJudgeVersions: progress requests only when every endpoint reported a fixed etcd; an
+// endpoint that reported an unfixed one is the verdict (and its warning) even while another has
+// not answered yet.
+func TestJudgeVersions(t *testing.T) {
+	eps := []string{"a", "b"}
+	for _, c := range []struct {
+		versions map[string]string
+		want     versionVerdict
+		unknown  int
+	}{
+		{map[string]string{"a": "3.6.16", "b": "3.5.8"}, verdictFixed, 0},
+		{map[string]string{"a": "3.6.16"}, verdictUnknown, 1},
+		{map[string]string{}, verdictUnknown, 2},
+		{map[string]string{"b": "3.4.23"}, verdictUnfixed, 1},
+		{map[string]string{"a": "3.4.23"}, verdictUnfixed, 1},
+		{map[string]string{"a": "3.4.23", "b": "3.6.0"}, verdictUnfixed, 0},
+	} {
+		got, unknown := judgeVersions(eps, c.versions)
+		if got != c.want || len(unknown) != c.unknown {
+			t.Errorf("versions %v: verdict %d with %v unknown, want %d with %d", c.versions, got, unknown, c.want, c.unknown)
+		}
+	}
+}
+
 // countingKV counts the transactions quietRange sends.
 type countingKV struct {
 	*fakeKV
