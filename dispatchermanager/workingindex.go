@@ -8,6 +8,7 @@ import (
 
 	"github.com/tidemark/tidemark/dispatcher"
 	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/span"
 )
 
 // indexKey groups working dispatchers: spans only conflict within one table and mode.
@@ -33,15 +34,11 @@ func newWorkingIndex() workingIndex {
 	return workingIndex{one: map[indexKey]*dispatcherEntry{}, many: map[indexKey][]*dispatcherEntry{}}
 }
 
-func spansOverlap(a, b heartbeatpb.TableSpan) bool {
-	return bytes.Compare(a.StartKey, b.EndKey) < 0 && bytes.Compare(b.StartKey, a.EndKey) < 0
-}
-
 // overlapping returns a working dispatcher sharing a key with s in mode, or nil.
 func (w workingIndex) overlapping(mode heartbeatpb.Mode, s heartbeatpb.TableSpan) *dispatcherEntry {
 	k := indexKey{mode, s.TableId}
 	if e := w.one[k]; e != nil {
-		if spansOverlap(e.span, s) {
+		if span.Overlap(e.span, s) {
 			return e
 		}
 		return nil
