@@ -36,30 +36,46 @@ func RegisterNode(ctx context.Context, sess *concurrency.Session, k Keys, n Node
 
 // ListNodes returns the live nodes sorted by ID.
 func ListNodes(ctx context.Context, cli *clientv3.Client, k Keys) ([]NodeInfo, error) {
-	set, _, err := loadNodes(ctx, cli, k)
+	set, err := LoadNodes(ctx, cli, k)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]NodeInfo, 0, len(set))
-	for _, n := range set {
+	out := make([]NodeInfo, 0, len(set.Nodes))
+	for _, n := range set.Nodes {
 		out = append(out, n)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
 }
 
-// WatchNodes sends the full set of live nodes (by ID) at once and again after every change to the
-// registry. A failed or compacted watch is repaired by listing again. The channel is closed when
-// ctx ends. An error is returned only when the first listing fails.
-func WatchNodes(ctx context.Context, cli *clientv3.Client, k Keys) (<-chan map[string]NodeInfo, error) {
+// NodeSet is the registry as read at one etcd revision. Two sets of the same registry compare by
+// Revision: the higher one is the newer, whichever path (a watch, a direct read) brought it.
+type NodeSet struct {
+	Nodes    map[string]NodeInfo // by ID
+	Revision int64               // the etcd revision the registry was read at
+}
+
+// LoadNodes reads the registry now, with the revision it was read at.
+func LoadNodes(ctx context.Context, cli *clientv3.Client, k Keys) (NodeSet, error) {
+	nodes, rev, err := loadNodes(ctx, cli, k)
+	return NodeSet{Nodes: nodes, Revision: rev}, err
+}
+
+// WatchNodes sends the registry at once and again after every change to it. A failed or
+// compacted watch is repaired by listing again. The channel is closed when ctx ends. An error is
+// returned only when the first listing fails.
+func WatchNodes(ctx context.Context, cli *clientv3.Client, k Keys) (<-chan NodeSet, error) {
 	if err := k.Validate(); err != nil {
 		return nil, err
 	}
-	f := &snapshotFollower[map[string]NodeInfo]{
+	f := &snapshotFollower[NodeSet]{
 		cli:    cli,
 		prefix: k.NodesPrefix(),
-		load:   func(ctx context.Context) (map[string]NodeInfo, int64, error) { return loadNodes(ctx, cli, k) },
-		same:   maps.Equal[map[string]NodeInfo, map[string]NodeInfo],
+		load: func(ctx context.Context) (NodeSet, int64, error) {
+			set, err := LoadNodes(ctx, cli, k)
+			return set, set.Revision, err
+		},
+		same: func(a, b NodeSet) bool { return maps.Equal(a.Nodes, b.Nodes) },
 	}
 	return f.start(ctx)
 }

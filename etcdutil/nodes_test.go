@@ -21,7 +21,7 @@ func TestRegisterListWatchNodes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("WatchNodes: %v", err)
 	}
-	if first := recv(t, ch, "first snapshot"); len(first) != 0 {
+	if first := recv(t, ch, "first snapshot").Nodes; len(first) != 0 {
 		t.Fatalf("first snapshot = %v, want empty", first)
 	}
 	if err := RegisterNode(ctx, s1, testKeys, node("n1")); err != nil {
@@ -30,8 +30,8 @@ func TestRegisterListWatchNodes(t *testing.T) {
 	if err := RegisterNode(ctx, s2, testKeys, node("n2")); err != nil {
 		t.Fatalf("register n2: %v", err)
 	}
-	snap := recvUntil(t, ch, "both nodes", func(m map[string]NodeInfo) bool { return len(m) == 2 })
-	if snap["n1"] != node("n1") || snap["n2"] != node("n2") {
+	set := recvUntil(t, ch, "both nodes", func(s NodeSet) bool { return len(s.Nodes) == 2 })
+	if snap := set.Nodes; snap["n1"] != node("n1") || snap["n2"] != node("n2") {
 		t.Fatalf("snapshot = %+v", snap)
 	}
 	list, err := ListNodes(ctx, cli, testKeys)
@@ -43,7 +43,14 @@ func TestRegisterListWatchNodes(t *testing.T) {
 	if err := s2.Close(); err != nil {
 		t.Fatalf("close session: %v", err)
 	}
-	recvUntil(t, ch, "n2 gone", func(m map[string]NodeInfo) bool { _, ok := m["n2"]; return len(m) == 1 && !ok })
+	gone := recvUntil(t, ch, "n2 gone", func(s NodeSet) bool { _, ok := s.Nodes["n2"]; return len(s.Nodes) == 1 && !ok })
+	if gone.Revision <= set.Revision {
+		t.Errorf("the set without n2 has revision %d, not above the earlier set's %d", gone.Revision, set.Revision)
+	}
+	now, err := LoadNodes(ctx, cli, testKeys)
+	if err != nil || len(now.Nodes) != 1 || now.Revision < gone.Revision {
+		t.Fatalf("LoadNodes = %+v, %v; want n1 at revision %d or later", now, err, gone.Revision)
+	}
 }
 
 func TestNodeLeaseExpiryRemovesNode(t *testing.T) {
@@ -57,13 +64,13 @@ func TestNodeLeaseExpiryRemovesNode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("WatchNodes: %v", err)
 	}
-	if first := recv(t, ch, "first snapshot"); len(first) != 1 {
+	if first := recv(t, ch, "first snapshot").Nodes; len(first) != 1 {
 		t.Fatalf("first snapshot = %v, want n1", first)
 	}
 	// Orphan stops the keep-alive without revoking: the process "hangs" and the lease runs out.
 	sess.Orphan()
 	start := time.Now()
-	recvUntil(t, ch, "n1 expired", func(m map[string]NodeInfo) bool { return len(m) == 0 })
+	recvUntil(t, ch, "n1 expired", func(s NodeSet) bool { return len(s.Nodes) == 0 })
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("expiry took %v with a 1s TTL", took)
 	}

@@ -43,6 +43,11 @@ type GRPCConfig struct {
 	// transport adds peer, addr and stream. nil: no logs.
 	Logger *zap.Logger
 
+	// UnknownPeer, when set, is called with the addressee of every send dropped because SetPeers
+	// has not named it. It must not block. The server reads the registry then: its watch may lag
+	// behind a node that registered a moment ago.
+	UnknownPeer func(peer string)
+
 	// BackoffMin and BackoffMax bound the redial delay; 0 means 50ms and 3s.
 	BackoffMin, BackoffMax time.Duration
 	// HandshakeTimeout bounds how long a dialed stream may take to be accepted; 0 means 10s.

@@ -177,6 +177,9 @@ func (t *GRPCTransport) Send(env *heartbeatpb.Envelope) {
 	case p == nil:
 		t.counters.addDropped(env.To, dropNoPeer, 1)
 		t.log.Debug("messaging: send to an unknown peer dropped", zap.String("peer", env.To), zap.String("changefeed", env.Changefeed))
+		if t.cfg.UnknownPeer != nil {
+			t.cfg.UnknownPeer(env.To)
+		}
 		return
 	}
 	ok, firstFull := p.enqueue(env)

@@ -28,6 +28,13 @@ type testNode struct {
 
 func startTestNode(t *testing.T, endpoints []string, id string) *testNode {
 	t.Helper()
+	return startTestNodeWith(t, endpoints, id, nil)
+}
+
+// startTestNodeWith is startTestNode with adjust, when not nil, applied to the server before it
+// runs.
+func startTestNodeWith(t *testing.T, endpoints []string, id string, adjust func(*Server)) *testNode {
+	t.Helper()
 	dir := t.TempDir()
 	srv, err := New(Config{
 		ClusterID:             "itest",
@@ -44,6 +51,9 @@ func startTestNode(t *testing.T, endpoints []string, id string) *testNode {
 	})
 	if err != nil {
 		t.Fatalf("new node %s: %v", id, err)
+	}
+	if adjust != nil {
+		adjust(srv)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &testNode{srv: srv, cancel: cancel, done: make(chan error, 1), dir: dir}

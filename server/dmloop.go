@@ -253,6 +253,9 @@ func (w *worker) stepDispatcherManager(m *dispatchermanager.Manager, e *heartbea
 	if err != nil {
 		s.metrics.rejected.WithLabelValues("dispatcher-manager").Inc()
 		log.Warn("envelope rejected", zap.String("from", e.From), zap.Uint64("epoch", e.Epoch), zap.Error(err))
+		if errors.Is(err, dispatchermanager.ErrUnknownSender) {
+			s.refreshNodesSoon(log)
+		}
 	}
 }
 

@@ -58,6 +58,9 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 	if err != nil {
 		return err
 	}
+	if err := s.refreshNodes(ctx, log); err != nil {
+		return err
+	}
 	nodes, _ := s.nodes.Get()
 	live := liveNodeIDs(nodes)
 	registered := incarnations(nodes)
@@ -222,6 +225,9 @@ func (w *worker) stepMaintainer(m *maintainer.Maintainer, e *heartbeatpb.Envelop
 	if err := m.Step(e, time.Now()); err != nil {
 		s.metrics.rejected.WithLabelValues("maintainer").Inc()
 		log.Warn("envelope rejected", zap.String("from", e.From), zap.Uint64("epoch", e.Epoch), zap.Error(err))
+		if errors.Is(err, maintainer.ErrUnknownSender) {
+			s.refreshNodesSoon(log) // a node that joined during the term, behind this node's watch
+		}
 	}
 }
 

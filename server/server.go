@@ -43,8 +43,16 @@ type Server struct {
 
 	workers *workerSet
 	nodes   *latest[map[string]etcdutil.NodeInfo]
-	terms   *terms      // maintainer terms running here, for the HTTP API (api.go)
-	health  *nodeHealth // sink health of the dispatcher manager loops (health.go)
+	// nodesMu orders the updates of nodes and of the transport's peers; nodesRev is the etcd
+	// revision of the registry they show (nodeview.go).
+	nodesMu      sync.Mutex
+	nodesRev     int64
+	nodesReading bool      // a refreshNodesSoon read is out
+	nodesReadAt  time.Time // when the last one started
+	// watchNodes follows the registry: etcdutil.WatchNodes, which a test may wrap (to delay it).
+	watchNodes func(context.Context, *clientv3.Client, etcdutil.Keys) (<-chan etcdutil.NodeSet, error)
+	terms      *terms      // maintainer terms running here, for the HTTP API (api.go)
+	health     *nodeHealth // sink health of the dispatcher manager loops (health.go)
 }
 
 // New validates cfg and prepares a node. It opens no connection; Run does.
@@ -70,6 +78,8 @@ func New(cfg Config) (*Server, error) {
 		health:  newNodeHealth(),
 		nodes:   newLatest(map[string]etcdutil.NodeInfo{}),
 		terms:   newTerms(),
+
+		watchNodes: etcdutil.WatchNodes,
 	}
 	reg.MustRegister(newMaintainerCollector(s.terms))
 	return s, nil
@@ -97,6 +107,8 @@ func (s *Server) Run(ctx context.Context) error {
 		TLS:        s.cfg.PeerTLS,
 		Registerer: s.reg,
 		Logger:     s.log,
+		// A send to a node this node's watch has not shown yet: ask etcd (nodeview.go).
+		UnknownPeer: func(string) { s.refreshNodesSoon(s.log) },
 	}, s.route)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -187,7 +199,8 @@ func (s *Server) runSession(ctx context.Context) (lived time.Duration, _ error) 
 	go func() { defer wg.Done(); guard.watchRegistration(sctx, s.cli, s.keys.Node(s.nodeID)) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); s.runHealthMarker(sctx, sess.Lease()) }()
-	nodesCh, err := etcdutil.WatchNodes(sctx, s.cli, s.keys)
+	s.resetNodeView()
+	nodesCh, err := s.watchNodes(sctx, s.cli, s.keys)
 	if err != nil {
 		return 0, fmt.Errorf("server: watch nodes: %w", err)
 	}
@@ -217,19 +230,6 @@ func (s *Server) runSession(ctx context.Context) (lived time.Duration, _ error) 
 			s.workers.reconcile(sctx, &wg, env, feeds)
 		}
 	}
-}
-
-// applyNodes hands the registry's node set to the transport and to every maintainer loop.
-func (s *Server) applyNodes(nodes map[string]etcdutil.NodeInfo) {
-	peers := make(map[string]string, len(nodes))
-	for id, n := range nodes {
-		if id != s.nodeID {
-			peers[id] = n.Addr
-		}
-	}
-	s.transport.SetPeers(peers)
-	s.nodes.Set(nodes)
-	s.metrics.liveNodes.Set(float64(len(nodes)))
 }
 
 // route delivers an inbound envelope to the loop that handles its body. It never blocks: a full
