@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tidemark/tidemark/heartbeatpb"
 	"github.com/tidemark/tidemark/span"
@@ -283,5 +284,13 @@ func TestSimReplicate(t *testing.T) {
 	d.Poll(at(9000))
 	if len(calls) != n {
 		t.Fatalf("a stopped dispatcher replicated again: %v", calls[n:])
+	}
+}
+
+// A worker holds one Sim per simulated dispatcher, a million at the bench's largest size: a Sim
+// past the 112 B size class costs 32 MB there (the next class is 128 B).
+func TestSimSize(t *testing.T) {
+	if got := unsafe.Sizeof(Sim{}); got > 112 {
+		t.Fatalf("Sim is %d B, over 112", got)
 	}
 }

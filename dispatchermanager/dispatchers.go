@@ -12,60 +12,25 @@ import (
 )
 
 // dispatcherEntry is one dispatcher as the manager tracks it: working, or stopped and kept as a
-// removal record until the operator that stopped it is acknowledged.
+// removal record until the operator that stopped it is acknowledged. It is 128 B: what only a
+// few dispatchers carry at a time (an error of their own, the operator that stopped them) lives
+// in the table's side maps, not in a field of every entry, which at a million dispatchers was
+// 48 MB of a worker.
 type dispatcherEntry struct {
 	d          dispatcher.Dispatcher
 	id         heartbeatpb.DispatcherID
 	span       heartbeatpb.TableSpan
-	mode       heartbeatpb.Mode
-	state      heartbeatpb.ComponentState
 	checkpoint uint64
 	// durable: the checkpoint as of the last successful sink flush, the only one ever
 	// reported (a reported checkpoint must survive a crash of this node).
 	durable uint64
 	load    uint64
-	// stoppedBy: the operator whose acknowledgement closes this removal record.
-	stoppedBy heartbeatpb.OperatorID
+	mode    heartbeatpb.Mode
+	state   heartbeatpb.ComponentState
+	// pos: the entry's index in the table's all (int32: a node holds far fewer than 2^31).
+	pos int32
 	// dirty: the status changed since the last heartbeat carried it.
 	dirty bool
-	// err: the dispatcher's own error (dispatcher.ErrorReporter) at the last poll, "" if none.
-	err string
-	// pos: the entry's index in the table's all.
-	pos int
-}
-
-// pollErr reads the dispatcher's own error and says whether it changed (the status is news).
-func (e *dispatcherEntry) pollErr() bool {
-	r, ok := e.d.(dispatcher.ErrorReporter)
-	if !ok {
-		return false
-	}
-	msg := ""
-	if err := r.Err(); err != nil {
-		msg = err.Error()
-	}
-	if msg != e.err {
-		e.err = msg
-		return true
-	}
-	return false
-}
-
-// status is what the node reports of e; sinkErr is the failing sink's cause, "" when healthy,
-// and only a working dispatcher carries it (a stopped one has nothing left to write).
-func (e *dispatcherEntry) status(sinkErr string) heartbeatpb.DispatcherStatus {
-	st := heartbeatpb.DispatcherStatus{
-		Id: e.id, Span: e.span, Mode: e.mode, State: e.state, CheckpointTs: e.durable, Load: e.load,
-	}
-	if e.state == heartbeatpb.StateWorking {
-		st.Error = sinkErr
-		if e.err != "" && sinkErr != "" {
-			st.Error = e.err + "; sink: " + sinkErr
-		} else if e.err != "" {
-			st.Error = e.err
-		}
-	}
-	return st
 }
 
 // dispatcherTable is every dispatcher of this node, working or kept as a removal record until
@@ -93,6 +58,65 @@ type dispatcherTable struct {
 	// and checkpoints only rise meanwhile), which is what a watermark must be.
 	lo   [2]uint64
 	seen [2]bool
+	// errs: each working dispatcher's own error (dispatcher.ErrorReporter) at the last poll;
+	// absent when it has none, which is nearly always. stoppedBy: the operator whose
+	// acknowledgement closes each removal record. Both are nil until first written.
+	errs      map[heartbeatpb.DispatcherID]string
+	stoppedBy map[heartbeatpb.DispatcherID]heartbeatpb.OperatorID
+}
+
+// pollErr reads e's own error and says whether it changed (the status is news).
+func (t *dispatcherTable) pollErr(e *dispatcherEntry) bool {
+	r, ok := e.d.(dispatcher.ErrorReporter)
+	if !ok {
+		return false
+	}
+	msg := ""
+	if err := r.Err(); err != nil {
+		msg = err.Error()
+	}
+	if msg == t.errs[e.id] {
+		return false
+	}
+	if msg == "" {
+		delete(t.errs, e.id)
+	} else {
+		if t.errs == nil {
+			t.errs = map[heartbeatpb.DispatcherID]string{}
+		}
+		t.errs[e.id] = msg
+	}
+	return true
+}
+
+// status is what the node reports of e; sinkErr is the failing sink's cause, "" when healthy,
+// and only a working dispatcher carries it (a stopped one has nothing left to write).
+func (t *dispatcherTable) status(e *dispatcherEntry, sinkErr string) heartbeatpb.DispatcherStatus {
+	st := heartbeatpb.DispatcherStatus{
+		Id: e.id, Span: e.span, Mode: e.mode, State: e.state, CheckpointTs: e.durable, Load: e.load,
+	}
+	if e.state == heartbeatpb.StateWorking {
+		own := t.errs[e.id]
+		st.Error = sinkErr
+		if own != "" && sinkErr != "" {
+			st.Error = own + "; sink: " + sinkErr
+		} else if own != "" {
+			st.Error = own
+		}
+	}
+	return st
+}
+
+// stoppedByOp says whether e is a removal record that op's acknowledgement closes.
+func (t *dispatcherTable) stoppedByOp(e *dispatcherEntry, op heartbeatpb.OperatorID) bool {
+	by, ok := t.stoppedBy[e.id]
+	return ok && e.state == heartbeatpb.StateStopped && by == op
+}
+
+// forgetSide drops what the side maps hold for id: its entry is gone or replaced.
+func (t *dispatcherTable) forgetSide(id heartbeatpb.DispatcherID) {
+	delete(t.errs, id)
+	delete(t.stoppedBy, id)
 }
 
 // markDirty marks e's status as news for the next heartbeat.
@@ -108,8 +132,9 @@ func (t *dispatcherTable) put(e *dispatcherEntry) {
 	if old := t.dispatchers[e.id]; old != nil {
 		e.pos, t.all[old.pos] = old.pos, e // a replacement takes the old entry's place
 		t.hash ^= heartbeatpb.DigestEntry(old.id, old.state)
+		t.forgetSide(e.id) // the old dispatcher's error and stop are not the new one's
 	} else {
-		e.pos = len(t.all)
+		e.pos = int32(len(t.all))
 		t.all = append(t.all, e)
 	}
 	t.dispatchers[e.id] = e
@@ -176,7 +201,10 @@ func (t *dispatcherTable) stopDispatcher(e *dispatcherEntry, op heartbeatpb.Oper
 	t.setState(e, heartbeatpb.StateStopped)
 	e.checkpoint = final
 	e.load = 0
-	e.stoppedBy = op
+	if t.stoppedBy == nil {
+		t.stoppedBy = map[heartbeatpb.DispatcherID]heartbeatpb.OperatorID{}
+	}
+	t.stoppedBy[e.id] = op
 	t.markDirty(e)
 	t.records[op] = append(t.records[op], e.id)
 	return nil
@@ -193,10 +221,11 @@ func (t *dispatcherTable) dropDispatcher(e *dispatcherEntry) {
 		t.all[e.pos], t.all[last].pos = t.all[last], e.pos
 		t.all[last] = nil
 		t.all = t.all[:last]
+		t.forgetSide(e.id)
 	}
 	t.hash ^= heartbeatpb.DigestEntry(e.id, e.state)
 	t.order = nil
-	st := e.status("")
+	st := t.status(e, "")
 	st.State = heartbeatpb.StateRemoved
 	t.removed = append(t.removed, st)
 }

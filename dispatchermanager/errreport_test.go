@@ -20,23 +20,24 @@ func (d *erringDispatcher) Err() error { return d.err }
 func TestDispatcherOwnErrorInStatus(t *testing.T) {
 	d := &erringDispatcher{err: errors.New("start revision compacted")}
 	e := &dispatcherEntry{d: d, state: heartbeatpb.StateWorking}
-	if !e.pollErr() || e.status("").Error != "start revision compacted" {
-		t.Fatalf("own error: not news, or status %q", e.status("").Error)
+	tbl := &dispatcherTable{}
+	if !tbl.pollErr(e) || tbl.status(e, "").Error != "start revision compacted" {
+		t.Fatalf("own error: not news, or status %q", tbl.status(e, "").Error)
 	}
-	if got := e.status("disk full").Error; got != "start revision compacted; sink: disk full" {
+	if got := tbl.status(e, "disk full").Error; got != "start revision compacted; sink: disk full" {
 		t.Fatalf("both errors: %q", got)
 	}
-	if e.pollErr() {
+	if tbl.pollErr(e) {
 		t.Fatal("an unchanged error marked the status changed")
 	}
 	d.err = nil
-	if !e.pollErr() || e.status("").Error != "" {
-		t.Fatalf("cleared error: not news, or status %q", e.status("").Error)
+	if !tbl.pollErr(e) || tbl.status(e, "").Error != "" {
+		t.Fatalf("cleared error: not news, or status %q", tbl.status(e, "").Error)
 	}
 	d.err = errors.New("x")
-	e.pollErr()
+	tbl.pollErr(e)
 	e.state = heartbeatpb.StateStopped
-	if got := e.status("").Error; got != "" {
+	if got := tbl.status(e, "").Error; got != "" {
 		t.Fatalf("stopped dispatcher carries %q", got)
 	}
 }

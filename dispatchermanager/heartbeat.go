@@ -101,7 +101,7 @@ func (t *dispatcherTable) dropRecord(op heartbeatpb.OperatorID, id heartbeatpb.D
 	} else {
 		t.records[op] = ids
 	}
-	if e, ok := t.dispatchers[id]; ok && e.state == heartbeatpb.StateStopped && e.stoppedBy == op {
+	if e, ok := t.dispatchers[id]; ok && t.stoppedByOp(e, op) {
 		t.dropDispatcher(e)
 		t.log.Debug("removal record closed", zapID(id), zapOp(op), zap.Uint64("final-ts", e.checkpoint))
 	}
@@ -176,7 +176,7 @@ func (m *Manager) heartbeat(now time.Time) {
 		sort.Slice(changed, func(i, j int) bool { return changed[i].id.Less(changed[j].id) })
 		req.Statuses = make([]heartbeatpb.DispatcherStatus, 0, len(changed)+len(m.table.removed))
 		for _, e := range changed {
-			req.Statuses = append(req.Statuses, e.status(m.sink.cause))
+			req.Statuses = append(req.Statuses, m.table.status(e, m.sink.cause))
 		}
 	}
 	req.Statuses = append(req.Statuses, m.table.removed...)
@@ -202,7 +202,7 @@ func (t *dispatcherTable) pollAll(now time.Time, split, merge uint64) bool {
 	for _, e := range t.all {
 		if e.state == heartbeatpb.StateWorking {
 			cp, load := e.d.Poll(now)
-			if e.pollErr() {
+			if t.pollErr(e) {
 				t.markDirty(e)
 			}
 			if cp < e.checkpoint {
@@ -254,7 +254,7 @@ func (t *dispatcherTable) watermarks() []heartbeatpb.Watermark {
 func (t *dispatcherTable) allStatuses(sinkErr string) []heartbeatpb.DispatcherStatus {
 	out := make([]heartbeatpb.DispatcherStatus, 0, len(t.dispatchers))
 	for _, id := range t.orderedIDs() {
-		out = append(out, t.dispatchers[id].status(sinkErr))
+		out = append(out, t.status(t.dispatchers[id], sinkErr))
 	}
 	return out
 }
