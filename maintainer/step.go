@@ -58,7 +58,7 @@ func (m *Maintainer) Step(env *heartbeatpb.Envelope, now time.Time) error {
 		if m.bootstrapped && n.state == nodeReady {
 			m.onHeartbeat(env.From, b.Heartbeat, now)
 		}
-		nudgeBootstrap(m.out, env.From, n)
+		nudgeBootstrap(m.out, env.From, n, now, m.cfg.ResendInterval)
 	}
 	return nil
 }
