@@ -26,13 +26,12 @@ func (db *spanDB) load(replicating []bootstrap.Placement, absent []bootstrap.Abs
 	db.absent.in = make([]bool, 0, total+spare)
 	// Tables: run k's IDs are backing[off[k]:off[k+1]], its replicating ones first.
 	backing := make([]spanID, total)
-	// The dense run of tableSpans is the tables that follow the first one without a gap: room
-	// for those only (sparse IDs go to its map, and room for all would be wasted).
-	dense := 0
-	for dense < len(runs) && runs[dense].table == runs[0].table+int64(dense) {
-		dense++
+	// The dense run of tableSpans covers the tables from the first while at least half the IDs
+	// are in use (gaps are tables whose spans resumed operators hold); sparse IDs past it go to
+	// its map, and room for all of them would be wasted.
+	if len(runs) > 0 {
+		db.byTable.reserve(runs[0].table, denseExtent(len(runs), func(i int) int64 { return runs[i].table }))
 	}
-	db.byTable = tableSpans{dense: make([][]spanID, 0, dense)}
 	off := make([]int, len(runs)+1)
 	for k, r := range runs {
 		off[k+1] = off[k] + int(r.replicating+r.absent)

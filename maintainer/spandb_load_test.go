@@ -90,3 +90,55 @@ func compareDBs(t *testing.T, round int, want, got *spanDB) {
 		t.Fatalf("round %d: absent queues differ", round)
 	}
 }
+
+// A restored plan with gaps (tables whose spans resumed operators hold) keeps its tables in the
+// dense run rather than the map, while IDs too sparse to fill half a run still go to the map;
+// the resumed operators' spans inserted afterwards land in the gaps.
+func TestLoadKeepsGappedTablesDense(t *testing.T) {
+	var repl []bootstrap.Placement
+	for table := int64(1); table <= 1000; table++ {
+		if table%10 == 3 {
+			continue // held by an operator being resumed
+		}
+		repl = append(repl, bootstrap.Placement{Span: span.TableSpan(table), Node: "n1",
+			Dispatcher: heartbeatpb.DispatcherID{Hi: 1, Lo: uint64(table)}, Checkpoint: 10})
+	}
+	far := int64(1) << 40
+	repl = append(repl, bootstrap.Placement{Span: span.TableSpan(far), Node: "n1",
+		Dispatcher: heartbeatpb.DispatcherID{Hi: 1, Lo: uint64(far)}, Checkpoint: 10})
+	db := newSpanDB(0)
+	db.load(repl, nil, 100)
+	if len(db.byTable.other) != 1 || db.byTable.other[far] == nil {
+		t.Fatalf("map holds %d tables, want only the far one", len(db.byTable.other))
+	}
+	if len(db.byTable.dense) != 1000 {
+		t.Fatalf("dense run covers %d tables, want 1000", len(db.byTable.dense))
+	}
+	for table := int64(3); table <= 1000; table += 10 {
+		db.insertAbsent(span.TableSpan(table), heartbeatpb.ModeDefault, 10)
+	}
+	if len(db.byTable.other) != 1 || db.byTable.len() != 1001 {
+		t.Fatalf("after the resumed spans: %d tables in the map, %d in all", len(db.byTable.other), db.byTable.len())
+	}
+}
+
+func TestDenseExtent(t *testing.T) {
+	for _, c := range []struct {
+		tables []int64
+		want   int
+	}{
+		{nil, 0},
+		{[]int64{5}, 1},
+		{[]int64{5, 6, 7}, 3},
+		{[]int64{1, 3, 5, 7}, 7},       // exactly half
+		{[]int64{1, 4}, 4},             // 2 tables in 4 IDs is still half full
+		{[]int64{1, 5}, 1},             // 2 in 5 is not
+		{[]int64{1, 2, 100}, 2},        // the far table does not stretch the run
+		{[]int64{1, 100, 101, 102}, 1}, // nor does a far cluster
+	} {
+		got := denseExtent(len(c.tables), func(i int) int64 { return c.tables[i] })
+		if got != c.want {
+			t.Errorf("denseExtent(%v) = %d, want %d", c.tables, got, c.want)
+		}
+	}
+}

@@ -48,6 +48,31 @@ func (ts *tableSpans) set(t int64, ids []spanID) {
 	}
 }
 
+// reserve makes the dense run tables lo..lo+n-1, each with no span yet, so that a bulk load
+// sets them in place whatever their order and gaps. ts must be empty.
+func (ts *tableSpans) reserve(lo int64, n int) {
+	ts.lo, ts.dense, ts.other = lo, make([][]spanID, n), nil
+}
+
+// denseExtent is how many table IDs from tables[0] a dense run should cover for the ascending
+// tables: up to the last table that keeps at least half the IDs so far in use. The dense run
+// must not stop at the first gap: a table whose spans are all held by an operator being
+// resumed is a gap in a restored plan, and with ten thousand Moves in flight over a million
+// tables the first gap came early and nearly every table went to the map (70 MB and a third
+// of a restore). Half full, the run costs at most 48 B a listed table.
+func denseExtent(n int, table func(i int) int64) int {
+	if n == 0 {
+		return 0
+	}
+	lo, extent := table(0), 0
+	for i := 0; i < n; i++ {
+		if width := table(i) - lo + 1; width <= 2*int64(i+1) {
+			extent = int(width)
+		}
+	}
+	return extent
+}
+
 // add appends id to table t's spans.
 func (ts *tableSpans) add(t int64, id spanID) { ts.set(t, append(ts.get(t), id)) }
 
