@@ -17,7 +17,7 @@ import (
 // set as of that heartbeat, so its watermarks may advance the spans served by its working
 // dispatchers. A mismatch (a lost heartbeat, a restarted process) asks for the full listing.
 type nodeMirror struct {
-	states map[heartbeatpb.DispatcherID]mirrored
+	states mirrorSet
 	hash   uint64
 	asked  time.Time // when the listing was last asked for; zero: not since the last one came
 	swept  time.Time // when a matching heartbeat last reconciled and advanced the node's spans
@@ -43,18 +43,8 @@ const (
 	sweepPerSpan  = 10 * time.Microsecond
 )
 
-// mirrored is one dispatcher's last reported state and what it said it serves (a fingerprint of
-// span and mode), so a watermark never advances a span its dispatcher does not serve.
-type mirrored struct {
-	state  heartbeatpb.ComponentState
-	serves uint64
-}
-
-// newNodeMirror returns an empty mirror with room for size dispatchers (a bootstrap answer's
-// or a listing's, so the answer does not regrow it status by status).
-func newNodeMirror(size int) *nodeMirror {
-	return &nodeMirror{states: make(map[heartbeatpb.DispatcherID]mirrored, size)}
-}
+// newNodeMirror returns an empty mirror.
+func newNodeMirror() *nodeMirror { return &nodeMirror{} }
 
 // servesPrint fingerprints a span in a mode (FNV-1a over table, mode, start length, start and
 // end). Written out rather than through hash/fnv: the sweeps call it for every span a node
@@ -81,27 +71,27 @@ func servesPrint(s *heartbeatpb.TableSpan, mode heartbeatpb.Mode) uint64 {
 
 // apply takes one status: Removed leaves the set, any other state is the dispatcher's now.
 func (nm *nodeMirror) apply(st *heartbeatpb.DispatcherStatus) {
-	if old, ok := nm.states[st.Id]; ok {
-		nm.hash ^= heartbeatpb.DigestEntry(st.Id, old.state)
-		delete(nm.states, st.Id)
+	if old, ok := nm.states.get(st.Id); ok {
+		nm.hash ^= heartbeatpb.DigestEntry(st.Id, old.state())
 	}
 	if st.State == heartbeatpb.StateRemoved {
+		nm.states.remove(st.Id)
 		return
 	}
-	nm.states[st.Id] = mirrored{state: st.State, serves: servesPrint(&st.Span, st.Mode)}
+	nm.states.put(st.Id, newMirrored(st.State, servesPrint(&st.Span, st.Mode)))
 	nm.hash ^= heartbeatpb.DigestEntry(st.Id, st.State)
 }
 
 // matches says whether the node's digest describes exactly this set.
 func (nm *nodeMirror) matches(d *heartbeatpb.SetDigest) bool {
-	return d != nil && d.Count == uint64(len(nm.states)) && d.Hash == nm.hash
+	return d != nil && d.Count == uint64(nm.states.len()) && d.Hash == nm.hash
 }
 
 // serving says whether the node last reported the record's dispatcher working on its span and
 // mode.
 func (nm *nodeMirror) serving(r *spanRecord) bool {
-	e, ok := nm.states[r.dispatcher]
-	return ok && e.state == heartbeatpb.StateWorking && e.serves == servesPrint(&r.span, r.mode)
+	e, ok := nm.states.get(r.dispatcher)
+	return ok && e.state() == heartbeatpb.StateWorking && e.serves(servesPrint(&r.span, r.mode))
 }
 
 // nodeMirrors are the nodes' mirrors, by node.
@@ -111,7 +101,7 @@ type nodeMirrors map[string]*nodeMirror
 func (ms nodeMirrors) of(node string) *nodeMirror {
 	nm := ms[node]
 	if nm == nil {
-		nm = newNodeMirror(0)
+		nm = newNodeMirror()
 		ms[node] = nm
 	}
 	return nm
@@ -120,11 +110,31 @@ func (ms nodeMirrors) of(node string) *nodeMirror {
 // reset makes node's mirror the complete set statuses lists (a full listing or a
 // bootstrap answer).
 func (ms nodeMirrors) reset(node string, statuses []heartbeatpb.DispatcherStatus) {
-	nm := newNodeMirror(len(statuses))
-	for i := range statuses {
-		nm.apply(&statuses[i])
+	nm := newNodeMirror()
+	if !nm.loadSorted(statuses) {
+		for i := range statuses {
+			nm.apply(&statuses[i])
+		}
 	}
 	ms[node] = nm
+}
+
+// loadSorted makes the empty mirror the set statuses lists when they are in strictly
+// increasing ID order and none is Removed, as a node lists them, and reports whether they were.
+func (nm *nodeMirror) loadSorted(statuses []heartbeatpb.DispatcherStatus) bool {
+	for i := range statuses {
+		if statuses[i].State == heartbeatpb.StateRemoved || i > 0 && !statuses[i-1].Id.Less(statuses[i].Id) {
+			return false
+		}
+	}
+	base := make([]mirrorEntry, len(statuses))
+	for i := range statuses {
+		st := &statuses[i]
+		base[i] = mirrorEntry{id: st.Id, m: newMirrored(st.State, servesPrint(&st.Span, st.Mode))}
+		nm.hash ^= heartbeatpb.DigestEntry(st.Id, st.State)
+	}
+	nm.states = mirrorSet{base: base, n: len(base)}
+	return true
 }
 
 // applyWatermarks checks a heartbeat's digest against node's mirror. On a match, free spans
@@ -140,7 +150,7 @@ func (ms nodeMirrors) applyWatermarks(db *spanDB, out *outbox, log *zap.Logger, 
 	if !nm.matches(hb.Digest) {
 		if nm.asked.IsZero() || now.Sub(nm.asked) >= listingRetry {
 			log.Debug("heartbeat digest does not match; asking for the listing", zap.String("node", node),
-				zap.Uint64("count", hb.Digest.Count), zap.Int("known", len(nm.states)))
+				zap.Uint64("count", hb.Digest.Count), zap.Int("known", nm.states.len()))
 			nm.asked = now
 			out.response[node] = true
 			out.listing[node] = true
@@ -168,7 +178,7 @@ func (ms nodeMirrors) applyWatermarks(db *spanDB, out *outbox, log *zap.Logger, 
 	var missing []spanID
 	for _, sid := range db.byNode[node] {
 		r := db.get(sid)
-		e, held := nm.states[r.dispatcher]
+		e, held := nm.states.get(r.dispatcher)
 		if !held {
 			if r.free() {
 				missing = append(missing, sid)
@@ -176,7 +186,7 @@ func (ms nodeMirrors) applyWatermarks(db *spanDB, out *outbox, log *zap.Logger, 
 			continue
 		}
 		if !r.life.bound() || int(r.mode) >= len(marks) || !has[r.mode] ||
-			e.state != heartbeatpb.StateWorking || e.serves != servesPrint(&r.span, r.mode) {
+			e.state() != heartbeatpb.StateWorking || !e.serves(servesPrint(&r.span, r.mode)) {
 			continue
 		}
 		db.advance(sid, marks[r.mode])

@@ -22,7 +22,7 @@ func digestOf(set map[heartbeatpb.DispatcherID]heartbeatpb.ComponentState) *hear
 // TestMirrorFollowsStatuses: a mirror fed one status at a time matches the digest of the set
 // those statuses leave, and only that set.
 func TestMirrorFollowsStatuses(t *testing.T) {
-	nm := newNodeMirror(0)
+	nm := newNodeMirror()
 	set := map[heartbeatpb.DispatcherID]heartbeatpb.ComponentState{}
 	step := func(id heartbeatpb.DispatcherID, st heartbeatpb.ComponentState) {
 		nm.apply(&heartbeatpb.DispatcherStatus{Id: id, Span: span.TableSpan(1), State: st})
