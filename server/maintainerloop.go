@@ -92,7 +92,7 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 	// also have changed between reading it above and subscribing.
 	infoChanged, unsubscribeInfo := w.info.Subscribe()
 	defer unsubscribeInfo()
-	current := updateConfig(m, info.Config(), w.info, log)
+	applied := updateConfig(m, info, w.info, log)
 	ticker := time.NewTicker(s.cfg.TickInterval)
 	defer ticker.Stop()
 	publish := time.NewTicker(s.cfg.StatusPublishInterval)
@@ -109,7 +109,7 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 			nodes, _ := s.nodes.Get()
 			known = applyMembership(m, known, nodes, time.Now())
 		case <-infoChanged:
-			current = updateConfig(m, current, w.info, log)
+			applied = updateConfig(m, applied, w.info, log)
 		case <-ticker.C:
 			now := time.Now() // not the fire time: Step is fed time.Now() and the clock must not go back
 			m.Tick(now)
@@ -231,21 +231,22 @@ func (w *worker) stepMaintainer(m *maintainer.Maintainer, e *heartbeatpb.Envelop
 	}
 }
 
-// updateConfig hands the newest changefeed config to the maintainer when it differs from
-// current, and returns the config the maintainer now runs. A refused config (for example a redo
-// change, which needs a restart) is logged and the maintainer keeps the one it has.
-func updateConfig(m *maintainer.Maintainer, current *heartbeatpb.ChangefeedConfig, info *latest[etcdutil.ChangefeedInfo],
-	log *zap.Logger) *heartbeatpb.ChangefeedConfig {
+// updateConfig hands the newest changefeed config to the maintainer when it differs from the
+// one made from applied, and returns the info whose config the maintainer now runs. A refused
+// config (for example a redo change, which needs a restart) is logged and the maintainer keeps
+// the one it has. The infos are compared, not their configs: a config of a million tables is
+// 16 MB, and keeping one to compare with was a second copy beside the maintainer's.
+func updateConfig(m *maintainer.Maintainer, applied etcdutil.ChangefeedInfo, info *latest[etcdutil.ChangefeedInfo],
+	log *zap.Logger) etcdutil.ChangefeedInfo {
 	latestInfo, _ := info.Get()
-	next := latestInfo.Config()
-	if next.Equal(current) {
-		return current
+	if latestInfo.SameConfig(&applied) {
+		return applied
 	}
-	if err := m.UpdateConfig(next, time.Now()); err != nil {
+	if err := m.UpdateConfig(latestInfo.Config(), time.Now()); err != nil {
 		log.Warn("changefeed config change refused; keeping the running config", zap.Error(err))
-		return current
+		return applied
 	}
-	return next
+	return latestInfo
 }
 
 // applyMembership tells the core which nodes joined and left since known (node -> incarnation of
