@@ -26,6 +26,42 @@ func TableSpan(id int64) heartbeatpb.TableSpan {
 	return heartbeatpb.TableSpan{TableId: id, StartKey: TableStartKey(id), EndKey: TableStartKey(id + 1)}
 }
 
+// KeyArena builds whole-table spans whose keys share memory: keys come from blocks of 64 KiB
+// rather than one allocation each (a 9-byte key took a 16-byte slot), and the span of table
+// t+1 built right after t's starts at the very bytes t's ends at. A restore that finds a
+// million tables absent built two keys a table, 28 MB of the maintainer's heap; from an arena
+// they are 9 MB. The keys must never be written to (no key is: spans are values), and a block
+// stays alive while any of its keys does. The zero value is ready to use.
+type KeyArena struct {
+	block   []byte
+	lastID  int64
+	lastEnd []byte // the end key of the last span built, nil before the first
+}
+
+// TableSpan returns the whole key range of table id, as the package-level TableSpan does.
+func (a *KeyArena) TableSpan(id int64) heartbeatpb.TableSpan {
+	start := a.lastEnd
+	if start == nil || id != a.lastID+1 {
+		start = a.key(id)
+	}
+	end := a.key(id + 1)
+	a.lastID, a.lastEnd = id, end
+	return heartbeatpb.TableSpan{TableId: id, StartKey: start, EndKey: end}
+}
+
+// arenaBlock is the size of a KeyArena's blocks: 7,281 keys.
+const arenaBlock = 64 << 10
+
+func (a *KeyArena) key(id int64) []byte {
+	if len(a.block) < tableKeyLen {
+		a.block = make([]byte, arenaBlock)
+	}
+	k := a.block[:tableKeyLen:tableKeyLen] // capped: an append to a key cannot reach its neighbour
+	a.block = a.block[tableKeyLen:]
+	putTableKey(k, id)
+	return k
+}
+
 // ValidTableID reports whether id names a table: one whose key range an int64 can end.
 func ValidTableID(id int64) bool { return id >= 0 && id != 1<<63-1 }
 
