@@ -23,6 +23,8 @@ var figures = []figure{
 	{"maintainer RSS", "B/span", "<= 500", func(r result) float64 { return r.MaintainerRSSPerSpan }},
 	{"worker RSS", "B/dispatcher", "<= 1024", func(r result) float64 { return r.WorkerRSSPerDispatcher }},
 	{"moves (drain of a worker)", "moves/s", ">= 2000", func(r result) float64 { return r.MovesPerSecond }},
+	{"ctl status", "s", "< 1 s", func(r result) float64 { return r.CtlStatusSeconds }},
+	{"ctl spans --limit 1000", "s", "< 1 s (a page)", func(r result) float64 { return r.CtlSpansSeconds }},
 }
 
 // printTable prints one row per figure, a column per size, and the ratio of each size's figure

@@ -29,7 +29,12 @@ type result struct {
 	// BootstrapSeconds: the new maintainer from elected to bootstrapped (every node answered and
 	// the restored plan applied), from tidemark_maintainer_bootstrap_duration_seconds; the
 	// restore alone is a part of it (bootstrap BenchmarkRestore in bench-micro).
-	BootstrapSeconds float64  `json:"bootstrap_s"`
+	BootstrapSeconds float64 `json:"bootstrap_s"`
+	// CtlStatusSeconds and CtlSpansSeconds: the wall time of one `tidemark ctl status` and one
+	// `tidemark ctl spans --limit 1000` process at rest, start to exit, as an operator types them
+	// (etcd reads and the maintainer's HTTP API).
+	CtlStatusSeconds float64  `json:"ctl_status_s"`
+	CtlSpansSeconds  float64  `json:"ctl_spans_s"`
 	Errors           []string `json:"errors,omitempty"`
 }
 
@@ -51,7 +56,7 @@ const changefeed = "bench"
 func runSize(rc runConfig, spans int) result {
 	r := result{Spans: spans, ColdStartSeconds: math.NaN(), IngressBytesPerSpanSecond: math.NaN(),
 		MaintainerRSSPerSpan: math.NaN(), WorkerRSSPerDispatcher: math.NaN(), MovesPerSecond: math.NaN(),
-		FailoverSeconds: math.NaN(), BootstrapSeconds: math.NaN()}
+		FailoverSeconds: math.NaN(), BootstrapSeconds: math.NaN(), CtlStatusSeconds: math.NaN(), CtlSpansSeconds: math.NaN()}
 	fail := func(what string, err error) { r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", what, err)) }
 	c, err := startCluster(rc, rc.nodes)
 	if err != nil {
@@ -95,6 +100,10 @@ func runSize(rc runConfig, spans int) result {
 	rc.logf("%d spans: ingress %.2f B/span/s, RSS %.0f B/span (maintainer), %.0f B/dispatcher (worker)",
 		spans, r.IngressBytesPerSpanSecond, r.MaintainerRSSPerSpan, r.WorkerRSSPerDispatcher)
 
+	r.CtlStatusSeconds, r.CtlSpansSeconds = c.timeCtl(rc, fail, []string{"status"}),
+		c.timeCtl(rc, fail, []string{"spans", "--limit", "1000"})
+	rc.logf("%d spans: ctl status %.3fs, ctl spans --limit 1000 %.3fs", spans, r.CtlStatusSeconds, r.CtlSpansSeconds)
+
 	if v, err := c.drainRate(st, rc.timeout); err != nil {
 		fail("moves", err)
 	} else {
@@ -113,6 +122,17 @@ func runSize(rc runConfig, spans int) result {
 		rc.logf("%d spans: failover %.2fs, bootstrap %.3fs", spans, fo, boot)
 	}
 	return r
+}
+
+// timeCtl runs `tidemark ctl args...` and returns its wall time, NaN (and a recorded error) if
+// it failed.
+func (c *cluster) timeCtl(rc runConfig, fail func(string, error), args []string) float64 {
+	start := time.Now()
+	if _, err := c.ctl(rc.timeout, args...); err != nil {
+		fail("ctl "+args[0], err)
+		return math.NaN()
+	}
+	return time.Since(start).Seconds()
 }
 
 func nanMax(a, b float64) float64 {
