@@ -129,20 +129,6 @@ func (s *mirrorSet) merge() {
 	s.base, s.changes = out, nil
 }
 
-// each calls fn with every dispatcher of the set, in no set order.
-func (s *mirrorSet) each(fn func(id heartbeatpb.DispatcherID, m mirrored)) {
-	for _, e := range s.base {
-		if _, changed := s.changes[e.id]; !changed {
-			fn(e.id, e.m)
-		}
-	}
-	for id, c := range s.changes {
-		if !c.gone {
-			fn(id, c.m)
-		}
-	}
-}
-
 func compareIDs(a, b heartbeatpb.DispatcherID) int {
 	switch {
 	case a == b:

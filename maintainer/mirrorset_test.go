@@ -85,3 +85,17 @@ func TestMirroredPacking(t *testing.T) {
 		t.Fatalf("packing lost the state or the fingerprint: %x", uint64(m))
 	}
 }
+
+// each calls fn with every dispatcher of the set, in no set order (what the checks compare).
+func (s *mirrorSet) each(fn func(id heartbeatpb.DispatcherID, m mirrored)) {
+	for _, e := range s.base {
+		if _, changed := s.changes[e.id]; !changed {
+			fn(e.id, e.m)
+		}
+	}
+	for id, c := range s.changes {
+		if !c.gone {
+			fn(id, c.m)
+		}
+	}
+}
