@@ -272,21 +272,40 @@ func (c *cluster) checkMirror(ctx context.Context, rc runConfig, src, dst *clien
 	})
 }
 
+// findEtcdctl is the etcdctl to compare with: the -etcdctl flag's, else the one on PATH. Without
+// one the make-mirror rows cannot be measured, and the error says how to get it rather than
+// the bare exec failure a hard-coded path gave on a machine without Debian's etcd-client.
+func findEtcdctl(flag string) (string, error) {
+	name := flag
+	if name == "" {
+		name = "etcdctl"
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("no etcdctl to compare with (%v): install Debian's etcd-client (make bench does when it runs as root) or pass -etcdctl PATH", err)
+	}
+	return p, nil
+}
+
 // makeMirror runs `etcdctl make-mirror` from the source's root to mmPrefix in the target,
 // waits until it is watching (a marker key arrived), then times the same load until the
 // target holds the last revision's value, and checks the copy with the diff tidemark uses.
 func makeMirror(ctx context.Context, rc runConfig, cc cdcConfig, src, dst *clientv3.Client, srcURLs, dstURLs string, spec loadSpec) (rate, perTxn float64, err error) {
 	root := spec.ks.root
+	bin, err := findEtcdctl(cc.etcdctl)
+	if err != nil {
+		return 0, 0, err
+	}
 	logFile, err := os.Create(filepath.Join(rc.dir, "make-mirror.log"))
 	if err != nil {
 		return 0, 0, err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(cc.etcdctl, "--endpoints", srcURLs, "make-mirror", "--prefix", root, "--dest-prefix", mmPrefix, dstURLs)
+	cmd := exec.Command(bin, "--endpoints", srcURLs, "make-mirror", "--prefix", root, "--dest-prefix", mmPrefix, dstURLs)
 	cmd.Env = append(os.Environ(), "ETCDCTL_API=3")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", cc.etcdctl, err)
+		return 0, 0, fmt.Errorf("%s: %w", bin, err)
 	}
 	defer func() { _ = cmd.Process.Signal(syscall.SIGKILL); _ = cmd.Wait() }()
 	holds := func(key, val string) func() (bool, error) {

@@ -32,8 +32,8 @@ func TestDataPlaneSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and starts three etcds and three servers")
 	}
-	if _, err := os.Stat("/usr/bin/etcdctl"); err != nil {
-		t.Skip("no /usr/bin/etcdctl to compare with")
+	if _, err := findEtcdctl(""); err != nil {
+		t.Skip(err)
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
@@ -61,6 +61,22 @@ func TestDataPlaneSmoke(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "ratio mirror / make-mirror") {
 		t.Error("table lacks the ratio")
+	}
+}
+
+// TestFindEtcdctlSaysHowToGetOne: a missing etcdctl is an error naming the package and the
+// flag, not the bare exec failure of a hard-coded path.
+func TestFindEtcdctlSaysHowToGetOne(t *testing.T) {
+	_, err := findEtcdctl(filepath.Join(t.TempDir(), "etcdctl"))
+	if err == nil || !strings.Contains(err.Error(), "etcd-client") || !strings.Contains(err.Error(), "-etcdctl") {
+		t.Fatalf("findEtcdctl of a missing file: %v, want an error naming etcd-client and -etcdctl", err)
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip(err)
+	}
+	if got, err := findEtcdctl(sh); err != nil || got != sh {
+		t.Fatalf("findEtcdctl(%s) = %q, %v; want the flag's binary", sh, got, err)
 	}
 }
 

@@ -43,7 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&cc.lagRate, "lag-rate", 5000, "data plane: events/s of the steady load the lag is measured at (0: skip the lag phase)")
 	fs.DurationVar(&cc.lagWindow, "lag-window", 20*time.Second, "data plane: how long the steady lag is measured before the kill")
 	fs.BoolVar(&cc.kill, "kill", true, "data plane: after the steady lag, kill -9 a worker and measure until the lag is back under 1 s")
-	fs.StringVar(&cc.etcdctl, "etcdctl", "/usr/bin/etcdctl", "data plane: the etcdctl whose make-mirror is compared")
+	fs.StringVar(&cc.etcdctl, "etcdctl", "", "data plane: the etcdctl whose make-mirror is compared (default: etcdctl on PATH)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (it hosts the etcds of the data plane) to this file")
 	cdcJSONOut := fs.String("cdc-json", "", "also write the data-plane figures as JSON to this file")
 	scaleTables := fs.Int("cdc-scale-tables", 100000, "cdcscale: numbered source tables (one span each) of the etcd-dispatcher changefeed")
