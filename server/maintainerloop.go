@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"time"
 
@@ -97,12 +98,22 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 	defer ticker.Stop()
 	publish := time.NewTicker(s.cfg.StatusPublishInterval)
 	defer publish.Stop()
+	// The status goes to etcd from its own goroutine (status_writer.go), ended with the term.
+	pubCtx, stopPub := context.WithCancel(ctx)
+	status := newStatusWriter(lead.PublishStatus, log)
+	go status.run(pubCtx)
+	defer func() { stopPub(); <-status.stopped() }()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-lead.Done():
 			return errors.New("server: leadership lost")
+		case <-status.stopped():
+			if err := status.failed(); err != nil {
+				return fmt.Errorf("server: leadership lost: %w", err)
+			}
+			return ctx.Err()
 		case e := <-w.maintainerInbox:
 			takeBatch(e, w.maintainerInbox, func(e *heartbeatpb.Envelope) { w.stepMaintainer(m, e, log, s) })
 		case <-nodesChanged:
@@ -114,7 +125,7 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 			now := time.Now() // not the fire time: Step is fed time.Now() and the clock must not go back
 			m.Tick(now)
 		case <-publish.C:
-			if err := w.publishStatus(ctx, s, lead, m, log); err != nil {
+			if err := w.publishStatus(status, s, lead, m); err != nil {
 				return err
 			}
 		case q := <-ops.queries():
@@ -128,24 +139,19 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 		if now, err := ops.afterFlush(ctx, m); err != nil {
 			return err
 		} else if now {
-			if err := w.publishStatus(ctx, s, lead, m, log); err != nil {
+			if err := w.publishStatus(status, s, lead, m); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// publishStatus snapshots the core for the status API and publishes its summary to etcd.
-func (w *worker) publishStatus(ctx context.Context, s *Server, lead *etcdutil.Leadership, m *maintainer.Maintainer, log *zap.Logger) error {
+// publishStatus snapshots the core for the status API and hands its summary to the term's
+// status writer; it fails only once a write found the term over.
+func (w *worker) publishStatus(status *statusWriter, s *Server, lead *etcdutil.Leadership, m *maintainer.Maintainer) error {
 	st := m.Status()
 	w.views.setMaintainer(&st)
-	if err := lead.PublishStatus(ctx, toEtcdStatus(w.id, s, lead, st)); err != nil {
-		if errors.Is(err, etcdutil.ErrNotLeader) {
-			return err
-		}
-		log.Warn("publishing status failed", zap.Error(err))
-	}
-	return nil
+	return status.offer(toEtcdStatus(w.id, s, lead, st))
 }
 
 // flushMaintainer performs what Ready asks (runner.Maintainer: persist, evict, send, Advance).
