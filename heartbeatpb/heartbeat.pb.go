@@ -1244,7 +1244,7 @@ type HeartBeatResponse struct {
 	// the records of dispatchers they stopped.
 	Finished []OperatorID `protobuf:"bytes,1,rep,name=finished,proto3" json:"finished"`
 	// checkpoint_ts: the changefeed checkpoint, at most what etcd holds: the maintainer sends the
-	// value its Ready persists, and the runner persists before it sends. A node shows it in its
+	// last value its runner reported written (never one still being written). A node shows it in its
 	// status API and starts a create that names no start ts there: at or below every span's
 	// checkpoint, so that can repeat work but never skip any (I2).
 	CheckpointTs uint64 `protobuf:"varint,2,opt,name=checkpoint_ts,json=checkpointTs,proto3" json:"checkpoint_ts,omitempty"`

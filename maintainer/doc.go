@@ -9,7 +9,8 @@
 // one batched ScheduleDispatcherRequests and one batched MergeDispatcherRequests), the
 // checkpoint to persist and the nodes to evict, released by Advance; admin answers come out of
 // TakeAdminResults; Status, Spans and Operators answer queries (in package api's JSON types).
-// The runner persists the checkpoint before it sends.
+// The runner writes the checkpoint off the loop and reports it (CheckpointPersisted); messages
+// carry only a checkpoint etcd is known to hold, so nothing waits for the write.
 //
 // The parts, each in its own files; Maintainer (maintainer.go, step.go, bootstrap.go,
 // tables.go) only routes inputs to them and holds what they share:

@@ -145,7 +145,9 @@ func parseStatuses(t testing.TB, input string) []heartbeatpb.DispatcherStatus {
 	return out
 }
 
-// ready prints Ready, hands schedule requests to the fake nodes and advances.
+// ready prints Ready, hands schedule requests to the fake nodes and advances. The checkpoint
+// is then written at once, as a runner's writer would report it a moment later: the messages
+// printed carry the checkpoint persisted before this Ready, never the one it asks for.
 func (e *env) ready() string {
 	rd := e.m.Ready()
 	var b strings.Builder
@@ -163,6 +165,9 @@ func (e *env) ready() string {
 		}
 	}
 	e.m.Advance()
+	if rd.Checkpoint > 0 {
+		e.m.CheckpointPersisted(rd.Checkpoint)
+	}
 	return b.String()
 }
 

@@ -42,7 +42,8 @@ type Maintainer struct {
 	ctl *operator.Controller
 	ops *opRunner
 
-	persisted  uint64 // last checkpoint the runner persisted (or was given)
+	persisted  uint64 // last checkpoint etcd is known to hold (written by the runner, or given)
+	persisting uint64 // the checkpoint being written (handed over by Advance), 0 when none
 	checkpoint uint64 // latest computed changefeed checkpoint, never below persisted
 
 	out       *outbox
@@ -191,37 +192,61 @@ func reclaim(db *spanDB, a *adminQueue, errs *spanErrors) {
 }
 
 // Ready returns what to persist and send. It returns the same value until Advance.
+//
+// Its messages carry the checkpoint etcd is known to hold (persisted), never the one the Ready
+// asks to persist: the runner writes that off the loop (a guarded read and a txn, a raft commit
+// each) and reports back through CheckpointPersisted, so a message never waits for etcd and
+// still never names a checkpoint etcd may lack. One write is in flight at a time; the newest
+// computed checkpoint is asked for once it is answered.
 func (m *Maintainer) Ready() Ready {
 	if m.ready == nil {
 		rd := &Ready{}
-		if m.bootstrapped && m.checkpoint > m.persisted {
+		if m.bootstrapped && m.checkpoint > m.persisted && m.persisting == 0 {
 			rd.Checkpoint = m.checkpoint
 		}
-		m.out.take(header{cfg: &m.cfg, checkpoint: max(m.persisted, rd.Checkpoint)}, rd)
+		m.out.take(header{cfg: &m.cfg, checkpoint: m.persisted}, rd)
 		m.ready = rd
 	}
 	return *m.ready
 }
 
-// CheckpointNotPersisted tells the core that the runner could not persist the current Ready's
-// Checkpoint. The next Advance then leaves the persisted checkpoint as it was, so Status never
-// shows a checkpoint etcd does not hold and the next Ready asks again.
-func (m *Maintainer) CheckpointNotPersisted() {
-	if m.ready != nil {
-		m.ready.Checkpoint = 0
-	}
-}
-
-// Advance acknowledges the last Ready: its checkpoint is persisted and its messages handed to
-// the transport.
+// Advance acknowledges the last Ready: its messages are handed to the transport and its
+// checkpoint, if any, to the writer, which answers with CheckpointPersisted or
+// CheckpointNotPersisted.
 func (m *Maintainer) Advance() {
 	if m.ready == nil {
 		return
 	}
-	if m.ready.Checkpoint > m.persisted {
-		m.persisted = m.ready.Checkpoint
+	if m.ready.Checkpoint > 0 {
+		m.persisting = m.ready.Checkpoint
 	}
 	m.ready = nil
+}
+
+// CheckpointPersisted tells the core that etcd holds cp, the checkpoint of a Ready (advanced,
+// or about to be: a runner that writes in place reports before its Advance). From here on
+// messages and Status carry it.
+func (m *Maintainer) CheckpointPersisted(cp uint64) {
+	m.handedOver()
+	m.persisted = max(m.persisted, cp)
+	m.checkpoint = max(m.checkpoint, m.persisted)
+	m.persisting = 0
+}
+
+// CheckpointNotPersisted tells the core that the write of the checkpoint it handed over
+// failed. The persisted checkpoint stays as it was, so Status never shows a checkpoint etcd
+// does not hold, and the next Ready asks again with the newest one.
+func (m *Maintainer) CheckpointNotPersisted() {
+	m.handedOver()
+	m.persisting = 0
+}
+
+// handedOver: the current Ready's checkpoint is answered, so its Advance must not mark it in
+// flight again.
+func (m *Maintainer) handedOver() {
+	if m.ready != nil {
+		m.ready.Checkpoint = 0
+	}
 }
 
 // updateCheckpoint recomputes the changefeed checkpoint: the minimum over every span and mode,

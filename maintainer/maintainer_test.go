@@ -79,9 +79,23 @@ func TestMalformedInputChangesNothing(t *testing.T) {
 	}
 }
 
+// responseCheckpoint is the checkpoint the heartbeat response in rd tells its node.
+func responseCheckpoint(t *testing.T, rd Ready) uint64 {
+	t.Helper()
+	for _, env := range rd.Messages {
+		if r := env.GetHeartbeatResponse(); r != nil {
+			return r.CheckpointTs
+		}
+	}
+	t.Fatalf("no heartbeat response in %d messages", len(rd.Messages))
+	return 0
+}
+
 // TestCheckpointNotPersistedIsAskedAgain: when the runner cannot store the checkpoint, the core
 // must not count it as persisted (its status would show a checkpoint etcd lacks, which a
-// successor then publishes lower) and must ask again.
+// successor then publishes lower) and must ask again. While a write is in flight no second one
+// is asked for, and no message names the checkpoint being written: a node starts creates from
+// what it is told, which must be in etcd whatever happens to the write.
 func TestCheckpointNotPersistedIsAskedAgain(t *testing.T) {
 	cfg := testConfig()
 	cfg.PersistedCheckpoint = 100
@@ -102,12 +116,37 @@ func TestCheckpointNotPersistedIsAskedAgain(t *testing.T) {
 	if err := m.Step(answer, t0); err != nil {
 		t.Fatal(err)
 	}
+	heartbeat := func(seq uint64) {
+		t.Helper()
+		if err := m.Step(&heartbeatpb.Envelope{
+			ClusterId: "c1", Changefeed: "cf", From: "n1", To: "self", Epoch: 5, Incarnation: 1, Seq: seq,
+			Body: &heartbeatpb.Envelope_Heartbeat{Heartbeat: &heartbeatpb.HeartBeatRequest{Periodic: true}},
+		}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	heartbeat(2)
 	rd := m.Ready()
 	if rd.Checkpoint != 200 {
 		t.Fatalf("Ready.Checkpoint = %d, want 200 (the only span's checkpoint)", rd.Checkpoint)
 	}
-	m.CheckpointNotPersisted()
+	if got := responseCheckpoint(t, rd); got != 100 {
+		t.Fatalf("the Ready asking to persist 200 tells nodes checkpoint %d, want the persisted 100", got)
+	}
+	m.Advance() // handed to the writer
+	if got := m.Status().Checkpoint; got != 100 {
+		t.Fatalf("Status().Checkpoint = %d while the write is in flight, want the old 100", got)
+	}
+	heartbeat(3)
+	rd = m.Ready()
+	if rd.Checkpoint != 0 {
+		t.Fatalf("Ready.Checkpoint = %d while a write is in flight, want none (one at a time)", rd.Checkpoint)
+	}
+	if got := responseCheckpoint(t, rd); got != 100 {
+		t.Fatalf("with the write of 200 in flight nodes are told checkpoint %d, want the persisted 100", got)
+	}
 	m.Advance()
+	m.CheckpointNotPersisted()
 	if got := m.Status().Checkpoint; got != 100 {
 		t.Fatalf("Status().Checkpoint = %d after a failed persist, want the old 100", got)
 	}
@@ -115,7 +154,16 @@ func TestCheckpointNotPersistedIsAskedAgain(t *testing.T) {
 		t.Fatalf("next Ready.Checkpoint = %d, want 200 asked again", rd.Checkpoint)
 	}
 	m.Advance()
+	m.CheckpointPersisted(200)
 	if got := m.Status().Checkpoint; got != 200 {
 		t.Fatalf("Status().Checkpoint = %d after a successful persist, want 200", got)
+	}
+	heartbeat(4)
+	if got := responseCheckpoint(t, m.Ready()); got != 200 {
+		t.Fatalf("after the write nodes are told checkpoint %d, want 200", got)
+	}
+	m.Advance()
+	if rd := m.Ready(); rd.Checkpoint != 0 {
+		t.Fatalf("Ready.Checkpoint = %d with nothing new to persist", rd.Checkpoint)
 	}
 }

@@ -95,8 +95,8 @@ func (w toLiveMaintainer) Send(env *heartbeatpb.Envelope) error {
 // liveStore: the checkpoint persists, and no node here is ever silent enough to be evicted.
 type liveStore struct{}
 
-func (liveStore) PersistCheckpoint(uint64) (bool, error) { return true, nil }
-func (liveStore) Evict(node string) error                { return fmt.Errorf("maintainer evicts %s", node) }
+func (liveStore) PersistCheckpoint(uint64) (runner.Written, error) { return runner.Persisted, nil }
+func (liveStore) Evict(node string) error                          { return fmt.Errorf("maintainer evicts %s", node) }
 
 // checkI4: no two in-flight operators hold overlapping spans of one mode.
 func (c *liveCluster) checkI4() {

@@ -119,12 +119,12 @@ func (s *sim) tellEpoch(dm *dispatchermanager.Manager) {
 // (nodes here stay alive until they leave, see TestSimulatedFaults).
 type simStore struct{ s *sim }
 
-func (st simStore) PersistCheckpoint(cp uint64) (bool, error) {
+func (st simStore) PersistCheckpoint(cp uint64) (runner.Written, error) {
 	if cp <= st.s.cp {
 		st.s.t.Fatalf("I3: checkpoint %d after %d", cp, st.s.cp)
 	}
 	st.s.cp = cp
-	return true, nil
+	return runner.Persisted, nil
 }
 
 func (st simStore) Evict(node string) error {

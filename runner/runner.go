@@ -11,19 +11,46 @@ type Ready struct {
 
 // MaintainerCore is the part of a maintainer core the runner reports back to.
 type MaintainerCore interface {
-	// CheckpointNotPersisted: the Ready's checkpoint was not written; Advance must not count it.
+	// CheckpointPersisted: etcd holds the checkpoint a Ready asked for.
+	CheckpointPersisted(cp uint64)
+	// CheckpointNotPersisted: the checkpoint a Ready asked for was not written; the core asks
+	// again.
 	CheckpointNotPersisted()
-	// Advance acknowledges the Ready: checkpoint persisted, messages handed to the transport.
+	// Advance acknowledges the Ready: messages handed to the transport, checkpoint to the store.
 	Advance()
+}
+
+// Written is how a Store's checkpoint write came out.
+type Written int
+
+const (
+	// Persisted: etcd holds the checkpoint.
+	Persisted Written = iota
+	// NotPersisted: the write failed and may be asked again.
+	NotPersisted
+	// Pending: the write goes on off the loop (CheckpointWriter); its CheckpointResult reaches
+	// the core later, through Apply.
+	Pending
+)
+
+func (w Written) String() string {
+	switch w {
+	case Persisted:
+		return "persisted"
+	case NotPersisted:
+		return "not persisted"
+	case Pending:
+		return "pending"
+	}
+	return "unknown"
 }
 
 // Store is the etcd side of one maintainer term. Every write is guarded by the term's election
 // key, so a deposed maintainer changes nothing.
 type Store interface {
-	// PersistCheckpoint writes cp forward-only. persisted false with a nil error is a failed
-	// write that the core asks again on a later Ready; an error ends the flush (leadership lost,
-	// or in the simulator a broken invariant).
-	PersistCheckpoint(cp uint64) (persisted bool, err error)
+	// PersistCheckpoint writes cp forward-only, or starts to (Pending). An error ends the flush
+	// (leadership lost, or in the simulator a broken invariant).
+	PersistCheckpoint(cp uint64) (Written, error)
 	// Evict deletes a silent node's registration. A failed delete the core asks again on its
 	// throttle is the store's to log, with a nil error; an error ends the flush before anything
 	// is sent (leadership lost, or the maintainer evicted its own node and stops acting).
@@ -46,19 +73,19 @@ func (f SendFunc) Send(env *heartbeatpb.Envelope) error {
 	return nil
 }
 
-// Maintainer performs rd: persist its checkpoint, evict the nodes it names, send its messages in
-// order, then Advance. The order is the safety argument: a checkpoint is durable before any
-// message built on it leaves, and nothing goes out once the store says the term is over. An
-// error from the store or the transport is returned with the core not advanced: the caller ends
-// the term (or, in the simulator, the process).
+// Maintainer performs rd: persist its checkpoint (or start to), evict the nodes it names, send
+// its messages in order, report a checkpoint the store wrote in place, then Advance. Nothing goes
+// out once the store says the term is over. The messages do not depend on the checkpoint write:
+// the core stamps them with the checkpoint etcd already holds, so a store may write off the loop
+// (Pending) and the sends need not wait for a raft commit. An error from the store or the
+// transport is returned with the core not advanced: the caller ends the term (or, in the
+// simulator, the process).
 func Maintainer(rd Ready, core MaintainerCore, store Store, tr Transport) error {
+	written := Pending
 	if rd.Checkpoint > 0 {
-		persisted, err := store.PersistCheckpoint(rd.Checkpoint)
-		if err != nil {
+		var err error
+		if written, err = store.PersistCheckpoint(rd.Checkpoint); err != nil {
 			return err
-		}
-		if !persisted {
-			core.CheckpointNotPersisted()
 		}
 	}
 	for _, node := range rd.Evict {
@@ -68,6 +95,12 @@ func Maintainer(rd Ready, core MaintainerCore, store Store, tr Transport) error 
 	}
 	if err := send(rd.Messages, tr); err != nil {
 		return err
+	}
+	switch written {
+	case Persisted:
+		core.CheckpointPersisted(rd.Checkpoint)
+	case NotPersisted:
+		core.CheckpointNotPersisted()
 	}
 	core.Advance()
 	return nil

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -11,19 +12,22 @@ import (
 // recorder plays core, store and transport at once and logs every call in order.
 type recorder struct {
 	log        []string
-	persistOK  bool
+	written    Written
 	persistErr error
 	evictErr   map[string]error
 	sendErrAt  int // index of the send that fails; -1: none
 	sent       int
 }
 
+func (r *recorder) CheckpointPersisted(cp uint64) {
+	r.log = append(r.log, fmt.Sprintf("persisted %d", cp))
+}
 func (r *recorder) CheckpointNotPersisted() { r.log = append(r.log, "not-persisted") }
 func (r *recorder) Advance()                { r.log = append(r.log, "advance") }
 
-func (r *recorder) PersistCheckpoint(cp uint64) (bool, error) {
+func (r *recorder) PersistCheckpoint(cp uint64) (Written, error) {
 	r.log = append(r.log, "persist")
-	return r.persistOK, r.persistErr
+	return r.written, r.persistErr
 }
 
 func (r *recorder) Evict(node string) error {
@@ -54,16 +58,18 @@ func TestMaintainerOrder(t *testing.T) {
 		err  error
 		want []string
 	}{
-		{"all", ready(7), recorder{persistOK: true, sendErrAt: -1}, nil,
-			[]string{"persist", "evict e1", "evict e2", "send n1", "send n2", "advance"}},
+		{"all", ready(7), recorder{written: Persisted, sendErrAt: -1}, nil,
+			[]string{"persist", "evict e1", "evict e2", "send n1", "send n2", "persisted 7", "advance"}},
 		{"no checkpoint", ready(0), recorder{sendErrAt: -1}, nil,
 			[]string{"evict e1", "evict e2", "send n1", "send n2", "advance"}},
-		{"write failed", ready(7), recorder{sendErrAt: -1}, nil,
-			[]string{"persist", "not-persisted", "evict e1", "evict e2", "send n1", "send n2", "advance"}},
+		{"write failed", ready(7), recorder{written: NotPersisted, sendErrAt: -1}, nil,
+			[]string{"persist", "evict e1", "evict e2", "send n1", "send n2", "not-persisted", "advance"}},
+		{"written off the loop", ready(7), recorder{written: Pending, sendErrAt: -1}, nil,
+			[]string{"persist", "evict e1", "evict e2", "send n1", "send n2", "advance"}},
 		{"term over at persist", ready(7), recorder{persistErr: stop, sendErrAt: -1}, stop, []string{"persist"}},
-		{"term over at evict", ready(7), recorder{persistOK: true, evictErr: map[string]error{"e1": stop}, sendErrAt: -1}, stop,
+		{"term over at evict", ready(7), recorder{written: Persisted, evictErr: map[string]error{"e1": stop}, sendErrAt: -1}, stop,
 			[]string{"persist", "evict e1"}},
-		{"crash between sends", ready(7), recorder{persistOK: true, sendErrAt: 1}, nil,
+		{"crash between sends", ready(7), recorder{written: Persisted, sendErrAt: 1}, nil,
 			[]string{"persist", "evict e1", "evict e2", "send n1"}},
 	}
 	for _, c := range cases {

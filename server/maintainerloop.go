@@ -102,7 +102,11 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 	pubCtx, stopPub := context.WithCancel(ctx)
 	status := newStatusWriter(lead.PublishStatus, log)
 	go status.run(pubCtx)
-	defer func() { stopPub(); <-status.stopped() }()
+	// So does the checkpoint (runner.CheckpointWriter): the loop hands it over and goes on.
+	store := termStore{ctx: pubCtx, lead: lead, metrics: s.metrics, cf: w.id, log: log}
+	store.checkpoints = runner.NewCheckpointWriter(store.writeCheckpoint)
+	go store.checkpoints.Run(pubCtx)
+	defer func() { stopPub(); <-status.stopped(); <-store.checkpoints.Stopped() }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -124,6 +128,10 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 		case <-ticker.C:
 			now := time.Now() // not the fire time: Step is fed time.Now() and the clock must not go back
 			m.Tick(now)
+		case res := <-store.checkpoints.Results():
+			if err := res.Apply(m); err != nil {
+				return err
+			}
 		case <-publish.C:
 			if err := w.publishStatus(status, s, lead, m); err != nil {
 				return err
@@ -133,7 +141,7 @@ func (w *worker) runMaintainer(ctx context.Context, env *sessionEnv, lead *etcdu
 		case snap, ok := <-ops.snaps:
 			ops.onAdmin(snap, ok, m)
 		}
-		if err := w.flushMaintainer(ctx, env, lead, m, log); err != nil {
+		if err := w.flushMaintainer(ctx, env, lead, m, store); err != nil {
 			return err
 		}
 		if now, err := ops.afterFlush(ctx, m); err != nil {
@@ -154,10 +162,10 @@ func (w *worker) publishStatus(status *statusWriter, s *Server, lead *etcdutil.L
 	return status.offer(toEtcdStatus(w.id, s, lead, st))
 }
 
-// flushMaintainer performs what Ready asks (runner.Maintainer: persist, evict, send, Advance).
-// Nothing is sent once the lease may be gone: a maintainer stops acting the moment its session
-// is done.
-func (w *worker) flushMaintainer(ctx context.Context, env *sessionEnv, lead *etcdutil.Leadership, m *maintainer.Maintainer, log *zap.Logger) error {
+// flushMaintainer performs what Ready asks (runner.Maintainer: hand the checkpoint to the
+// term's writer, evict, send, Advance). Nothing is sent once the lease may be gone: a
+// maintainer stops acting the moment its session is done.
+func (w *worker) flushMaintainer(ctx context.Context, env *sessionEnv, lead *etcdutil.Leadership, m *maintainer.Maintainer, st termStore) error {
 	rd := m.Ready()
 	if !env.guard.Valid(time.Now()) {
 		return errors.New("server: lease may have expired; maintainer stops acting")
@@ -167,8 +175,7 @@ func (w *worker) flushMaintainer(ctx context.Context, env *sessionEnv, lead *etc
 		return errors.New("server: leadership lost")
 	default:
 	}
-	st := termStore{ctx: ctx, lead: lead, metrics: env.server.metrics, cf: w.id, log: log}
-	return runner.Maintainer(runner.Ready(rd), sentHook{m, ctx, rd.Messages, log}, st, runner.SendFunc(env.server.transport.Send))
+	return runner.Maintainer(runner.Ready(rd), sentHook{m, ctx, rd.Messages, st.log}, st, runner.SendFunc(env.server.transport.Send))
 }
 
 // sentHook runs the failpoints of the messages just sent (operator-*-sent,
@@ -187,16 +194,25 @@ func (h sentHook) Advance() {
 
 // termStore is the etcd side of one maintainer term: every write is guarded by the election key,
 // so a deposed maintainer can never persist a checkpoint or evict anyone. Only a lost
-// leadership ends the flush; other failures are logged and asked again by the core.
+// leadership ends the term; other failures are logged and asked again by the core. Checkpoints
+// go to the term's writer, which writes them from its own goroutine.
 type termStore struct {
-	ctx     context.Context
-	lead    *etcdutil.Leadership
-	metrics *metrics
-	cf      string
-	log     *zap.Logger
+	ctx         context.Context
+	lead        *etcdutil.Leadership
+	metrics     *metrics
+	cf          string
+	log         *zap.Logger
+	checkpoints *runner.CheckpointWriter
 }
 
-func (st termStore) PersistCheckpoint(cp uint64) (bool, error) {
+// PersistCheckpoint hands cp to the term's writer (runner.Pending): its result comes back to
+// the loop, which applies it to the core.
+func (st termStore) PersistCheckpoint(cp uint64) (runner.Written, error) {
+	return st.checkpoints.PersistCheckpoint(cp)
+}
+
+// writeCheckpoint is the write itself, on the writer's goroutine.
+func (st termStore) writeCheckpoint(cp uint64) (bool, error) {
 	beforePersist(st.ctx, st.log) // failpoint checkpoint-before-persist
 	persisted, err := st.lead.AdvanceCheckpoint(st.ctx, cp)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/tidemark/tidemark/heartbeatpb"
+	"github.com/tidemark/tidemark/runner"
 )
 
 // The simulator's side of runner: its etcd view as the Store and its network as the Transport,
@@ -26,11 +27,30 @@ type termStore struct {
 	crashing bool
 }
 
-func (st termStore) PersistCheckpoint(cp uint64) (bool, error) {
+// PersistCheckpoint writes off the loop, as the server's runner.CheckpointWriter does: the
+// guarded CAS and its answer to the core come one tick later, so the core runs on (ticks,
+// deliveries, further Readys) with the write in flight, and a crash or a lost election in
+// between leaves it unwritten or written but unanswered.
+func (st termStore) PersistCheckpoint(cp uint64) (runner.Written, error) {
 	if st.mt.state != maintRunning {
-		return true, nil
+		return runner.Persisted, nil
 	}
-	return true, st.c.etcd.persist(st.mt, cp)
+	c, mt := st.c, st.mt
+	c.at(c.cfg.Tick, func() {
+		if mt.state != maintRunning {
+			return // the process died or was deposed before the write
+		}
+		if err := c.etcd.persist(mt, cp); err != nil {
+			c.fail = err
+			return
+		}
+		if c.leader != mt {
+			mt.m.CheckpointNotPersisted() // the guarded write found the term over
+			return
+		}
+		mt.m.CheckpointPersisted(cp)
+	})
+	return runner.Pending, nil
 }
 
 // Evict is a write guarded by the election key, as the server's: only the current leader's
