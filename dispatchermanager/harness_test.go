@@ -211,6 +211,9 @@ func (h *harness) run(td *datadriven.TestData) (string, error) {
 		h.now = h.now.Add(time.Duration(ms) * time.Millisecond)
 		h.m.Tick(h.now)
 		return h.ready(), nil
+	case "report":
+		h.m.Report(h.now)
+		return h.ready(), nil
 	case "ready":
 		return h.ready(), nil
 	case "snapshot":

@@ -117,9 +117,11 @@ func (t *dispatcherTable) dropRecord(op heartbeatpb.OperatorID, id heartbeatpb.D
 // digest) or the sink's health turned (every working status changed its error). A failed flush
 // no longer holds the heartbeat back: statuses and watermarks carry durable checkpoints and the
 // sink's error, so the maintainer knows.
-func (m *Manager) heartbeat(now time.Time) {
+//
+// mayPoll false (Report) leaves the poll to the next Tick.
+func (m *Manager) heartbeat(now time.Time, mayPoll bool) {
 	spacing := m.cfg.PollInterval + time.Duration(len(m.table.dispatchers))*m.cfg.PollPerDispatcher
-	poll := spacing == 0 || m.lastPoll.IsZero() || now.Sub(m.lastPoll) >= spacing
+	poll := mayPoll && (spacing == 0 || m.lastPoll.IsZero() || now.Sub(m.lastPoll) >= spacing)
 	above := false // some checkpoint is past what the sink made durable
 	if poll {
 		m.lastPoll = now

@@ -208,7 +208,20 @@ func (m *Manager) Tick(now time.Time) {
 	m.gate.expireHeld(m.log, now)
 	m.retryAccepted(now)
 	m.advanceMerges(now)
-	m.heartbeat(now)
+	m.heartbeat(now, true)
+}
+
+// Report queues a heartbeat with what the envelopes just stepped changed (a dispatcher created,
+// stopped, prepared, a refusal), without the rest of a Tick: no retries, and no poll of every
+// dispatcher. Every phase of a Move waits for such a report, so the runner sends one right after
+// stepping schedule requests; the poll it skips cost 0.5 ms (2 ms at p99) at 3,333 dispatchers,
+// in the middle of the moved span's pause. The watermarks it carries are the last poll's, which
+// only ever understate a checkpoint.
+func (m *Manager) Report(now time.Time) {
+	if m.closed {
+		return
+	}
+	m.heartbeat(now, false)
 }
 
 // Ready returns the envelopes to send, oldest first. They stay until Advance.

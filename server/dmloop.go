@@ -131,7 +131,7 @@ func (w *worker) runDispatcherManager(ctx context.Context, env *sessionEnv) {
 				// Report what the requests changed (a dispatcher created, stopped, prepared)
 				// now rather than on the next tick: every phase of a Move waits for such a
 				// report, so each tick of waiting is replication paused on the moved span.
-				m.Tick(time.Now())
+				m.Report(time.Now())
 			}
 		case <-ticker.C:
 			// The core's clock must not go backwards: Step is fed time.Now(), so Tick is too
