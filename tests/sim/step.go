@@ -197,8 +197,8 @@ func (c *Cluster) afterNode(n *node) error {
 	return c.check.checkExclusive(n)
 }
 
-// flushMaint performs a maintainer's Ready as the server's loop does (runner.Maintainer: persist
-// the checkpoint through the guarded CAS, evict, send, Advance). With faults on, the process may
+// flushMaint performs a maintainer's Ready as the server's loop does (runner.Maintainer: hand the
+// checkpoint to the guarded CAS, which answers a tick later (ready.go), evict, send, Advance). With faults on, the process may
 // crash anywhere in there, including between any two messages. A zombie's guarded writes fail
 // unnoticed; it sends anyway.
 func (c *Cluster) flushMaint(mt *maint) error {
