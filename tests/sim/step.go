@@ -198,9 +198,9 @@ func (c *Cluster) afterNode(n *node) error {
 }
 
 // flushMaint performs a maintainer's Ready as the server's loop does (runner.Maintainer: hand the
-// checkpoint to the guarded CAS, which answers a tick later (ready.go), evict, send, Advance). With faults on, the process may
-// crash anywhere in there, including between any two messages. A zombie's guarded writes fail
-// unnoticed; it sends anyway.
+// checkpoint to the guarded CAS, which answers a tick later (ready.go), evict, send, Advance).
+// With faults on, the process may crash anywhere in there, including between any two messages.
+// A zombie's guarded writes fail unnoticed; it sends anyway.
 func (c *Cluster) flushMaint(mt *maint) error {
 	rd := mt.m.Ready()
 	cut := c.script.checkKill(mt, len(rd.Messages))
