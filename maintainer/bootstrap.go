@@ -72,7 +72,7 @@ func (m *Maintainer) finishBootstrap(now time.Time) {
 	applyPlan(plan, m.ops, m.log, now)
 	failpoint.Inject("maintainer-after-restore", func() {}) // plan applied, its first requests not yet sent
 	m.ops.applyFinished()
-	m.updateCheckpoint()
+	m.cp.update(m.db)
 	if !m.ops.restoring() {
 		place(m.view(), m.ops, now)
 	}

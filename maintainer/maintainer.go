@@ -42,9 +42,7 @@ type Maintainer struct {
 	ctl *operator.Controller
 	ops *opRunner
 
-	persisted  uint64 // last checkpoint etcd is known to hold (written by the runner, or given)
-	persisting uint64 // the checkpoint being written (handed over by Advance), 0 when none
-	checkpoint uint64 // latest computed changefeed checkpoint, never below persisted
+	cp checkpointState // computed, persisted and being written (checkpoint.go)
 
 	out       *outbox
 	recvOrder *heartbeatpb.OrderFilter
@@ -63,17 +61,16 @@ func New(cfg Config, liveNodes []string, now time.Time) (*Maintainer, error) {
 		return nil, err
 	}
 	m := &Maintainer{
-		cfg:        cfg,
-		log:        cfg.Logger.With(zap.String("changefeed", cfg.Changefeed), zap.Uint64("epoch", cfg.Epoch)),
-		now:        now,
-		nodes:      newNodeSet(),
-		responses:  make(map[string]*heartbeatpb.MaintainerBootstrapResponse),
-		mirrors:    make(nodeMirrors),
-		chunks:     newAssemblies(),
-		db:         newSpanDB(0),
-		persisted:  cfg.PersistedCheckpoint,
-		checkpoint: cfg.PersistedCheckpoint,
-		recvOrder:  heartbeatpb.NewOrderFilter(),
+		cfg:       cfg,
+		log:       cfg.Logger.With(zap.String("changefeed", cfg.Changefeed), zap.Uint64("epoch", cfg.Epoch)),
+		now:       now,
+		nodes:     newNodeSet(),
+		responses: make(map[string]*heartbeatpb.MaintainerBootstrapResponse),
+		mirrors:   make(nodeMirrors),
+		chunks:    newAssemblies(),
+		db:        newSpanDB(0),
+		cp:        checkpointState{persisted: cfg.PersistedCheckpoint, computed: cfg.PersistedCheckpoint},
+		recvOrder: heartbeatpb.NewOrderFilter(),
 	}
 	m.out = newOutbox(func(n string) bool { return m.nodes.get(n) != nil })
 	m.ctl = operator.NewController(operator.ControllerConfig{
@@ -165,7 +162,7 @@ func (m *Maintainer) Tick(now time.Time) {
 	m.admin.settleDrains()
 	// Repair never waits: absent spans are placed while restored operators still run (they hold
 	// only their own spans), so one operator waiting on a slow node cannot hold back the rest.
-	m.tables.collect(insertFrom(m.checkpoint, m.cfg.ChangefeedConfig), now) // before the basic scheduler could place their spans again
+	m.tables.collect(insertFrom(m.cp.computed, m.cfg.ChangefeedConfig), now) // before the basic scheduler could place their spans again
 	place(v, m.ops, now)
 	// Optimisation waits until the restored operators are done (each is bounded by the phase
 	// timeout), so it decides on the schedule the last term left, not on a half-restored one.
@@ -173,7 +170,7 @@ func (m *Maintainer) Tick(now time.Time) {
 		splitAndMerge(v, m.ops, m.log, now) // after repair, before balance: balance waits for a quiet schedule
 		balance(v, m.ops, now)
 	}
-	m.updateCheckpoint()
+	m.cp.update(m.db)
 	reclaim(m.db, m.admin, &m.errs)
 }
 
@@ -201,10 +198,10 @@ func reclaim(db *spanDB, a *adminQueue, errs *spanErrors) {
 func (m *Maintainer) Ready() Ready {
 	if m.ready == nil {
 		rd := &Ready{}
-		if m.bootstrapped && m.checkpoint > m.persisted && m.persisting == 0 {
-			rd.Checkpoint = m.checkpoint
+		if m.bootstrapped {
+			rd.Checkpoint = m.cp.due()
 		}
-		m.out.take(header{cfg: &m.cfg, checkpoint: m.persisted}, rd)
+		m.out.take(header{cfg: &m.cfg, checkpoint: m.cp.persisted}, rd)
 		m.ready = rd
 	}
 	return *m.ready
@@ -217,43 +214,15 @@ func (m *Maintainer) Advance() {
 	if m.ready == nil {
 		return
 	}
-	if m.ready.Checkpoint > 0 {
-		m.persisting = m.ready.Checkpoint
-	}
+	m.cp.handedOver(m.ready.Checkpoint)
 	m.ready = nil
 }
 
-// CheckpointPersisted tells the core that etcd holds cp, the checkpoint of a Ready (advanced,
-// or about to be: a runner that writes in place reports before its Advance). From here on
-// messages and Status carry it.
-func (m *Maintainer) CheckpointPersisted(cp uint64) {
-	m.handedOver()
-	m.persisted = max(m.persisted, cp)
-	m.checkpoint = max(m.checkpoint, m.persisted)
-	m.persisting = 0
-}
+// CheckpointPersisted tells the core that etcd holds cp, the checkpoint of an advanced Ready.
+// From here on messages and Status carry it.
+func (m *Maintainer) CheckpointPersisted(cp uint64) { m.cp.written(cp) }
 
-// CheckpointNotPersisted tells the core that the write of the checkpoint it handed over
-// failed. The persisted checkpoint stays as it was, so Status never shows a checkpoint etcd
-// does not hold, and the next Ready asks again with the newest one.
-func (m *Maintainer) CheckpointNotPersisted() {
-	m.handedOver()
-	m.persisting = 0
-}
-
-// handedOver: the current Ready's checkpoint is answered, so its Advance must not mark it in
-// flight again.
-func (m *Maintainer) handedOver() {
-	if m.ready != nil {
-		m.ready.Checkpoint = 0
-	}
-}
-
-// updateCheckpoint recomputes the changefeed checkpoint: the minimum over every span and mode,
-// absent spans counting with the ts they resume from. It never moves backwards.
-func (m *Maintainer) updateCheckpoint() {
-	cp, ok := m.db.minCheckpoint()
-	if ok && cp > m.checkpoint {
-		m.checkpoint = cp
-	}
-}
+// CheckpointNotPersisted tells the core that the write of the checkpoint an advanced Ready
+// handed over failed. The persisted checkpoint stays as it was, so Status never shows a
+// checkpoint etcd does not hold, and the next Ready asks again with the newest one.
+func (m *Maintainer) CheckpointNotPersisted() { m.cp.failed() }

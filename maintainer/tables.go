@@ -64,10 +64,10 @@ func (m *Maintainer) UpdateConfig(cfg *heartbeatpb.ChangefeedConfig, now time.Ti
 		removed = append(removed, t)
 	}
 	slices.Sort(removed)
-	m.tables.apply(added, removed, insertFrom(m.checkpoint, m.cfg.ChangefeedConfig), now)
+	m.tables.apply(added, removed, insertFrom(m.cp.computed, m.cfg.ChangefeedConfig), now)
 	m.log.Info("changefeed config updated", zap.Int64s("added", added), zap.Int64s("removed", removed),
 		zap.Uint64("split-threshold", next.SplitLoadThreshold), zap.Uint64("merge-threshold", next.MergeLoadThreshold))
-	m.tables.collect(insertFrom(m.checkpoint, m.cfg.ChangefeedConfig), now)
+	m.tables.collect(insertFrom(m.cp.computed, m.cfg.ChangefeedConfig), now)
 	return nil
 }
 

@@ -74,7 +74,8 @@ func (f SendFunc) Send(env *heartbeatpb.Envelope) error {
 }
 
 // Maintainer performs rd: persist its checkpoint (or start to), evict the nodes it names, send
-// its messages in order, report a checkpoint the store wrote in place, then Advance. Nothing goes
+// its messages in order, Advance, then report a checkpoint the store wrote in place (a result
+// always follows the Advance that handed its checkpoint over, as an off-loop one does). Nothing goes
 // out once the store says the term is over. The messages do not depend on the checkpoint write:
 // the core stamps them with the checkpoint etcd already holds, so a store may write off the loop
 // (Pending) and the sends need not wait for a raft commit. An error from the store or the
@@ -96,13 +97,13 @@ func Maintainer(rd Ready, core MaintainerCore, store Store, tr Transport) error 
 	if err := send(rd.Messages, tr); err != nil {
 		return err
 	}
+	core.Advance()
 	switch written {
 	case Persisted:
 		core.CheckpointPersisted(rd.Checkpoint)
 	case NotPersisted:
 		core.CheckpointNotPersisted()
 	}
-	core.Advance()
 	return nil
 }
 

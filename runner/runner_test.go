@@ -59,11 +59,11 @@ func TestMaintainerOrder(t *testing.T) {
 		want []string
 	}{
 		{"all", ready(7), recorder{written: Persisted, sendErrAt: -1}, nil,
-			[]string{"persist", "evict e1", "evict e2", "send n1", "send n2", "persisted 7", "advance"}},
+			[]string{"persist", "evict e1", "evict e2", "send n1", "send n2", "advance", "persisted 7"}},
 		{"no checkpoint", ready(0), recorder{sendErrAt: -1}, nil,
 			[]string{"evict e1", "evict e2", "send n1", "send n2", "advance"}},
 		{"write failed", ready(7), recorder{written: NotPersisted, sendErrAt: -1}, nil,
-			[]string{"persist", "evict e1", "evict e2", "send n1", "send n2", "not-persisted", "advance"}},
+			[]string{"persist", "evict e1", "evict e2", "send n1", "send n2", "advance", "not-persisted"}},
 		{"written off the loop", ready(7), recorder{written: Pending, sendErrAt: -1}, nil,
 			[]string{"persist", "evict e1", "evict e2", "send n1", "send n2", "advance"}},
 		{"term over at persist", ready(7), recorder{persistErr: stop, sendErrAt: -1}, stop, []string{"persist"}},
