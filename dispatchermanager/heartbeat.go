@@ -35,7 +35,7 @@ func (m *Manager) onBootstrap(from string, req *heartbeatpb.MaintainerBootstrapR
 	}
 	pieces := chunkBootstrap(resp, m.chunkBudget)
 	for _, p := range pieces {
-		m.send(&heartbeatpb.Envelope{To: from, Body: &heartbeatpb.Envelope_BootstrapResponse{BootstrapResponse: p}})
+		m.out.send(&m.cfg, m.gate.epoch, &heartbeatpb.Envelope{To: from, Body: &heartbeatpb.Envelope_BootstrapResponse{BootstrapResponse: p}})
 	}
 	m.log.Info("answering bootstrap", zap.String("maintainer", from), zap.Uint64("epoch", m.gate.epoch),
 		zap.Int("dispatchers", len(resp.Dispatchers)), zap.Int("operators", len(resp.Operators)),
@@ -192,7 +192,7 @@ func (m *Manager) heartbeat(now time.Time, mayPoll bool) {
 	m.sentMarks, m.listingDue = marks, false
 	m.table.removed, m.rejections = nil, nil
 	for _, p := range chunkHeartbeat(req, m.chunkBudget) { // back to back, as for bootstrap answers
-		m.send(&heartbeatpb.Envelope{To: m.gate.maintainer, Body: &heartbeatpb.Envelope_Heartbeat{Heartbeat: p}})
+		m.out.send(&m.cfg, m.gate.epoch, &heartbeatpb.Envelope{To: m.gate.maintainer, Body: &heartbeatpb.Envelope_Heartbeat{Heartbeat: p}})
 	}
 }
 

@@ -77,9 +77,8 @@ type Manager struct {
 	table   dispatcherTable // the dispatchers and their removal records
 	journal journal         // the schedule and merge requests in flight
 
-	sendSeq    *heartbeatpb.Sequencer
+	out        outbox
 	rejections []heartbeatpb.RequestRejection
-	outbox     []*heartbeatpb.Envelope
 	lastReport time.Time // when the last periodic report went out
 	lastPoll   time.Time // when every working dispatcher was last polled
 	listingDue bool      // the maintainer asked for a full listing
@@ -142,7 +141,7 @@ func New(cfg Config, now time.Time) (*Manager, error) {
 			merges:  map[heartbeatpb.DispatcherID]*mergeEntry{},
 			inMerge: map[heartbeatpb.DispatcherID]heartbeatpb.DispatcherID{},
 		},
-		sendSeq:     heartbeatpb.NewSequencer(),
+		out:         outbox{seq: heartbeatpb.NewSequencer()},
 		chunkBudget: math.MaxInt,
 	}
 	m.table.log = log
@@ -225,10 +224,10 @@ func (m *Manager) Report(now time.Time) {
 }
 
 // Ready returns the envelopes to send, oldest first. They stay until Advance.
-func (m *Manager) Ready() []*heartbeatpb.Envelope { return m.outbox }
+func (m *Manager) Ready() []*heartbeatpb.Envelope { return m.out.queued }
 
 // Advance releases what the last Ready returned.
-func (m *Manager) Advance() { m.outbox = nil }
+func (m *Manager) Advance() { m.out.queued = nil }
 
 // Close closes every dispatcher; the manager refuses all input afterwards. The factory (and the
 // sink it owns) belongs to the caller, who closes it after this.
@@ -249,12 +248,4 @@ func (m *Manager) Close() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// send stamps env (To and Body set by the caller) with this node's header and the next seq for
-// its receiver, and queues it.
-func (m *Manager) send(env *heartbeatpb.Envelope) {
-	env.ClusterId, env.Changefeed, env.From = m.cfg.ClusterID, m.cfg.Changefeed, m.cfg.NodeID
-	env.Epoch, env.Incarnation, env.Seq = m.gate.epoch, m.cfg.Incarnation, m.sendSeq.Next(env.To)
-	m.outbox = append(m.outbox, env)
 }
