@@ -125,12 +125,20 @@ func (c *collector) restoreOne(j *journaled, now time.Time) {
 	for _, cl := range claims {
 		g := groupKey{cl.span.TableId, cl.mode}
 		c.claims[g] = append(c.claims[g], cl.span)
+		c.touch(cl.span.TableId, cl.mode)
 	}
 	if done {
 		c.complete(j, op, res)
 		return
 	}
 	c.resume(op)
+}
+
+// touch marks the group of table in mode as holding a claim or an owned dispatcher.
+func (c *collector) touch(table int64, mode heartbeatpb.Mode) {
+	if g, ok := c.index.group(table, mode); ok {
+		c.touched[g] = true
+	}
 }
 
 type groupSpan struct {
@@ -253,6 +261,7 @@ func (c *collector) resume(op operator.Operator) {
 			k := reportKey{p.NodeId, p.DispatcherId}
 			if st, ok := c.reports[k]; ok && st.State == heartbeatpb.StateWorking && span.Equal(st.Span, p.Span) {
 				c.owned[p.DispatcherId] = append(c.owned[p.DispatcherId], p.NodeId)
+				c.touch(st.Span.TableId, st.Mode) // the group index.add put it in
 				named = append(named, Placement{Span: st.Span, Mode: st.Mode, Node: p.NodeId,
 					Dispatcher: p.DispatcherId, Checkpoint: st.CheckpointTs})
 			}

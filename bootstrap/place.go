@@ -29,12 +29,9 @@ func (c *collector) place() {
 		if len(free) == 0 {
 			continue
 		}
-		var claims []heartbeatpb.TableSpan
-		if len(c.claims) > 0 {
-			claims = c.claims[c.index.key(g)]
-		}
-		if len(c.owned) > 0 || len(claims) > 0 {
+		if c.touched[g] {
 			// Filtered in place.
+			claims := c.claims[c.index.key(g)]
 			all := free
 			free = free[:0]
 			for _, p := range all {
@@ -130,24 +127,22 @@ func resolveCluster(cluster []Placement) (kept []Placement, conflicts []Conflict
 // the final checkpoint of a Stopped record that covers the whole piece when that is higher:
 // that record proves the range was processed up to there.
 func (c *collector) absentPieces() []Absent {
-	// Sized first, by the groups that may have a gap: grown by appends, a million absent tables
-	// were 160 MB of copying. Their keys come from one arena (span.KeyArena).
+	// The groups that may have a gap are found in one pass (at a million one-span tables the
+	// usual case is none, and no keys to build), and out is sized by them: grown by appends, a
+	// million absent tables were 160 MB of copying. Their keys come from one arena (span.KeyArena).
 	var arena span.KeyArena
-	n := 0
+	var gapped []int32
 	for g := 0; g < c.index.groups(); g++ {
 		if !c.wholeKept(g) {
-			n++
+			gapped = append(gapped, int32(g))
 		}
 	}
-	out := make([]Absent, 0, n)
-	for g := 0; g < c.index.groups(); g++ {
-		if c.wholeKept(g) {
-			continue // the usual case at a million one-span tables: no keys to build
-		}
-		key := c.index.key(g)
+	out := make([]Absent, 0, len(gapped))
+	for _, g := range gapped {
+		key := c.index.key(int(g))
 		kept := c.plan.Replicating[c.keptFrom[g]:c.keptFrom[g+1]]
 		var claims []heartbeatpb.TableSpan
-		if len(c.claims) > 0 {
+		if c.touched[g] {
 			claims = c.claims[key]
 		}
 		for _, gap := range gaps(arena.TableSpan(key.table), kept, claims) {
@@ -164,7 +159,7 @@ func (c *collector) wholeKept(g int) bool {
 	if len(kept) != 1 || !span.IsWholeTable(kept[0].Span) {
 		return false
 	}
-	return len(c.claims) == 0 || len(c.claims[c.index.key(g)]) == 0
+	return !c.touched[g] || len(c.claims[c.index.key(g)]) == 0
 }
 
 // gaps returns the pieces of whole, a table's span, that neither kept (sorted, disjoint) nor
