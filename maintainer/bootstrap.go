@@ -74,7 +74,7 @@ func (m *Maintainer) finishBootstrap(now time.Time) {
 	m.ops.applyFinished()
 	m.cp.update(m.db)
 	if !m.ops.restoring() {
-		place(m.view(), m.ops, now)
+		m.backlog = place(m.view(), m.ops, now, 1)
 	}
 }
 

@@ -53,6 +53,8 @@ type Maintainer struct {
 	loads  loadTracker   // split/merge load reports and cool-downs (loads.go)
 	tables *tableChanges // tables leaving and coming back (tables.go)
 	config configPush    // nodes yet to confirm the latest config (config_push.go)
+	// backlog: the last round of place left absent spans for want of room (scheduler.go).
+	backlog bool
 }
 
 // New returns a maintainer that starts bootstrapping liveNodes at once.
@@ -163,7 +165,7 @@ func (m *Maintainer) Tick(now time.Time) {
 	// Repair never waits: absent spans are placed while restored operators still run (they hold
 	// only their own spans), so one operator waiting on a slow node cannot hold back the rest.
 	m.tables.collect(insertFrom(m.cp.computed, m.cfg.ChangefeedConfig), now) // before the basic scheduler could place their spans again
-	place(v, m.ops, now)
+	m.backlog = place(v, m.ops, now, 1)
 	// Optimisation waits until the restored operators are done (each is bounded by the phase
 	// timeout), so it decides on the schedule the last term left, not on a half-restored one.
 	if !m.ops.restoring() {

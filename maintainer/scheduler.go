@@ -7,11 +7,15 @@ import (
 )
 
 // place runs one round of the basic scheduler: absent spans go to the least-loaded nodes that
-// may receive spans, within the round bound and the in-flight limits. Spans of removed tables
-// are taken out, never placed.
-func place(v schedView, act starter, now time.Time) {
+// may receive spans, within the round bound and the in-flight limits, if those leave room for
+// at least minRoom. Spans of removed tables are taken out, never placed.
+//
+// It reports a backlog: absent spans are left because the limits, not the supply, ended the
+// round (a cold start's or a failover's re-creation). The maintainer then places again as
+// finishes free room (refillRoom), not only once a tick.
+func place(v schedView, act starter, now time.Time, minRoom int) (backlog bool) {
 	if v.db.counts[stateAbsent] == 0 {
-		return
+		return false
 	}
 	loads := v.nodeLoads()
 	budget := 0
@@ -19,10 +23,11 @@ func place(v schedView, act starter, now time.Time) {
 		budget += l.free
 	}
 	budget = min(budget, v.cfg.ScheduleBatch, v.cfg.MaxOperators-v.ctl.Len())
-	if budget <= 0 {
-		return
+	if budget < max(minRoom, 1) {
+		return true
 	}
 	cands := act.takeAbsent(budget)
+	full := len(cands) == budget
 	if len(v.tables.gone) > 0 {
 		cands = slices.DeleteFunc(cands, func(sid spanID) bool {
 			if v.gone(v.db.get(sid).span.TableId) {
@@ -42,7 +47,12 @@ func place(v schedView, act starter, now time.Time) {
 	for _, id := range cands[len(placed):] {
 		act.requeue(id)
 	}
+	return full && v.db.counts[stateAbsent] > 0
 }
+
+// refillRoom is the room a backlog waits for between ticks: an eighth of a round, so a
+// heartbeat's worth of finishes is placed at once, not span by span.
+func refillRoom(cfg *Config) int { return max(cfg.ScheduleBatch/8, 1) }
 
 // nodeLoad is one live node as the basic scheduler sees it.
 type nodeLoad struct {

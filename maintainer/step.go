@@ -174,6 +174,12 @@ func (m *Maintainer) onHeartbeat(node string, hb *heartbeatpb.HeartBeatRequest, 
 	}
 	m.ops.applyFinished()
 	m.mirrors.applyWatermarks(m.db, m.out, m.log, node, hb, now)
+	if m.backlog && m.bootstrapped {
+		// Re-creation runs at in-flight operators over their round trip. Placing the backlog
+		// only once a tick made the tick (100 ms) most of that round trip: a failover at a
+		// million spans re-created 93,000 spans/s at the 10,000 in-flight limit.
+		m.backlog = place(m.view(), m.ops, now, refillRoom(&m.cfg))
+	}
 }
 
 // onStatus applies one dispatcher status.
