@@ -244,7 +244,16 @@ func (st termStore) Evict(node string) error {
 }
 
 func (w *worker) stepMaintainer(m *maintainer.Maintainer, e *heartbeatpb.Envelope, log *zap.Logger, s *Server) {
-	if err := m.Step(e, time.Now()); err != nil {
+	booted, start := m.Bootstrapped(), time.Now()
+	err := m.Step(e, start)
+	if !booted && m.Bootstrapped() {
+		// The answer that completed the set: this Step restored and applied the plan.
+		took := time.Since(start)
+		s.metrics.restore.WithLabelValues(w.id).Observe(took.Seconds())
+		log.Info("restored from the bootstrap answers", zap.String("last_from", e.From),
+			zap.Duration("took", took.Round(time.Millisecond)))
+	}
+	if err != nil {
 		s.metrics.rejected.WithLabelValues("maintainer").Inc()
 		log.Warn("envelope rejected", zap.String("from", e.From), zap.Uint64("epoch", e.Epoch), zap.Error(err))
 		if errors.Is(err, maintainer.ErrUnknownSender) {

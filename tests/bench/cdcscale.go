@@ -30,12 +30,14 @@ type cdcScaleResult struct {
 	ColdStartSeconds float64  `json:"cold_start_s"`
 	FailoverSeconds  float64  `json:"failover_s"`
 	BootstrapSeconds float64  `json:"bootstrap_s"`
+	RestoreSeconds   float64  `json:"restore_s"`
 	EventsChecked    int      `json:"events_checked"`
 	Errors           []string `json:"errors,omitempty"`
 }
 
 func runCDCScale(rc runConfig, tables int) cdcScaleResult {
-	r := cdcScaleResult{Tables: tables, ColdStartSeconds: math.NaN(), FailoverSeconds: math.NaN(), BootstrapSeconds: math.NaN()}
+	r := cdcScaleResult{Tables: tables, ColdStartSeconds: math.NaN(), FailoverSeconds: math.NaN(), BootstrapSeconds: math.NaN(),
+		RestoreSeconds: math.NaN()}
 	fail := func(what string, err error) { r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", what, err)) }
 	srcSrv, src, err := startEtcd(rc.dir, "source")
 	if err != nil {
@@ -70,13 +72,13 @@ func runCDCScale(rc runConfig, tables int) cdcScaleResult {
 		fail("load before the kill", err)
 		return r
 	}
-	fo, boot, err := c.failover(cfScale, tables, rc.timeout)
+	fo, err := c.failover(cfScale, tables, rc.timeout)
 	if err != nil {
 		fail("failover", err)
 		return r
 	}
-	r.FailoverSeconds, r.BootstrapSeconds = fo, boot
-	rc.logf("etcd dispatcher, %d tables: failover %.2fs, bootstrap %.3fs", tables, fo, boot)
+	r.FailoverSeconds, r.BootstrapSeconds, r.RestoreSeconds = fo.took, fo.bootstrap, fo.restore
+	rc.logf("etcd dispatcher, %d tables: failover %.2fs, bootstrap %.3fs, restore %.3fs", tables, fo.took, fo.bootstrap, fo.restore)
 	second, err := c.putEveryTable(rc, src, tables, "after")
 	if err != nil {
 		fail("load after the kill", err)
@@ -161,7 +163,8 @@ func printCDCScale(w io.Writer, r cdcScaleResult, ttl time.Duration) {
 	fmt.Fprintln(tw, "FIGURE\tUNIT\tVALUE\tTARGET")
 	fmt.Fprintf(tw, "cold start\ts\t%s\t<= 60 s\n", format(r.ColdStartSeconds))
 	fmt.Fprintf(tw, "failover (kill -9 maintainer)\ts\t%s\t<= TTL + 2 s = %s\n", format(r.FailoverSeconds), format((ttl + 2*time.Second).Seconds()))
-	fmt.Fprintf(tw, "elected to bootstrapped\ts\t%s\trestore <= 1 s\n", format(r.BootstrapSeconds))
+	fmt.Fprintf(tw, "elected to bootstrapped\ts\t%s\t(reported)\n", format(r.BootstrapSeconds))
+	fmt.Fprintf(tw, "restore (last answer to plan applied)\ts\t%s\t<= 1 s\n", format(r.RestoreSeconds))
 	_ = tw.Flush()
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "cdcscale: %s\n", e)
@@ -171,5 +174,6 @@ func printCDCScale(w io.Writer, r cdcScaleResult, ttl time.Duration) {
 // scaleJSON is the result with NaN (which JSON cannot hold) as nil.
 func scaleJSON(r cdcScaleResult) map[string]any {
 	return figuresJSON(map[string]any{"tables": r.Tables, "events_checked": r.EventsChecked},
-		map[string]float64{"cold_start_s": r.ColdStartSeconds, "failover_s": r.FailoverSeconds, "bootstrap_s": r.BootstrapSeconds}, r.Errors)
+		map[string]float64{"cold_start_s": r.ColdStartSeconds, "failover_s": r.FailoverSeconds, "bootstrap_s": r.BootstrapSeconds,
+			"restore_s": r.RestoreSeconds}, r.Errors)
 }

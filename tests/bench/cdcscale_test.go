@@ -33,7 +33,7 @@ func TestCDCScaleSmall(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatalf("json %s: %v", b, err)
 	}
-	for _, k := range []string{"cold_start_s", "failover_s", "bootstrap_s"} {
+	for _, k := range []string{"cold_start_s", "failover_s", "bootstrap_s", "restore_s"} {
 		if v, ok := m[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive measurement", k, m[k])
 		}

@@ -8,8 +8,9 @@
 //     (tidemark_messaging_received_bytes_total) over a window with nothing scheduled;
 //   - RSS: the maintainer's node per span it schedules, a worker per dispatcher it runs;
 //   - moves: `ctl drain` of a worker, spans moved per second until it holds none;
-//   - failover: kill -9 of the maintainer to every span replicating under the new epoch, and the
-//     new maintainer's bootstrap (last response to plan applied, from its metric).
+//   - failover: kill -9 of the maintainer to every span replicating under the new epoch, the
+//     new maintainer's bootstrap (elected to plan applied) and its restore (last answer taken
+//     off the inbox to plan applied), from its metrics.
 //
 // The data plane (-scenarios cdc) runs on its own cluster with a source and a target etcd: the
 // same load (-cdc-events puts over -cdc-keys keys in -cdc-ranges key ranges, one table each,

@@ -27,9 +27,11 @@ type result struct {
 	// FailoverSeconds: kill -9 of the maintainer to every span replicating under the new epoch.
 	FailoverSeconds float64 `json:"failover_s"`
 	// BootstrapSeconds: the new maintainer from elected to bootstrapped (every node answered and
-	// the restored plan applied), from tidemark_maintainer_bootstrap_duration_seconds; the
-	// restore alone is a part of it (bootstrap BenchmarkRestore in bench-micro).
+	// the restored plan applied), from tidemark_maintainer_bootstrap_duration_seconds.
 	BootstrapSeconds float64 `json:"bootstrap_s"`
+	// RestoreSeconds: the part of it from taking the last answer off the inbox to the plan
+	// applied (#12's "restore itself"), from tidemark_maintainer_restore_duration_seconds.
+	RestoreSeconds float64 `json:"restore_s"`
 	// CtlStatusSeconds and CtlSpansSeconds: the wall time of one `tidemark ctl status` and one
 	// `tidemark ctl spans --limit 1000` process at rest, start to exit, as an operator types them
 	// (etcd reads and the maintainer's HTTP API).
@@ -56,7 +58,7 @@ const changefeed = "bench"
 func runSize(rc runConfig, spans int) result {
 	r := result{Spans: spans, ColdStartSeconds: math.NaN(), IngressBytesPerSpanSecond: math.NaN(),
 		MaintainerRSSPerSpan: math.NaN(), WorkerRSSPerDispatcher: math.NaN(), MovesPerSecond: math.NaN(),
-		FailoverSeconds: math.NaN(), BootstrapSeconds: math.NaN(), CtlStatusSeconds: math.NaN(), CtlSpansSeconds: math.NaN()}
+		FailoverSeconds: math.NaN(), BootstrapSeconds: math.NaN(), RestoreSeconds: math.NaN(), CtlStatusSeconds: math.NaN(), CtlSpansSeconds: math.NaN()}
 	fail := func(what string, err error) { r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", what, err)) }
 	c, err := startCluster(rc, rc.nodes)
 	if err != nil {
@@ -114,12 +116,12 @@ func runSize(rc runConfig, spans int) result {
 		fail("settle after drain", err)
 		return r
 	}
-	fo, boot, err := c.failover(changefeed, spans, rc.timeout)
+	fo, err := c.failover(changefeed, spans, rc.timeout)
 	if err != nil {
 		fail("failover", err)
 	} else {
-		r.FailoverSeconds, r.BootstrapSeconds = fo, boot
-		rc.logf("%d spans: failover %.2fs, bootstrap %.3fs", spans, fo, boot)
+		r.FailoverSeconds, r.BootstrapSeconds, r.RestoreSeconds = fo.took, fo.bootstrap, fo.restore
+		rc.logf("%d spans: failover %.2fs, bootstrap %.3fs, restore %.3fs", spans, fo.took, fo.bootstrap, fo.restore)
 	}
 	return r
 }
@@ -205,23 +207,33 @@ func (c *cluster) drainRate(st etcdutil.ChangefeedStatus, d time.Duration) (floa
 	return float64(moved) / took.Seconds(), nil
 }
 
-// failover kills cf's maintainer and returns the time until every span replicates under a new
-// epoch, and the new maintainer's bootstrap duration from its histogram.
-func (c *cluster) failover(cf string, spans int, d time.Duration) (float64, float64, error) {
+// failoverTimes is what a failover took: kill to every span replicating under a new epoch, and
+// the new maintainer's bootstrap (elected to plan applied) and restore (last answer to plan
+// applied) from its histograms.
+type failoverTimes struct{ took, bootstrap, restore float64 }
+
+// failover kills cf's maintainer and measures the failover (failoverTimes).
+func (c *cluster) failover(cf string, spans int, d time.Duration) (failoverTimes, error) {
+	ft := failoverTimes{took: math.NaN(), bootstrap: math.NaN(), restore: math.NaN()}
 	st, ok := c.status(cf)
 	if !ok {
-		return 0, 0, fmt.Errorf("no status")
+		return ft, fmt.Errorf("no status")
 	}
 	start := time.Now()
 	c.kill(st.Maintainer)
 	if err := c.waitReplicating(cf, spans, st.Epoch, d); err != nil {
-		return 0, 0, err
+		return ft, err
 	}
-	took := time.Since(start).Seconds()
+	ft.took = time.Since(start).Seconds()
 	now, _ := c.status(cf)
-	sum, err := c.metric(now.Maintainer, "tidemark_maintainer_bootstrap_duration_seconds_sum")
-	if err != nil {
-		return took, math.NaN(), err
+	var err error
+	if ft.bootstrap, err = c.metric(now.Maintainer, "tidemark_maintainer_bootstrap_duration_seconds_sum"); err != nil {
+		ft.bootstrap = math.NaN()
+		return ft, err
 	}
-	return took, sum, nil
+	if ft.restore, err = c.metric(now.Maintainer, "tidemark_maintainer_restore_duration_seconds_sum"); err != nil {
+		ft.restore = math.NaN()
+		return ft, err
+	}
+	return ft, nil
 }
