@@ -228,10 +228,9 @@ func (a *adminQueue) resolve(n span.Name) ([]spanID, refusal) {
 	want := n.Span()
 	var exact, overlapping []spanID
 	for _, sid := range ids {
-		r := db.get(sid)
-		if span.Equal(r.span, want) {
+		if span.Equal(db.spanOf(sid), want) {
 			exact = append(exact, sid)
-		} else if span.Overlap(r.span, want) {
+		} else if span.Overlap(db.spanOf(sid), want) {
 			overlapping = append(overlapping, sid)
 		}
 	}
@@ -241,7 +240,7 @@ func (a *adminQueue) resolve(n span.Name) ([]spanID, refusal) {
 	var names []string
 	seen := map[string]bool{}
 	for _, sid := range overlapping {
-		s := span.FormatName(db.get(sid).span)
+		s := span.FormatName(db.spanOf(sid))
 		if !seen[s] {
 			seen[s] = true
 			names = append(names, s)

@@ -48,9 +48,9 @@ func (a *adminQueue) merge(req AdminRequest, now time.Time) {
 		if len(run) == 0 {
 			continue
 		}
-		sort.Slice(run, func(i, j int) bool { return span.Compare(db.get(run[i]).span, db.get(run[j]).span) < 0 })
+		sort.Slice(run, func(i, j int) bool { return span.Compare(db.spanOf(run[i]), db.spanOf(run[j])) < 0 })
 		for i := 1; i < len(run); i++ {
-			x, y := db.get(run[i-1]).span, db.get(run[i]).span
+			x, y := db.spanOf(run[i-1]), db.spanOf(run[i])
 			if !span.Adjacent(x, y) {
 				a.refuseFor(req, refusal{fmt.Sprintf("spans not adjacent: %s ends where %s does not start; a merge names neighbouring spans of one table",
 					span.FormatName(x), span.FormatName(y)), admin.NotAdjacent})
@@ -65,7 +65,7 @@ func (a *adminQueue) merge(req AdminRequest, now time.Time) {
 	}
 	spans := make([]heartbeatpb.TableSpan, len(p.runs[0]))
 	for i, sid := range p.runs[0] {
-		spans[i] = db.get(sid).span
+		spans[i] = db.spanOf(sid)
 	}
 	merged, err := span.Merge(spans)
 	if err != nil {
@@ -92,9 +92,9 @@ func (p *adminMergeOp) step(a *adminQueue, now time.Time) string {
 			return fmt.Sprintf("merge of %s: no node holding its spans can take the merged span (drained, unhealthy or not ready)", p.name)
 		}
 		for _, sid := range run {
-			if r := db.get(sid); r.node != targets[i] {
+			if r := db.get(sid); db.nodeOf(sid) != targets[i] {
 				if !a.ops.move(sid, targets[i], now) {
-					return fmt.Sprintf("merge of %s: span %s could not be moved to %s to merge there; retry", p.name, span.FormatName(r.span), targets[i])
+					return fmt.Sprintf("merge of %s: span %s could not be moved to %s to merge there; retry", p.name, span.FormatName(db.spanOf(sid)), targets[i])
 				}
 				p.ops = append(p.ops, r.op)
 			}
@@ -135,7 +135,7 @@ func (p *adminMergeOp) settle(a *adminQueue, now time.Time) (admin.Outcome, stri
 	for _, run := range p.runs {
 		for _, sid := range run {
 			if r := db.get(sid); !r.free() {
-				return admin.Failed, fmt.Sprintf("merge of %s: span %s changed while it was gathered on one node; retry", p.name, span.FormatName(r.span)), false
+				return admin.Failed, fmt.Sprintf("merge of %s: span %s changed while it was gathered on one node; retry", p.name, span.FormatName(db.spanOf(sid))), false
 			}
 		}
 	}

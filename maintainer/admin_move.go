@@ -42,7 +42,7 @@ func (a *adminQueue) move(req AdminRequest, now time.Time, retry bool) {
 			a.refuseFor(req, why)
 			return
 		}
-		if r.node != req.Node {
+		if db.nodeOf(sid) != req.Node {
 			todo = append(todo, sid)
 		}
 	}
@@ -51,7 +51,7 @@ func (a *adminQueue) move(req AdminRequest, now time.Time, retry bool) {
 		return
 	}
 	for _, sid := range todo {
-		if !a.ops.ctl.CanAdd(db.get(sid).node, req.Node) {
+		if !a.ops.ctl.CanAdd(db.nodeOf(sid), req.Node) {
 			if !retry {
 				a.log.Info("admin move waits for a free operator slot", zap.String("request", req.ID))
 			}
@@ -59,7 +59,7 @@ func (a *adminQueue) move(req AdminRequest, now time.Time, retry bool) {
 			return
 		}
 	}
-	p := &adminMoveOp{adminBase: adminBase{id: req.ID, name: name}, dest: req.Node, from: db.get(todo[0]).node}
+	p := &adminMoveOp{adminBase: adminBase{id: req.ID, name: name}, dest: req.Node, from: db.nodeOf(todo[0])}
 	for _, sid := range todo {
 		if !a.ops.move(sid, req.Node, now) {
 			// Checked above, so only a dispatcher held by a stray removal gets here.
@@ -78,13 +78,13 @@ func (p *adminMoveOp) settle(a *adminQueue, _ time.Time) (admin.Outcome, string,
 	var wrong []string
 	for _, sid := range p.sids {
 		r := a.db().get(sid)
-		if r.life != lifeReplicating || r.node != p.dest {
+		if r.life != lifeReplicating || a.db().nodeOf(sid) != p.dest {
 			where := "absent"
 			switch {
 			case r.retired():
 				where = "gone (split, merged or its table removed)"
-			case r.node != "":
-				where = "on node " + r.node
+			case a.db().nodeOf(sid) != "":
+				where = "on node " + a.db().nodeOf(sid)
 			}
 			wrong = append(wrong, fmt.Sprintf("%s is %s", modeName(r.mode), where))
 		}

@@ -35,7 +35,7 @@ func (a *adminQueue) split(req AdminRequest, now time.Time) {
 	if pieces == 0 {
 		pieces = max(int(a.cfg.ChangefeedConfig.SplitPieces), defaultSplitPieces)
 	}
-	children, err := span.Split(db.get(sids[0]).span, pieces)
+	children, err := span.Split(db.spanOf(sids[0]), pieces)
 	if err != nil {
 		a.refuse(req, "span %s cannot be split into %d pieces: %v", name, pieces, err)
 		return
@@ -46,8 +46,8 @@ func (a *adminQueue) split(req AdminRequest, now time.Time) {
 			a.refuseFor(req, why)
 			return
 		}
-		if !a.ops.ctl.CanAdd(r.node) {
-			a.refuseFor(req, refusal{fmt.Sprintf("node %s has no free operator slot", r.node), admin.NoOperatorSlot})
+		if !a.ops.ctl.CanAdd(db.nodeOf(sid)) {
+			a.refuseFor(req, refusal{fmt.Sprintf("node %s has no free operator slot", db.nodeOf(sid)), admin.NoOperatorSlot})
 			return
 		}
 	}
@@ -56,7 +56,7 @@ func (a *adminQueue) split(req AdminRequest, now time.Time) {
 		r := db.get(sid)
 		nodes := make([]string, len(children))
 		for i := range nodes {
-			nodes[i] = r.node
+			nodes[i] = db.nodeOf(sid)
 		}
 		mode := r.mode
 		if !a.ops.split(sid, children, nodes, now) {

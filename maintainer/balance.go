@@ -143,7 +143,7 @@ func moveSpans(v schedView, act starter, plan []moveCount, mode heartbeatpb.Mode
 		if twins == nil && v.redo() {
 			reunite := func(sid spanID) bool {
 				t, ok := v.db.twin(sid)
-				return ok && v.db.get(t).node == dest
+				return ok && v.db.nodeOf(t) == dest
 			}
 			picks = v.pickOnNode(mv.from, mode, mv.n, reunite)
 			if len(picks) < mv.n {
@@ -164,7 +164,7 @@ func moveSpans(v schedView, act starter, plan []moveCount, mode heartbeatpb.Mode
 			if twins[key] <= 0 || moved >= limit {
 				continue
 			}
-			if t, ok := v.db.twin(sid); ok && v.db.get(t).node == mv.from && act.move(t, dest, now) {
+			if t, ok := v.db.twin(sid); ok && v.db.nodeOf(t) == mv.from && act.move(t, dest, now) {
 				twins[key]--
 				moved++
 			}

@@ -238,9 +238,10 @@ func (e *env) spans() string {
 	db := e.m.db
 	for i := range db.recs {
 		r := &db.recs[i]
-		fmt.Fprintf(&b, "%s %s %v", fmtSpan(r.span), fmtMode(r.mode), r.life)
-		if r.node != "" {
-			fmt.Fprintf(&b, " node=%s d=%d.%d", r.node, r.dispatcher.Hi, r.dispatcher.Lo)
+		sid := spanID(i)
+		fmt.Fprintf(&b, "%s %s %v", fmtSpan(db.spanOf(sid)), fmtMode(r.mode), r.life)
+		if db.nodeOf(sid) != "" {
+			fmt.Fprintf(&b, " node=%s d=%d.%d", db.nodeOf(sid), r.dispatcher.Hi, r.dispatcher.Lo)
 		}
 		fmt.Fprintf(&b, " cp=%d", db.cps[i])
 		if msg := e.m.errs.of(db, spanID(i)); msg != "" {

@@ -42,7 +42,7 @@ func (e *spanErrors) of(db *spanDB, sid spanID) string {
 		return ""
 	}
 	r := db.get(sid)
-	current := r.node == se.node && r.dispatcher == se.dispatcher
+	current := db.nodeOf(sid) == se.node && r.dispatcher == se.dispatcher
 	switch {
 	case current && (r.life == lifeReplicating || r.life == lifeChanging):
 		return se.msg // a span being moved is still served by the dispatcher that failed
@@ -62,7 +62,7 @@ func (e *spanErrors) perNode(db *spanDB) map[string]NodeErrors {
 		if msg == "" {
 			continue
 		}
-		node := db.get(sid).node
+		node := db.nodeOf(sid)
 		ne := out[node]
 		ne.Spans++
 		if ne.Error == "" || msg < ne.Error {

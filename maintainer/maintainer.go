@@ -137,7 +137,7 @@ func (m *Maintainer) NodeLeft(id string, now time.Time) {
 			// now only waits for its dest. Its result rebinds or releases the span.
 			if _, running := m.ctl.Get(r.op); !running {
 				panic(fmt.Sprintf("maintainer: span %s on lost node %s held by finished operator %v",
-					span.String(r.span), id, r.op))
+					span.String(m.db.spanOf(sid)), id, r.op))
 			}
 			continue
 		}

@@ -27,7 +27,7 @@ func mergeCold(v schedView, act starter, now time.Time, budget int) int {
 	seen := map[tableMode]bool{}
 	for sid := range v.loads.cold {
 		if r := v.db.get(sid); !r.retired() {
-			seen[tableMode{r.span.TableId, r.mode}] = true
+			seen[tableMode{r.table, r.mode}] = true
 		}
 	}
 	groups := make([]tableMode, 0, len(seen))
@@ -77,7 +77,7 @@ func coldRuns(v schedView, g tableMode, limit uint64) [][]spanID {
 			spans = append(spans, sid)
 		}
 	}
-	sort.Slice(spans, func(i, j int) bool { return span.Compare(db.get(spans[i]).span, db.get(spans[j]).span) < 0 })
+	sort.Slice(spans, func(i, j int) bool { return span.Compare(db.spanOf(spans[i]), db.spanOf(spans[j])) < 0 })
 	var runs [][]spanID
 	var run []spanID
 	var sum uint64
@@ -94,7 +94,7 @@ func coldRuns(v schedView, g tableMode, limit uint64) [][]spanID {
 			continue
 		}
 		load := v.loads.load(sid)
-		if len(run) > 0 && (!span.Adjacent(db.get(run[len(run)-1]).span, r.span) ||
+		if len(run) > 0 && (!span.Adjacent(db.spanOf(run[len(run)-1]), db.spanOf(sid)) ||
 			sum+load > limit || len(run) == maxMergeSources) {
 			flush()
 		}
@@ -110,7 +110,7 @@ func coldRuns(v schedView, g tableMode, limit uint64) [][]spanID {
 func gatherTarget(v schedView, run []spanID) (string, map[string]int) {
 	count := map[string]int{}
 	for _, sid := range run {
-		count[v.db.get(sid).node]++
+		count[v.db.nodeOf(sid)]++
 	}
 	target := ""
 	for n, c := range count {
@@ -139,7 +139,7 @@ func startMergeRun(v schedView, act starter, run []spanID, now time.Time) (int, 
 	}
 	moved := 0
 	for _, sid := range run {
-		if v.db.get(sid).node != target && act.move(sid, target, now) {
+		if v.db.nodeOf(sid) != target && act.move(sid, target, now) {
 			moved++
 		}
 	}

@@ -87,13 +87,6 @@ func (nm *nodeMirror) matches(d *heartbeatpb.SetDigest) bool {
 	return d != nil && d.Count == uint64(nm.states.len()) && d.Hash == nm.hash
 }
 
-// serving says whether the node last reported the record's dispatcher working on its span and
-// mode.
-func (nm *nodeMirror) serving(r *spanRecord) bool {
-	e, ok := nm.states.get(r.dispatcher)
-	return ok && e.state() == heartbeatpb.StateWorking && e.serves(servesPrint(&r.span, r.mode))
-}
-
 // nodeMirrors are the nodes' mirrors, by node.
 type nodeMirrors map[string]*nodeMirror
 
@@ -185,17 +178,18 @@ func (ms nodeMirrors) applyWatermarks(db *spanDB, out *outbox, log *zap.Logger, 
 			}
 			continue
 		}
-		if !r.life.bound() || int(r.mode) >= len(marks) || !has[r.mode] ||
-			e.state() != heartbeatpb.StateWorking || !e.serves(servesPrint(&r.span, r.mode)) {
+		if !r.life.bound() || int(r.mode) >= len(marks) || !has[r.mode] || e.state() != heartbeatpb.StateWorking {
+			continue
+		}
+		if s := db.spanOf(sid); !e.serves(servesPrint(&s, r.mode)) {
 			continue
 		}
 		db.advance(sid, marks[r.mode])
 	}
 	slices.Sort(missing)
 	for _, sid := range missing {
-		r := db.get(sid)
 		log.Warn("dispatcher missing from the node's set", zap.String("node", node),
-			zap.String("span", span.String(r.span)), zap.Uint64("checkpoint", db.checkpoint(sid)))
+			zap.String("span", span.String(db.spanOf(sid))), zap.Uint64("checkpoint", db.checkpoint(sid)))
 		db.markAbsent(sid, db.checkpoint(sid))
 	}
 }

@@ -77,11 +77,11 @@ func (r *opRunner) deferred(op operator.Operator, s heartbeatpb.TableSpan, err e
 func (r *opRunner) add(p placement, now time.Time) bool {
 	rec := r.db.get(p.span)
 	did := r.dispatcherID(0)
-	op, err := operator.NewAdd(r.opID(), rec.span, rec.mode, p.node, did, r.db.checkpoint(p.span), now)
+	op, err := operator.NewAdd(r.opID(), r.db.spanOf(p.span), rec.mode, p.node, did, r.db.checkpoint(p.span), now)
 	if err != nil {
 		panic("maintainer: span DB holds an invalid span: " + err.Error())
 	}
-	return r.deferred(op, rec.span, r.startOp(op, 1, func(id heartbeatpb.OperatorID) []spanID {
+	return r.deferred(op, r.db.spanOf(p.span), r.startOp(op, 1, func(id heartbeatpb.OperatorID) []spanID {
 		r.db.beginAdd(p.span, id, p.node, did)
 		return []spanID{p.span}
 	}, now))
@@ -90,27 +90,27 @@ func (r *opRunner) add(p placement, now time.Time) bool {
 // move creates the Move of one free replicating span to dest; false when that is not possible.
 func (r *opRunner) move(sid spanID, dest string, now time.Time) bool {
 	rec := r.db.get(sid)
-	if !rec.free() || rec.node == dest {
+	if !rec.free() || r.db.nodeOf(sid) == dest {
 		return false
 	}
-	op, err := operator.NewMove(r.opID(), rec.span, rec.mode, rec.node, rec.dispatcher, dest, r.dispatcherID(0), r.db.checkpoint(sid), now)
+	op, err := operator.NewMove(r.opID(), r.db.spanOf(sid), rec.mode, r.db.nodeOf(sid), rec.dispatcher, dest, r.dispatcherID(0), r.db.checkpoint(sid), now)
 	if err != nil {
 		panic("maintainer: span DB holds an invalid move: " + err.Error())
 	}
 	if r.cfg.MakeBeforeBreak || r.cfg.ChangefeedConfig.MakeBeforeBreak {
 		op.WithPrepare() // nodes that cannot prepare refuse, and the Move falls back
 	}
-	return r.deferred(op, rec.span, r.startOp(op, 1, r.holdOne(sid), now))
+	return r.deferred(op, r.db.spanOf(sid), r.startOp(op, 1, r.holdOne(sid), now))
 }
 
 // remove creates the Remove of one free replicating span's dispatcher; false when refused.
 func (r *opRunner) remove(sid spanID, now time.Time) bool {
 	rec := r.db.get(sid)
-	op, err := operator.NewRemove(r.opID(), rec.span, rec.mode, rec.node, rec.dispatcher, r.db.checkpoint(sid), now)
+	op, err := operator.NewRemove(r.opID(), r.db.spanOf(sid), rec.mode, r.db.nodeOf(sid), rec.dispatcher, r.db.checkpoint(sid), now)
 	if err != nil {
 		panic("maintainer: span DB holds an invalid remove: " + err.Error())
 	}
-	return r.deferred(op, rec.span, r.startOp(op, 0, r.holdOne(sid), now))
+	return r.deferred(op, r.db.spanOf(sid), r.startOp(op, 0, r.holdOne(sid), now))
 }
 
 // split creates the Split of free replicating span sid into children on nodes; false when the
@@ -122,7 +122,7 @@ func (r *opRunner) split(sid spanID, children []heartbeatpb.TableSpan, nodes []s
 	}
 	d := heartbeatpb.OperatorDescriptor{
 		Id: r.opID(), Kind: heartbeatpb.OpSplit, Mode: rec.mode, CreatedMs: now.UnixMilli(),
-		Sources: []heartbeatpb.SpanPlacement{{Span: rec.span, DispatcherId: rec.dispatcher, NodeId: rec.node}},
+		Sources: []heartbeatpb.SpanPlacement{{Span: r.db.spanOf(sid), DispatcherId: rec.dispatcher, NodeId: r.db.nodeOf(sid)}},
 	}
 	for i, c := range children {
 		d.Targets = append(d.Targets, heartbeatpb.SpanPlacement{Span: c, NodeId: nodes[i], DispatcherId: r.dispatcherID(i)})
@@ -132,7 +132,7 @@ func (r *opRunner) split(sid spanID, children []heartbeatpb.TableSpan, nodes []s
 		panic("maintainer: span DB holds an invalid split: " + err.Error())
 	}
 	hold := r.holdOne(sid)
-	return r.deferred(op, rec.span, r.startOp(op, len(children), func(id heartbeatpb.OperatorID) []spanID {
+	return r.deferred(op, r.db.spanOf(sid), r.startOp(op, len(children), func(id heartbeatpb.OperatorID) []spanID {
 		r.loads.forget(sid) // the pieces' reports start over
 		return hold(id)
 	}, now))
@@ -146,8 +146,8 @@ func (r *opRunner) merge(run []spanID, node string, now time.Time) bool {
 	cps := make([]uint64, len(run))
 	for i, sid := range run {
 		rec := r.db.get(sid)
-		spans[i], cps[i] = rec.span, r.db.checkpoint(sid)
-		d.Sources = append(d.Sources, heartbeatpb.SpanPlacement{Span: rec.span, DispatcherId: rec.dispatcher, NodeId: node})
+		spans[i], cps[i] = r.db.spanOf(sid), r.db.checkpoint(sid)
+		d.Sources = append(d.Sources, heartbeatpb.SpanPlacement{Span: r.db.spanOf(sid), DispatcherId: rec.dispatcher, NodeId: node})
 	}
 	merged, err := span.Merge(spans)
 	if err != nil {
@@ -276,14 +276,14 @@ func (r *opRunner) applyFinished() {
 func (r *opRunner) applyResult(id heartbeatpb.OperatorID, sids []spanID, res operator.Result) {
 	touched := make(map[spanID]bool, len(sids))
 	for _, rt := range res.Retire {
-		if sid, ok := r.db.find(sids, rt.Span, rt.Mode); ok {
+		if sid, ok := findSpan(r.db, sids, rt.Span, rt.Mode); ok {
 			r.retire(sid)
 			touched[sid] = true
 		}
 	}
 	replacing := len(res.Retire) > 0 && len(touched) > 0
 	for _, b := range res.Bind {
-		if sid, ok := r.db.find(sids, b.Span, b.Mode); ok {
+		if sid, ok := findSpan(r.db, sids, b.Span, b.Mode); ok {
 			r.db.bind(sid, b.Node, b.Dispatcher, b.Checkpoint)
 			touched[sid] = true
 		} else if replacing {
@@ -291,7 +291,7 @@ func (r *opRunner) applyResult(id heartbeatpb.OperatorID, sids []spanID, res ope
 		}
 	}
 	for _, a := range res.Absent {
-		if sid, ok := r.db.find(sids, a.Span, a.Mode); ok {
+		if sid, ok := findSpan(r.db, sids, a.Span, a.Mode); ok {
 			r.db.markAbsent(sid, a.Checkpoint)
 			touched[sid] = true
 		} else if replacing {

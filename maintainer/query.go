@@ -59,8 +59,8 @@ func (m *Maintainer) Spans(q SpanQuery) (api.SpanPage, error) {
 		return !r.retired() && (q.State == "" || r.life.String() == q.State ||
 			(q.State == "error" && m.errs.of(m.db, sid) != "")) &&
 			(q.Mode == "" || modeName(r.mode) == q.Mode) &&
-			(q.Table < 0 || r.span.TableId == q.Table) &&
-			(q.Node == "" || r.node == q.Node)
+			(q.Table < 0 || r.table == q.Table) &&
+			(q.Node == "" || m.db.nodeOf(sid) == q.Node)
 	}
 	page := api.SpanPage{Spans: []api.SpanInfo{}}
 	visit := func(sid spanID) {
@@ -92,11 +92,11 @@ func (m *Maintainer) Spans(q SpanQuery) (api.SpanPage, error) {
 func spanInfo(db *spanDB, errs *spanErrors, sid spanID) api.SpanInfo {
 	r := db.get(sid)
 	info := api.SpanInfo{
-		Span: span.FormatName(r.span), Table: r.span.TableId,
-		StartKey: hex.EncodeToString(r.span.StartKey), EndKey: hex.EncodeToString(r.span.EndKey),
-		Mode: modeName(r.mode), State: r.life.String(), Node: r.node, Checkpoint: db.checkpoint(sid),
+		Span: span.FormatName(db.spanOf(sid)), Table: r.table,
+		StartKey: hex.EncodeToString(db.spanOf(sid).StartKey), EndKey: hex.EncodeToString(db.spanOf(sid).EndKey),
+		Mode: modeName(r.mode), State: r.life.String(), Node: db.nodeOf(sid), Checkpoint: db.checkpoint(sid),
 	}
-	if r.node != "" {
+	if db.nodeOf(sid) != "" {
 		info.Dispatcher = fmt.Sprintf("%d.%d", r.dispatcher.Hi, r.dispatcher.Lo)
 	}
 	if r.op != noOp {
@@ -160,7 +160,7 @@ func (m *Maintainer) Owner(key []byte) OwnerAnswer {
 		return out
 	}
 	for _, sid := range m.db.byTable.get(table) {
-		if r := m.db.get(sid); !r.retired() && span.ContainsKey(r.span, key) {
+		if r := m.db.get(sid); !r.retired() && span.ContainsKey(m.db.spanOf(sid), key) {
 			out.Spans = append(out.Spans, spanInfo(m.db, &m.errs, sid))
 		}
 	}

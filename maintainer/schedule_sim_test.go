@@ -183,9 +183,9 @@ func TestSplitMergeBalanceLive(t *testing.T) {
 	}
 	c.checkNodesClean(t)
 	c.checkLayout(t, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 11})
-	for _, r := range c.m.db.recs {
-		if !r.retired() && r.span.TableId == 10 {
-			t.Fatalf("span of removed table 10 left: %s", span.String(r.span))
+	for i, r := range c.m.db.recs {
+		if !r.retired() && r.table == 10 {
+			t.Fatalf("span of removed table 10 left: %s", span.String(c.m.db.spanOf(spanID(i))))
 		}
 	}
 
@@ -225,17 +225,17 @@ func (c *liveCluster) checkLayout(t *testing.T, tables []int64) {
 			continue
 		}
 		if r.life != lifeReplicating {
-			t.Fatalf("span %s %v is %v", span.String(r.span), r.mode, r.life)
+			t.Fatalf("span %s %v is %v", span.String(c.m.db.spanOf(spanID(i))), r.mode, r.life)
 		}
-		where[key{span.String(r.span), r.mode}] = r.node
+		where[key{span.String(c.m.db.spanOf(spanID(i))), r.mode}] = c.m.db.nodeOf(spanID(i))
 		if perMode[r.mode] == nil {
 			perMode[r.mode] = map[string]int{}
 		}
-		perMode[r.mode][r.node]++
-		if byTable[r.span.TableId] == nil {
-			byTable[r.span.TableId] = map[heartbeatpb.Mode][]heartbeatpb.TableSpan{}
+		perMode[r.mode][c.m.db.nodeOf(spanID(i))]++
+		if byTable[c.m.db.spanOf(spanID(i)).TableId] == nil {
+			byTable[c.m.db.spanOf(spanID(i)).TableId] = map[heartbeatpb.Mode][]heartbeatpb.TableSpan{}
 		}
-		byTable[r.span.TableId][r.mode] = append(byTable[r.span.TableId][r.mode], r.span)
+		byTable[c.m.db.spanOf(spanID(i)).TableId][r.mode] = append(byTable[c.m.db.spanOf(spanID(i)).TableId][r.mode], c.m.db.spanOf(spanID(i)))
 	}
 	for _, id := range tables {
 		for _, mode := range []heartbeatpb.Mode{heartbeatpb.ModeDefault, heartbeatpb.ModeRedo} {
@@ -293,7 +293,7 @@ func (c *liveCluster) checkNodesClean(t *testing.T) {
 		}
 		for _, d := range snap.Dispatchers {
 			sid, ok := c.m.db.byDispatcher.get(d.Id)
-			if d.State != heartbeatpb.StateWorking || !ok || c.m.db.get(sid).node != n {
+			if d.State != heartbeatpb.StateWorking || !ok || c.m.db.nodeOf(sid) != n {
 				t.Fatalf("node %s holds %v dispatcher %v of %s unknown to the maintainer", n, d.State, d.Id, span.String(d.Span))
 			}
 		}

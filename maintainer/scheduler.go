@@ -30,7 +30,7 @@ func place(v schedView, act starter, now time.Time, minRoom int) (backlog bool) 
 	full := len(cands) == budget
 	if len(v.tables.gone) > 0 {
 		cands = slices.DeleteFunc(cands, func(sid spanID) bool {
-			if v.gone(v.db.get(sid).span.TableId) {
+			if v.gone(v.db.get(sid).table) {
 				act.retire(sid)
 				return true
 			}

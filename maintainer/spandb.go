@@ -79,16 +79,19 @@ func (l lifecycle) String() string {
 
 var noOp heartbeatpb.OperatorID
 
-// spanRecord is one span in one mode. Its checkpoint lives in spanDB.cps.
+// spanRecord is one span in one mode. Its checkpoint lives in spanDB.cps. It holds no pointer
+// (keys and node name are numbers into the DB: spanOf, nodeOf), so the collector does not scan
+// a million records on every cycle.
 type spanRecord struct {
-	span       heartbeatpb.TableSpan
-	mode       heartbeatpb.Mode
-	life       lifecycle
-	node       string
+	table int64
+	keys  keyRef // the span's keys in spanDB.keys
+	// nodePos is the record's index in byNode[node] while it is attached to a node.
+	nodePos    uint32
 	dispatcher heartbeatpb.DispatcherID
 	op         heartbeatpb.OperatorID // the operator holding it (adding, changing), or noOp
-	// nodePos is the record's index in byNode[node] while it is attached to a node.
-	nodePos uint32
+	node       uint32                 // the node's number in spanDB.nodes; 0: none
+	mode       heartbeatpb.Mode
+	life       lifecycle
 }
 
 // free: replicating and held by no operator, so a scheduler may start one on it.
@@ -111,6 +114,8 @@ type spanDB struct {
 	// million spans makes no hash insert per span here (a set per node did, a fifth of its time)
 	// and a pass over a node's spans walks a slice.
 	byNode  map[string][]spanID
+	nodes   nodeNames // the numbers records name their node by
+	keys    keyArena  // every record's keys
 	byTable tableSpans
 	absent  absentQueue
 	counts  [numStates]int
@@ -131,10 +136,22 @@ func (db *spanDB) reset(capacity int) {
 		cps:          make([]uint64, 0, capacity),
 		byDispatcher: newIDIndex(capacity),
 		byNode:       make(map[string][]spanID),
+		// Room for a table key pair a span (9 B each), what a changefeed of whole tables needs.
+		keys: keyArena{buf: make([]byte, 0, capacity*2*9)},
 	}
 }
 
 func (db *spanDB) get(id spanID) *spanRecord { return &db.recs[id] }
+
+// spanOf returns the span's key range; its keys are views of the DB's arena, never to be
+// written.
+func (db *spanDB) spanOf(id spanID) heartbeatpb.TableSpan {
+	r := &db.recs[id]
+	return db.keys.span(r.table, r.keys)
+}
+
+// nodeOf returns the node the span is attached to, "" for none.
+func (db *spanDB) nodeOf(id spanID) string { return db.nodes.name(db.recs[id].node) }
 
 // insertAbsent adds a span that nobody serves yet, resuming from checkpoint.
 func (db *spanDB) insertAbsent(s heartbeatpb.TableSpan, mode heartbeatpb.Mode, checkpoint uint64) spanID {
@@ -176,7 +193,7 @@ func (db *spanDB) setLife(id spanID, l lifecycle) {
 // attach indexes the record on node (and by dispatcher when its lifecycle says it is bound).
 func (db *spanDB) attach(id spanID, node string, d heartbeatpb.DispatcherID) {
 	r := &db.recs[id]
-	r.node, r.dispatcher = node, d
+	r.node, r.dispatcher = db.nodes.ref(node), d
 	r.nodePos = uint32(len(db.byNode[node]))
 	db.byNode[node] = append(db.byNode[node], id)
 	if r.life.bound() {
@@ -190,7 +207,7 @@ func (db *spanDB) boundTo(node string, st *heartbeatpb.DispatcherStatus) (sid sp
 	sid, known = db.byDispatcher.get(st.Id)
 	if known {
 		r := db.get(sid)
-		mismatch = r.node != node || r.mode != st.Mode || !span.Equal(r.span, st.Span)
+		mismatch = db.nodeOf(sid) != node || r.mode != st.Mode || !span.Equal(db.spanOf(sid), st.Span)
 		known = !mismatch
 	}
 	return sid, known, mismatch
@@ -198,7 +215,8 @@ func (db *spanDB) boundTo(node string, st *heartbeatpb.DispatcherStatus) (sid sp
 
 // unlist takes the record out of its node's list: the last one takes its place.
 func (db *spanDB) unlist(id spanID, r *spanRecord) {
-	ids := db.byNode[r.node]
+	node := db.nodes.name(r.node)
+	ids := db.byNode[node]
 	pos := int(r.nodePos)
 	if pos >= len(ids) || ids[pos] != id {
 		// Not where the record says: the index is kept by attach and unlist alone, so this
@@ -213,11 +231,12 @@ func (db *spanDB) unlist(id spanID, r *spanRecord) {
 	ids = ids[:last]
 	switch {
 	case len(ids) == 0:
-		delete(db.byNode, r.node)
+		delete(db.byNode, node)
+		db.nodes.drop(node) // r was its last record; detach clears r.node
 	case cap(ids) > 1024 && len(ids) < cap(ids)/4:
-		db.byNode[r.node] = slices.Clone(ids) // a drained node gives its memory back
+		db.byNode[node] = slices.Clone(ids) // a drained node gives its memory back
 	default:
-		db.byNode[r.node] = ids
+		db.byNode[node] = ids
 	}
 }
 
@@ -225,13 +244,13 @@ func (db *spanDB) unlist(id spanID, r *spanRecord) {
 // leaves a bound state.
 func (db *spanDB) detach(id spanID) {
 	r := &db.recs[id]
-	if r.node != "" {
+	if r.node != 0 {
 		db.unlist(id, r)
 	}
 	if got, ok := db.byDispatcher.get(r.dispatcher); r.life.bound() && ok && got == id {
 		db.byDispatcher.del(r.dispatcher)
 	}
-	r.node, r.dispatcher = "", heartbeatpb.DispatcherID{}
+	r.node, r.dispatcher = 0, heartbeatpb.DispatcherID{}
 }
 
 // beginAdd hands an absent span to an Add operator placing it on node as dispatcher d. The node
@@ -302,7 +321,7 @@ func (db *spanDB) retire(id spanID) {
 	db.setLife(id, lifeRetired)
 	db.cps[id] = math.MaxUint64
 	db.tombs = append(db.tombs, id)
-	t := r.span.TableId
+	t := r.table
 	ids := db.byTable.get(t)
 	if i := slices.Index(ids, id); i >= 0 {
 		ids = slices.Delete(ids, i, i+1)
@@ -352,8 +371,8 @@ func (db *spanDB) minCheckpoint() (uint64, bool) {
 	return lo, true
 }
 
-// reclaim empties the tombstones nothing refers to any more: their keys and node name are
-// released, so a changefeed that splits and merges for months keeps a small fixed slot per
+// reclaim empties the tombstones nothing refers to any more: their keys are released (and the
+// arena compacted once they are most of it), so a changefeed that splits and merges for months keeps a small fixed slot per
 // retired span, not its keys. A tombstone stays whole while held says something still reads it
 // (an admin request answering from it) or while the absent queue has an entry for it. The slot
 // itself is not reused: span IDs double as age order (the schedulers take the oldest spans
@@ -371,9 +390,17 @@ func (db *spanDB) reclaim(held func(spanID) bool) []spanID {
 			keep = append(keep, id)
 			continue
 		}
+		db.keys.release(db.recs[id].keys)
 		db.recs[id] = spanRecord{life: lifeRetired}
 		freed = append(freed, id)
 	}
 	db.tombs = keep
+	if db.keys.wasteful() {
+		db.keys.compact(func(move func(*keyRef)) {
+			for i := range db.recs {
+				move(&db.recs[i].keys)
+			}
+		})
+	}
 	return freed
 }

@@ -20,7 +20,7 @@ func (db *spanDB) load(replicating []bootstrap.Placement, absent []bootstrap.Abs
 	db.reset(total + spare)
 	runs, ok := tableRuns(replicating, absent)
 	if !ok {
-		db.insertPlan(replicating, absent)
+		insertPlan(db, replicating, absent)
 		return
 	}
 	db.absent.in = make([]bool, 0, total+spare)
@@ -71,7 +71,7 @@ func (db *spanDB) load(replicating []bootstrap.Placement, absent []bootstrap.Abs
 }
 
 // insertPlan is load's one-by-one path.
-func (db *spanDB) insertPlan(replicating []bootstrap.Placement, absent []bootstrap.Absent) {
+func insertPlan(db *spanDB, replicating []bootstrap.Placement, absent []bootstrap.Absent) {
 	for _, p := range replicating {
 		db.insertReplicating(p.Span, p.Mode, p.Node, p.Dispatcher, p.Checkpoint)
 	}
@@ -131,7 +131,7 @@ func tableRuns(replicating []bootstrap.Placement, absent []bootstrap.Absent) ([]
 // appendRecord adds an absent record (insert without the table index, which load fills).
 func (db *spanDB) appendRecord(s heartbeatpb.TableSpan, mode heartbeatpb.Mode, checkpoint uint64) spanID {
 	id := spanID(len(db.recs))
-	db.recs = append(db.recs, spanRecord{span: s, mode: mode, life: lifeAbsent})
+	db.recs = append(db.recs, spanRecord{table: s.TableId, keys: db.keys.put(s), mode: mode, life: lifeAbsent})
 	db.cps = append(db.cps, checkpoint)
 	db.absent.grow(len(db.recs))
 	db.counts[stateAbsent]++

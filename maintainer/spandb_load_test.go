@@ -43,7 +43,7 @@ func TestLoadMatchesInserts(t *testing.T) {
 			rng.Shuffle(len(repl), func(i, j int) { repl[i], repl[j] = repl[j], repl[i] })
 		}
 		want, got := newSpanDB(0), newSpanDB(0)
-		want.insertPlan(repl, absent)
+		insertPlan(want, repl, absent)
 		got.load(repl, absent, 4)
 		compareDBs(t, round, want, got)
 		// Grow the first table of the plan after the load: its neighbours must keep their IDs.

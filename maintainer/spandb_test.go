@@ -20,8 +20,8 @@ func TestSpanLifecycle(t *testing.T) {
 	check := func(step string, life lifecycle, want [numStates]int, node string, indexed bool) {
 		t.Helper()
 		r := db.get(sid)
-		if r.life != life || counts(db) != want || r.node != node {
-			t.Fatalf("%s: life %v counts %v node %q, want %v %v %q", step, r.life, counts(db), r.node, life, want, node)
+		if r.life != life || counts(db) != want || db.nodeOf(sid) != node {
+			t.Fatalf("%s: life %v counts %v node %q, want %v %v %q", step, r.life, counts(db), db.nodeOf(sid), life, want, node)
 		}
 		if _, ok := db.byDispatcher.get(r.dispatcher); ok != indexed {
 			t.Fatalf("%s: dispatcher indexed %v, want %v", step, ok, indexed)
@@ -75,7 +75,7 @@ func TestTombstonesReclaimed(t *testing.T) {
 	if len(got) != 1 || got[0] != free {
 		t.Fatalf("reclaimed %v, want only %d", got, free)
 	}
-	if db.get(free).span.StartKey != nil || db.get(held).span.TableId != 1 || db.get(queued).span.TableId != 2 {
+	if db.spanOf(free).StartKey != nil || db.spanOf(held).TableId != 1 || db.spanOf(queued).TableId != 2 {
 		t.Fatal("reclaim emptied the wrong records")
 	}
 	// Once the queue entry is consumed and the holder lets go, the rest go too.
@@ -113,9 +113,9 @@ func TestNodeListsFollowAttachAndDetach(t *testing.T) {
 			}
 			for pos, sid := range ids {
 				r := db.get(sid)
-				if r.node != node || model[sid] != node || int(r.nodePos) != pos {
+				if db.nodeOf(sid) != node || model[sid] != node || int(r.nodePos) != pos {
 					t.Fatalf("step %d: %s[%d] = span %d on %q at %d, model says %q", step, node, pos, sid,
-						r.node, r.nodePos, model[sid])
+						db.nodeOf(sid), r.nodePos, model[sid])
 				}
 			}
 			seen += len(ids)
@@ -137,8 +137,8 @@ func TestNodeListsFollowAttachAndDetach(t *testing.T) {
 			db.beginAdd(sid, heartbeatpb.OperatorID{Epoch: 1, Seq: uint64(step + 1)}, node, heartbeatpb.DispatcherID{Hi: 1, Lo: uint64(step + 1)})
 			model[sid] = node
 		case r.life == lifeAdding && next(2) == 0:
-			db.bind(sid, r.node, r.dispatcher, 120)
-		case step > 15000 && r.node != "n1", next(3) == 0:
+			db.bind(sid, db.nodeOf(sid), r.dispatcher, 120)
+		case step > 15000 && db.nodeOf(sid) != "n1", next(3) == 0:
 			db.markAbsent(sid, 100)
 			delete(model, sid)
 		}
@@ -147,7 +147,7 @@ func TestNodeListsFollowAttachAndDetach(t *testing.T) {
 		}
 	}
 	for sid := spanID(0); sid < spans; sid++ {
-		if r := db.get(sid); r.node != "" && r.node != "n1" {
+		if n := db.nodeOf(sid); n != "" && n != "n1" {
 			db.markAbsent(sid, 100)
 			delete(model, sid)
 		}

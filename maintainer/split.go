@@ -39,10 +39,10 @@ func splitHot(v schedView, act starter, log *zap.Logger, now time.Time, budget i
 			break
 		}
 		r := v.db.get(sid)
-		if !r.free() || v.gone(r.span.TableId) || v.loads.coolingDown(r.span.TableId, now) {
+		if !r.free() || v.gone(r.table) || v.loads.coolingDown(r.table, now) {
 			continue
 		}
-		children, err := span.Split(r.span, pieces)
+		children, err := span.Split(v.db.spanOf(sid), pieces)
 		if err != nil {
 			act.notHot(sid) // too narrow to split: stop asking
 			continue
@@ -61,8 +61,8 @@ func splitHot(v schedView, act starter, log *zap.Logger, now time.Time, budget i
 				started++
 			}
 		}
-		act.coolDown(r.span.TableId, now.Add(v.cfg.SplitMergeCooldown))
-		log.Info("splitting hot span", zap.String("span", span.String(r.span)), zap.Uint64("load", load),
+		act.coolDown(r.table, now.Add(v.cfg.SplitMergeCooldown))
+		log.Info("splitting hot span", zap.String("span", span.String(v.db.spanOf(sid))), zap.Uint64("load", load),
 			zap.Int("pieces", len(children)), zap.Strings("nodes", nodes))
 	}
 	return started

@@ -210,16 +210,15 @@ func (m *Maintainer) onStatus(node string, st *heartbeatpb.DispatcherStatus, now
 		if st.State != heartbeatpb.StateWorking && r.free() {
 			// Stopped without an operator asking: its final checkpoint is where to resume.
 			m.log.Warn("dispatcher stopped unexpectedly", zap.String("node", node),
-				zap.String("span", span.String(r.span)), zap.Uint64("checkpoint", st.CheckpointTs))
+				zap.String("span", span.String(m.db.spanOf(sid))), zap.Uint64("checkpoint", st.CheckpointTs))
 			m.db.markAbsent(sid, max(m.db.checkpoint(sid), st.CheckpointTs))
 		}
 	case mismatch:
 		// One of our dispatcher IDs with another node, span or mode: a confused reporter.
 		// Removing "it" by ID would remove ours, so only log.
-		r := m.db.get(sid)
 		m.log.Warn("status does not match the dispatcher it names", zap.String("node", node),
-			zap.String("span", span.String(st.Span)), zap.String("known_node", r.node),
-			zap.String("known_span", span.String(r.span)))
+			zap.String("span", span.String(st.Span)), zap.String("known_node", m.db.nodeOf(sid)),
+			zap.String("known_span", span.String(m.db.spanOf(sid))))
 	case st.State == heartbeatpb.StateWorking:
 		// A stranger: no span and no operator names it, so it would serve keys owned elsewhere
 		// (or of no table at all). Remove it.
@@ -246,10 +245,9 @@ func reconcileFull(db *spanDB, log *zap.Logger, node string, hb *heartbeatpb.Hea
 // reconcile sends the free spans bound to node whose dispatcher the node does not hold (by
 // holds, a complete account of its set) back to absent from their last checkpoint.
 func reconcile(db *spanDB, log *zap.Logger, node string, holds func(heartbeatpb.DispatcherID) bool) {
-	for _, sid := range db.missingFrom(node, holds) {
-		r := db.get(sid)
+	for _, sid := range missingFrom(db, node, holds) {
 		log.Warn("dispatcher missing from the node's set", zap.String("node", node),
-			zap.String("span", span.String(r.span)), zap.Uint64("checkpoint", db.checkpoint(sid)))
+			zap.String("span", span.String(db.spanOf(sid))), zap.Uint64("checkpoint", db.checkpoint(sid)))
 		db.markAbsent(sid, db.checkpoint(sid))
 	}
 }

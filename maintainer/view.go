@@ -71,7 +71,7 @@ func (v schedView) twinsAmong(cands []spanID) []int {
 	first := make(map[span.Key]int, len(cands))
 	for i, sid := range cands {
 		follow[i] = -1
-		k := span.KeyOf(v.db.get(sid).span)
+		k := span.KeyOf(v.db.spanOf(sid))
 		if j, ok := first[k]; ok && v.db.get(cands[j]).mode != v.db.get(sid).mode {
 			follow[i] = j
 			delete(first, k)
