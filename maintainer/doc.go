@@ -14,11 +14,12 @@
 //
 // The parts, each in its own files; Maintainer (maintainer.go, step.go, bootstrap.go,
 // tables.go) only routes inputs to them and holds what they share:
-//   - spanDB (spandb.go, spandb_lookup.go, absent_queue.go): one record per span and mode with
+//   - spanDB (spandb.go, spandb_lookup.go, spankeys.go, absent_queue.go): one record per span and mode with
 //     one lifecycle enum (absent, adding, changing, replicating, retired), indexes by node,
 //     table and dispatcher, the absent FIFO and per-state counts. A retired span is a tombstone
 //     whose ID stays valid (IDs are age order, never reused); reclaim empties it at the end of a
-//     tick once no admin request reads it.
+//     tick once no admin request reads it. Records hold no pointer: keys are in one arena and
+//     node names numbered (spankeys.go), read through spanOf and nodeOf.
 //   - opRunner (ops.go): every operator starts through startOp (take IDs, controller.Add,
 //     classify a refusal, commit IDs, hold the spans, queue the first requests), and finished
 //     operators' results are applied to the span DB (applyFinished). Bootstrap resumes restored
