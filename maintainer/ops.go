@@ -75,13 +75,13 @@ func (r *opRunner) deferred(op operator.Operator, s heartbeatpb.TableSpan, err e
 
 // add creates the Add of one placement; false when the controller refused it.
 func (r *opRunner) add(p placement, now time.Time) bool {
-	rec := r.db.get(p.span)
+	rec, s := r.db.get(p.span), r.db.spanOf(p.span)
 	did := r.dispatcherID(0)
-	op, err := operator.NewAdd(r.opID(), r.db.spanOf(p.span), rec.mode, p.node, did, r.db.checkpoint(p.span), now)
+	op, err := operator.NewAdd(r.opID(), s, rec.mode, p.node, did, r.db.checkpoint(p.span), now)
 	if err != nil {
 		panic("maintainer: span DB holds an invalid span: " + err.Error())
 	}
-	return r.deferred(op, r.db.spanOf(p.span), r.startOp(op, 1, func(id heartbeatpb.OperatorID) []spanID {
+	return r.deferred(op, s, r.startOp(op, 1, func(id heartbeatpb.OperatorID) []spanID {
 		r.db.beginAdd(p.span, id, p.node, did)
 		return []spanID{p.span}
 	}, now))
@@ -89,28 +89,28 @@ func (r *opRunner) add(p placement, now time.Time) bool {
 
 // move creates the Move of one free replicating span to dest; false when that is not possible.
 func (r *opRunner) move(sid spanID, dest string, now time.Time) bool {
-	rec := r.db.get(sid)
-	if !rec.free() || r.db.nodeOf(sid) == dest {
+	rec, s, from := r.db.get(sid), r.db.spanOf(sid), r.db.nodeOf(sid)
+	if !rec.free() || from == dest {
 		return false
 	}
-	op, err := operator.NewMove(r.opID(), r.db.spanOf(sid), rec.mode, r.db.nodeOf(sid), rec.dispatcher, dest, r.dispatcherID(0), r.db.checkpoint(sid), now)
+	op, err := operator.NewMove(r.opID(), s, rec.mode, from, rec.dispatcher, dest, r.dispatcherID(0), r.db.checkpoint(sid), now)
 	if err != nil {
 		panic("maintainer: span DB holds an invalid move: " + err.Error())
 	}
 	if r.cfg.MakeBeforeBreak || r.cfg.ChangefeedConfig.MakeBeforeBreak {
 		op.WithPrepare() // nodes that cannot prepare refuse, and the Move falls back
 	}
-	return r.deferred(op, r.db.spanOf(sid), r.startOp(op, 1, r.holdOne(sid), now))
+	return r.deferred(op, s, r.startOp(op, 1, r.holdOne(sid), now))
 }
 
 // remove creates the Remove of one free replicating span's dispatcher; false when refused.
 func (r *opRunner) remove(sid spanID, now time.Time) bool {
-	rec := r.db.get(sid)
-	op, err := operator.NewRemove(r.opID(), r.db.spanOf(sid), rec.mode, r.db.nodeOf(sid), rec.dispatcher, r.db.checkpoint(sid), now)
+	rec, s := r.db.get(sid), r.db.spanOf(sid)
+	op, err := operator.NewRemove(r.opID(), s, rec.mode, r.db.nodeOf(sid), rec.dispatcher, r.db.checkpoint(sid), now)
 	if err != nil {
 		panic("maintainer: span DB holds an invalid remove: " + err.Error())
 	}
-	return r.deferred(op, r.db.spanOf(sid), r.startOp(op, 0, r.holdOne(sid), now))
+	return r.deferred(op, s, r.startOp(op, 0, r.holdOne(sid), now))
 }
 
 // split creates the Split of free replicating span sid into children on nodes; false when the

@@ -90,13 +90,13 @@ func (m *Maintainer) Spans(q SpanQuery) (api.SpanPage, error) {
 }
 
 func spanInfo(db *spanDB, errs *spanErrors, sid spanID) api.SpanInfo {
-	r := db.get(sid)
+	r, s, node := db.get(sid), db.spanOf(sid), db.nodeOf(sid)
 	info := api.SpanInfo{
-		Span: span.FormatName(db.spanOf(sid)), Table: r.table,
-		StartKey: hex.EncodeToString(db.spanOf(sid).StartKey), EndKey: hex.EncodeToString(db.spanOf(sid).EndKey),
-		Mode: modeName(r.mode), State: r.life.String(), Node: db.nodeOf(sid), Checkpoint: db.checkpoint(sid),
+		Span: span.FormatName(s), Table: r.table,
+		StartKey: hex.EncodeToString(s.StartKey), EndKey: hex.EncodeToString(s.EndKey),
+		Mode: modeName(r.mode), State: r.life.String(), Node: node, Checkpoint: db.checkpoint(sid),
 	}
-	if db.nodeOf(sid) != "" {
+	if node != "" {
 		info.Dispatcher = fmt.Sprintf("%d.%d", r.dispatcher.Hi, r.dispatcher.Lo)
 	}
 	if r.op != noOp {
