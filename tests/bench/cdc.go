@@ -93,7 +93,7 @@ func runCDC(rc runConfig, cc cdcConfig) cdcResult {
 	// (a) the file sink.
 	fileSpec := spec("/bench/file/")
 	if rate, err := c.replicate(rc, cfFile, fileSpec, src, append([]string{"--source-etcd", srcURLs}, append(fileSpec.ks.rangeFlags(), "--sink", "file")...),
-		func(lr loadResult) error { return c.checkFiles(ctx, src, fileSpec.ks.root, lr) }); err != nil {
+		func(lr loadResult) error { return checkFiles(ctx, c, src, fileSpec.ks.root, lr) }); err != nil {
 		fail("file sink", err)
 	} else {
 		r.FileRate = rate
@@ -111,7 +111,7 @@ func runCDC(rc runConfig, cc cdcConfig) cdcResult {
 		func(lr loadResult) error {
 			mirrorLoad = lr
 			mirrorLoad.targetRev = targetRev(ctx, dst)
-			return c.checkMirror(ctx, rc, src, dst, mirrorSpec.ks.root, lr)
+			return checkMirror(ctx, c, rc, src, dst, mirrorSpec.ks.root, lr)
 		}); err != nil {
 		fail("mirror sink", err)
 	} else {
@@ -201,7 +201,7 @@ func (c *cluster) waitCheckpoint(cf string, rev int64, d time.Duration) error {
 
 // checkFiles reads every node's file sink and checks that every source event of the load is
 // in one, with its value, in revision order per dispatcher and key.
-func (c *cluster) checkFiles(ctx context.Context, src *clientv3.Client, root string, lr loadResult) error {
+func checkFiles(ctx context.Context, c *cluster, src *clientv3.Client, root string, lr loadResult) error {
 	events, err := history(ctx, src, root, lr.firstRev-1, lr.lastRev)
 	if err != nil {
 		return err
@@ -242,7 +242,7 @@ func checkFileEvents(events []etcdcdc.Event, records []etcdcdc.Record, written i
 
 // checkMirror runs `ctl diff` (the mirror equals the source at the checkpoint) and the history
 // check (every source event reached the mirror, in order per key).
-func (c *cluster) checkMirror(ctx context.Context, rc runConfig, src, dst *clientv3.Client, root string, lr loadResult) error {
+func checkMirror(ctx context.Context, c *cluster, rc runConfig, src, dst *clientv3.Client, root string, lr loadResult) error {
 	out, err := c.ctl(rc.timeout, "diff", cfMirror)
 	if err != nil {
 		return err

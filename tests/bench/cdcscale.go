@@ -84,7 +84,7 @@ func runCDCScale(rc runConfig, tables int) cdcScaleResult {
 		fail("load after the kill", err)
 		return r
 	}
-	if err := c.checkScaleFiles(ctx, src, first, second); err != nil {
+	if err := checkScaleFiles(ctx, c, src, first, second); err != nil {
 		fail("sink check", err)
 		return r
 	}
@@ -145,7 +145,7 @@ func (c *cluster) putEveryTable(rc runConfig, src *clientv3.Client, tables int, 
 
 // checkScaleFiles: every event of both loads is in some node's file sink (the killed node's
 // files are read too), in revision order per dispatcher and key.
-func (c *cluster) checkScaleFiles(ctx context.Context, src *clientv3.Client, first, second loadResult) error {
+func checkScaleFiles(ctx context.Context, c *cluster, src *clientv3.Client, first, second loadResult) error {
 	events, err := history(ctx, src, scalePrefix, first.firstRev-1, second.lastRev)
 	if err != nil {
 		return err
