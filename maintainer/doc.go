@@ -14,7 +14,8 @@
 //
 // The parts, each in its own files; Maintainer (maintainer.go, step.go, bootstrap.go,
 // tables.go) only routes inputs to them and holds what they share:
-//   - spanDB (spandb.go, lifecycle.go, spandb_lookup.go, spankeys.go, absent_queue.go): one record per span and mode with
+//   - spanDB (spandb.go, lifecycle.go, spandb_lookup.go, spankeys.go, absent_queue.go): one
+//     record per span and mode with
 //     one lifecycle enum (absent, adding, changing, replicating, retired), indexes by node,
 //     table and dispatcher, the absent FIFO and per-state counts. A retired span is a tombstone
 //     whose ID stays valid (IDs are age order, never reused); reclaim empties it at the end of a
