@@ -144,12 +144,21 @@ func (c *cluster) moveOnce(ctx context.Context, rc runConfig, m *movedSpan, from
 	}
 }
 
-// settledPlacement waits until the schedule is quiet with even counts, seen in two successive
-// published statuses, so the balancer has nothing to do, and returns the placement then.
+// settledPlacement waits for a quiet, balanced schedule (waitBalanced) and returns the
+// placement then.
 func (c *cluster) settledPlacement(rc runConfig, spans int) (map[int]string, error) {
+	if err := waitBalanced(c, cfMoves, spans, rc.timeout); err != nil {
+		return nil, err
+	}
+	return c.placement(rc)
+}
+
+// waitBalanced waits until cf's schedule is quiet with even counts, seen in two successive
+// published statuses, so the balancer has nothing to do.
+func waitBalanced(c *cluster, cf string, spans int, d time.Duration) error {
 	var seen time.Time
-	err := c.waitFor("a quiet, balanced schedule", rc.timeout, func() (bool, error) {
-		st, ok := c.status(cfMoves)
+	return c.waitFor(cf+": a quiet, balanced schedule", d, func() (bool, error) {
+		st, ok := c.status(cf)
 		if !ok || st.Operators > 0 || !evenCounts(st.NodeSpans, spans) {
 			seen = time.Time{}
 			return false, nil
@@ -160,10 +169,6 @@ func (c *cluster) settledPlacement(rc runConfig, spans int) (map[int]string, err
 		}
 		return st.UpdatedAt.After(seen), nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return c.placement(rc)
 }
 
 // evenCounts: the counts hold spans in all and differ by at most one, as the balancer leaves them.

@@ -112,7 +112,15 @@ func runSize(rc runConfig, spans int) result {
 		r.MovesPerSecond = v
 		rc.logf("%d spans: %.0f moves/s", spans, v)
 	}
+	// The failover starts from the steady state, as after the cold start: every span
+	// replicating, the counts even again and nothing in flight. Right after the drain the
+	// balancer is still moving a third of the spans back onto the drained node, and the
+	// maintainer's node then holds half of them, not a third.
 	if err := c.waitReplicating(changefeed, spans, 0, rc.timeout); err != nil {
+		fail("settle after drain", err)
+		return r
+	}
+	if err := waitBalanced(c, changefeed, spans, rc.timeout); err != nil {
 		fail("settle after drain", err)
 		return r
 	}
@@ -221,6 +229,7 @@ func (c *cluster) failover(cf string, spans int, d time.Duration) (failoverTimes
 	}
 	start := time.Now()
 	c.kill(st.Maintainer)
+	c.logf("failover: killed maintainer %s, which ran %d of %d spans' dispatchers", st.Maintainer, st.NodeSpans[st.Maintainer], spans)
 	if err := c.waitReplicating(cf, spans, st.Epoch, d); err != nil {
 		return ft, err
 	}
