@@ -19,6 +19,26 @@ type tableIndex struct {
 	ids   []int64 // sorted IDs, when they are not one dense range
 }
 
+// newCatalogueIndex indexes the tables of a config that names them as a catalogue only (a
+// maintainer's own copy of a large changefeed's config); it fails on a malformed catalogue.
+func newCatalogueIndex(c *heartbeatpb.TableCatalogue) (tableIndex, error) {
+	if err := c.Check(); err != nil {
+		return tableIndex{}, err
+	}
+	for _, r := range c.Ranges {
+		if !span.ValidTableID(r.First) || !span.ValidTableID(r.Last) {
+			return tableIndex{}, fmt.Errorf("table range %d-%d out of range", r.First, r.Last)
+		}
+	}
+	t := tableIndex{n: c.Count()}
+	if len(c.Ranges) == 1 {
+		t.first = c.Ranges[0].First
+		return t, nil
+	}
+	t.ids = c.AppendIDs(make([]int64, 0, t.n)) // ascending and distinct: Check
+	return t, nil
+}
+
 // newTableIndex indexes the configured tables; it fails on an ID out of range or listed twice.
 func newTableIndex(tables []heartbeatpb.TableConfig) (tableIndex, error) {
 	t := tableIndex{n: len(tables)}

@@ -78,3 +78,49 @@ func TestTableIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestCatalogueIndex: a config naming its tables as a catalogue only is indexed as the same
+// tables listed one by one would be, and a malformed catalogue is refused.
+func TestCatalogueIndex(t *testing.T) {
+	for name, ids := range map[string][]int64{
+		"one range": {4, 5, 6, 7}, "ranges": {1, 2, 3, 10, 11, 40}, "single": {9},
+	} {
+		var list []heartbeatpb.TableConfig
+		for _, id := range ids {
+			list = append(list, heartbeatpb.TableConfig{TableId: id})
+		}
+		cat := heartbeatpb.CompactTables(list)
+		fromList, err := newTableIndex(list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromCat, err := indexConfig(&heartbeatpb.ChangefeedConfig{Id: "cf", Catalogue: &cat})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if fromCat.len() != fromList.len() {
+			t.Fatalf("%s: %d tables from the catalogue, %d from the list", name, fromCat.len(), fromList.len())
+		}
+		for i := 0; i < fromList.len(); i++ {
+			if fromCat.id(i) != fromList.id(i) {
+				t.Fatalf("%s: table %d is %d from the catalogue, %d from the list", name, i, fromCat.id(i), fromList.id(i))
+			}
+		}
+		for _, probe := range []int64{0, 8, 12, 39, 41} {
+			_, a := fromCat.lookup(probe)
+			_, b := fromList.lookup(probe)
+			if a != b {
+				t.Fatalf("%s: lookup(%d) is %v from the catalogue, %v from the list", name, probe, a, b)
+			}
+		}
+	}
+	for name, cat := range map[string]heartbeatpb.TableCatalogue{
+		"overlapping": {Ranges: []heartbeatpb.TableRange{{First: 1, Last: 5}, {First: 5, Last: 9}}},
+		"reversed":    {Ranges: []heartbeatpb.TableRange{{First: 9, Last: 1}}},
+		"negative":    {Ranges: []heartbeatpb.TableRange{{First: -3, Last: 1}}},
+	} {
+		if _, err := indexConfig(&heartbeatpb.ChangefeedConfig{Id: "cf", Catalogue: &cat}); err == nil {
+			t.Fatalf("%s catalogue %v accepted", name, cat.Ranges)
+		}
+	}
+}

@@ -124,6 +124,16 @@ func (c *TableCatalogue) Count() int {
 	return n
 }
 
+// AppendIDs appends the IDs the catalogue names to dst, ascending (the ranges must be, Check).
+func (c *TableCatalogue) AppendIDs(dst []int64) []int64 {
+	for _, r := range c.Ranges {
+		for id := r.First; id <= r.Last; id++ {
+			dst = append(dst, id)
+		}
+	}
+	return dst
+}
+
 // WireConfig is cfg as a maintainer sends it in a bootstrap request: the tables as a catalogue
 // (cat, CompactTables of cfg.Tables, computed once per config by the caller), and one by one
 // only while they are at most LegacyTablesMax.

@@ -62,6 +62,7 @@ func New(cfg Config, liveNodes []string, now time.Time) (*Maintainer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	cfg.ChangefeedConfig = compactConfig(cfg.ChangefeedConfig)
 	m := &Maintainer{
 		cfg:       cfg,
 		log:       cfg.Logger.With(zap.String("changefeed", cfg.Changefeed), zap.Uint64("epoch", cfg.Epoch)),

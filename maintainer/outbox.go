@@ -181,7 +181,12 @@ func dedupe(ids []heartbeatpb.OperatorID) []heartbeatpb.OperatorID {
 // pointer tells when to build it again.
 func (o *outbox) wireConfig(cfg *heartbeatpb.ChangefeedConfig) heartbeatpb.ChangefeedConfig {
 	if o.wireFrom != cfg {
-		cat := heartbeatpb.CompactTables(cfg.Tables)
+		var cat heartbeatpb.TableCatalogue
+		if c := cfg.Catalogue; len(cfg.Tables) == 0 && c != nil {
+			cat = *c // a large changefeed's tables, kept as the catalogue alone (compactConfig)
+		} else {
+			cat = heartbeatpb.CompactTables(cfg.Tables)
+		}
 		o.wire, o.wireFrom = heartbeatpb.WireConfig(cfg, &cat), cfg
 	}
 	return o.wire

@@ -41,9 +41,8 @@ func (m *Maintainer) UpdateConfig(cfg *heartbeatpb.ChangefeedConfig, now time.Ti
 	}
 	m.now = now
 	old := tableSet(m.cfg.ChangefeedConfig)
-	next := *cfg
-	next.Tables = slices.Clone(cfg.Tables)
-	m.cfg.ChangefeedConfig = &next
+	next := compactConfig(cfg)
+	m.cfg.ChangefeedConfig = next
 	m.config.changed = true
 	for id, n := range m.nodes.live {
 		if n.state == nodeReady {
@@ -54,11 +53,11 @@ func (m *Maintainer) UpdateConfig(cfg *heartbeatpb.ChangefeedConfig, now time.Ti
 		return nil // the restore reads the new config; nodes still bootstrapping get it too
 	}
 	var added, removed []int64
-	for _, t := range next.Tables {
-		if !old[t.TableId] {
-			added = append(added, t.TableId)
+	for _, t := range tableIDs(next) {
+		if !old[t] {
+			added = append(added, t)
 		}
-		delete(old, t.TableId)
+		delete(old, t)
 	}
 	for t := range old {
 		removed = append(removed, t)
@@ -106,11 +105,40 @@ func (tc *tableChanges) insert(t int64, from uint64) {
 }
 
 func tableSet(cfg *heartbeatpb.ChangefeedConfig) map[int64]bool {
-	out := make(map[int64]bool, len(cfg.Tables))
-	for _, t := range cfg.Tables {
-		out[t.TableId] = true
+	ids := tableIDs(cfg)
+	out := make(map[int64]bool, len(ids))
+	for _, t := range ids {
+		out[t] = true
 	}
 	return out
+}
+
+// compactConfig is the maintainer's own copy of a validated config. A changefeed of more than
+// heartbeatpb.LegacyTablesMax tables keeps its tables as the catalogue alone: one by one they
+// were 16 MB of the maintainer's heap at a million tables, read only when a restore or a config
+// change needs them (both take the catalogue), and bootstrap requests carry no list at that size
+// anyway (heartbeatpb.WireConfig). A smaller one keeps its list, which older nodes still read.
+func compactConfig(cfg *heartbeatpb.ChangefeedConfig) *heartbeatpb.ChangefeedConfig {
+	next := *cfg
+	if len(cfg.Tables) <= heartbeatpb.LegacyTablesMax {
+		next.Tables = slices.Clone(cfg.Tables)
+		return &next
+	}
+	cat := heartbeatpb.CompactTables(cfg.Tables)
+	next.Tables, next.Catalogue = nil, &cat
+	return &next
+}
+
+// tableIDs lists cfg's table IDs: its list, or its catalogue's when it keeps only that.
+func tableIDs(cfg *heartbeatpb.ChangefeedConfig) []int64 {
+	if c := cfg.Catalogue; len(cfg.Tables) == 0 && c != nil {
+		return c.AppendIDs(make([]int64, 0, c.Count()))
+	}
+	ids := make([]int64, len(cfg.Tables))
+	for i, t := range cfg.Tables {
+		ids[i] = t.TableId
+	}
+	return ids
 }
 
 // collect moves the spans of removed tables out: free absent spans are retired, free
