@@ -35,7 +35,6 @@ func (db *spanDB) load(replicating []bootstrap.Placement, absent []bootstrap.Abs
 	off := make([]int, len(runs)+1)
 	for k, r := range runs {
 		off[k+1] = off[k] + int(r.replicating+r.absent)
-		db.byTable.set(r.table, backing[off[k]:off[k+1]:off[k+1]])
 	}
 	// Nodes: sized by a count first, so attach only appends.
 	perNode := make(map[string]int)
@@ -67,6 +66,10 @@ func (db *spanDB) load(replicating []bootstrap.Placement, absent []bootstrap.Abs
 		backing[off[k]+int(runs[k].replicating)+fill] = id
 		fill++
 		db.absent.push(id)
+	}
+	// Set once filled: a table of one span keeps the span itself, not the backing.
+	for k, r := range runs {
+		db.byTable.set(r.table, backing[off[k]:off[k+1]:off[k+1]])
 	}
 }
 

@@ -22,7 +22,12 @@ func TestTableSpansMatchesAMap(t *testing.T) {
 	for step := range 3000 {
 		tb := tables[rng.IntN(len(tables))]
 		if ids := ts.get(tb); len(ids) > 0 && rng.IntN(2) == 0 {
-			ids = slices.Delete(slices.Clone(ids), 0, 1)
+			if rng.IntN(2) == 0 {
+				ids = slices.Clone(ids)
+			}
+			// In place half the time, as spanDB.retire does: slices.Delete clears the
+			// element it frees, which may be the table's slot itself.
+			ids = slices.Delete(ids, 0, 1)
 			ts.set(tb, ids)
 			if len(ids) == 0 {
 				delete(ref, tb)
