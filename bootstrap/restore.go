@@ -207,7 +207,7 @@ func indexConfig(cfg *heartbeatpb.ChangefeedConfig) (tableIndex, error) {
 	}
 	var tables tableIndex
 	var err error
-	if c := cfg.Catalogue; len(cfg.Tables) == 0 && c != nil && len(c.Ranges) > 0 {
+	if c := cfg.CatalogueOnly(); c != nil {
 		tables, err = newCatalogueIndex(c) // a maintainer's copy of a large changefeed (maintainer compactConfig)
 	} else {
 		tables, err = newTableIndex(cfg.Tables)

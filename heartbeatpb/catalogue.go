@@ -134,6 +134,16 @@ func (c *TableCatalogue) AppendIDs(dst []int64) []int64 {
 	return dst
 }
 
+// CatalogueOnly returns the catalogue of a config that names its tables through it alone (no
+// list), as a maintainer keeps a large changefeed's; nil when the config lists its tables or
+// has no catalogue with a range.
+func (c *ChangefeedConfig) CatalogueOnly() *TableCatalogue {
+	if cat := c.Catalogue; len(c.Tables) == 0 && cat != nil && len(cat.Ranges) > 0 {
+		return cat
+	}
+	return nil
+}
+
 // WireConfig is cfg as a maintainer sends it in a bootstrap request: the tables as a catalogue
 // (cat, CompactTables of cfg.Tables, computed once per config by the caller), and one by one
 // only while they are at most LegacyTablesMax.

@@ -182,7 +182,7 @@ func dedupe(ids []heartbeatpb.OperatorID) []heartbeatpb.OperatorID {
 func (o *outbox) wireConfig(cfg *heartbeatpb.ChangefeedConfig) heartbeatpb.ChangefeedConfig {
 	if o.wireFrom != cfg {
 		var cat heartbeatpb.TableCatalogue
-		if c := cfg.Catalogue; len(cfg.Tables) == 0 && c != nil {
+		if c := cfg.CatalogueOnly(); c != nil {
 			cat = *c // a large changefeed's tables, kept as the catalogue alone (compactConfig)
 		} else {
 			cat = heartbeatpb.CompactTables(cfg.Tables)

@@ -131,7 +131,7 @@ func compactConfig(cfg *heartbeatpb.ChangefeedConfig) *heartbeatpb.ChangefeedCon
 
 // tableIDs lists cfg's table IDs: its list, or its catalogue's when it keeps only that.
 func tableIDs(cfg *heartbeatpb.ChangefeedConfig) []int64 {
-	if c := cfg.Catalogue; len(cfg.Tables) == 0 && c != nil {
+	if c := cfg.CatalogueOnly(); c != nil {
 		return c.AppendIDs(make([]int64, 0, c.Count()))
 	}
 	ids := make([]int64, len(cfg.Tables))
