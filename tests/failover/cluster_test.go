@@ -197,7 +197,31 @@ func (c *cluster) stopAll() {
 				c.t.Logf("--- log of %s (last 3 KiB) ---\n%s", id, tail(b, 3072))
 			}
 		}
+		c.keepLogs()
 	}
+}
+
+// keepLogs copies the nodes' whole logs to $TIDEMARK_FAILOVER_LOGS/<test>/ when that is set: the
+// 3 KiB tails above rarely reach back to where a failure began, and the test's own directory is
+// deleted when it ends.
+func (c *cluster) keepLogs() {
+	root := os.Getenv("TIDEMARK_FAILOVER_LOGS")
+	if root == "" {
+		return
+	}
+	dir := filepath.Join(root, strings.ReplaceAll(c.t.Name(), "/", "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Logf("keeping logs: %v", err)
+		return
+	}
+	for _, id := range c.ids() {
+		for _, suffix := range []string{".log", ".log.stderr"} {
+			if b, err := os.ReadFile(filepath.Join(c.dir, id+suffix)); err == nil {
+				_ = os.WriteFile(filepath.Join(dir, id+suffix), b, 0o644)
+			}
+		}
+	}
+	c.t.Logf("whole logs kept in %s", dir)
 }
 
 // httpJSON calls a node's status API and decodes the JSON answer into out (nil: ignore it).
