@@ -30,27 +30,43 @@ type candidate struct {
 	rev int64
 }
 
-// putCandidate creates the node's candidate key on the session's lease, or finds the one an
-// earlier campaign of the same session left.
+// putCandidate creates the node's candidate key on the session's lease. A key of this session
+// may already be there: the last term's resign did not reach etcd (an etcd leader change, say),
+// or an earlier campaign's create did while its answer was lost. It is deleted and made again,
+// never taken over: the epoch is the key's create revision, and a maintainer term numbers its
+// operators and dispatchers (epoch, counter) from 1, so a second term at the epoch of the last
+// one gave a new span the ID of a dispatcher the last term had placed elsewhere (seen in CI:
+// kill-etcd-leader, "status does not match the dispatcher it names", checkpoint stuck).
 func putCandidate(ctx context.Context, sess *concurrency.Session, prefix, val string) (candidate, error) {
 	key := fmt.Sprintf("%s%x", prefix, sess.Lease())
-	resp, err := sess.Client().Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, val, clientv3.WithLease(sess.Lease()))).
-		Else(clientv3.OpGet(key)).
-		Commit()
-	if err != nil {
-		return candidate{}, err
+	for attempt := 0; ; attempt++ {
+		resp, err := sess.Client().Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+			Then(clientv3.OpPut(key, val, clientv3.WithLease(sess.Lease()))).
+			Else(clientv3.OpGet(key)).
+			Commit()
+		if err != nil {
+			return candidate{}, err
+		}
+		if resp.Succeeded {
+			return candidate{key: key, rev: resp.Header.Revision}, nil
+		}
+		if attempt == 2 {
+			// Only this session's lease writes the key, and this campaign deleted it twice.
+			return candidate{}, fmt.Errorf("etcdutil: candidate key %s keeps coming back", key)
+		}
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		if len(kvs) == 0 {
+			continue // deleted in between (the lease ended, or an operator): create it
+		}
+		dropped := candidate{key: key, rev: kvs[0].CreateRevision}
+		if _, err := sess.Client().Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(key), "=", dropped.rev)).
+			Then(clientv3.OpDelete(key)).
+			Commit(); err != nil {
+			return candidate{}, fmt.Errorf("etcdutil: delete the candidate key %s an earlier term left: %w", key, err)
+		}
 	}
-	if resp.Succeeded {
-		return candidate{key: key, rev: resp.Header.Revision}, nil
-	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
-	if len(kvs) == 0 {
-		return candidate{}, fmt.Errorf("etcdutil: candidate key %s vanished while created", key)
-	}
-	// The value is always the node's candidateValue, so an existing key needs no rewrite.
-	return candidate{key: key, rev: kvs[0].CreateRevision}, nil
 }
 
 // waitTurn returns once no candidate key older than c remains under prefix: c leads.
