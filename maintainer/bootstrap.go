@@ -67,6 +67,7 @@ func (m *Maintainer) finishBootstrap(now time.Time) {
 	for node, resp := range m.responses {
 		m.mirrors.reset(node, resp.Dispatchers)
 	}
+	m.ops.skipTermIDs(m.responses, m.log)
 	m.responses = nil
 	m.bootstrapped = true
 	applyPlan(plan, m.ops, m.log, now)
