@@ -59,11 +59,8 @@ func putCandidate(ctx context.Context, sess *concurrency.Session, prefix, val st
 		if len(kvs) == 0 {
 			continue // deleted in between (the lease ended, or an operator): create it
 		}
-		dropped := candidate{key: key, rev: kvs[0].CreateRevision}
-		if _, err := sess.Client().Txn(ctx).
-			If(clientv3.Compare(clientv3.CreateRevision(key), "=", dropped.rev)).
-			Then(clientv3.OpDelete(key)).
-			Commit(); err != nil {
+		left := candidate{key: key, rev: kvs[0].CreateRevision}
+		if err := left.delete(ctx, sess.Client()); err != nil {
 			return candidate{}, fmt.Errorf("etcdutil: delete the candidate key %s an earlier term left: %w", key, err)
 		}
 	}
@@ -114,8 +111,15 @@ func dropCandidate(ctx context.Context, cli *clientv3.Client, c candidate) {
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	_, _ = cli.Txn(dctx).
+	_ = c.delete(dctx, cli)
+}
+
+// delete removes the candidate key if it is still the one created at c.rev: a key made again
+// since is not c's.
+func (c candidate) delete(ctx context.Context, cli *clientv3.Client) error {
+	_, err := cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(c.key), "=", c.rev)).
 		Then(clientv3.OpDelete(c.key)).
 		Commit()
+	return err
 }

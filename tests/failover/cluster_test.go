@@ -215,9 +215,9 @@ func (c *cluster) keepLogs() {
 		return
 	}
 	for _, id := range c.ids() {
-		for _, suffix := range []string{".log", ".log.stderr"} {
-			if b, err := os.ReadFile(filepath.Join(c.dir, id+suffix)); err == nil {
-				_ = os.WriteFile(filepath.Join(dir, id+suffix), b, 0o644)
+		for _, path := range []string{c.nodes[id].logPath, c.nodes[id].logPath + ".stderr"} {
+			if b, err := os.ReadFile(path); err == nil {
+				_ = os.WriteFile(filepath.Join(dir, filepath.Base(path)), b, 0o644)
 			}
 		}
 	}
